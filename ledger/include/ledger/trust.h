@@ -1,0 +1,56 @@
+/*
+ * The ledger's state: every record with its verdict, the keys bound to
+ * principals over time, the per-key chains.  Loading it verifies the ledger
+ * (incrementally when the cache allows) and yields the report.
+ */
+#ifndef LEDGER_TRUST_H
+#define LEDGER_TRUST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ledger/record.h"
+#include "ledger/store.h"
+#include "ledger/verify.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ledger_state ledger_state;
+
+/* Verify the ledger at the tip of main and return its state (report inside). */
+int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify_options *opts);
+
+const ledger_report *ledger_state_report(const ledger_state *state);
+
+/*
+ * The last record in the chain of key `kid`: its seq and id.  *seq is 0 and
+ * prev "" when the key has signed nothing yet.
+ */
+void ledger_state_chain_tip(int64_t *seq, char prev[LEDGER_HEX_ID_LEN + 1],
+                            const ledger_state *state, const char *kid);
+
+/*
+ * The principal ("<agency>/<name>") key `kid` is bound to at `at` (seconds
+ * since the epoch), or NULL when none.  Borrowed from the state.
+ */
+const char *ledger_state_key_principal(const ledger_state *state, const char *kid, int64_t at);
+
+/* Role check: does `principal` hold `role` at `at`? */
+int ledger_state_has_role(const ledger_state *state, const char *principal, const char *role,
+                          int64_t at);
+
+/*
+ * Judge a record that is not in the ledger yet as the verifier would once
+ * appended: a new report (owned by the caller) with its findings, empty when
+ * it would be valid.  Used by commands to refuse before they write.
+ */
+int ledger_state_judge(ledger_report **out, const ledger_state *state, const ledger_record *rec);
+
+void ledger_state_free(ledger_state *state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,2 @@
+/* placeholder until the jcs suite lands */
+int main(void) { return 77; }

@@ -1,0 +1,2 @@
+/* placeholder until the store suite lands */
+int main(void) { return 77; }

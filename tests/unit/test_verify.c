@@ -1,0 +1,2 @@
+/* placeholder until the verify suite lands */
+int main(void) { return 77; }

@@ -1,0 +1,59 @@
+/* Small helpers shared by the libcheck suites. */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "ledger.h"
+
+/* Vectors live in ../shared/vectors; a suite that needs them skips (exit 77) when absent. */
+static inline int testutil_vectors_present(const char *sub)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", VECTORS_DIR, sub);
+	return access(path, R_OK) == 0;
+}
+
+#define TESTUTIL_REQUIRE_VECTORS(sub)                                              \
+	do {                                                                       \
+		if (!testutil_vectors_present(sub)) {                              \
+			fprintf(stderr, "SKIP: test vectors %s/%s not found "     \
+			        "(../shared/vectors is absent)\n", VECTORS_DIR, sub); \
+			exit(77);                                                  \
+		}                                                                  \
+	} while (0)
+
+/* Run one suite, return the exit status automake expects. */
+static inline int testutil_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* A fresh temporary directory under $TMPDIR, malloc'd path. */
+static inline char *testutil_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *path;
+
+	if (!base)
+		base = "/tmp";
+	if (asprintf(&path, "%s/cymat-test-XXXXXX", base) < 0)
+		return NULL;
+	if (!mkdtemp(path)) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+#endif
