@@ -17,5 +17,6 @@
 #include "ledger/store.h"
 #include "ledger/trust.h"
 #include "ledger/verify.h"
+#include "ledger/schema.h"
 
 #endif
