@@ -1,0 +1,433 @@
+/*
+ * Records and their files (FORMAT.md sections 1 and 2): the common members,
+ * the id, the signature and the canonical envelope.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ledger/crypto.h"
+#include "ledger/error.h"
+#include "ledger/json.h"
+#include "ledger/record.h"
+
+/* The canonical envelope is `{"record":` JCS(R) `,"sig":"` base64 `"}`: members sort "record" < "sig". */
+#define ENVELOPE_HEAD "{\"record\":"
+#define ENVELOPE_SIG ",\"sig\":\""
+#define ENVELOPE_TAIL "\"}"
+#define SIG_BASE64_LEN 88 /* 64 bytes, padded */
+
+static int is_lower_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
+static int is_hex_id(const char *s)
+{
+	return s && strlen(s) == LEDGER_HEX_ID_LEN && is_lower_hex(s, LEDGER_HEX_ID_LEN);
+}
+
+static int is_lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* ^[a-z][a-z0-9-]{1,31}$ */
+static int is_agency_name(const char *s, size_t n)
+{
+	if (n < 2 || n > 32 || s[0] < 'a' || s[0] > 'z')
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!is_lower_alnum(s[i]) && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+/* <agency>/<name>, name ^[a-z][a-z0-9._-]{0,63}$ */
+static int is_principal_name(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	size_t n;
+
+	if (!slash || !is_agency_name(s, (size_t)(slash - s)))
+		return 0;
+	s = slash + 1;
+	n = strlen(s);
+	if (n < 1 || n > 64 || s[0] < 'a' || s[0] > 'z')
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!is_lower_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+/* Record type names: ^[a-z][a-z_]{0,31}$ (the set itself is the schemas' business). */
+static int is_type_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 32 || s[0] < 'a' || s[0] > 'z')
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!(s[i] >= 'a' && s[i] <= 'z') && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+static const char *member_string(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+#define INVALID(...) ledger_error_set(LEDGER_EINVALID, __VA_ARGS__)
+
+/* Check R's common members (FORMAT.md section 1) and fill the borrowed views of rec. */
+static int record_check_common(ledger_record *rec)
+{
+	static const char *const allowed[] = { "v", "type", "agency", "author", "kid", "seq",
+		                               "prev", "time", "refs", "incident", "class",
+		                               "body", "sealed" };
+	json_t *r = rec->record, *v, *seq, *prev, *value;
+	const char *key, *last = NULL;
+	size_t agency_len, i;
+
+	if (!json_is_object(r))
+		return INVALID("\"record\" is not an object");
+	json_object_foreach(r, key, value) {
+		for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (i == sizeof(allowed) / sizeof(allowed[0]))
+			return INVALID("unknown record member \"%s\"", key);
+	}
+	v = json_object_get(r, "v");
+	if (!json_is_integer(v) || json_integer_value(v) != 1)
+		return INVALID("member \"v\" must be 1");
+	rec->type = member_string(r, "type");
+	if (!rec->type || !is_type_name(rec->type))
+		return INVALID("member \"type\" is missing or not a type name");
+	rec->agency = member_string(r, "agency");
+	if (!rec->agency || !is_agency_name(rec->agency, strlen(rec->agency)))
+		return INVALID("member \"agency\" is missing or not of the form ^[a-z][a-z0-9-]{1,31}$");
+	rec->author = member_string(r, "author");
+	if (!rec->author || !is_principal_name(rec->author))
+		return INVALID("member \"author\" is missing or not of the form <agency>/<name>");
+	agency_len = strlen(rec->agency);
+	if (strncmp(rec->author, rec->agency, agency_len) != 0 || rec->author[agency_len] != '/')
+		return INVALID("author \"%s\" is not of agency \"%s\"", rec->author, rec->agency);
+	rec->kid = member_string(r, "kid");
+	if (!is_hex_id(rec->kid))
+		return INVALID("member \"kid\" is missing or not 64 lowercase hex digits");
+	seq = json_object_get(r, "seq");
+	if (!json_is_integer(seq) || json_integer_value(seq) < 1)
+		return INVALID("member \"seq\" must be an integer >= 1");
+	rec->seq = json_integer_value(seq);
+	prev = json_object_get(r, "prev");
+	if (!prev)
+		return INVALID("member \"prev\" is missing");
+	if (rec->seq == 1) {
+		if (!json_is_null(prev))
+			return INVALID("member \"prev\" must be null when \"seq\" is 1");
+		rec->prev = NULL;
+	} else {
+		rec->prev = json_string_value(prev);
+		if (!is_hex_id(rec->prev))
+			return INVALID("member \"prev\" must be a record id when \"seq\" is above 1");
+	}
+	rec->time = member_string(r, "time");
+	if (!rec->time)
+		return INVALID("member \"time\" is missing");
+	if (ledger_time_parse(&rec->time_unix, rec->time) < 0)
+		return LEDGER_EINVALID;
+	rec->refs = json_object_get(r, "refs");
+	if (!json_is_array(rec->refs))
+		return INVALID("member \"refs\" must be an array of record ids");
+	json_array_foreach(rec->refs, i, value) {
+		const char *ref = json_string_value(value);
+
+		if (!is_hex_id(ref))
+			return INVALID("refs[%zu] is not a record id", i);
+		if (last && strcmp(last, ref) >= 0)
+			return INVALID("refs must be sorted and unique (refs[%zu])", i);
+		last = ref;
+	}
+	value = json_object_get(r, "incident");
+	rec->incident = NULL;
+	if (value) {
+		rec->incident = json_string_value(value);
+		if (!is_hex_id(rec->incident))
+			return INVALID("member \"incident\" is not a record id");
+	}
+	rec->class_ = member_string(r, "class");
+	if (!rec->class_ || (strcmp(rec->class_, "c1") && strcmp(rec->class_, "c2") &&
+	                     strcmp(rec->class_, "c3")))
+		return INVALID("member \"class\" must be \"c1\", \"c2\" or \"c3\"");
+	rec->body = json_object_get(r, "body");
+	if (!json_is_object(rec->body))
+		return INVALID("member \"body\" must be an object");
+	value = json_object_get(r, "sealed");
+	if (value && !json_is_object(value))
+		return INVALID("member \"sealed\" must be an object");
+	return 0;
+}
+
+int ledger_record_parse(ledger_record **out, const char *buf, size_t len)
+{
+	ledger_json_limits limits = LEDGER_JSON_LIMITS_INIT;
+	ledger_record *rec = NULL;
+	json_t *envelope = NULL;
+	char *canon = NULL;
+	uint8_t *sig = NULL;
+	size_t canon_len, sig_len, r_len;
+	const char *sig_text;
+	int r;
+
+	*out = NULL;
+	r = ledger_json_parse(&envelope, buf, len, &limits);
+	if (r < 0)
+		goto done;
+	r = LEDGER_EINVALID;
+	if (!json_is_object(envelope) || json_object_size(envelope) != 2 ||
+	    !json_is_object(json_object_get(envelope, "record")) ||
+	    !json_is_string(json_object_get(envelope, "sig"))) {
+		ledger_error_set(r, "not a record envelope {\"record\": {...}, \"sig\": \"...\"}");
+		goto done;
+	}
+	if ((r = ledger_jcs(&canon, &canon_len, envelope)) < 0)
+		goto done;
+	if (canon_len != len || memcmp(canon, buf, len) != 0) {
+		r = INVALID("not in canonical form (RFC 8785): the file must equal its own JCS serialisation");
+		goto done;
+	}
+	sig_text = json_string_value(json_object_get(envelope, "sig"));
+	if (ledger_base64_decode(&sig, &sig_len, sig_text) < 0 ||
+	    sig_len != LEDGER_ED25519_SIG_LEN) {
+		r = INVALID("\"sig\" is not the standard base64 of a 64-byte signature");
+		goto done;
+	}
+	rec = calloc(1, sizeof(*rec));
+	if (!rec) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	rec->record = json_incref(json_object_get(envelope, "record"));
+	memcpy(rec->sig, sig, LEDGER_ED25519_SIG_LEN);
+	if ((r = record_check_common(rec)) < 0)
+		goto done;
+	/* The canonical envelope holds JCS(R) verbatim between its head and the sig member. */
+	r_len = len - strlen(ENVELOPE_HEAD) - strlen(ENVELOPE_SIG) - strlen(sig_text) -
+	        strlen(ENVELOPE_TAIL);
+	rec->canonical = malloc(r_len + 1);
+	if (!rec->canonical) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	memcpy(rec->canonical, buf + strlen(ENVELOPE_HEAD), r_len);
+	rec->canonical[r_len] = '\0';
+	rec->canonical_len = r_len;
+	ledger_sha256_hex(rec->id, rec->canonical, r_len);
+	*out = rec;
+	rec = NULL; /* transferred */
+	r = 0;
+done:
+	ledger_record_free(rec);
+	json_decref(envelope);
+	free(canon);
+	free(sig);
+	return r;
+}
+
+/* The bytes the signature covers: context, 0x00, JCS(R). */
+static int signed_message(uint8_t **out, size_t *out_len, const char *canonical, size_t len)
+{
+	size_t prefix = sizeof(LEDGER_RECORD_SIG_CONTEXT); /* includes the 0x00 */
+	uint8_t *msg = malloc(prefix + len);
+
+	if (!msg)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	memcpy(msg, LEDGER_RECORD_SIG_CONTEXT, prefix);
+	memcpy(msg + prefix, canonical, len);
+	*out = msg;
+	*out_len = prefix + len;
+	return 0;
+}
+
+int ledger_record_verify_signature(const ledger_record *rec, const uint8_t pub[32])
+{
+	uint8_t *msg = NULL;
+	size_t msg_len = 0;
+	int r;
+
+	if ((r = signed_message(&msg, &msg_len, rec->canonical, rec->canonical_len)) < 0)
+		return r;
+	r = ledger_ed25519_verify(pub, msg, msg_len, rec->sig, sizeof(rec->sig));
+	free(msg);
+	return r;
+}
+
+static int envelope_bytes(char **out, size_t *out_len, const char *canonical, size_t len,
+                          const uint8_t sig[LEDGER_ED25519_SIG_LEN])
+{
+	char *sig_text = NULL, *buf;
+	size_t n;
+	int r;
+
+	if ((r = ledger_base64_encode(&sig_text, sig, LEDGER_ED25519_SIG_LEN)) < 0)
+		return r;
+	n = strlen(ENVELOPE_HEAD) + len + strlen(ENVELOPE_SIG) + strlen(sig_text) +
+	    strlen(ENVELOPE_TAIL);
+	buf = malloc(n + 1);
+	if (!buf) {
+		free(sig_text);
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	snprintf(buf, n + 1, "%s%.*s%s%s%s", ENVELOPE_HEAD, (int)len, canonical, ENVELOPE_SIG,
+	         sig_text, ENVELOPE_TAIL);
+	free(sig_text);
+	*out = buf;
+	if (out_len)
+		*out_len = n;
+	return 0;
+}
+
+int ledger_record_envelope(char **out, size_t *out_len, const ledger_record *rec)
+{
+	return envelope_bytes(out, out_len, rec->canonical, rec->canonical_len, rec->sig);
+}
+
+static int compare_refs(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* refs sorted and de-duplicated, as FORMAT.md requires; a new reference. */
+static json_t *sorted_refs(json_t *refs)
+{
+	size_t n = json_array_size(refs), i;
+	const char **ids;
+	json_t *sorted = json_array();
+
+	if (!sorted || n == 0)
+		return sorted;
+	ids = calloc(n, sizeof(*ids));
+	if (!ids) {
+		json_decref(sorted);
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		ids[i] = json_string_value(json_array_get(refs, i));
+	for (i = 0; i < n; i++)
+		if (!ids[i])
+			break;
+	if (i < n) { /* not strings: keep as given, the check after building refuses it */
+		free(ids);
+		json_decref(sorted);
+		return json_deep_copy(refs);
+	}
+	qsort(ids, n, sizeof(*ids), compare_refs);
+	for (i = 0; i < n; i++)
+		if (i == 0 || strcmp(ids[i], ids[i - 1]) != 0)
+			json_array_append_new(sorted, json_string(ids[i]));
+	free(ids);
+	return sorted;
+}
+
+int ledger_record_create(ledger_record **out, const ledger_record_fields *fields,
+                         const ledger_key *key)
+{
+	uint8_t pub[LEDGER_ED25519_PUBLIC_LEN], sig[LEDGER_ED25519_SIG_LEN];
+	char kid[LEDGER_HEX_ID_LEN + 1], now[21], *canon = NULL, *file = NULL;
+	const char *slash;
+	json_t *r = NULL;
+	uint8_t *msg = NULL;
+	size_t canon_len, msg_len = 0, file_len;
+	int rc;
+
+	*out = NULL;
+	if (!fields || !fields->type || !fields->author || !fields->body ||
+	    ledger_key_type_of(key) != LEDGER_KEY_ED25519)
+		return ledger_error_set(LEDGER_EINVALID,
+		                        "a record needs a type, an author, a body and an Ed25519 key");
+	slash = strchr(fields->author, '/');
+	if (!slash)
+		return ledger_error_set(LEDGER_EINVALID, "author \"%s\" is not <agency>/<name>",
+		                        fields->author);
+	ledger_key_public(pub, key);
+	ledger_key_id(kid, pub);
+	if (!fields->time)
+		ledger_time_format(now, (int64_t)time(NULL));
+	r = json_pack("{s:i, s:s, s:s%, s:s, s:s, s:I, s:o, s:s, s:o, s:s, s:O}",
+	              "v", 1, "type", fields->type, "agency", fields->author,
+	              (size_t)(slash - fields->author), "author", fields->author, "kid", kid,
+	              "seq", (json_int_t)fields->seq,
+	              "prev", fields->prev ? json_string(fields->prev) : json_null(),
+	              "time", fields->time ? fields->time : now,
+	              "refs", sorted_refs(fields->refs),
+	              "class", fields->class_ ? fields->class_ : "c1", "body", fields->body);
+	if (!r) {
+		rc = ledger_error_set(LEDGER_EINVALID, "cannot build the record (bad field values)");
+		goto done;
+	}
+	if (fields->incident)
+		json_object_set_new(r, "incident", json_string(fields->incident));
+	if (fields->sealed)
+		json_object_set(r, "sealed", fields->sealed);
+	if ((rc = ledger_jcs(&canon, &canon_len, r)) < 0)
+		goto done;
+	if ((rc = signed_message(&msg, &msg_len, canon, canon_len)) < 0)
+		goto done;
+	if ((rc = ledger_key_sign(sig, key, msg, msg_len)) < 0)
+		goto done;
+	if ((rc = envelope_bytes(&file, &file_len, canon, canon_len, sig)) < 0)
+		goto done;
+	/* Parse what a verifier will read, so a record we make is one we accept. */
+	rc = ledger_record_parse(out, file, file_len);
+done:
+	json_decref(r);
+	free(canon);
+	free(msg);
+	free(file);
+	return rc;
+}
+
+void ledger_record_path(char out[LEDGER_RECORD_PATH_LEN + 1], const char *id)
+{
+	snprintf(out, LEDGER_RECORD_PATH_LEN + 1, "records/%.2s/%.2s/%s.json", id, id + 2, id);
+}
+
+int ledger_record_path_id(char out[LEDGER_HEX_ID_LEN + 1], const char *path)
+{
+	char expect[LEDGER_RECORD_PATH_LEN + 1];
+	const char *base = strrchr(path, '/');
+
+	if (!base || strlen(base + 1) != LEDGER_HEX_ID_LEN + 5 ||
+	    strcmp(base + 1 + LEDGER_HEX_ID_LEN, ".json") != 0)
+		goto bad;
+	memcpy(out, base + 1, LEDGER_HEX_ID_LEN);
+	out[LEDGER_HEX_ID_LEN] = '\0';
+	if (!is_hex_id(out))
+		goto bad;
+	ledger_record_path(expect, out);
+	if (strcmp(expect, path) == 0)
+		return 0;
+bad:
+	out[0] = '\0';
+	return ledger_error_set(LEDGER_EINVALID,
+	                        "path \"%s\" is not records/<id[0:2]>/<id[2:4]>/<id>.json", path);
+}
+
+void ledger_record_free(ledger_record *rec)
+{
+	if (!rec)
+		return;
+	json_decref(rec->record);
+	free(rec->canonical);
+	free(rec);
+}

@@ -25,6 +25,8 @@ extern "C" {
  */
 typedef struct {
 	json_t *record;             /* R, owned */
+	char *canonical;            /* JCS(R), owned: the bytes the id hashes and the signature covers */
+	size_t canonical_len;
 	char id[LEDGER_HEX_ID_LEN + 1];
 	uint8_t sig[LEDGER_ED25519_SIG_LEN];
 	const char *type;
