@@ -203,7 +203,8 @@ int ledger_record_parse(ledger_record **out, const char *buf, size_t len)
 	if ((r = ledger_jcs(&canon, &canon_len, envelope)) < 0)
 		goto done;
 	if (canon_len != len || memcmp(canon, buf, len) != 0) {
-		r = INVALID("not in canonical form (RFC 8785): the file must equal its own JCS serialisation");
+		r = ledger_error_set(LEDGER_ENONCANONICAL, "not in canonical form (RFC 8785): "
+		                     "the file must equal its own JCS serialisation");
 		goto done;
 	}
 	sig_text = json_string_value(json_object_get(envelope, "sig"));

@@ -1,0 +1,899 @@
+/*
+ * Trust (FORMAT.md section 3): the root chain, keys bound to principals over
+ * time, revocations, per-key chains and equivocation, missing references;
+ * and the verdict on every record.  Everything here is a function of the
+ * record set alone: records are taken in (time, id) order, never in commit
+ * order, so every node reaches the same verdicts.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/crypto.h"
+#include "ledger/error.h"
+#include "state_internal.h"
+
+static const char *const role_names[] = { "director",  "deputy",     "manager", "field_leader",
+	                                   "member",    "trainee",    "ciso",    "csirt",
+	                                   "system_dept", "node",     "auditor" };
+enum {
+	ROLE_DIRECTOR = 1u << 0,
+	ROLE_DEPUTY = 1u << 1,
+	ROLE_MANAGER = 1u << 2,
+	ROLE_CISO = 1u << 6
+};
+
+#define TIME_MAX INT64_MAX
+#define NONE SIZE_MAX
+
+static unsigned int role_bit(const char *name)
+{
+	for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (strcmp(name, role_names[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+int entry_is_trust_type(const char *type)
+{
+	return strcmp(type, "root") == 0 || strcmp(type, "principal") == 0 ||
+	       strcmp(type, "revocation") == 0;
+}
+
+void entry_release(entry *e)
+{
+	free(e->path);
+	free(e->fail_message);
+	free(e->author);
+	free(e->refs);
+	free(e->canonical);
+	ledger_record_free(e->trust);
+	memset(e, 0, sizeof(*e));
+}
+
+int entry_fill(entry *e, const ledger_record *rec)
+{
+	size_t i;
+
+	ledger_unhex(e->id, 32, rec->id);
+	e->has_id = 1;
+	memcpy(e->sig_bytes, rec->sig, sizeof(e->sig_bytes));
+	snprintf(e->type, sizeof(e->type), "%s", rec->type);
+	free(e->author);
+	e->author = strdup(rec->author);
+	ledger_unhex(e->kid, 32, rec->kid);
+	e->seq = rec->seq;
+	e->has_prev = rec->prev != NULL;
+	if (rec->prev)
+		ledger_unhex(e->prev, 32, rec->prev);
+	e->time = rec->time_unix;
+	e->has_incident = rec->incident != NULL;
+	if (rec->incident)
+		ledger_unhex(e->incident, 32, rec->incident);
+	free(e->refs);
+	e->nrefs = json_array_size(rec->refs);
+	e->refs = e->nrefs ? malloc(e->nrefs * sizeof(*e->refs)) : NULL;
+	if (!e->author || (e->nrefs && !e->refs))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	for (i = 0; i < e->nrefs; i++)
+		ledger_unhex(e->refs[i], 32, json_string_value(json_array_get(rec->refs, i)));
+	return 0;
+}
+
+static void hex_of(char out[65], const uint8_t id[32])
+{
+	ledger_hex(out, id, 32);
+}
+
+/* --- findings about one entry ------------------------------------------ */
+
+static int flag(ledger_state *st, size_t i, ledger_severity severity, const char *code,
+                const char *rule, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int flag(ledger_state *st, size_t i, ledger_severity severity, const char *code,
+                const char *rule, const char *fmt, ...)
+{
+	entry *e = &st->entries[i];
+	char id[65] = "";
+	va_list ap;
+	int r;
+
+	if (e->has_id)
+		hex_of(id, e->id);
+	if (severity == LEDGER_SEVERITY_ERROR)
+		st->invalid[i] = 1;
+	else if (severity == LEDGER_SEVERITY_PENDING)
+		st->pending[i] = 1;
+	va_start(ap, fmt);
+	r = report_addv(st->report, severity, code, rule, id, e->path, NULL, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* --- keys known to the ledger ------------------------------------------ */
+
+/* Record every Ed25519 key a root or principal body carries, whatever its validity. */
+static int collect_entry_keys(ledger_state *st, json_t *p)
+{
+	const char *b64 = json_string_value(json_object_get(p, "ed25519"));
+	uint8_t *raw = NULL, kid[32];
+	size_t len, slot;
+	int r = 0;
+
+	if (!b64 || ledger_base64_decode(&raw, &len, b64) < 0 || len != 32)
+		goto done;
+	ledger_sha256(kid, raw, 32);
+	if (idmap_get(&st->pubs, kid, &slot))
+		goto done;
+	if (st->npubs % 64 == 0) {
+		void *bigger = realloc(st->pub_table, (st->npubs + 64) * sizeof(*st->pub_table));
+
+		if (!bigger) {
+			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			goto done;
+		}
+		st->pub_table = bigger;
+	}
+	memcpy(st->pub_table[st->npubs], raw, 32);
+	r = idmap_put(&st->pubs, kid, st->npubs++);
+done:
+	free(raw);
+	return r;
+}
+
+int trust_collect_keys(ledger_state *st)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < st->count && r == 0; i++) {
+		entry *e = &st->entries[i];
+		json_t *body;
+
+		if (!e->trust)
+			continue;
+		body = e->trust->body;
+		if (strcmp(e->type, "principal") == 0)
+			r = collect_entry_keys(st, body);
+		else if (strcmp(e->type, "root") == 0 &&
+		         (r = collect_entry_keys(st, json_object_get(body, "director"))) == 0)
+			r = collect_entry_keys(st, json_object_get(body, "deputy"));
+	}
+	return r;
+}
+
+int trust_public_key(const ledger_state *st, const uint8_t kid[32], uint8_t pub[32])
+{
+	size_t slot;
+
+	if (!idmap_get(&st->pubs, kid, &slot))
+		return 0;
+	memcpy(pub, st->pub_table[slot], 32);
+	return 1;
+}
+
+/* --- bindings and revocations ------------------------------------------ */
+
+static int add_binding(ledger_state *st, json_t *p, const char *principal, int64_t from,
+                       int64_t until, size_t source, const char *binder, unsigned int roles)
+{
+	const char *b64 = json_string_value(json_object_get(p, "ed25519"));
+	uint8_t *raw = NULL;
+	size_t len, first;
+	binding *b;
+
+	if (!b64 || ledger_base64_decode(&raw, &len, b64) < 0 || len != 32) {
+		free(raw);
+		return 1;
+	}
+	if (st->nbindings % 64 == 0) {
+		void *bigger = realloc(st->bindings, (st->nbindings + 64) * sizeof(*st->bindings));
+
+		if (!bigger) {
+			free(raw);
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		}
+		st->bindings = bigger;
+	}
+	b = &st->bindings[st->nbindings];
+	memcpy(b->pub, raw, 32);
+	ledger_sha256(b->kid, raw, 32);
+	free(raw);
+	b->principal = principal;
+	b->roles = roles;
+	b->from = from;
+	b->until = until;
+	b->source = source;
+	b->binder = binder;
+	b->next = idmap_get(&st->first_binding, b->kid, &first) ? first : NONE;
+	return idmap_put(&st->first_binding, b->kid, st->nbindings++);
+}
+
+static unsigned int roles_of(json_t *p)
+{
+	unsigned int roles = 0;
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(json_object_get(p, "roles"), i, v)
+		if (json_is_string(v))
+			roles |= role_bit(json_string_value(v));
+	return roles;
+}
+
+/* Is the key revoked for a record at (time, seq)?  Returns the revocation or NULL. */
+static const revocation *revoked(const ledger_state *st, const uint8_t kid[32], int64_t time,
+                                 int64_t seq)
+{
+	for (size_t i = 0; i < st->nrevocations; i++) {
+		const revocation *v = &st->revocations[i];
+
+		if (memcmp(v->kid, kid, 32) != 0)
+			continue;
+		if (time >= v->effective || (v->last_good_seq >= 0 && seq > v->last_good_seq))
+			return v;
+	}
+	return NULL;
+}
+
+/* The binding of kid to principal valid at time, or NULL. */
+static const binding *bound(const ledger_state *st, const uint8_t kid[32], const char *principal,
+                            int64_t time)
+{
+	size_t i;
+
+	if (!idmap_get(&st->first_binding, kid, &i))
+		return NULL;
+	for (; i != NONE; i = st->bindings[i].next) {
+		const binding *b = &st->bindings[i];
+
+		if (strcmp(b->principal, principal) == 0 && b->from <= time && time < b->until)
+			return b;
+	}
+	return NULL;
+}
+
+/* Roles `principal` holds at `time` through any of its bindings not revoked then. */
+static unsigned int roles_at(const ledger_state *st, const char *principal, int64_t time)
+{
+	unsigned int roles = 0;
+
+	for (size_t i = 0; i < st->nbindings; i++) {
+		const binding *b = &st->bindings[i];
+
+		if (strcmp(b->principal, principal) == 0 && b->from <= time && time < b->until &&
+		    !revoked(st, b->kid, time, 0))
+			roles |= b->roles;
+	}
+	return roles;
+}
+
+static int agency_of(char out[40], const char *principal)
+{
+	const char *slash = strchr(principal, '/');
+
+	if (!slash || (size_t)(slash - principal) >= 40)
+		return -1;
+	memcpy(out, principal, (size_t)(slash - principal));
+	out[slash - principal] = '\0';
+	return 0;
+}
+
+/* May `author` (at time) bind `target` with `roles`?  NULL when yes, else why not. */
+static const char *binding_authority(const ledger_state *st, const char *author, int64_t time,
+                                     const char *target, unsigned int roles)
+{
+	char target_agency[40], author_agency[40];
+	unsigned int author_roles = roles_at(st, author, time);
+
+	if (agency_of(target_agency, target) < 0 || agency_of(author_agency, author) < 0)
+		return "principal name is not <agency>/<name>";
+	if (roles & (ROLE_DIRECTOR | ROLE_DEPUTY))
+		return "director and deputy are bound only by a root record";
+	if (strcmp(target_agency, "nisc") == 0 || (roles & ROLE_CISO)) {
+		if (author_roles & (ROLE_DIRECTOR | ROLE_MANAGER))
+			return NULL;
+		return "NISC principals and CISOs are bound only by the director or a manager";
+	}
+	if ((author_roles & ROLE_CISO) && strcmp(author_agency, target_agency) == 0)
+		return NULL;
+	return "an organisation's principals are bound only by its own CISO";
+}
+
+/* --- the root chain ----------------------------------------------------- */
+
+static int entry_usable(const ledger_state *st, size_t i)
+{
+	const entry *e = &st->entries[i];
+
+	return !e->fail_code && e->sig == SIG_OK && !st->invalid[i];
+}
+
+static int find_entry(const ledger_state *st, const uint8_t id[32], size_t *out)
+{
+	return idmap_get(&st->by_id, id, out);
+}
+
+static int root_director_kid(uint8_t kid[32], const entry *e, const char **principal)
+{
+	json_t *dir = json_object_get(e->trust->body, "director");
+	const char *b64 = json_string_value(json_object_get(dir, "ed25519"));
+	uint8_t *raw = NULL;
+	size_t len;
+
+	*principal = json_string_value(json_object_get(dir, "principal"));
+	if (!b64 || !*principal || ledger_base64_decode(&raw, &len, b64) < 0 || len != 32) {
+		free(raw);
+		return -1;
+	}
+	ledger_sha256(kid, raw, 32);
+	free(raw);
+	return 0;
+}
+
+static int judge_roots(ledger_state *st)
+{
+	uint8_t pinned[32], dkid[32];
+	const char *dprincipal;
+	size_t i, cur;
+	int r;
+
+	free(st->roots);
+	st->roots = NULL;
+	st->nroots = 0;
+	st->roots = malloc((st->count + 1) * sizeof(*st->roots));
+	if (!st->roots)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	if (ledger_unhex(pinned, 32, st->root_id) < 0 || !find_entry(st, pinned, &cur)) {
+		report_add(st->report, LEDGER_SEVERITY_ERROR, "root-missing", "FORMAT-3", st->root_id,
+		           NULL, NULL, "the pinned root record \"%s\" is not in the ledger",
+		           st->root_id);
+		cur = NONE;
+	} else if (!entry_usable(st, cur) || strcmp(st->entries[cur].type, "root") != 0 ||
+	           root_director_kid(dkid, &st->entries[cur], &dprincipal) < 0 ||
+	           memcmp(dkid, st->entries[cur].kid, 32) != 0 ||
+	           strcmp(dprincipal, st->entries[cur].author) != 0 ||
+	           json_object_get(st->entries[cur].trust->body, "supersedes")) {
+		if ((r = flag(st, cur, LEDGER_SEVERITY_ERROR, "root-invalid", "FORMAT-3", "%s",
+		              "the pinned root is not a root record self-signed by its director")) < 0)
+			return r;
+		cur = NONE;
+	}
+	while (cur != NONE) {
+		size_t next = NONE;
+		char cur_hex[65];
+
+		st->roots[st->nroots++] = cur;
+		hex_of(cur_hex, st->entries[cur].id);
+		root_director_kid(dkid, &st->entries[cur], &dprincipal);
+		for (i = 0; i < st->count; i++) {
+			entry *e = &st->entries[i];
+			const char *sup;
+
+			if (!e->trust || strcmp(e->type, "root") != 0 || !entry_usable(st, i))
+				continue;
+			sup = json_string_value(json_object_get(e->trust->body, "supersedes"));
+			if (!sup || strcmp(sup, cur_hex) != 0)
+				continue;
+			if (memcmp(e->kid, dkid, 32) != 0 || strcmp(e->author, dprincipal) != 0 ||
+			    e->time <= st->entries[cur].time) {
+				if ((r = flag(st, i, LEDGER_SEVERITY_ERROR, "root-unauthorised",
+				              "FORMAT-3", "%s",
+				              "a new root must be signed by the current root's director "
+				              "and dated after it")) < 0)
+					return r;
+				continue;
+			}
+			if (next == NONE || e->time < st->entries[next].time ||
+			    (e->time == st->entries[next].time &&
+			     memcmp(e->id, st->entries[next].id, 32) < 0)) {
+				if (next != NONE &&
+				    (r = flag(st, next, LEDGER_SEVERITY_ERROR, "root-fork", "FORMAT-3",
+				              "%s", "another root supersedes the same root earlier")) < 0)
+					return r;
+				next = i;
+			} else if ((r = flag(st, i, LEDGER_SEVERITY_ERROR, "root-fork", "FORMAT-3", "%s",
+			                     "another root supersedes the same root earlier")) < 0) {
+				return r;
+			}
+		}
+		cur = next;
+	}
+	return 0;
+}
+
+static int bind_roots(ledger_state *st)
+{
+	int r;
+
+	for (size_t k = 0; k < st->nroots; k++) {
+		entry *e = &st->entries[st->roots[k]];
+		int64_t until = k + 1 < st->nroots ? st->entries[st->roots[k + 1]].time : TIME_MAX;
+		json_t *dir = json_object_get(e->trust->body, "director");
+		json_t *dep = json_object_get(e->trust->body, "deputy");
+		const char *dname = json_string_value(json_object_get(dir, "principal"));
+		const char *pname = json_string_value(json_object_get(dep, "principal"));
+
+		if (dname && (r = add_binding(st, dir, dname, e->time, until, st->roots[k], e->author,
+		                              roles_of(dir) | ROLE_DIRECTOR)) < 0)
+			return r;
+		if (pname && (r = add_binding(st, dep, pname, e->time, until, st->roots[k], e->author,
+		                              roles_of(dep) | ROLE_DEPUTY)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* --- principals and revocations, in (time, id) order -------------------- */
+
+static const ledger_state *sort_state;
+
+static int compare_time_id(const void *a, const void *b)
+{
+	const entry *x = &sort_state->entries[*(const size_t *)a];
+	const entry *y = &sort_state->entries[*(const size_t *)b];
+
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	return memcmp(x->id, y->id, 32);
+}
+
+/* Check that the signer's key is bound to the author, unrevoked, at the record's time. */
+static const char *signer_problem(const ledger_state *st, const entry *e)
+{
+	if (!bound(st, e->kid, e->author, e->time))
+		return "key-not-bound";
+	if (revoked(st, e->kid, e->time, e->seq))
+		return "key-revoked";
+	return NULL;
+}
+
+static int principal_acceptable(const ledger_state *st, const entry *e, const char **why)
+{
+	json_t *body = e->trust->body;
+	const char *target = json_string_value(json_object_get(body, "principal"));
+	const char *b64 = json_string_value(json_object_get(body, "ed25519"));
+	const char *x25519 = json_string_value(json_object_get(body, "x25519"));
+	uint8_t *raw = NULL;
+	size_t len;
+	int ok;
+
+	if (!target || !b64) {
+		*why = "principal body lacks \"principal\" or \"ed25519\"";
+		return 0;
+	}
+	if ((*why = binding_authority(st, e->author, e->time, target, roles_of(body))))
+		return 0;
+	if (ledger_base64_decode(&raw, &len, b64) < 0 || len != 32 ||
+	    ledger_ed25519_public_check(raw) < 0) {
+		*why = "the ed25519 key is malformed, non-canonical or of small order";
+		free(raw);
+		return 0;
+	}
+	free(raw);
+	raw = NULL;
+	ok = x25519 && ledger_base64_decode(&raw, &len, x25519) == 0 && len == 32;
+	free(raw);
+	if (!ok)
+		*why = "the x25519 key is not the base64 of 32 bytes";
+	return ok;
+}
+
+static int revocation_acceptable(const ledger_state *st, const entry *e, revocation *out,
+                                 const char **why)
+{
+	json_t *body = e->trust->body;
+	const char *kid = json_string_value(json_object_get(body, "kid"));
+	const char *reason = json_string_value(json_object_get(body, "reason"));
+	const char *effective = json_string_value(json_object_get(body, "effective"));
+	json_t *last = json_object_get(body, "last_good_seq");
+	size_t i;
+	int allowed;
+
+	memset(out, 0, sizeof(*out));
+	if (!kid || ledger_unhex(out->kid, 32, kid) < 0 || !reason ||
+	    (strcmp(reason, "retired") && strcmp(reason, "compromised")) || !effective ||
+	    ledger_time_parse(&out->effective, effective) < 0) {
+		*why = "revocation body needs \"kid\", \"reason\" and \"effective\"";
+		return 0;
+	}
+	out->last_good_seq = json_is_integer(last) && strcmp(reason, "compromised") == 0
+	                             ? json_integer_value(last)
+	                             : -1;
+	allowed = memcmp(out->kid, e->kid, 32) == 0 ||
+	          (roles_at(st, e->author, e->time) & (ROLE_DIRECTOR | ROLE_MANAGER));
+	if (!allowed && idmap_get(&st->first_binding, out->kid, &i))
+		for (; i != NONE && !allowed; i = st->bindings[i].next)
+			allowed = strcmp(st->bindings[i].binder, e->author) == 0;
+	if (!allowed)
+		*why = "a key is revoked only by itself, by whoever bound it, or by the director or a manager";
+	return allowed;
+}
+
+static int compare_kid_seq(const void *a, const void *b)
+{
+	const entry *x = &sort_state->entries[*(const size_t *)a];
+	const entry *y = &sort_state->entries[*(const size_t *)b];
+	int c = memcmp(x->kid, y->kid, 32);
+
+	if (c)
+		return c;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return memcmp(x->id, y->id, 32);
+}
+
+static int add_revocation(ledger_state *st, const revocation *v)
+{
+	if (st->nrevocations % 16 == 0) {
+		void *bigger = realloc(st->revocations,
+		                       (st->nrevocations + 16) * sizeof(*st->revocations));
+
+		if (!bigger)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		st->revocations = bigger;
+	}
+	st->revocations[st->nrevocations++] = *v;
+	return 0;
+}
+
+/*
+ * One pass over the trust records in (time, id) order, building bindings and
+ * revocations.  `known` revocations (from the previous pass) apply from the
+ * start, so that a backdated revocation also undoes what the key signed
+ * before the revocation record itself was dated.
+ */
+static int trust_pass(ledger_state *st, const size_t *order, size_t n,
+                      const revocation *known, size_t nknown, const revocation *equivocations,
+                      size_t nequivocations)
+{
+	uint8_t *done;
+	int r, changed;
+
+	st->nbindings = 0;
+	idmap_release(&st->first_binding);
+	st->nrevocations = 0;
+	for (size_t k = 0; k < nknown; k++)
+		if ((r = add_revocation(st, &known[k])) < 0)
+			return r;
+	for (size_t k = 0; k < nequivocations; k++)
+		if ((r = add_revocation(st, &equivocations[k])) < 0)
+			return r;
+	if ((r = bind_roots(st)) < 0)
+		return r;
+	done = calloc(n + 1, 1);
+	if (!done)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	/* Records of one second may bind each other's signers: rescan until nothing changes. */
+	do {
+		changed = 0;
+		for (size_t k = 0; k < n; k++) {
+			size_t i = order[k];
+			entry *e = &st->entries[i];
+			const char *why = NULL;
+			revocation v;
+			int known_already = 0;
+
+			if (done[k] || signer_problem(st, e))
+				continue;
+			if (strcmp(e->type, "principal") == 0) {
+				json_t *body = e->trust->body;
+				const char *until_text = json_string_value(json_object_get(body, "until"));
+				int64_t until = TIME_MAX;
+
+				if (!principal_acceptable(st, e, &why))
+					continue;
+				if (until_text && ledger_time_parse(&until, until_text) < 0)
+					until = e->time; /* an unreadable end binds nothing */
+				r = add_binding(st, body,
+				                json_string_value(json_object_get(body, "principal")),
+				                e->time, until, i, e->author, roles_of(body));
+			} else {
+				if (!revocation_acceptable(st, e, &v, &why))
+					continue;
+				v.source = i;
+				for (size_t k2 = 0; k2 < nknown; k2++)
+					known_already |= known[k2].source == i;
+				r = known_already ? 0 : add_revocation(st, &v);
+			}
+			if (r < 0)
+				goto out;
+			done[k] = 1;
+			changed = 1;
+		}
+	} while (changed);
+	r = 0;
+out:
+	free(done);
+	return r;
+}
+
+static int same_revocations(const revocation *a, size_t na, const revocation *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].source != b[i].source)
+			return 0;
+	return 1;
+}
+
+/* --- the verdict on every record ----------------------------------------- */
+
+static int judge_entry(ledger_state *st, size_t i)
+{
+	entry *e = &st->entries[i];
+	char hex[65];
+	const char *problem;
+	const revocation *v;
+	uint8_t pub[32];
+	size_t j;
+	int r;
+
+	if (e->fail_code)
+		return flag(st, i, LEDGER_SEVERITY_ERROR, e->fail_code, e->fail_rule, "%s",
+		            e->fail_message ? e->fail_message : "invalid record");
+	if (!trust_public_key(st, e->kid, pub))
+		return flag(st, i, LEDGER_SEVERITY_ERROR, "unknown-key", "FORMAT-2",
+		            "signed by key %s, which no root or principal record binds",
+		            (hex_of(hex, e->kid), hex));
+	if (e->sig != SIG_OK)
+		return flag(st, i, LEDGER_SEVERITY_ERROR, "bad-signature", "FORMAT-2", "%s",
+		            "the signature does not verify under the record's key");
+	if (strcmp(e->type, "root") == 0) {
+		for (j = 0; j < st->nroots; j++)
+			if (st->roots[j] == i)
+				return 0;
+		if (st->invalid[i])
+			return 0; /* already reported by judge_roots */
+		return flag(st, i, LEDGER_SEVERITY_ERROR, "root-unauthorised", "FORMAT-3", "%s",
+		            "a root record that neither is the pinned root nor supersedes it");
+	}
+	problem = signer_problem(st, e);
+	if (problem && strcmp(problem, "key-revoked") == 0) {
+		v = revoked(st, e->kid, e->time, e->seq);
+		if (v->source == NONE)
+			return flag(st, i, LEDGER_SEVERITY_ERROR, "key-compromised", "FORMAT-3",
+			            "the key equivocated (two records with one seq), so it is treated "
+			            "as compromised from that seq on%s", "");
+		return flag(st, i, LEDGER_SEVERITY_ERROR, "key-revoked", "FORMAT-3",
+		            "the key was revoked by record %s before this record's time or seq",
+		            (hex_of(hex, st->entries[v->source].id), hex));
+	}
+	if (problem)
+		return flag(st, i, LEDGER_SEVERITY_ERROR, "key-not-bound", "FORMAT-3",
+		            "the key is not bound to author \"%s\" at the record's time", e->author);
+	if (strcmp(e->type, "principal") == 0 || strcmp(e->type, "revocation") == 0) {
+		const char *why = NULL;
+		revocation scratch;
+
+		if (strcmp(e->type, "principal") == 0 ? !principal_acceptable(st, e, &why)
+		                                      : !revocation_acceptable(st, e, &scratch, &why))
+			if ((r = flag(st, i, LEDGER_SEVERITY_ERROR, "not-authorised", "FORMAT-3", "%s",
+			              why)) < 0)
+				return r;
+	}
+	for (j = 0; j < e->nrefs; j++) {
+		size_t at;
+
+		if (!find_entry(st, e->refs[j], &at))
+			return flag(st, i, LEDGER_SEVERITY_PENDING, "missing-ref", "FORMAT-1",
+			            "refers to record %s, which has not arrived",
+			            (hex_of(hex, e->refs[j]), hex));
+	}
+	if (e->has_incident && !find_entry(st, e->incident, &j))
+		return flag(st, i, LEDGER_SEVERITY_PENDING, "missing-ref", "FORMAT-1",
+		            "belongs to incident %s, whose record has not arrived",
+		            (hex_of(hex, e->incident), hex));
+	return 0;
+}
+
+/* Chains per key: a gap is pending, a prev that names the wrong record is an error,
+ * two records with one seq are an equivocation. */
+static int chain_checks(ledger_state *st, size_t *order, size_t n)
+{
+	char hex[65];
+	int r;
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = order[k];
+		entry *e = &st->entries[i];
+		int found = 0, matched = 0;
+
+		if (k + 1 < n && memcmp(st->entries[order[k + 1]].kid, e->kid, 32) == 0 &&
+		    st->entries[order[k + 1]].seq == e->seq) {
+			/* report every member of the run */
+			size_t end = k;
+
+			while (end + 1 < n && memcmp(st->entries[order[end + 1]].kid, e->kid, 32) == 0 &&
+			       st->entries[order[end + 1]].seq == e->seq)
+				end++;
+			for (size_t m = k; m <= end; m++)
+				if ((r = flag(st, order[m], LEDGER_SEVERITY_ERROR, "equivocation",
+				              "FORMAT-3",
+				              "another record has the same key and seq %s",
+				              (snprintf(hex, sizeof(hex), "%lld",
+				                        (long long)e->seq), hex))) < 0)
+					return r;
+		}
+		if (e->seq <= 1)
+			continue;
+		for (size_t m = k; m-- > 0;) {
+			entry *p = &st->entries[order[m]];
+
+			if (memcmp(p->kid, e->kid, 32) != 0 || p->seq < e->seq - 1)
+				break;
+			if (p->seq == e->seq - 1) {
+				found = 1;
+				matched |= memcmp(p->id, e->prev, 32) == 0;
+			}
+		}
+		if (!found)
+			r = flag(st, i, LEDGER_SEVERITY_PENDING, "chain-gap", "FORMAT-3",
+			         "the key's record with seq %s has not arrived",
+			         (snprintf(hex, sizeof(hex), "%lld", (long long)(e->seq - 1)), hex));
+		else if (!matched)
+			r = flag(st, i, LEDGER_SEVERITY_ERROR, "chain-broken", "FORMAT-3", "%s",
+			         "\"prev\" does not name the key's record with the previous seq");
+		else
+			r = 0;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Equivocations: two records of one key with one seq.  Both are reported; the key is
+ * treated as compromised from the lowest such seq on. */
+static int find_equivocations(ledger_state *st, const size_t *order, size_t n,
+                              revocation **out, size_t *nout)
+{
+	revocation *list = NULL;
+	size_t count = 0;
+
+	for (size_t k = 0; k + 1 < n; k++) {
+		const entry *a = &st->entries[order[k]], *b = &st->entries[order[k + 1]];
+
+		if (memcmp(a->kid, b->kid, 32) != 0 || a->seq != b->seq)
+			continue;
+		if (count && memcmp(list[count - 1].kid, a->kid, 32) == 0)
+			continue; /* the lowest seq of a key decides */
+		list = realloc(list, (count + 1) * sizeof(*list));
+		if (!list)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		memcpy(list[count].kid, a->kid, 32);
+		list[count].effective = TIME_MAX;
+		list[count].last_good_seq = a->seq - 1;
+		list[count].source = NONE;
+		count++;
+	}
+	*out = list;
+	*nout = count;
+	return 0;
+}
+
+int trust_judge(ledger_state *st)
+{
+	size_t *trust_order = NULL, *chain_order = NULL, ntrust = 0, nchain = 0, nknown = 0;
+	revocation *known = NULL, *equivocations = NULL;
+	size_t nequivocations = 0;
+	int r, round;
+
+	free(st->invalid);
+	free(st->pending);
+	st->invalid = calloc(st->count + 1, 1);
+	st->pending = calloc(st->count + 1, 1);
+	trust_order = malloc((st->count + 1) * sizeof(*trust_order));
+	chain_order = malloc((st->count + 1) * sizeof(*chain_order));
+	if (!st->invalid || !st->pending || !trust_order || !chain_order) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = trust_collect_keys(st)) < 0)
+		goto done;
+	for (size_t i = 0; i < st->count; i++) {
+		entry *e = &st->entries[i];
+
+		if (e->fail_code || e->sig != SIG_OK)
+			continue;
+		chain_order[nchain++] = i;
+		if (e->trust && strcmp(e->type, "root") != 0)
+			trust_order[ntrust++] = i;
+	}
+	sort_state = st;
+	qsort(trust_order, ntrust, sizeof(*trust_order), compare_time_id);
+	qsort(chain_order, nchain, sizeof(*chain_order), compare_kid_seq);
+	if ((r = find_equivocations(st, chain_order, nchain, &equivocations, &nequivocations)) < 0)
+		goto done;
+	if ((r = judge_roots(st)) < 0)
+		goto done;
+	/* Backdated revocations can undo earlier bindings: repeat until nothing changes. */
+	for (round = 0; round < 8; round++) {
+		revocation *accepted;
+		size_t naccepted = 0;
+
+		if ((r = trust_pass(st, trust_order, ntrust, known, nknown, equivocations,
+		                    nequivocations)) < 0)
+			goto done;
+		accepted = malloc((st->nrevocations + 1) * sizeof(*accepted));
+		if (!accepted) {
+			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			goto done;
+		}
+		for (size_t k = 0; k < st->nrevocations; k++)
+			if (st->revocations[k].source != NONE)
+				accepted[naccepted++] = st->revocations[k];
+		if (same_revocations(accepted, naccepted, known, nknown)) {
+			free(accepted);
+			break;
+		}
+		free(known);
+		known = accepted;
+		nknown = naccepted;
+	}
+	if ((r = chain_checks(st, chain_order, nchain)) < 0)
+		goto done;
+	for (size_t i = 0; i < st->count; i++)
+		if (!st->invalid[i] && (r = judge_entry(st, i)) < 0)
+			goto done;
+	r = 0;
+done:
+	free(trust_order);
+	free(chain_order);
+	free(known);
+	free(equivocations);
+	return r;
+}
+
+/* --- the state's public accessors ----------------------------------------- */
+
+void ledger_state_chain_tip(int64_t *seq, char prev[LEDGER_HEX_ID_LEN + 1],
+                            const ledger_state *state, const char *kid)
+{
+	uint8_t k[32];
+
+	*seq = 0;
+	prev[0] = '\0';
+	if (ledger_unhex(k, 32, kid) < 0)
+		return;
+	for (size_t i = 0; i < state->count; i++) {
+		const entry *e = &state->entries[i];
+
+		if (e->fail_code || memcmp(e->kid, k, 32) != 0 || e->seq <= *seq)
+			continue;
+		*seq = e->seq;
+		hex_of(prev, e->id);
+	}
+}
+
+const char *ledger_state_key_principal(const ledger_state *state, const char *kid, int64_t at)
+{
+	uint8_t k[32];
+	size_t i;
+
+	if (ledger_unhex(k, 32, kid) < 0 || !idmap_get(&state->first_binding, k, &i))
+		return NULL;
+	for (; i != NONE; i = state->bindings[i].next) {
+		const binding *b = &state->bindings[i];
+
+		if (b->from <= at && at < b->until && !revoked(state, k, at, 0))
+			return b->principal;
+	}
+	return NULL;
+}
+
+int ledger_state_has_role(const ledger_state *state, const char *principal, const char *role,
+                          int64_t at)
+{
+	unsigned int bit = role_bit(role);
+
+	return bit && (roles_at(state, principal, at) & bit) ? 1 : 0;
+}
+
+const ledger_report *ledger_state_report(const ledger_state *state)
+{
+	return state->report;
+}

@@ -1,0 +1,535 @@
+/*
+ * Verifying a ledger: gather the record files that are new since what the
+ * cache vouches for, check their content and signatures on every core,
+ * check the history, then judge trust over the whole record set.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ledger/crypto.h"
+#include "ledger/error.h"
+#include "ledger/json.h"
+#include "state_internal.h"
+
+/* --- running a job on every core ---------------------------------------- */
+
+typedef struct {
+	ledger_state *state;
+	const ledger_schemas *schemas;
+	size_t first, count; /* entries [first, first + count) */
+	size_t next;         /* atomic work counter */
+	size_t completed;    /* atomic */
+	int (*work)(ledger_state *st, const ledger_schemas *schemas, size_t i);
+	ledger_progress_cb progress;
+	void *progress_payload;
+	size_t progress_base, progress_total;
+} job;
+
+static void *job_worker(void *arg)
+{
+	job *j = arg;
+	size_t k;
+
+	while ((k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->count) {
+		j->work(j->state, j->schemas, j->first + k);
+		__atomic_fetch_add(&j->completed, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static unsigned int thread_count(unsigned int wanted)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (wanted)
+		return wanted;
+	return cores > 0 && cores < 64 ? (unsigned int)cores : 1;
+}
+
+/* Run j->work over the entries on `threads` threads; the caller's thread reports progress. */
+static void job_run(job *j, unsigned int threads)
+{
+	pthread_t tids[64];
+	unsigned int started = 0;
+	size_t k;
+
+	for (unsigned int t = 1; t < threads && j->count > 256; t++)
+		if (pthread_create(&tids[started], NULL, job_worker, j) == 0)
+			started++;
+	while ((k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->count) {
+		j->work(j->state, j->schemas, j->first + k);
+		if ((__atomic_add_fetch(&j->completed, 1, __ATOMIC_RELAXED) & 1023) == 0 &&
+		    j->progress)
+			j->progress(j->progress_base + __atomic_load_n(&j->completed, __ATOMIC_RELAXED),
+			            j->progress_total, j->progress_payload);
+	}
+	for (unsigned int t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	if (j->progress)
+		j->progress(j->progress_base + j->count, j->progress_total, j->progress_payload);
+}
+
+/* --- content checks (pure functions of a file's bytes) -------------------- */
+
+static void entry_fail(entry *e, const char *code, const char *rule)
+{
+	const ledger_error *err = ledger_error_last();
+
+	e->fail_code = code;
+	e->fail_rule = rule;
+	free(e->fail_message);
+	e->fail_message = strdup(err && err->message ? err->message : code);
+}
+
+/* e->canonical holds the raw file on entry; on return it holds JCS(R) (or nothing). */
+static int check_content(ledger_state *st, const ledger_schemas *schemas, size_t i)
+{
+	entry *e = &st->entries[i];
+	char path_id[LEDGER_HEX_ID_LEN + 1];
+	ledger_record *rec = NULL;
+	int r;
+
+	r = ledger_record_parse(&rec, e->canonical, e->canonical_len);
+	free(e->canonical);
+	e->canonical = NULL;
+	e->canonical_len = 0;
+	if (r < 0) {
+		entry_fail(e, r == LEDGER_ENONCANONICAL ? "not-canonical" : "malformed", "FORMAT-2");
+		return 0;
+	}
+	if (entry_fill(e, rec) < 0) {
+		entry_fail(e, "malformed", "FORMAT-2");
+		goto done;
+	}
+	if (ledger_record_path_id(path_id, e->path) < 0 || strcmp(path_id, rec->id) != 0) {
+		ledger_error_set(LEDGER_EINVALID, "the file's path does not match its record id %s",
+		                 rec->id);
+		entry_fail(e, "wrong-path", "FORMAT-2");
+		goto done;
+	}
+	if (schemas && ledger_schemas_has(schemas, rec->type) &&
+	    ledger_schemas_validate(schemas, rec->type, rec->record) < 0) {
+		entry_fail(e, "schema-invalid", "FORMAT-2");
+		goto done;
+	}
+	/* Keep JCS(R) for the signature check; keep trust records whole. */
+	e->canonical = rec->canonical;
+	e->canonical_len = rec->canonical_len;
+	rec->canonical = NULL;
+	if (entry_is_trust_type(rec->type)) {
+		e->trust = rec;
+		rec = NULL;
+	}
+done:
+	ledger_record_free(rec);
+	return 0;
+}
+
+static int check_signature(ledger_state *st, const ledger_schemas *schemas, size_t i)
+{
+	entry *e = &st->entries[i];
+	uint8_t pub[32];
+	size_t prefix = sizeof(LEDGER_RECORD_SIG_CONTEXT);
+	uint8_t *msg;
+
+	(void)schemas;
+	if (e->fail_code || e->sig != SIG_UNCHECKED || !e->canonical ||
+	    !trust_public_key(st, e->kid, pub))
+		return 0;
+	msg = malloc(prefix + e->canonical_len);
+	if (!msg)
+		return 0; /* stays unchecked: reported as a bad signature, never accepted */
+	memcpy(msg, LEDGER_RECORD_SIG_CONTEXT, prefix);
+	memcpy(msg + prefix, e->canonical, e->canonical_len);
+	e->sig = ledger_ed25519_verify(pub, msg, prefix + e->canonical_len, e->sig_bytes,
+	                               LEDGER_ED25519_SIG_LEN) == 0
+	                 ? SIG_OK
+	                 : SIG_BAD;
+	free(msg);
+	return 0;
+}
+
+/* --- gathering files and history -------------------------------------- */
+
+static int add_entry(ledger_state *st, const char *path, const char *data, size_t len)
+{
+	entry *e;
+
+	if (st->count == st->capacity) {
+		size_t capacity = st->capacity ? st->capacity * 2 : 1024;
+		entry *bigger = realloc(st->entries, capacity * sizeof(*bigger));
+
+		if (!bigger)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		st->entries = bigger;
+		st->capacity = capacity;
+	}
+	e = &st->entries[st->count];
+	memset(e, 0, sizeof(*e));
+	e->path = strdup(path);
+	e->canonical = malloc(len + 1);
+	if (!e->path || !e->canonical) {
+		free(e->path);
+		free(e->canonical);
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	memcpy(e->canonical, data, len);
+	e->canonical[len] = '\0';
+	e->canonical_len = len;
+	st->count++;
+	return 0;
+}
+
+static int collect_file(const char *path, const char *data, size_t len, void *payload)
+{
+	return add_entry(payload, path, data, len);
+}
+
+static int history_finding(const char *commit, ledger_change_kind kind, const char *path,
+                           void *payload)
+{
+	ledger_state *st = payload;
+	char id[LEDGER_HEX_ID_LEN + 1] = "";
+	const char *code, *what;
+
+	switch (kind) {
+	case LEDGER_CHANGE_MODIFIED:
+		code = "record-modified";
+		what = "a later commit changes this file";
+		break;
+	case LEDGER_CHANGE_DELETED:
+		code = "record-deleted";
+		what = "a later commit deletes this file";
+		break;
+	case LEDGER_CHANGE_MERGE_NOT_UNION:
+		code = "merge-not-union";
+		what = "the merge commit's tree is not the union of its parents' trees";
+		break;
+	case LEDGER_CHANGE_BAD_MODE:
+		code = "bad-mode";
+		what = "not a regular, non-executable file";
+		break;
+	default:
+		code = "foreign-file";
+		what = "a commit adds a file outside records/";
+		break;
+	}
+	if (path && ledger_record_path_id(id, path) < 0)
+		id[0] = '\0';
+	ledger_error_clear();
+	return report_add(st->report, LEDGER_SEVERITY_ERROR, code, "FORMAT-4", id, path, commit,
+	                  "%s", what);
+}
+
+/* The root to trust: the caller's, else the pinned one, else the LEDGER file's (a warning). */
+static int choose_root(ledger_state *st, const ledger_verify_options *opts)
+{
+	char *pinned = NULL, *ledger_text = NULL;
+	json_t *ledger = NULL;
+	const char *root;
+	size_t len;
+	int r;
+
+	if (opts->root) {
+		snprintf(st->root_id, sizeof(st->root_id), "%s", opts->root);
+		return 0;
+	}
+	if (ledger_repo_config_get(&pinned, st->repo, "cymat.root") == 0 && pinned) {
+		snprintf(st->root_id, sizeof(st->root_id), "%s", pinned);
+		free(pinned);
+		return 0;
+	}
+	ledger_error_clear();
+	if ((r = ledger_repo_read(&ledger_text, &len, st->repo, st->tip, "LEDGER")) < 0)
+		return ledger_error_prefix("no pinned root (git config cymat.root) and no LEDGER file");
+	r = ledger_json_parse(&ledger, ledger_text, len, NULL);
+	free(ledger_text);
+	root = json_string_value(json_object_get(ledger, "root"));
+	if (r < 0 || !root || strlen(root) != LEDGER_HEX_ID_LEN) {
+		json_decref(ledger);
+		return ledger_error_set(LEDGER_EINVALID, "file \"LEDGER\" does not name a root record");
+	}
+	snprintf(st->root_id, sizeof(st->root_id), "%s", root);
+	json_decref(ledger);
+	return report_add(st->report, LEDGER_SEVERITY_WARNING, "root-not-pinned", "FORMAT-3",
+	                  st->root_id, "LEDGER", NULL, "%s",
+	                  "trusting the root named by the LEDGER file: pin it with "
+	                  "`git config cymat.root <id>` or `cymat verify --root <id>`");
+}
+
+/* Entries loaded from the cache whose key was unknown then are re-read when it is known now. */
+static int reread_unchecked(ledger_state *st, size_t upto)
+{
+	uint8_t pub[32];
+	ledger_record *rec = NULL;
+	char *data = NULL;
+	size_t len;
+	int r;
+
+	for (size_t i = 0; i < upto; i++) {
+		entry *e = &st->entries[i];
+
+		if (e->fail_code || e->sig != SIG_UNCHECKED || e->canonical ||
+		    !trust_public_key(st, e->kid, pub))
+			continue;
+		if ((r = ledger_repo_read(&data, &len, st->repo, st->tip, e->path)) < 0)
+			return r;
+		r = ledger_record_parse(&rec, data, len);
+		free(data);
+		if (r < 0)
+			return r;
+		e->canonical = rec->canonical;
+		e->canonical_len = rec->canonical_len;
+		rec->canonical = NULL;
+		ledger_record_free(rec);
+	}
+	return 0;
+}
+
+static void free_canonical(ledger_state *st)
+{
+	for (size_t i = 0; i < st->count; i++) {
+		free(st->entries[i].canonical);
+		st->entries[i].canonical = NULL;
+	}
+}
+
+static int index_entries(ledger_state *st)
+{
+	int r;
+
+	idmap_release(&st->by_id);
+	for (size_t i = 0; i < st->count; i++) {
+		entry *e = &st->entries[i];
+		size_t other;
+
+		if (!e->has_id || e->fail_code)
+			continue;
+		if (idmap_get(&st->by_id, e->id, &other))
+			continue;
+		if ((r = idmap_put(&st->by_id, e->id, i)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void count_stats(ledger_state *st)
+{
+	ledger_report_stats *s = &st->report->stats;
+
+	s->records = st->count;
+	s->valid = s->invalid = s->pending = 0;
+	for (size_t i = 0; i < st->count; i++) {
+		if (st->invalid[i])
+			s->invalid++;
+		else if (st->pending[i])
+			s->pending++;
+		else
+			s->valid++;
+	}
+	snprintf(s->tip, sizeof(s->tip), "%s", st->tip);
+	snprintf(s->root, sizeof(s->root), "%s", st->root_id);
+}
+
+int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify_options *opts)
+{
+	ledger_verify_options defaults = LEDGER_VERIFY_OPTIONS_INIT;
+	char cached_tip[LEDGER_OID_HEX_LEN + 1] = "", since[LEDGER_OID_HEX_LEN + 1] = "";
+	const char *from = NULL;
+	ledger_schemas *schemas = NULL;
+	ledger_state *st;
+	size_t first_unchecked, first_new, ncommits = 0, unchecked_before = 0, unchecked_after = 0;
+	unsigned int threads;
+	job j;
+	int r;
+
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	threads = thread_count(opts->threads);
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	st->repo = repo;
+	if ((r = report_new(&st->report)) < 0)
+		goto done;
+	if ((r = ledger_repo_head(st->tip, repo)) < 0)
+		goto done;
+	if ((r = choose_root(st, opts)) < 0)
+		goto done;
+	if (opts->since && (r = ledger_repo_resolve(since, repo, opts->since)) < 0)
+		goto done;
+	if (opts->use_cache && cache_load(st, cached_tip, st->root_id) == 0 &&
+	    ledger_repo_is_ancestor(repo, cached_tip, st->tip) == 1) {
+		from = cached_tip;
+	} else {
+		for (size_t i = 0; i < st->count; i++)
+			entry_release(&st->entries[i]);
+		st->count = 0;
+		cached_tip[0] = '\0';
+		ledger_error_clear();
+	}
+	/* History: everything after what the cache or --since vouches for. */
+	if ((r = ledger_repo_check_history(repo, from ? from : (since[0] ? since : NULL), st->tip,
+	                                   history_finding, st)) < 0)
+		goto done;
+	ledger_repo_count_commits(&ncommits, repo, from ? from : (since[0] ? since : NULL), st->tip);
+	st->report->stats.commits = ncommits;
+	/* Records present at --since are taken as verified: read, but their signatures unchecked. */
+	first_unchecked = st->count;
+	if (!from && since[0] &&
+	    (r = ledger_repo_foreach_record(repo, since, collect_file, st)) < 0)
+		goto done;
+	first_new = st->count;
+	if ((r = ledger_repo_foreach_added(repo, from ? from : (since[0] ? since : NULL), st->tip,
+	                                   collect_file, st)) < 0)
+		goto done;
+	if (ledger_schemas_load(&schemas, NULL) < 0) {
+		schemas = NULL;
+		report_add(st->report, LEDGER_SEVERITY_WARNING, "schemas-unavailable", "FORMAT-2",
+		           NULL, NULL, NULL, "record schemas not checked: %s",
+		           ledger_error_last() ? ledger_error_last()->message : "not found");
+	}
+	json_object_seed(0); /* before any thread builds a jansson object */
+	memset(&j, 0, sizeof(j));
+	j.state = st;
+	j.schemas = schemas;
+	j.first = first_unchecked;
+	j.count = st->count - first_unchecked;
+	j.work = check_content;
+	j.progress = opts->progress;
+	j.progress_payload = opts->progress_payload;
+	j.progress_total = 2 * j.count;
+	job_run(&j, threads);
+	if ((r = index_entries(st)) < 0 || (r = trust_collect_keys(st)) < 0)
+		goto done;
+	for (size_t i = first_unchecked; i < first_new; i++)
+		if (!st->entries[i].fail_code)
+			st->entries[i].sig = SIG_OK;
+	if ((r = reread_unchecked(st, first_unchecked)) < 0)
+		goto done;
+	for (size_t i = 0; i < st->count; i++)
+		unchecked_before += st->entries[i].sig == SIG_UNCHECKED;
+	memset(&j.next, 0, sizeof(j.next));
+	j.completed = 0;
+	j.first = 0;
+	j.count = st->count;
+	j.work = check_signature;
+	j.progress_base = st->count - first_unchecked;
+	j.progress_total = (st->count - first_unchecked) + st->count;
+	job_run(&j, threads);
+	for (size_t i = 0; i < st->count; i++)
+		unchecked_after += st->entries[i].sig == SIG_UNCHECKED;
+	st->report->stats.checked = unchecked_before - unchecked_after;
+	free_canonical(st);
+	if ((r = trust_judge(st)) < 0)
+		goto done;
+	count_stats(st);
+	report_sort(st->report);
+	if (opts->use_cache && !opts->since && !opts->root)
+		cache_save(st); /* best effort: a missing cache only costs time */
+	ledger_error_clear();
+	*out = st;
+	st = NULL; /* transferred */
+	r = 0;
+done:
+	ledger_schemas_free(schemas);
+	ledger_state_free(st);
+	return r;
+}
+
+int ledger_state_judge(ledger_report **out, const ledger_state *state, const ledger_record *rec)
+{
+	/* Judge the candidate within a copy of the state's entry list, then keep its findings. */
+	ledger_state copy;
+	entry *candidate;
+	ledger_report *all = NULL, *mine = NULL;
+	uint8_t pub[32];
+	char path[LEDGER_RECORD_PATH_LEN + 1];
+	int r;
+
+	*out = NULL;
+	memset(&copy, 0, sizeof(copy));
+	copy.repo = state->repo;
+	snprintf(copy.root_id, sizeof(copy.root_id), "%s", state->root_id);
+	snprintf(copy.tip, sizeof(copy.tip), "%s", state->tip);
+	copy.entries = malloc((state->count + 1) * sizeof(*copy.entries));
+	if (!copy.entries)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	memcpy(copy.entries, state->entries, state->count * sizeof(*copy.entries));
+	copy.count = state->count + 1;
+	candidate = &copy.entries[state->count];
+	memset(candidate, 0, sizeof(*candidate));
+	ledger_record_path(path, rec->id);
+	candidate->path = path;
+	if ((r = entry_fill(candidate, rec)) < 0)
+		goto done;
+	if (entry_is_trust_type(rec->type))
+		candidate->trust = (ledger_record *)rec;
+	if ((r = report_new(&all)) < 0 || (r = report_new(&mine)) < 0)
+		goto done;
+	copy.report = all;
+	if ((r = index_entries(&copy)) < 0 || (r = trust_collect_keys(&copy)) < 0)
+		goto done;
+	candidate->sig = trust_public_key(&copy, candidate->kid, pub) &&
+	                 ledger_record_verify_signature(rec, pub) == 0
+	                         ? SIG_OK
+	                         : SIG_BAD;
+	if ((r = trust_judge(&copy)) < 0)
+		goto done;
+	for (size_t i = 0; i < all->count; i++) {
+		ledger_finding *f = &all->items[i];
+
+		if (strcmp(f->id, rec->id) != 0)
+			continue;
+		if ((r = report_add(mine, f->severity, f->code, f->rule, f->id, f->path, NULL, "%s",
+		                    f->message)) < 0)
+			goto done;
+	}
+	*out = mine;
+	mine = NULL; /* transferred */
+	r = 0;
+done:
+	/* The copy borrows every entry but the candidate's own allocations. */
+	free(candidate->author);
+	free(candidate->refs);
+	free(copy.entries);
+	idmap_release(&copy.by_id);
+	idmap_release(&copy.pubs);
+	idmap_release(&copy.first_binding);
+	free(copy.pub_table);
+	free(copy.bindings);
+	free(copy.revocations);
+	free(copy.roots);
+	free(copy.invalid);
+	free(copy.pending);
+	ledger_report_free(all);
+	ledger_report_free(mine);
+	return r;
+}
+
+void ledger_state_free(ledger_state *state)
+{
+	if (!state)
+		return;
+	for (size_t i = 0; i < state->count; i++)
+		entry_release(&state->entries[i]);
+	free(state->entries);
+	idmap_release(&state->by_id);
+	idmap_release(&state->pubs);
+	idmap_release(&state->first_binding);
+	free(state->pub_table);
+	free(state->bindings);
+	free(state->revocations);
+	free(state->roots);
+	free(state->invalid);
+	free(state->pending);
+	ledger_report_free(state->report);
+	free(state);
+}

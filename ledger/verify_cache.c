@@ -1,0 +1,316 @@
+/*
+ * The verification cache, <git dir>/cymat/verified: what the last
+ * verification learnt of every record file, keyed by the commit it
+ * verified, so that the next run only reads what is new.  Everything cached
+ * is a pure function of a file's bytes (content checks, signature) or its
+ * summary; trust is judged afresh every time.
+ *
+ * Layout (little-endian, as written by this host; a mismatch only costs a
+ * full verification): magic, tip, root, count, then per entry the fields
+ * below.  Written to a temporary file, fsync'd and renamed into place.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger/error.h"
+#include "state_internal.h"
+
+#define CACHE_MAGIC "CYMATVC2"
+#define CACHE_FILE "verified"
+
+/* Failure codes are static strings in entries; map them back on load. */
+static const char *const fail_codes[] = { "malformed", "not-canonical", "wrong-path",
+	                                  "schema-invalid" };
+
+typedef struct {
+	FILE *f;
+	int ok;
+} writer;
+
+static void put(writer *w, const void *data, size_t len)
+{
+	if (w->ok && len && fwrite(data, 1, len, w->f) != len)
+		w->ok = 0;
+}
+
+static void put_u32(writer *w, uint32_t v)
+{
+	put(w, &v, sizeof(v));
+}
+
+static void put_i64(writer *w, int64_t v)
+{
+	put(w, &v, sizeof(v));
+}
+
+static void put_str(writer *w, const char *s)
+{
+	uint32_t n = s ? (uint32_t)strlen(s) : 0;
+
+	put_u32(w, n);
+	put(w, s, n);
+}
+
+typedef struct {
+	const uint8_t *p, *end;
+	int ok;
+} reader;
+
+static void get(reader *rd, void *out, size_t len)
+{
+	if (!rd->ok || (size_t)(rd->end - rd->p) < len) {
+		rd->ok = 0;
+		memset(out, 0, len);
+		return;
+	}
+	memcpy(out, rd->p, len);
+	rd->p += len;
+}
+
+static uint32_t get_u32(reader *rd)
+{
+	uint32_t v;
+
+	get(rd, &v, sizeof(v));
+	return v;
+}
+
+static int64_t get_i64(reader *rd)
+{
+	int64_t v;
+
+	get(rd, &v, sizeof(v));
+	return v;
+}
+
+/* A malloc'd NUL-terminated copy, or NULL for the empty string. */
+static char *get_str(reader *rd)
+{
+	uint32_t n = get_u32(rd);
+	char *s;
+
+	if (!rd->ok || n == 0 || (size_t)(rd->end - rd->p) < n)
+		return NULL;
+	s = malloc((size_t)n + 1);
+	if (!s) {
+		rd->ok = 0;
+		return NULL;
+	}
+	get(rd, s, n);
+	s[n] = '\0';
+	return s;
+}
+
+static int cache_path(char **out, ledger_state *st)
+{
+	const char *dir;
+	int r;
+
+	if ((r = ledger_repo_state_dir(&dir, st->repo)) < 0)
+		return r;
+	if (asprintf(out, "%s/%s", dir, CACHE_FILE) < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	return 0;
+}
+
+int cache_save(const ledger_state *cst)
+{
+	ledger_state *st = (ledger_state *)cst;
+	char *path = NULL, *tmp = NULL;
+	writer w = { NULL, 1 };
+	int fd = -1, r;
+
+	if ((r = cache_path(&path, st)) < 0)
+		return r;
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(w.f = fdopen(fd, "wb"))) {
+		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
+		goto done;
+	}
+	fd = -1;
+	put(&w, CACHE_MAGIC, 8);
+	put(&w, st->tip, LEDGER_OID_HEX_LEN);
+	put(&w, st->root_id, LEDGER_HEX_ID_LEN);
+	put_u32(&w, (uint32_t)st->count);
+	for (size_t i = 0; i < st->count; i++) {
+		entry *e = &st->entries[i];
+		uint8_t flags = (uint8_t)((e->has_id ? 1 : 0) | (e->has_prev ? 2 : 0) |
+		                          (e->has_incident ? 4 : 0));
+		uint8_t sig = (uint8_t)e->sig;
+
+		put(&w, &flags, 1);
+		put(&w, &sig, 1);
+		put_str(&w, e->path);
+		put(&w, e->id, 32);
+		put_str(&w, e->fail_code);
+		put_str(&w, e->fail_message);
+		if (e->fail_code && strcmp(e->fail_code, "schema-invalid") != 0)
+			continue;
+		put_str(&w, e->type);
+		put_str(&w, e->author);
+		put(&w, e->kid, 32);
+		put_i64(&w, e->seq);
+		put(&w, e->prev, 32);
+		put_i64(&w, e->time);
+		put(&w, e->incident, 32);
+		put(&w, e->sig_bytes, 64);
+		put_u32(&w, (uint32_t)e->nrefs);
+		put(&w, e->refs, e->nrefs * 32);
+		/* Trust records are kept whole: their bodies feed the trust judgement. */
+		if (e->trust) {
+			char *file = NULL;
+			size_t len = 0;
+
+			if (ledger_record_envelope(&file, &len, e->trust) < 0)
+				w.ok = 0;
+			put_u32(&w, (uint32_t)len);
+			put(&w, file, len);
+			free(file);
+		} else {
+			put_u32(&w, 0);
+		}
+	}
+	if (!w.ok || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
+		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (rename(tmp, path) != 0) {
+		r = ledger_error_set(LEDGER_EIO, "cannot rename \"%s\": %s", tmp, strerror(errno));
+		goto done;
+	}
+	r = 0;
+done:
+	if (w.f)
+		fclose(w.f);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0 && tmp)
+		unlink(tmp);
+	free(tmp);
+	free(path);
+	return r;
+}
+
+static const char *static_code(const char *code)
+{
+	for (size_t i = 0; code && i < sizeof(fail_codes) / sizeof(fail_codes[0]); i++)
+		if (strcmp(code, fail_codes[i]) == 0)
+			return fail_codes[i];
+	return NULL;
+}
+
+static int load_entry(ledger_state *st, reader *rd)
+{
+	entry *e = &st->entries[st->count];
+	uint8_t flags, sig;
+	char *code, *type;
+	uint32_t len;
+
+	memset(e, 0, sizeof(*e));
+	get(rd, &flags, 1);
+	get(rd, &sig, 1);
+	e->has_id = flags & 1;
+	e->has_prev = (flags & 2) != 0;
+	e->has_incident = (flags & 4) != 0;
+	e->sig = sig <= SIG_BAD ? (sig_state)sig : SIG_UNCHECKED;
+	e->path = get_str(rd);
+	get(rd, e->id, 32);
+	code = get_str(rd);
+	e->fail_code = static_code(code);
+	e->fail_rule = e->fail_code ? "FORMAT-2" : NULL;
+	free(code);
+	e->fail_message = get_str(rd);
+	e->cached = 1;
+	st->count++; /* owned by the state from here, released with it */
+	if (!e->path)
+		rd->ok = 0;
+	if (e->fail_code && strcmp(e->fail_code, "schema-invalid") != 0)
+		return rd->ok ? 0 : -1;
+	type = get_str(rd);
+	snprintf(e->type, sizeof(e->type), "%s", type ? type : "");
+	free(type);
+	e->author = get_str(rd);
+	get(rd, e->kid, 32);
+	e->seq = get_i64(rd);
+	get(rd, e->prev, 32);
+	e->time = get_i64(rd);
+	get(rd, e->incident, 32);
+	get(rd, e->sig_bytes, 64);
+	e->nrefs = get_u32(rd);
+	if (rd->ok && e->nrefs) {
+		if ((size_t)(rd->end - rd->p) / 32 < e->nrefs || !(e->refs = malloc(e->nrefs * 32))) {
+			e->nrefs = 0;
+			rd->ok = 0;
+		} else {
+			get(rd, e->refs, e->nrefs * 32);
+		}
+	}
+	len = get_u32(rd);
+	if (rd->ok && len) {
+		if ((size_t)(rd->end - rd->p) < len ||
+		    ledger_record_parse(&e->trust, (const char *)rd->p, len) < 0)
+			rd->ok = 0;
+		else
+			rd->p += len;
+	}
+	if (!e->author)
+		rd->ok = 0;
+	return rd->ok ? 0 : -1;
+}
+
+int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id)
+{
+	char *path = NULL, magic[8], root[LEDGER_HEX_ID_LEN];
+	uint8_t *buf = NULL;
+	struct stat sb;
+	reader rd;
+	uint32_t count;
+	FILE *f = NULL;
+	int r = -1;
+
+	if (cache_path(&path, st) < 0)
+		return -1;
+	f = fopen(path, "rb");
+	if (!f || fstat(fileno(f), &sb) != 0 || sb.st_size < 8)
+		goto done;
+	buf = malloc((size_t)sb.st_size);
+	if (!buf || fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size)
+		goto done;
+	rd.p = buf;
+	rd.end = buf + sb.st_size;
+	rd.ok = 1;
+	get(&rd, magic, 8);
+	get(&rd, tip, LEDGER_OID_HEX_LEN);
+	tip[LEDGER_OID_HEX_LEN] = '\0';
+	get(&rd, root, LEDGER_HEX_ID_LEN);
+	count = get_u32(&rd);
+	if (!rd.ok || memcmp(magic, CACHE_MAGIC, 8) != 0 ||
+	    memcmp(root, root_id, LEDGER_HEX_ID_LEN) != 0)
+		goto done;
+	st->entries = malloc(((size_t)count + 1024) * sizeof(*st->entries));
+	if (!st->entries)
+		goto done;
+	st->capacity = (size_t)count + 1024;
+	for (uint32_t i = 0; i < count; i++)
+		if (load_entry(st, &rd) < 0)
+			goto done;
+	r = rd.ok ? 0 : -1;
+done:
+	if (f)
+		fclose(f);
+	free(buf);
+	free(path);
+	return r;
+}

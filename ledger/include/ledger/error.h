@@ -17,7 +17,8 @@ enum ledger_error_code {
 	LEDGER_ECRYPTO = -7,   /* bad signature or key, or an OpenSSL failure */
 	LEDGER_EIO = -8,       /* I/O failure: read, write, fsync, rename */
 	LEDGER_ENOMEM = -9,
-	LEDGER_EGIT = -10      /* libgit2 failure */
+	LEDGER_EGIT = -10,     /* libgit2 failure */
+	LEDGER_ENONCANONICAL = -11 /* well-formed JSON that is not its own RFC 8785 form */
 };
 
 typedef struct {

@@ -1,0 +1,26 @@
+/*
+ * A hash map from 32-byte ids (record ids, key ids: SHA-256 outputs, so
+ * already uniform) to size_t values.  Open addressing, linear probing.
+ */
+#ifndef LEDGER_IDMAP_H
+#define LEDGER_IDMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+	uint8_t (*keys)[32];
+	size_t *values;
+	uint8_t *used;
+	size_t capacity; /* a power of two */
+	size_t count;
+} idmap;
+
+void idmap_init(idmap *map);
+void idmap_release(idmap *map);
+/* Insert or replace; 0, or LEDGER_ENOMEM. */
+int idmap_put(idmap *map, const uint8_t key[32], size_t value);
+/* 1 and *value when present, else 0. */
+int idmap_get(const idmap *map, const uint8_t key[32], size_t *value);
+
+#endif

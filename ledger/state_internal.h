@@ -1,0 +1,121 @@
+/*
+ * What verify.c, trust.c, report.c and verify_cache.c share: the per-record
+ * entries, the ledger state and the report.
+ */
+#ifndef LEDGER_STATE_INTERNAL_H
+#define LEDGER_STATE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/record.h"
+#include "ledger/schema.h"
+#include "ledger/store.h"
+#include "ledger/trust.h"
+#include "ledger/verify.h"
+#include "idmap.h"
+
+typedef enum { SIG_UNCHECKED = 0, SIG_OK = 1, SIG_BAD = 2 } sig_state;
+
+/* One record file and what is known of it. */
+typedef struct {
+	char *path;
+	uint8_t id[32];
+	int has_id;            /* the path named an id, or the content parsed */
+	/* A failure of the content checks (pure functions of the bytes), else NULL. */
+	const char *fail_code;
+	const char *fail_rule;
+	char *fail_message;
+	/* Summary of R, valid when fail_code is NULL (and for schema failures). */
+	char type[33];
+	char *author;
+	uint8_t kid[32];
+	int64_t seq;
+	uint8_t prev[32];
+	int has_prev;
+	int64_t time;
+	uint8_t incident[32];
+	int has_incident;
+	uint8_t (*refs)[32];
+	size_t nrefs;
+	sig_state sig;
+	uint8_t sig_bytes[64];
+	char *canonical;       /* JCS(R) until the signature is checked */
+	size_t canonical_len;
+	ledger_record *trust;  /* parsed root, principal and revocation records */
+	int cached;            /* came from the verification cache */
+} entry;
+
+typedef struct {
+	uint8_t kid[32];
+	uint8_t pub[32];
+	const char *principal; /* borrowed from the source record */
+	unsigned int roles;
+	int64_t from, until;
+	size_t source;         /* entry index of the principal or root record */
+	const char *binder;    /* author of the source record */
+	size_t next;           /* next binding of the same kid, or SIZE_MAX */
+} binding;
+
+typedef struct {
+	uint8_t kid[32];
+	int64_t effective;     /* INT64_MAX: by seq only */
+	int64_t last_good_seq; /* -1: none */
+	size_t source;         /* entry index, SIZE_MAX for an equivocation */
+} revocation;
+
+struct ledger_report {
+	ledger_finding *items;
+	size_t count, capacity;
+	ledger_report_stats stats;
+};
+
+struct ledger_state {
+	ledger_repo *repo;
+	entry *entries;
+	size_t count, capacity;
+	idmap by_id;           /* record id -> entry (the one at its own path) */
+	idmap pubs;            /* kid -> index into pub_table */
+	uint8_t (*pub_table)[32];
+	size_t npubs;
+	binding *bindings;
+	size_t nbindings;
+	idmap first_binding;   /* kid -> first binding index */
+	revocation *revocations;
+	size_t nrevocations;
+	size_t *roots;         /* entry indexes of the root chain, oldest first */
+	size_t nroots;
+	uint8_t *invalid;      /* per entry: judged invalid */
+	uint8_t *pending;      /* per entry: waiting */
+	ledger_report *report;
+	char root_id[LEDGER_HEX_ID_LEN + 1];
+	char tip[LEDGER_OID_HEX_LEN + 1];
+};
+
+/* report.c */
+int report_new(ledger_report **out);
+int report_add(ledger_report *report, ledger_severity severity, const char *code,
+               const char *rule, const char *id, const char *path, const char *commit,
+               const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+int report_addv(ledger_report *report, ledger_severity severity, const char *code,
+                const char *rule, const char *id, const char *path, const char *commit,
+                const char *fmt, va_list ap) __attribute__((format(printf, 8, 0)));
+void report_sort(ledger_report *report);
+
+/* trust.c: judge every entry (keys, chains, references); fills state->report. */
+int trust_judge(ledger_state *state);
+/* Index the Ed25519 key of every root and principal body by kid (idempotent). */
+int trust_collect_keys(ledger_state *state);
+/* 1 and the key when some root or principal record carries key `kid`, else 0. */
+int trust_public_key(const ledger_state *state, const uint8_t kid[32], uint8_t pub[32]);
+void entry_release(entry *e);
+int entry_is_trust_type(const char *type);
+/* Fill e's summary from a parsed record. */
+int entry_fill(entry *e, const ledger_record *rec);
+
+/* verify_cache.c */
+int cache_load(ledger_state *state, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id);
+int cache_save(const ledger_state *state);
+
+#endif
