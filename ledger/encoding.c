@@ -1,0 +1,179 @@
+/*
+ * Text encodings of binary values: standard base64 (RFC 4648 section 4) and
+ * lowercase hex.  Decoders accept exactly one spelling of each value, so
+ * that a signed document cannot be re-encoded into a second valid form.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/crypto.h"
+#include "ledger/error.h"
+
+static const char base64_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int ledger_base64_encode(char **out, const uint8_t *data, size_t len)
+{
+	size_t groups = len / 3 + (len % 3 != 0);
+	size_t i, o = 0;
+	char *text;
+
+	*out = NULL;
+	if (groups > (SIZE_MAX - 1) / 4)
+		return ledger_error_set(LEDGER_ENOMEM, "base64: input too large");
+	text = malloc(groups * 4 + 1);
+	if (!text)
+		return ledger_error_set(LEDGER_ENOMEM, "base64: out of memory");
+
+	for (i = 0; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
+
+		text[o++] = base64_alphabet[v >> 18];
+		text[o++] = base64_alphabet[(v >> 12) & 63];
+		text[o++] = base64_alphabet[(v >> 6) & 63];
+		text[o++] = base64_alphabet[v & 63];
+	}
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)data[i] << 16;
+
+		text[o++] = base64_alphabet[v >> 18];
+		text[o++] = base64_alphabet[(v >> 12) & 63];
+		text[o++] = '=';
+		text[o++] = '=';
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8;
+
+		text[o++] = base64_alphabet[v >> 18];
+		text[o++] = base64_alphabet[(v >> 12) & 63];
+		text[o++] = base64_alphabet[(v >> 6) & 63];
+		text[o++] = '=';
+	}
+	text[o] = '\0';
+	*out = text;
+	return 0;
+}
+
+int ledger_base64_decode(uint8_t **out, size_t *out_len, const char *text)
+{
+	size_t len = strlen(text);
+	size_t i, o = 0;
+	uint8_t *data = NULL;
+	int r = LEDGER_EINVALID;
+
+	*out = NULL;
+	*out_len = 0;
+	if (len % 4 != 0) {
+		ledger_error_set(LEDGER_EINVALID,
+		                 "base64: length %zu is not a multiple of 4", len);
+		goto done;
+	}
+	/* One spare byte so that an empty input still gets a non-NULL buffer. */
+	data = malloc(len / 4 * 3 + 1);
+	if (!data) {
+		r = ledger_error_set(LEDGER_ENOMEM, "base64: out of memory");
+		goto done;
+	}
+
+	for (i = 0; i < len; i += 4) {
+		const unsigned char *q = (const unsigned char *)text + i;
+		int last = i + 4 == len;
+		int pad = 0, k, v[4];
+		uint32_t bits;
+
+		/* Padding may only end the final quantum: "xx==" or "xxx=". */
+		if (last && q[3] == '=')
+			pad = q[2] == '=' ? 2 : 1;
+		for (k = 0; k < 4 - pad; k++) {
+			v[k] = base64_value(q[k]);
+			if (v[k] < 0) {
+				ledger_error_set(LEDGER_EINVALID,
+				                 "base64: invalid character at offset %zu",
+				                 i + (size_t)k);
+				goto done;
+			}
+		}
+		for (; k < 4; k++)
+			v[k] = 0;
+		bits = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+		       (uint32_t)v[2] << 6 | (uint32_t)v[3];
+		/* The bits below the last whole byte must be zero (RFC 4648 3.5). */
+		if ((pad == 1 && (bits & 0xff)) || (pad == 2 && (bits & 0xffff))) {
+			ledger_error_set(LEDGER_EINVALID,
+			                 "base64: non-zero trailing bits at offset %zu", i);
+			goto done;
+		}
+		data[o++] = (uint8_t)(bits >> 16);
+		if (pad < 2)
+			data[o++] = (uint8_t)(bits >> 8);
+		if (pad < 1)
+			data[o++] = (uint8_t)bits;
+	}
+
+	*out = data;
+	data = NULL; /* transferred */
+	*out_len = o;
+	r = 0;
+done:
+	free(data);
+	return r;
+}
+
+void ledger_hex(char *out, const uint8_t *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[data[i] >> 4];
+		out[2 * i + 1] = digits[data[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int ledger_unhex(uint8_t *out, size_t len, const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < 2 * len; i++) {
+		if (hex[i] == '\0')
+			return ledger_error_set(LEDGER_EINVALID,
+			                        "hex: \"%s\" is shorter than %zu digits",
+			                        hex, 2 * len);
+		if (hex_value(hex[i]) < 0)
+			return ledger_error_set(LEDGER_EINVALID,
+			                        "hex: invalid digit at offset %zu (lowercase hex expected)",
+			                        i);
+	}
+	if (hex[2 * len] != '\0')
+		return ledger_error_set(LEDGER_EINVALID,
+		                        "hex: longer than %zu digits", 2 * len);
+	for (i = 0; i < len; i++)
+		out[i] = (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+	return 0;
+}
