@@ -1,1 +1,5 @@
-E2E_TESTS +=
+# End-to-end scripts, run by `make check` with $CYMAT, $TOP_SRCDIR and $VECTORS_DIR set.
+E2E_TESTS += e2e/t0010-help.sh
+E2E_TESTS += e2e/t0020-key.sh
+E2E_TESTS += e2e/t0030-canon.sh
+E2E_TESTS += e2e/t0900-schemas-python.sh
