@@ -1332,6 +1332,12 @@ static int check_enum_const(struct vctx *c, const json_t *schema, const json_t *
 	if (v && !json_same(v, inst)) {
 		if (json_is_string(v))
 			return verr_set(c, e, V_INVALID, "const", "expected \"%s\"", json_string_value(v));
+		if (json_is_integer(v))
+			return verr_set(c, e, V_INVALID, "const", "expected %" JSON_INTEGER_FORMAT,
+			                json_integer_value(v));
+		if (json_is_boolean(v))
+			return verr_set(c, e, V_INVALID, "const", "expected %s",
+			                json_is_true(v) ? "true" : "false");
 		return verr_set(c, e, V_INVALID, "const", "value differs from the constant");
 	}
 	return V_OK;
@@ -1530,6 +1536,18 @@ static int no_alternative(struct vctx *c, const char *kw, const struct verr *bes
 	return verr_set(c, e, V_INVALID, kw, "value matches none of the alternatives");
 }
 
+/* "not" matched; {"not": {"required": [x]}} (x forbidden) gets a message of its own. */
+static int not_matched(struct vctx *c, const json_t *sub, struct verr *e)
+{
+	const json_t *req = json_object_get(sub, "required");
+
+	if (json_object_size(sub) == 1 && json_array_size(req) == 1 &&
+	    json_is_string(json_array_get(req, 0)))
+		return verr_set(c, e, V_INVALID, "not", "member \"%s\" not allowed here",
+		                json_string_value(json_array_get(req, 0)));
+	return verr_set(c, e, V_INVALID, "not", "value matches a forbidden schema");
+}
+
 static int check_logic(struct vctx *c, const json_t *schema, const json_t *inst,
                        const char *base, struct verr *e)
 {
@@ -1582,7 +1600,7 @@ static int check_logic(struct vctx *c, const json_t *schema, const json_t *inst,
 			return r;
 		}
 		if (r == V_OK)
-			return verr_set(c, e, V_INVALID, "not", "value matches a forbidden schema");
+			return not_matched(c, sub, e);
 	}
 	if ((sub = json_object_get(schema, "if"))) {
 		r = validate(c, sub, inst, base, &tmp);
