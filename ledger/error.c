@@ -46,10 +46,14 @@ int ledger_error_prefix(const char *fmt, ...)
 	used = strlen(error_text);
 	/* Truncation of an over-long message is acceptable; it stays NUL-terminated. */
 	if (used + 2 < sizeof(error_text)) {
+		size_t room = sizeof(error_text) - used - 3, n = strlen(old);
+
 		memcpy(error_text + used, ": ", 2);
 		used += 2;
-		strncpy(error_text + used, old, sizeof(error_text) - used - 1);
-		error_text[sizeof(error_text) - 1] = '\0';
+		if (n > room)
+			n = room;
+		memcpy(error_text + used, old, n);
+		error_text[used + n] = '\0';
 	}
 	return error_last.code;
 }
