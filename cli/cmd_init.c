@@ -222,6 +222,9 @@ int cmd_init(int argc, char **argv)
 	error = ledger_repo_init(&repo, dir, files, 2, &copts);
 	if (error < 0) {
 		rc = cli_lib_error(error, "cannot create the ledger in \"%s\"", dir);
+		/* An existing directory is the user's mistake, not a busy ledger. */
+		if (error == LEDGER_EEXISTS)
+			rc = CLI_EXIT_INPUT;
 		goto done;
 	}
 	error = ledger_repo_config_set(repo, "cymat.root", rec->id);

@@ -2,4 +2,7 @@
 E2E_TESTS += e2e/t0010-help.sh
 E2E_TESTS += e2e/t0020-key.sh
 E2E_TESTS += e2e/t0030-canon.sh
+E2E_TESTS += e2e/t0100-init.sh
+E2E_TESTS += e2e/t0110-principal.sh
+E2E_TESTS += e2e/t0120-revoke.sh
 E2E_TESTS += e2e/t0900-schemas-python.sh
