@@ -227,8 +227,7 @@ static char *uri_resolve(const char *base, const char *ref)
 	if (ref[0] == '/' && ref[1] == '/') {
 		sbuf_addn(&out, base, scheme ? scheme + 1 : 0);
 		sbuf_add(&out, ref);
-		r = sbuf_take(&out);
-		return r;
+		return sbuf_take(&out);
 	}
 	if (ref[0] == '/') {
 		sbuf_addn(&out, base, auth_end);
@@ -357,9 +356,12 @@ static void ere_literal(struct sbuf *b, unsigned long cp)
 {
 	if (cp == '^')
 		sbuf_add(b, "\\^");
-	else if (cp < 0x80 && strchr(".[]{}()*+?$|\\", (int)cp))
-		sbuf_addc(b, '['), ere_add_utf8(b, cp), sbuf_addc(b, ']');
-	else
+	else if (cp < 0x80 && strchr(".[]{}()*+?$|\\", (int)cp)) {
+		/* a one-character bracket is literal in every POSIX implementation */
+		sbuf_addc(b, '[');
+		sbuf_addc(b, (char)cp);
+		sbuf_addc(b, ']');
+	} else
 		ere_add_utf8(b, cp);
 }
 

@@ -362,6 +362,9 @@ START_TEST(test_pattern_translation)
 	ck_assert_str_eq(check("{\"pattern\":\"^(?:ab)+?$\"}", "\"abab\""), "");
 	ck_assert_str_eq(check("{\"pattern\":\"^a{1,2}}$\"}", "\"aa}\""), "");
 	ck_assert_str_eq(check("{\"pattern\":\"^[\\\\s\\\\d]+$\"}", "\" 1\\t2\""), "");
+	/* escaped metacharacters and a backslash are literals */
+	ck_assert_str_eq(check("{\"pattern\":\"^a\\\\\\\\b\\\\.\\\\*$\"}", "\"a\\\\b.*\""), "");
+	ck_assert_str_ne(check("{\"pattern\":\"^a\\\\\\\\b\\\\.\\\\*$\"}", "\"a\\\\bx*\""), "");
 	/* what POSIX ERE cannot express is refused when the schema loads */
 	ck_assert_ptr_nonnull(strstr(check("{\"pattern\":\"(?=a)\"}", "\"a\""), "lookaround"));
 	ck_assert_ptr_nonnull(strstr(check("{\"pattern\":\"(a)\\\\1\"}", "\"aa\""), "unsupported"));
