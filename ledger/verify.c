@@ -108,8 +108,12 @@ static int check_content(ledger_state *st, const ledger_schemas *schemas, size_t
 		goto done;
 	}
 	if (ledger_record_path_id(path_id, e->path) < 0 || strcmp(path_id, rec->id) != 0) {
-		ledger_error_set(LEDGER_EINVALID, "the file's path does not match its record id %s",
-		                 rec->id);
+		ledger_error_set(LEDGER_EINVALID, "the file's content has record id %s, not the "
+		                 "one its path names", rec->id);
+		/* Findings name the record by the id its path claims, as a reader of the tree sees it. */
+		e->has_id = path_id[0] != '\0';
+		if (e->has_id)
+			ledger_unhex(e->id, 32, path_id);
 		entry_fail(e, "wrong-path", "FORMAT-2");
 		goto done;
 	}
@@ -119,12 +123,21 @@ static int check_content(ledger_state *st, const ledger_schemas *schemas, size_t
 		goto done;
 	}
 	/* Keep JCS(R) for the signature check; keep trust records whole. */
-	e->canonical = rec->canonical;
-	e->canonical_len = rec->canonical_len;
-	rec->canonical = NULL;
 	if (entry_is_trust_type(rec->type)) {
+		e->canonical = malloc(rec->canonical_len + 1);
+		if (!e->canonical) {
+			ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			entry_fail(e, "malformed", "FORMAT-2");
+			goto done;
+		}
+		memcpy(e->canonical, rec->canonical, rec->canonical_len + 1);
+		e->canonical_len = rec->canonical_len;
 		e->trust = rec;
 		rec = NULL;
+	} else {
+		e->canonical = rec->canonical;
+		e->canonical_len = rec->canonical_len;
+		rec->canonical = NULL;
 	}
 done:
 	ledger_record_free(rec);

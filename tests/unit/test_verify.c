@@ -478,6 +478,7 @@ START_TEST(judge_refuses_before_writing)
 	ck_assert_int_eq(ledger_state_judge(&verdict, st, ok), 0);
 	ck_assert_uint_eq(ledger_report_count(verdict), 0);
 	ledger_report_free(verdict);
+	csirt = fx.csirt; /* the same seq again: judged alone, each is the key's first record */
 	bad = make(&csirt, "principal", "2026-01-05T00:00:01Z",
 	           principal_body(&fx.stranger, "ciso"), NULL);
 	ck_assert_int_eq(ledger_state_judge(&verdict, st, bad), 0);
