@@ -78,14 +78,23 @@ static int y_is_non_canonical(const uint8_t y[32])
 	return y[0] >= 0xed;
 }
 
+/* d = -121665 / 121666 mod p, the curve constant, little-endian. */
+static const uint8_t curve_d[32] = {
+	0xa3, 0x78, 0x59, 0x13, 0xca, 0x4d, 0xeb, 0x75, 0xab, 0xd8, 0x41, 0x41, 0x4d, 0x0a, 0x70, 0x00,
+	0x98, 0xe8, 0x79, 0x77, 0x79, 0x40, 0xc7, 0x8c, 0x73, 0xfe, 0x6f, 0x2b, 0xee, 0x6c, 0x03, 0x52
+};
+
 /*
  * Does y belong to a point of the curve, i.e. is x^2 = (y^2 - 1) / (d y^2 + 1)
- * a square mod p?  1 yes, 0 no, negative on an OpenSSL failure.
+ * a square mod p?  u / v is a square exactly when u v is (v is never 0, as
+ * -1/d is not a square), which Euler's criterion decides without an
+ * inversion: (u v)^((p-1)/2) is 1 or 0.  1 yes, 0 no, negative on an
+ * OpenSSL failure.
  */
 static int y_is_on_curve(const uint8_t y_le[32])
 {
 	BN_CTX *ctx = BN_CTX_new();
-	BIGNUM *p, *d, *y, *u, *v, *x;
+	BIGNUM *p, *d, *y, *u, *v, *e;
 	int r = -1;
 
 	if (!ctx)
@@ -96,22 +105,19 @@ static int y_is_on_curve(const uint8_t y_le[32])
 	y = BN_CTX_get(ctx);
 	u = BN_CTX_get(ctx);
 	v = BN_CTX_get(ctx);
-	x = BN_CTX_get(ctx);
-	if (!x)
+	e = BN_CTX_get(ctx);
+	if (!e)
 		goto done;
-	/* p = 2^255 - 19, d = -121665 / 121666 mod p */
-	if (!BN_set_bit(p, 255) || !BN_sub_word(p, 19) ||
-	    !BN_set_word(u, 121666) || !BN_mod_inverse(d, u, p, ctx) ||
-	    !BN_mul_word(d, 121665) || !BN_mod_sub(d, p, d, p, ctx) ||
-	    !BN_lebin2bn(y_le, 32, y))
+	/* p = 2^255 - 19, e = (p - 1) / 2 */
+	if (!BN_set_bit(p, 255) || !BN_sub_word(p, 19) || !BN_rshift1(e, p) ||
+	    !BN_lebin2bn(curve_d, 32, d) || !BN_lebin2bn(y_le, 32, y))
 		goto done;
-	/* u = y^2 - 1, v = d y^2 + 1 (never 0: -1/d is not a square) */
+	/* u = y^2 - 1, v = d y^2 + 1 */
 	if (!BN_mod_sqr(u, y, p, ctx) || !BN_mod_mul(v, d, u, p, ctx) ||
 	    !BN_add_word(v, 1) || !BN_mod_sub(u, u, BN_value_one(), p, ctx) ||
-	    !BN_mod_inverse(v, v, p, ctx) || !BN_mod_mul(u, u, v, p, ctx))
+	    !BN_mod_mul(u, u, v, p, ctx) || !BN_mod_exp(u, u, e, p, ctx))
 		goto done;
-	/* BN_mod_sqrt fails with "not a square" when there is no root. */
-	r = BN_mod_sqrt(x, u, p, ctx) != NULL;
+	r = BN_is_one(u) || BN_is_zero(u);
 done:
 	ERR_clear_error();
 	BN_CTX_end(ctx);
