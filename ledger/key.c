@@ -90,10 +90,6 @@ int ledger_key_generate(ledger_key **out, ledger_key_type type)
 /* Never prompt: an encrypted key is refused, not unlocked. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
 	return -1;
 }
 
