@@ -1,0 +1,1038 @@
+/*
+ * Storage: the ledger as a bare git repository, through libgit2.  Files go
+ * in as blobs, trees are rebuilt only along the touched paths, and
+ * refs/heads/main moves by compare-and-swap under the ledger lock.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <git2.h>
+
+#include "ledger/error.h"
+#include "ledger/store.h"
+#include "store_internal.h"
+
+#define STORE_PATH_MAX 4096
+
+/* A file to add, with its blob id computed up front. */
+struct store_entry {
+	const ledger_file *file;
+	git_oid id;
+};
+
+static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+static int store_once_error;
+
+/*
+ * libgit2 is initialised once and never shut down: the library may be used
+ * from several threads and has no global teardown point.  Every object, ref
+ * and pack written fsyncs itself and its directory (GIT_OPT_ENABLE_FSYNC_GITDIR
+ * is read when a repository's ref database is created, so set it first).
+ */
+static void store_global_init(void)
+{
+	if (git_libgit2_init() < 0 ||
+	    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0 ||
+	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1) < 0 ||
+	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1) < 0)
+		store_once_error = 1;
+}
+
+static int store_global(void)
+{
+	if (pthread_once(&store_once, store_global_init) != 0 || store_once_error)
+		return store_error_git(-1, "cannot initialise libgit2");
+	return 0;
+}
+
+int store_error_git(int giterr, const char *fmt, ...)
+{
+	const git_error *e = git_error_last();
+	char what[512];
+	va_list ap;
+	int code;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	switch (giterr) {
+	case GIT_ENOTFOUND:
+		code = LEDGER_ENOTFOUND;
+		break;
+	case GIT_EEXISTS:
+		code = LEDGER_EEXISTS;
+		break;
+	case GIT_ELOCKED:
+		code = LEDGER_ELOCKED;
+		break;
+	case GIT_EMODIFIED:
+		code = LEDGER_ECONFLICT;
+		break;
+	case GIT_EAMBIGUOUS:
+	case GIT_EINVALIDSPEC:
+		code = LEDGER_EINVALID;
+		break;
+	default:
+		code = LEDGER_EGIT;
+	}
+	return ledger_error_set(code, "%s: %s", what,
+	                        e && e->message ? e->message : "unknown libgit2 error");
+}
+
+int store_fsync_path(const char *path)
+{
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ledger_error_set(LEDGER_EIO, "cannot open \"%s\": %s", path, strerror(errno));
+	if (fsync(fd) < 0)
+		r = ledger_error_set(LEDGER_EIO, "cannot fsync \"%s\": %s", path, strerror(errno));
+	close(fd);
+	return r;
+}
+
+static void oid_hex(char out[LEDGER_OID_HEX_LEN + 1], const git_oid *id)
+{
+	git_oid_tostr(out, LEDGER_OID_HEX_LEN + 1, id);
+}
+
+/* Non-empty components, none "." or "..", no leading, trailing or doubled slash. */
+static int path_valid(const char *path)
+{
+	const char *c = path;
+
+	for (;;) {
+		const char *slash = strchr(c, '/');
+		size_t n = slash ? (size_t)(slash - c) : strlen(c);
+
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+		if (!slash)
+			return strlen(path) < STORE_PATH_MAX;
+		c = slash + 1;
+	}
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct store_entry *x = a, *y = b;
+
+	return strcmp(x->file->path, y->file->path);
+}
+
+/*
+ * Validate the files, hash them as blobs and sort them by path; a path given
+ * twice with the same bytes is kept once, with different bytes refused.
+ */
+static int entries_prepare(struct store_entry **out, size_t *out_count,
+                           const ledger_file *files, size_t count)
+{
+	struct store_entry *ents = NULL;
+	size_t i, n = 0;
+	int r, error;
+
+	*out = NULL;
+	*out_count = 0;
+	if (count == 0)
+		return 0;
+	if (!files)
+		return ledger_error_set(LEDGER_EINVALID, "no files given");
+	ents = calloc(count, sizeof(*ents));
+	if (!ents)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	for (i = 0; i < count; i++) {
+		const ledger_file *f = &files[i];
+
+		if (!f->path || !path_valid(f->path)) {
+			r = ledger_error_set(LEDGER_EINVALID, "file \"%s\": invalid path",
+			                     f->path ? f->path : "(null)");
+			goto done;
+		}
+		if (!f->data && f->len) {
+			r = ledger_error_set(LEDGER_EINVALID, "file \"%s\": no data", f->path);
+			goto done;
+		}
+		ents[i].file = f;
+		if ((error = git_odb_hash(&ents[i].id, f->data ? f->data : "", f->len,
+		                          GIT_OBJECT_BLOB)) < 0) {
+			r = store_error_git(error, "file \"%s\": cannot hash", f->path);
+			goto done;
+		}
+	}
+	qsort(ents, count, sizeof(*ents), entry_cmp);
+	for (i = 0; i < count; i++) {
+		if (n > 0 && strcmp(ents[n - 1].file->path, ents[i].file->path) == 0) {
+			if (!git_oid_equal(&ents[n - 1].id, &ents[i].id)) {
+				r = ledger_error_set(LEDGER_EEXISTS,
+				                     "file \"%s\": given twice with different content",
+				                     ents[i].file->path);
+				goto done;
+			}
+			continue;
+		}
+		ents[n++] = ents[i];
+	}
+	*out = ents;
+	ents = NULL; /* transferred */
+	*out_count = n;
+	r = 0;
+done:
+	free(ents);
+	return r;
+}
+
+static int blobs_write(ledger_repo *repo, const struct store_entry *ents, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		const ledger_file *f = ents[i].file;
+		git_oid id;
+		int error;
+
+		error = git_blob_create_from_buffer(&id, repo->git, f->data ? f->data : "", f->len);
+		if (error < 0)
+			return store_error_git(error, "file \"%s\": cannot write blob", f->path);
+		if (!git_oid_equal(&id, &ents[i].id))
+			return ledger_error_set(LEDGER_EGIT, "file \"%s\": blob id mismatch", f->path);
+	}
+	return 0;
+}
+
+/*
+ * Write the tree `base` (NULL: empty) plus `ents`, whose paths all start with
+ * the same `off` bytes (the directory this tree is at).  Only the subtrees on
+ * the entries' paths are rebuilt; every other entry is copied by id.
+ */
+static int tree_build(git_oid *out, ledger_repo *repo, const git_tree *base,
+                      const struct store_entry *ents, size_t count, size_t off)
+{
+	git_treebuilder *bld = NULL;
+	git_tree *sub = NULL;
+	char *name = NULL;
+	size_t i = 0;
+	int r, error;
+
+	if ((error = git_treebuilder_new(&bld, repo->git, base)) < 0) {
+		r = store_error_git(error, "cannot start a tree");
+		goto done;
+	}
+	while (i < count) {
+		const char *path = ents[i].file->path;
+		const char *rel = path + off;
+		const char *slash = strchr(rel, '/');
+		const git_tree_entry *have;
+		git_oid sub_id;
+		size_t len, j;
+
+		if (!slash) {
+			if (git_treebuilder_get(bld, rel)) {
+				r = ledger_error_set(LEDGER_EEXISTS, "file \"%s\": path in use", path);
+				goto done;
+			}
+			error = git_treebuilder_insert(NULL, bld, rel, &ents[i].id, GIT_FILEMODE_BLOB);
+			if (error < 0) {
+				r = store_error_git(error, "file \"%s\": cannot add to tree", path);
+				goto done;
+			}
+			i++;
+			continue;
+		}
+		/* Entries sharing the directory "rel[0..len]/" are adjacent in sorted order. */
+		len = (size_t)(slash - rel);
+		for (j = i + 1; j < count && strncmp(ents[j].file->path + off, rel, len + 1) == 0; j++)
+			;
+		name = strndup(rel, len);
+		if (!name) {
+			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			goto done;
+		}
+		have = git_treebuilder_get(bld, name);
+		if (have) {
+			if (git_tree_entry_type(have) != GIT_OBJECT_TREE) {
+				r = ledger_error_set(LEDGER_EEXISTS, "file \"%s\": path in use", path);
+				goto done;
+			}
+			if ((error = git_tree_lookup(&sub, repo->git, git_tree_entry_id(have))) < 0) {
+				r = store_error_git(error, "file \"%s\": cannot read tree", path);
+				goto done;
+			}
+		}
+		if ((r = tree_build(&sub_id, repo, sub, ents + i, j - i, off + len + 1)) < 0)
+			goto done;
+		git_tree_free(sub);
+		sub = NULL;
+		error = git_treebuilder_insert(NULL, bld, name, &sub_id, GIT_FILEMODE_TREE);
+		if (error < 0) {
+			r = store_error_git(error, "file \"%s\": cannot add to tree", path);
+			goto done;
+		}
+		free(name);
+		name = NULL;
+		i = j;
+	}
+	if ((error = git_treebuilder_write(out, bld)) < 0) {
+		r = store_error_git(error, "cannot write a tree");
+		goto done;
+	}
+	r = 0;
+done:
+	free(name);
+	git_tree_free(sub);
+	git_treebuilder_free(bld);
+	return r;
+}
+
+/* Create the commit object for `tree` over `parent` (NULL: a root commit), signed if asked. */
+static int commit_write(git_oid *out, ledger_repo *repo, const git_tree *tree,
+                        const git_commit *parent, const ledger_commit_options *opts)
+{
+	const git_commit *parents[1] = { parent };
+	git_signature *sig = NULL;
+	git_buf buf = GIT_BUF_INIT;
+	char *armour = NULL;
+	int64_t when;
+	int r, error;
+
+	when = opts->time ? opts->time : (int64_t)time(NULL);
+	if ((error = git_signature_new(&sig, opts->name, opts->email, (git_time_t)when, 0)) < 0) {
+		r = store_error_git(error, "invalid commit identity \"%s <%s>\"", opts->name,
+		                    opts->email);
+		goto done;
+	}
+	error = git_commit_create_buffer(&buf, repo->git, sig, sig, NULL, opts->message, tree,
+	                                 parent ? 1 : 0, parents);
+	if (error < 0) {
+		r = store_error_git(error, "cannot build the commit");
+		goto done;
+	}
+	if (opts->sign) {
+		size_t len;
+
+		if ((r = opts->sign(&armour, buf.ptr, buf.size, opts->sign_payload)) != 0) {
+			if (r > 0)
+				r = LEDGER_ECRYPTO;
+			ledger_error_prefix("cannot sign the commit");
+			goto done;
+		}
+		if (!armour) {
+			r = ledger_error_set(LEDGER_ECRYPTO, "cannot sign the commit: no signature");
+			goto done;
+		}
+		/* libgit2 ends the header itself; a final newline would add a " " line. */
+		len = strlen(armour);
+		while (len > 0 && armour[len - 1] == '\n')
+			armour[--len] = '\0';
+	}
+	error = git_commit_create_with_signature(out, repo->git, buf.ptr, armour,
+	                                         armour ? "gpgsig" : NULL);
+	if (error < 0) {
+		r = store_error_git(error, "cannot write the commit");
+		goto done;
+	}
+	r = 0;
+done:
+	free(armour);
+	git_buf_dispose(&buf);
+	git_signature_free(sig);
+	return r;
+}
+
+static int commit_options_check(const ledger_commit_options *opts)
+{
+	if (!opts || opts->version != LEDGER_COMMIT_OPTIONS_VERSION)
+		return ledger_error_set(LEDGER_EINVALID, "commit options missing or of an unknown version");
+	if (!opts->message || !opts->name || !opts->email)
+		return ledger_error_set(LEDGER_EINVALID, "commit options need a message, name and email");
+	return 0;
+}
+
+static int repo_wrap(ledger_repo **out, git_repository *git)
+{
+	ledger_repo *repo;
+	char *abs;
+	size_t len;
+
+	repo = calloc(1, sizeof(*repo));
+	abs = realpath(git_repository_path(git), NULL);
+	if (!repo || !abs) {
+		free(repo);
+		free(abs);
+		return ledger_error_set(LEDGER_ENOMEM, "cannot resolve the git directory \"%s\"",
+		                        git_repository_path(git));
+	}
+	len = strlen(abs);
+	while (len > 1 && abs[len - 1] == '/')
+		abs[--len] = '\0';
+	repo->git = git;
+	repo->git_dir = abs;
+	*out = repo;
+	return 0;
+}
+
+/* 0 when `path` does not exist or is an empty directory. */
+static int dir_check_empty(const char *path, int *existed)
+{
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	*existed = 0;
+	d = opendir(path);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return ledger_error_set(errno == ENOTDIR ? LEDGER_EEXISTS : LEDGER_EIO,
+		                        "'%s': cannot create a ledger here: %s", path,
+		                        strerror(errno));
+	}
+	*existed = 1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			r = ledger_error_set(LEDGER_EEXISTS, "'%s' exists and is not empty", path);
+			break;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+static int fsync_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type != FTW_F && type != FTW_D && type != FTW_DP)
+		return 0;
+	return store_fsync_path(path) < 0 ? 1 : 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	if (ftw->level == 0)
+		return 0;
+	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? 1 : 0;
+}
+
+/* Make the new repository durable: every file and directory in it, and its name. */
+static int init_sync(const char *git_dir)
+{
+	char *parent;
+	char *slash;
+	int r;
+
+	if (nftw(git_dir, fsync_one, 16, FTW_PHYS | FTW_DEPTH) != 0)
+		return ledger_error_prefix("'%s'", git_dir);
+	parent = strdup(git_dir);
+	if (!parent)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	slash = strrchr(parent, '/');
+	if (slash == parent)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	r = store_fsync_path(slash ? parent : ".");
+	free(parent);
+	return r;
+}
+
+int ledger_repo_init(ledger_repo **out, const char *path, const ledger_file *files,
+                     size_t count, const ledger_commit_options *opts)
+{
+	git_repository_init_options iopts;
+	git_repository *git = NULL;
+	ledger_repo *repo = NULL;
+	struct store_entry *ents = NULL;
+	git_tree *tree = NULL;
+	git_reference *ref = NULL;
+	git_oid tree_id, commit_id;
+	size_t n;
+	int existed, made = 0, r, error;
+
+	*out = NULL;
+	if ((r = store_global()) < 0)
+		return r;
+	if (!path || !*path)
+		return ledger_error_set(LEDGER_EINVALID, "no ledger path given");
+	if ((r = commit_options_check(opts)) < 0)
+		return r;
+	if ((r = entries_prepare(&ents, &n, files, count)) < 0)
+		return r;
+	if ((r = dir_check_empty(path, &existed)) < 0)
+		goto done;
+	if ((error = git_repository_init_options_init(&iopts, GIT_REPOSITORY_INIT_OPTIONS_VERSION)) < 0) {
+		r = store_error_git(error, "cannot set up the repository options");
+		goto done;
+	}
+	iopts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH |
+	              GIT_REPOSITORY_INIT_NO_REINIT;
+	iopts.initial_head = "main";
+	if ((error = git_repository_init_ext(&git, path, &iopts)) < 0) {
+		r = store_error_git(error, "'%s': cannot create the repository", path);
+		goto done;
+	}
+	made = 1;
+	if ((r = repo_wrap(&repo, git)) < 0)
+		goto done;
+	git = NULL; /* owned by repo */
+	if ((r = blobs_write(repo, ents, n)) < 0 ||
+	    (r = tree_build(&tree_id, repo, NULL, ents, n, 0)) < 0)
+		goto done;
+	if ((error = git_tree_lookup(&tree, repo->git, &tree_id)) < 0) {
+		r = store_error_git(error, "cannot read the genesis tree");
+		goto done;
+	}
+	if ((r = commit_write(&commit_id, repo, tree, NULL, opts)) < 0)
+		goto done;
+	error = git_reference_create(&ref, repo->git, LEDGER_MAIN_REF, &commit_id, 0, "cymat: init");
+	if (error < 0) {
+		r = store_error_git(error, "cannot create %s", LEDGER_MAIN_REF);
+		goto done;
+	}
+	if ((r = init_sync(repo->git_dir)) < 0)
+		goto done;
+	*out = repo;
+	repo = NULL; /* transferred */
+	r = 0;
+done:
+	if (r < 0 && made) {
+		/* The directory was absent or empty before: leave it as it was. */
+		const ledger_error *e = ledger_error_last();
+		int code = e ? e->code : r;
+		char *msg = e ? strdup(e->message) : NULL;
+
+		ledger_repo_free(repo);
+		repo = NULL;
+		git_repository_free(git);
+		git = NULL;
+		nftw(path, remove_one, 16, FTW_PHYS | FTW_DEPTH);
+		if (!existed)
+			rmdir(path);
+		if (msg) {
+			ledger_error_set(code, "%s", msg);
+			free(msg);
+		}
+	}
+	git_reference_free(ref);
+	git_tree_free(tree);
+	ledger_repo_free(repo);
+	git_repository_free(git);
+	free(ents);
+	return r;
+}
+
+int ledger_repo_open(ledger_repo **out, const char *path)
+{
+	git_repository *git = NULL;
+	int r, error;
+
+	*out = NULL;
+	if ((r = store_global()) < 0)
+		return r;
+	if (!path || !*path)
+		return ledger_error_set(LEDGER_EINVALID, "no ledger path given");
+	error = git_repository_open_ext(&git, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (error == GIT_ENOTFOUND)
+		return ledger_error_set(LEDGER_ENOTFOUND,
+		                        "'%s' is not a cymat ledger (no git repository)", path);
+	if (error < 0)
+		return store_error_git(error, "'%s': cannot open the ledger", path);
+	if ((r = repo_wrap(out, git)) < 0)
+		git_repository_free(git);
+	return r;
+}
+
+void ledger_repo_free(ledger_repo *repo)
+{
+	if (!repo)
+		return;
+	if (repo->lock_held)
+		store_lock_release(repo);
+	git_repository_free(repo->git);
+	free(repo->git_dir);
+	free(repo->state_dir);
+	free(repo);
+}
+
+const char *ledger_repo_git_dir(const ledger_repo *repo)
+{
+	return repo ? repo->git_dir : NULL;
+}
+
+int ledger_repo_state_dir(const char **out, ledger_repo *repo)
+{
+	char *dir;
+
+	*out = NULL;
+	if (!repo->state_dir) {
+		if (asprintf(&dir, "%s/cymat", repo->git_dir) < 0)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", dir, strerror(errno));
+			free(dir);
+			return LEDGER_EIO;
+		}
+		repo->state_dir = dir;
+	}
+	*out = repo->state_dir;
+	return 0;
+}
+
+int store_lookup_commit(git_commit **out, ledger_repo *repo, const char *rev)
+{
+	git_object *obj = NULL;
+	git_oid id;
+	int error;
+
+	*out = NULL;
+	if (!rev) {
+		error = git_reference_name_to_id(&id, repo->git, LEDGER_MAIN_REF);
+		if (error == GIT_ENOTFOUND)
+			return ledger_error_set(LEDGER_ENOTFOUND, "'%s': no %s", repo->git_dir,
+			                        LEDGER_MAIN_REF);
+		if (error < 0)
+			return store_error_git(error, "cannot read %s", LEDGER_MAIN_REF);
+		if ((error = git_commit_lookup(out, repo->git, &id)) < 0)
+			return store_error_git(error, "cannot read the tip of %s", LEDGER_MAIN_REF);
+		return 0;
+	}
+	if ((error = git_revparse_single(&obj, repo->git, rev)) < 0) {
+		if (error == GIT_ENOTFOUND)
+			return ledger_error_set(LEDGER_ENOTFOUND, "revision \"%s\" not found", rev);
+		return store_error_git(error, "revision \"%s\"", rev);
+	}
+	error = git_object_peel((git_object **)out, obj, GIT_OBJECT_COMMIT);
+	git_object_free(obj);
+	if (error < 0)
+		return ledger_error_set(LEDGER_EINVALID, "revision \"%s\" is not a commit", rev);
+	return 0;
+}
+
+int ledger_repo_head(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo)
+{
+	git_commit *c = NULL;
+	int r;
+
+	if ((r = store_lookup_commit(&c, repo, NULL)) < 0)
+		return r;
+	oid_hex(out, git_commit_id(c));
+	git_commit_free(c);
+	return 0;
+}
+
+int ledger_repo_resolve(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *rev)
+{
+	git_commit *c = NULL;
+	int r;
+
+	if (!rev)
+		return ledger_error_set(LEDGER_EINVALID, "no revision given");
+	if ((r = store_lookup_commit(&c, repo, rev)) < 0)
+		return r;
+	oid_hex(out, git_commit_id(c));
+	git_commit_free(c);
+	return 0;
+}
+
+/* Keep the files not already in `tree`; a path present with other bytes is refused. */
+static int entries_filter(size_t *out_count, struct store_entry *ents, size_t count,
+                          const git_tree *tree)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < count; i++) {
+		git_tree_entry *te = NULL;
+		int error, same;
+
+		error = git_tree_entry_bypath(&te, tree, ents[i].file->path);
+		if (error == GIT_ENOTFOUND) {
+			ents[n++] = ents[i];
+			continue;
+		}
+		if (error < 0)
+			return store_error_git(error, "file \"%s\"", ents[i].file->path);
+		same = git_tree_entry_type(te) == GIT_OBJECT_BLOB &&
+		       git_tree_entry_filemode(te) == GIT_FILEMODE_BLOB &&
+		       git_oid_equal(git_tree_entry_id(te), &ents[i].id);
+		git_tree_entry_free(te);
+		if (!same)
+			return ledger_error_set(LEDGER_EEXISTS,
+			                        "file \"%s\": already in the ledger with different content",
+			                        ents[i].file->path);
+	}
+	*out_count = n;
+	return 0;
+}
+
+int ledger_repo_append(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
+                       const ledger_file *files, size_t count,
+                       const ledger_commit_options *opts)
+{
+	struct store_entry *ents = NULL;
+	git_commit *tip = NULL;
+	git_tree *tip_tree = NULL, *tree = NULL;
+	git_reference *ref = NULL;
+	git_oid tip_id, tree_id, commit_id;
+	char *objects = NULL;
+	size_t n;
+	int locked = 0, r, error;
+
+	if ((r = commit_options_check(opts)) < 0)
+		return r;
+	if ((r = entries_prepare(&ents, &n, files, count)) < 0)
+		return r;
+	if ((r = store_lock_acquire(repo)) < 0)
+		goto done;
+	locked = 1;
+	if ((r = store_lookup_commit(&tip, repo, NULL)) < 0)
+		goto done;
+	git_oid_cpy(&tip_id, git_commit_id(tip));
+	if ((error = git_commit_tree(&tip_tree, tip)) < 0) {
+		r = store_error_git(error, "cannot read the tree of %s", LEDGER_MAIN_REF);
+		goto done;
+	}
+	if ((r = entries_filter(&n, ents, n, tip_tree)) < 0)
+		goto done;
+	if (n == 0) {
+		oid_hex(out, &tip_id);
+		r = 0;
+		goto done;
+	}
+	if ((r = blobs_write(repo, ents, n)) < 0 ||
+	    (r = tree_build(&tree_id, repo, tip_tree, ents, n, 0)) < 0)
+		goto done;
+	if ((error = git_tree_lookup(&tree, repo->git, &tree_id)) < 0) {
+		r = store_error_git(error, "cannot read the new tree");
+		goto done;
+	}
+	if ((r = commit_write(&commit_id, repo, tree, tip, opts)) < 0)
+		goto done;
+	/*
+	 * libgit2 fsyncs each object file and its objects/xx/ directory; a new
+	 * objects/xx/ itself is only durable once objects/ is synced.
+	 */
+	if (asprintf(&objects, "%s/objects", repo->git_dir) < 0) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = store_fsync_path(objects)) < 0)
+		goto done;
+	/* Compare-and-swap; the ref file and refs/heads/ are fsynced by libgit2. */
+	error = git_reference_create_matching(&ref, repo->git, LEDGER_MAIN_REF, &commit_id, 1,
+	                                      &tip_id, "cymat: append");
+	if (error == GIT_EMODIFIED) {
+		char hex[LEDGER_OID_HEX_LEN + 1];
+
+		oid_hex(hex, &tip_id);
+		r = ledger_error_set(LEDGER_ECONFLICT, "%s moved away from %s during the append",
+		                     LEDGER_MAIN_REF, hex);
+		goto done;
+	}
+	if (error < 0) {
+		r = store_error_git(error, "cannot update %s", LEDGER_MAIN_REF);
+		goto done;
+	}
+	oid_hex(out, &commit_id);
+	/* The commit is durable; packing only speeds readers up, so its failure is not ours. */
+	store_pack_auto(repo);
+	ledger_error_clear();
+	r = 0;
+done:
+	if (locked)
+		store_lock_release(repo);
+	free(objects);
+	git_reference_free(ref);
+	git_tree_free(tree);
+	git_tree_free(tip_tree);
+	git_commit_free(tip);
+	free(ents);
+	return r;
+}
+
+static int tree_of(git_tree **out, ledger_repo *repo, const char *rev)
+{
+	git_commit *c = NULL;
+	int r, error;
+
+	if ((r = store_lookup_commit(&c, repo, rev)) < 0)
+		return r;
+	error = git_commit_tree(out, c);
+	git_commit_free(c);
+	if (error < 0)
+		return store_error_git(error, "cannot read the tree of \"%s\"", rev ? rev : "main");
+	return 0;
+}
+
+int ledger_repo_read(char **out, size_t *out_len, ledger_repo *repo, const char *commit,
+                     const char *path)
+{
+	git_tree *tree = NULL;
+	git_tree_entry *te = NULL;
+	git_blob *blob = NULL;
+	char *buf;
+	size_t len;
+	int r, error;
+
+	*out = NULL;
+	if (out_len)
+		*out_len = 0;
+	if (!path)
+		return ledger_error_set(LEDGER_EINVALID, "no path given");
+	if ((r = tree_of(&tree, repo, commit)) < 0)
+		return r;
+	error = git_tree_entry_bypath(&te, tree, path);
+	if (error == GIT_ENOTFOUND) {
+		r = ledger_error_set(LEDGER_ENOTFOUND, "file \"%s\" not found in \"%s\"", path,
+		                     commit ? commit : "main");
+		goto done;
+	}
+	if (error < 0) {
+		r = store_error_git(error, "file \"%s\"", path);
+		goto done;
+	}
+	if (git_tree_entry_type(te) != GIT_OBJECT_BLOB) {
+		r = ledger_error_set(LEDGER_ENOTFOUND, "\"%s\" is not a file", path);
+		goto done;
+	}
+	if ((error = git_blob_lookup(&blob, repo->git, git_tree_entry_id(te))) < 0) {
+		r = store_error_git(error, "file \"%s\": cannot read", path);
+		goto done;
+	}
+	len = (size_t)git_blob_rawsize(blob);
+	buf = malloc(len + 1);
+	if (!buf) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	memcpy(buf, git_blob_rawcontent(blob), len);
+	buf[len] = '\0';
+	*out = buf;
+	if (out_len)
+		*out_len = len;
+	r = 0;
+done:
+	git_blob_free(blob);
+	git_tree_entry_free(te);
+	git_tree_free(tree);
+	return r;
+}
+
+struct file_walk {
+	ledger_repo *repo;
+	ledger_file_cb cb;
+	void *payload;
+	char path[STORE_PATH_MAX];
+};
+
+/* Append "/name" (or "name" at the start) to w->path at `len`; the new length, or 0 if too long. */
+static size_t walk_push(struct file_walk *w, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (len + 1 + n + 1 > sizeof(w->path)) {
+		ledger_error_set(LEDGER_EINVALID, "path \"%s/%s\" too long", w->path, name);
+		return 0;
+	}
+	if (len)
+		w->path[len++] = '/';
+	memcpy(w->path + len, name, n + 1);
+	return len + n;
+}
+
+static int walk_blob(struct file_walk *w, const git_tree_entry *e)
+{
+	git_blob *blob = NULL;
+	int r, error;
+
+	if ((error = git_blob_lookup(&blob, w->repo->git, git_tree_entry_id(e))) < 0)
+		return store_error_git(error, "file \"%s\": cannot read", w->path);
+	r = w->cb(w->path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), w->payload);
+	git_blob_free(blob);
+	return r;
+}
+
+/*
+ * Files of `to` that `from` (NULL: none) lacks, in path order, skipping
+ * subtrees whose ids are equal.  w->path holds the directory at `len`.
+ */
+static int walk_added(struct file_walk *w, const git_tree *from, const git_tree *to, size_t len)
+{
+	size_t i, count = git_tree_entrycount(to);
+	int r = 0;
+
+	for (i = 0; i < count && r == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(to, i);
+		const char *name = git_tree_entry_name(e);
+		const git_tree_entry *f = from ? git_tree_entry_byname(from, name) : NULL;
+		git_object_t type = git_tree_entry_type(e);
+		size_t sub_len;
+
+		if (f && git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(f)) &&
+		    git_tree_entry_filemode(e) == git_tree_entry_filemode(f))
+			continue;
+		if (!(sub_len = walk_push(w, len, name)))
+			return LEDGER_EINVALID;
+		if (type == GIT_OBJECT_TREE) {
+			git_tree *sub_to = NULL, *sub_from = NULL;
+			int error;
+
+			error = git_tree_lookup(&sub_to, w->repo->git, git_tree_entry_id(e));
+			if (error == 0 && f && git_tree_entry_type(f) == GIT_OBJECT_TREE)
+				error = git_tree_lookup(&sub_from, w->repo->git, git_tree_entry_id(f));
+			if (error < 0)
+				r = store_error_git(error, "\"%s\": cannot read tree", w->path);
+			else
+				r = walk_added(w, sub_from, sub_to, sub_len);
+			git_tree_free(sub_from);
+			git_tree_free(sub_to);
+		} else if (type == GIT_OBJECT_BLOB &&
+		           git_tree_entry_filemode(e) != GIT_FILEMODE_LINK &&
+		           (!f || git_tree_entry_type(f) != GIT_OBJECT_BLOB)) {
+			r = walk_blob(w, e);
+		}
+		w->path[len] = '\0';
+	}
+	return r;
+}
+
+/* The records/ subtree of `rev`, or NULL when it has none. */
+static int records_tree(git_tree **out, ledger_repo *repo, const char *rev)
+{
+	git_tree *root = NULL;
+	const git_tree_entry *e;
+	int r, error = 0;
+
+	*out = NULL;
+	if ((r = tree_of(&root, repo, rev)) < 0)
+		return r;
+	e = git_tree_entry_byname(root, "records");
+	if (e && git_tree_entry_type(e) == GIT_OBJECT_TREE)
+		error = git_tree_lookup(out, repo->git, git_tree_entry_id(e));
+	git_tree_free(root);
+	if (error < 0)
+		return store_error_git(error, "cannot read records/ of \"%s\"", rev ? rev : "main");
+	return 0;
+}
+
+static int foreach_added(ledger_repo *repo, const char *from, const char *to, int from_empty,
+                         ledger_file_cb cb, void *payload)
+{
+	git_tree *t_from = NULL, *t_to = NULL;
+	struct file_walk *w = NULL;
+	int r;
+
+	if (!cb)
+		return ledger_error_set(LEDGER_EINVALID, "no callback given");
+	if ((r = records_tree(&t_to, repo, to)) < 0)
+		goto done;
+	if (!from_empty && (r = records_tree(&t_from, repo, from)) < 0)
+		goto done;
+	if (!t_to)
+		goto done;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	w->repo = repo;
+	w->cb = cb;
+	w->payload = payload;
+	r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"));
+done:
+	free(w);
+	git_tree_free(t_from);
+	git_tree_free(t_to);
+	return r;
+}
+
+int ledger_repo_foreach_record(ledger_repo *repo, const char *commit, ledger_file_cb cb,
+                               void *payload)
+{
+	return foreach_added(repo, NULL, commit, 1, cb, payload);
+}
+
+int ledger_repo_foreach_added(ledger_repo *repo, const char *from, const char *to,
+                              ledger_file_cb cb, void *payload)
+{
+	return foreach_added(repo, from, to, from == NULL, cb, payload);
+}
+
+static int config_local(git_config **out, ledger_repo *repo)
+{
+	git_config *cfg = NULL;
+	int error;
+
+	if ((error = git_repository_config(&cfg, repo->git)) < 0)
+		return store_error_git(error, "'%s': cannot read the git config", repo->git_dir);
+	error = git_config_open_level(out, cfg, GIT_CONFIG_LEVEL_LOCAL);
+	git_config_free(cfg);
+	if (error < 0)
+		return store_error_git(error, "'%s': cannot read the git config", repo->git_dir);
+	return 0;
+}
+
+int ledger_repo_config_get(char **out, ledger_repo *repo, const char *key)
+{
+	git_config *cfg = NULL;
+	git_buf buf = GIT_BUF_INIT;
+	int r, error;
+
+	*out = NULL;
+	if (!key)
+		return ledger_error_set(LEDGER_EINVALID, "no config key given");
+	if ((r = config_local(&cfg, repo)) < 0)
+		return r;
+	error = git_config_get_string_buf(&buf, cfg, key);
+	if (error == GIT_ENOTFOUND) {
+		r = ledger_error_set(LEDGER_ENOTFOUND, "config \"%s\" not set", key);
+	} else if (error < 0) {
+		r = store_error_git(error, "config \"%s\"", key);
+	} else if (!(*out = strdup(buf.ptr))) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	} else {
+		r = 0;
+	}
+	git_buf_dispose(&buf);
+	git_config_free(cfg);
+	return r;
+}
+
+int ledger_repo_config_set(ledger_repo *repo, const char *key, const char *value)
+{
+	git_config *cfg = NULL;
+	char *path = NULL;
+	int r, error;
+
+	if (!key || !value)
+		return ledger_error_set(LEDGER_EINVALID, "no config key or value given");
+	if ((r = config_local(&cfg, repo)) < 0)
+		return r;
+	if ((error = git_config_set_string(cfg, key, value)) < 0) {
+		r = store_error_git(error, "cannot set config \"%s\"", key);
+		goto done;
+	}
+	/* Settings such as the pinned root must survive a crash too. */
+	if (asprintf(&path, "%s/config", repo->git_dir) < 0) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = store_fsync_path(path)) < 0 || (r = store_fsync_path(repo->git_dir)) < 0)
+		goto done;
+	r = 0;
+done:
+	free(path);
+	git_config_free(cfg);
+	return r;
+}

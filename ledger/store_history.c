@@ -1,0 +1,459 @@
+/*
+ * History checks (FORMAT.md section 4): every commit only adds files under
+ * records/ (the root commit may add LEDGER too), and a merge commit's tree is
+ * the union of its parents'.  Trees are compared by id, so identical
+ * subtrees are skipped and a check costs in proportion to what changed.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <git2.h>
+
+#include "ledger/error.h"
+#include "ledger/store.h"
+#include "store_internal.h"
+
+#define HISTORY_PATH_MAX 4096
+#define HISTORY_MERGE_MAX 64
+
+struct history {
+	ledger_repo *repo;
+	ledger_change_cb cb;
+	void *payload;
+	char commit[LEDGER_OID_HEX_LEN + 1];
+	char path[HISTORY_PATH_MAX];
+};
+
+static int report(struct history *h, ledger_change_kind kind)
+{
+	return h->cb(h->commit, kind, h->path, h->payload);
+}
+
+/* Append "/name" (or "name" at the top) to h->path at `len`; the new length, 0 if too long. */
+static size_t path_push(struct history *h, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (len + 1 + n + 1 > sizeof(h->path)) {
+		ledger_error_set(LEDGER_EINVALID, "commit %s: path \"%s/%s\" too long", h->commit,
+		                 h->path, name);
+		return 0;
+	}
+	if (len)
+		h->path[len++] = '/';
+	memcpy(h->path + len, name, n + 1);
+	return len + n;
+}
+
+static int same_entry(const git_tree_entry *a, const git_tree_entry *b)
+{
+	return git_tree_entry_filemode(a) == git_tree_entry_filemode(b) &&
+	       git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b));
+}
+
+static int is_tree(const git_tree_entry *e)
+{
+	return e && git_tree_entry_type(e) == GIT_OBJECT_TREE;
+}
+
+static int tree_of_entry(git_tree **out, struct history *h, const git_tree_entry *e)
+{
+	int error = git_tree_lookup(out, h->repo->git, git_tree_entry_id(e));
+
+	if (error < 0)
+		return store_error_git(error, "commit %s: cannot read tree \"%s\"", h->commit, h->path);
+	return 0;
+}
+
+/*
+ * Report `kind` (and MERGE_NOT_UNION too when `also_union`) for the entry at
+ * h->path, and for every file below it when it is a tree.
+ */
+static int report_all(struct history *h, const git_tree_entry *e, size_t len,
+                      ledger_change_kind kind, int also_union)
+{
+	git_tree *t = NULL;
+	size_t i, count;
+	int r;
+
+	if (!is_tree(e)) {
+		if ((r = report(h, kind)) != 0)
+			return r;
+		return also_union && kind != LEDGER_CHANGE_MERGE_NOT_UNION ?
+		       report(h, LEDGER_CHANGE_MERGE_NOT_UNION) : 0;
+	}
+	if ((r = tree_of_entry(&t, h, e)) < 0)
+		return r;
+	count = git_tree_entrycount(t);
+	for (i = 0; i < count && r == 0; i++) {
+		const git_tree_entry *sub = git_tree_entry_byindex(t, i);
+		size_t sub_len = path_push(h, len, git_tree_entry_name(sub));
+
+		r = sub_len ? report_all(h, sub, sub_len, kind, also_union) : LEDGER_EINVALID;
+		h->path[len] = '\0';
+	}
+	git_tree_free(t);
+	return r;
+}
+
+/* A file added by a non-merge commit: under records/, a regular non-executable file. */
+static int check_added(struct history *h, const git_tree_entry *e, size_t len, int genesis)
+{
+	git_tree *t = NULL;
+	size_t i, count;
+	int r = 0;
+
+	if (!is_tree(e)) {
+		int top_ledger = genesis && strcmp(h->path, "LEDGER") == 0;
+
+		if (strncmp(h->path, "records/", 8) != 0 && !top_ledger)
+			return report(h, LEDGER_CHANGE_FOREIGN);
+		if (git_tree_entry_type(e) != GIT_OBJECT_BLOB ||
+		    git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB)
+			return report(h, LEDGER_CHANGE_BAD_MODE);
+		return 0;
+	}
+	if (git_tree_entry_filemode(e) != GIT_FILEMODE_TREE)
+		return report(h, LEDGER_CHANGE_BAD_MODE);
+	if ((r = tree_of_entry(&t, h, e)) < 0)
+		return r;
+	count = git_tree_entrycount(t);
+	for (i = 0; i < count && r == 0; i++) {
+		const git_tree_entry *sub = git_tree_entry_byindex(t, i);
+		size_t sub_len = path_push(h, len, git_tree_entry_name(sub));
+
+		r = sub_len ? check_added(h, sub, sub_len, genesis) : LEDGER_EINVALID;
+		h->path[len] = '\0';
+	}
+	git_tree_free(t);
+	return r;
+}
+
+/* Compare a commit's tree `to` with its parent's `from` (NULL for the root commit). */
+static int check_change(struct history *h, const git_tree *from, const git_tree *to,
+                        size_t len, int genesis)
+{
+	size_t i, count;
+	int r = 0;
+
+	/* Files of the parent that are gone. */
+	count = from ? git_tree_entrycount(from) : 0;
+	for (i = 0; i < count && r == 0; i++) {
+		const git_tree_entry *f = git_tree_entry_byindex(from, i);
+		size_t sub_len;
+
+		if (git_tree_entry_byname(to, git_tree_entry_name(f)))
+			continue;
+		sub_len = path_push(h, len, git_tree_entry_name(f));
+		r = sub_len ? report_all(h, f, sub_len, LEDGER_CHANGE_DELETED, 0) : LEDGER_EINVALID;
+		h->path[len] = '\0';
+	}
+	count = git_tree_entrycount(to);
+	for (i = 0; i < count && r == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(to, i);
+		const git_tree_entry *f = from ? git_tree_entry_byname(from, git_tree_entry_name(e)) : NULL;
+		size_t sub_len;
+
+		if (f && same_entry(e, f))
+			continue;
+		if (!(sub_len = path_push(h, len, git_tree_entry_name(e))))
+			return LEDGER_EINVALID;
+		if (!f) {
+			r = check_added(h, e, sub_len, genesis);
+		} else if (is_tree(e) && is_tree(f) &&
+		           git_tree_entry_filemode(e) == GIT_FILEMODE_TREE) {
+			git_tree *te = NULL, *tf = NULL;
+
+			if ((r = tree_of_entry(&te, h, e)) == 0 && (r = tree_of_entry(&tf, h, f)) == 0)
+				r = check_change(h, tf, te, sub_len, genesis);
+			git_tree_free(te);
+			git_tree_free(tf);
+		} else if (is_tree(e) != is_tree(f)) {
+			/* A file replaced by a directory or the reverse: the old one is gone. */
+			r = report_all(h, f, sub_len, LEDGER_CHANGE_DELETED, 0);
+			if (r == 0)
+				r = check_added(h, e, sub_len, genesis);
+		} else {
+			r = report(h, LEDGER_CHANGE_MODIFIED);
+		}
+		h->path[len] = '\0';
+	}
+	return r;
+}
+
+/*
+ * Every entry of `p` must be in `t`, identical: report what is missing
+ * (DELETED) or different (MODIFIED), each also as MERGE_NOT_UNION.
+ */
+static int check_subset(struct history *h, const git_tree *p, const git_tree *t, size_t len)
+{
+	size_t i, count = git_tree_entrycount(p);
+	int r = 0;
+
+	for (i = 0; i < count && r == 0; i++) {
+		const git_tree_entry *pe = git_tree_entry_byindex(p, i);
+		const git_tree_entry *e = git_tree_entry_byname(t, git_tree_entry_name(pe));
+		size_t sub_len;
+
+		if (e && same_entry(e, pe))
+			continue;
+		if (!(sub_len = path_push(h, len, git_tree_entry_name(pe))))
+			return LEDGER_EINVALID;
+		if (!e) {
+			r = report_all(h, pe, sub_len, LEDGER_CHANGE_DELETED, 1);
+		} else if (is_tree(e) && is_tree(pe)) {
+			git_tree *te = NULL, *tp = NULL;
+
+			if ((r = tree_of_entry(&te, h, e)) == 0 && (r = tree_of_entry(&tp, h, pe)) == 0)
+				r = check_subset(h, tp, te, sub_len);
+			git_tree_free(te);
+			git_tree_free(tp);
+		} else {
+			r = report_all(h, pe, sub_len, LEDGER_CHANGE_MODIFIED, 1);
+		}
+		h->path[len] = '\0';
+	}
+	return r;
+}
+
+/*
+ * `t` (a merge's tree at h->path) must be the union of `ps`.  A parent
+ * whose tree here is identical to `t` covers it entirely, so the others
+ * only need to be subsets; otherwise each entry of `t` must come from a
+ * parent and each parent's entries must be in `t`.
+ */
+static int check_union(struct history *h, const git_tree *t, const git_tree **ps, size_t np,
+                       size_t len)
+{
+	const git_tree *rest[HISTORY_MERGE_MAX];
+	size_t i, j, k, count, nrest = 0;
+	int covered = 0, r = 0;
+
+	for (i = 0; i < np; i++) {
+		if (git_oid_equal(git_tree_id(ps[i]), git_tree_id(t)))
+			covered = 1;
+		else
+			rest[nrest++] = ps[i];
+	}
+	if (covered) {
+		for (i = 0; i < nrest && r == 0; i++)
+			r = check_subset(h, rest[i], t, len);
+		return r;
+	}
+	count = git_tree_entrycount(t);
+	for (i = 0; i < count && r == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		const char *name = git_tree_entry_name(e);
+		git_tree *subs[HISTORY_MERGE_MAX];
+		size_t nsubs = 0, sub_len;
+		int found = 0, same = 0, differs = 0;
+
+		if (!(sub_len = path_push(h, len, name)))
+			return LEDGER_EINVALID;
+		for (j = 0; j < nrest && r == 0; j++) {
+			const git_tree_entry *pe = git_tree_entry_byname(rest[j], name);
+
+			if (!pe)
+				continue;
+			found = 1;
+			if (same_entry(e, pe))
+				same = 1;
+			else if (is_tree(e) && is_tree(pe))
+				r = tree_of_entry(&subs[nsubs++], h, pe);
+			else
+				differs = 1;
+		}
+		if (r == 0 && !found) {
+			r = report_all(h, e, sub_len, LEDGER_CHANGE_MERGE_NOT_UNION, 0);
+		} else if (r == 0 && differs) {
+			r = report_all(h, e, sub_len, LEDGER_CHANGE_MODIFIED, 1);
+		} else if (r == 0 && nsubs > 0) {
+			git_tree *te = NULL;
+
+			/* A parent identical here covers the entry; the others must be subsets. */
+			if ((r = tree_of_entry(&te, h, e)) == 0 && same) {
+				for (k = 0; k < nsubs && r == 0; k++)
+					r = check_subset(h, subs[k], te, sub_len);
+			} else if (r == 0) {
+				r = check_union(h, te, (const git_tree **)subs, nsubs, sub_len);
+			}
+			git_tree_free(te);
+		}
+		for (k = 0; k < nsubs; k++)
+			git_tree_free(subs[k]);
+		h->path[len] = '\0';
+	}
+	/* What a parent has and the merge lacks. */
+	for (j = 0; j < nrest && r == 0; j++) {
+		count = git_tree_entrycount(rest[j]);
+		for (i = 0; i < count && r == 0; i++) {
+			const git_tree_entry *pe = git_tree_entry_byindex(rest[j], i);
+			size_t sub_len;
+
+			if (git_tree_entry_byname(t, git_tree_entry_name(pe)))
+				continue;
+			sub_len = path_push(h, len, git_tree_entry_name(pe));
+			r = sub_len ? report_all(h, pe, sub_len, LEDGER_CHANGE_DELETED, 1) :
+			    LEDGER_EINVALID;
+			h->path[len] = '\0';
+		}
+	}
+	return r;
+}
+
+static int check_commit(struct history *h, const git_commit *c)
+{
+	const git_tree *ps[HISTORY_MERGE_MAX];
+	git_tree *parent_trees[HISTORY_MERGE_MAX];
+	git_tree *tree = NULL;
+	unsigned int i, np = git_commit_parentcount(c), got = 0;
+	int r, error;
+
+	git_oid_tostr(h->commit, sizeof(h->commit), git_commit_id(c));
+	h->path[0] = '\0';
+	if (np > HISTORY_MERGE_MAX)
+		return ledger_error_set(LEDGER_EINVALID, "commit %s: %u parents", h->commit, np);
+	if ((error = git_commit_tree(&tree, c)) < 0)
+		return store_error_git(error, "commit %s: cannot read its tree", h->commit);
+	for (r = 0; got < np; got++) {
+		git_commit *p = NULL;
+
+		error = git_commit_parent(&p, c, got);
+		if (error == 0) {
+			error = git_commit_tree(&parent_trees[got], p);
+			git_commit_free(p);
+		}
+		if (error < 0) {
+			r = store_error_git(error, "commit %s: cannot read parent %u", h->commit, got + 1);
+			goto done;
+		}
+		ps[got] = parent_trees[got];
+	}
+	if (np == 0)
+		r = check_change(h, NULL, tree, 0, 1);
+	else if (np == 1)
+		r = check_change(h, ps[0], tree, 0, 0);
+	else
+		r = check_union(h, tree, ps, np, 0);
+done:
+	for (i = 0; i < got; i++)
+		git_tree_free(parent_trees[i]);
+	git_tree_free(tree);
+	return r;
+}
+
+/* A revwalk over `to` (NULL: tip of main) minus `from`. */
+static int walk_new(git_revwalk **out, ledger_repo *repo, const char *from, const char *to,
+                    unsigned int sort)
+{
+	git_commit *c_to = NULL, *c_from = NULL;
+	git_revwalk *walk = NULL;
+	int r, error;
+
+	*out = NULL;
+	if ((r = store_lookup_commit(&c_to, repo, to)) < 0)
+		goto done;
+	if (from && (r = store_lookup_commit(&c_from, repo, from)) < 0)
+		goto done;
+	if ((error = git_revwalk_new(&walk, repo->git)) < 0 ||
+	    (error = git_revwalk_sorting(walk, sort)) < 0 ||
+	    (error = git_revwalk_push(walk, git_commit_id(c_to))) < 0 ||
+	    (c_from && (error = git_revwalk_hide(walk, git_commit_id(c_from))) < 0)) {
+		r = store_error_git(error, "cannot walk the history");
+		goto done;
+	}
+	*out = walk;
+	walk = NULL; /* transferred */
+	r = 0;
+done:
+	git_revwalk_free(walk);
+	git_commit_free(c_from);
+	git_commit_free(c_to);
+	return r;
+}
+
+int ledger_repo_check_history(ledger_repo *repo, const char *from, const char *to,
+                              ledger_change_cb cb, void *payload)
+{
+	struct history *h = NULL;
+	git_revwalk *walk = NULL;
+	git_oid id;
+	int r, error;
+
+	if (!cb)
+		return ledger_error_set(LEDGER_EINVALID, "no callback given");
+	if ((r = walk_new(&walk, repo, from, to,
+	                  GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0)
+		return r;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	h->repo = repo;
+	h->cb = cb;
+	h->payload = payload;
+	while ((error = git_revwalk_next(&id, walk)) == 0) {
+		git_commit *c = NULL;
+
+		if ((error = git_commit_lookup(&c, repo->git, &id)) < 0)
+			break;
+		r = check_commit(h, c);
+		git_commit_free(c);
+		if (r != 0)
+			goto done;
+	}
+	if (error != GIT_ITEROVER) {
+		r = store_error_git(error, "cannot walk the history");
+		goto done;
+	}
+	r = 0;
+done:
+	free(h);
+	git_revwalk_free(walk);
+	return r;
+}
+
+int ledger_repo_count_commits(size_t *out, ledger_repo *repo, const char *from, const char *to)
+{
+	git_revwalk *walk = NULL;
+	git_oid id;
+	size_t n = 0;
+	int r, error;
+
+	*out = 0;
+	if ((r = walk_new(&walk, repo, from, to, GIT_SORT_NONE)) < 0)
+		return r;
+	while ((error = git_revwalk_next(&id, walk)) == 0)
+		n++;
+	git_revwalk_free(walk);
+	if (error != GIT_ITEROVER)
+		return store_error_git(error, "cannot walk the history");
+	*out = n;
+	return 0;
+}
+
+int ledger_repo_is_ancestor(ledger_repo *repo, const char *ancestor, const char *descendant)
+{
+	git_commit *a = NULL, *d = NULL;
+	int r;
+
+	if (!ancestor || !descendant)
+		return ledger_error_set(LEDGER_EINVALID, "no revision given");
+	if ((r = store_lookup_commit(&a, repo, ancestor)) < 0 ||
+	    (r = store_lookup_commit(&d, repo, descendant)) < 0)
+		goto done;
+	if (git_oid_equal(git_commit_id(a), git_commit_id(d))) {
+		r = 1;
+		goto done;
+	}
+	r = git_graph_descendant_of(repo->git, git_commit_id(d), git_commit_id(a));
+	if (r < 0)
+		r = store_error_git(r, "cannot compare \"%s\" and \"%s\"", ancestor, descendant);
+done:
+	git_commit_free(d);
+	git_commit_free(a);
+	return r;
+}

@@ -1,2 +1,1124 @@
-/* placeholder until the store suite lands */
-int main(void) { return 77; }
+/*
+ * The store against real repositories, with stock git as the independent
+ * checker (fsck --strict, clone, log, cat-file) and git plumbing to build
+ * the histories the store itself would never write.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include "testutil.h"
+
+#define KID "5f2c7a1e9b3d4c6f8a0b2d4e6f8a1c3e5b7d9f0a2c4e6b8d0f1a3c5e7b9d2f4a"
+#define ARMOUR "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQ==\n-----END SSH SIGNATURE-----\n"
+
+static const char *git_env = "GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t "
+                             "GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t";
+
+/* Run a shell command; its exit status (-1 when it did not exit). */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char *cmd, *full;
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	ck_assert_int_ge(asprintf(&full, "%s %s", git_env, cmd), 0);
+	st = system(full);
+	free(cmd);
+	free(full);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run a shell command that must succeed; its stdout with trailing newlines cut. */
+static char *run_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *run_out(const char *fmt, ...)
+{
+	char *cmd, *full, *buf = NULL;
+	size_t len = 0, n;
+	char chunk[4096];
+	va_list ap;
+	FILE *p;
+	int st;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	ck_assert_int_ge(asprintf(&full, "%s %s", git_env, cmd), 0);
+	p = popen(full, "r");
+	ck_assert_ptr_nonnull(p);
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+		buf = realloc(buf, len + n + 1);
+		ck_assert_ptr_nonnull(buf);
+		memcpy(buf + len, chunk, n);
+		len += n;
+	}
+	st = pclose(p);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "command failed: %s", cmd);
+	if (!buf)
+		buf = calloc(1, 1);
+	buf[len] = '\0';
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	free(cmd);
+	free(full);
+	return buf;
+}
+
+static void check_fsck(const char *dir)
+{
+	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1", dir) == 0,
+	              "git fsck --strict failed on %s", dir);
+}
+
+static const char *errmsg(void)
+{
+	const ledger_error *e = ledger_error_last();
+
+	return e ? e->message : "(none)";
+}
+
+/* A record-like path "records/ab/cd/<64 hex>.json" derived from `seed`. */
+static void record_path(char out[96], uint64_t seed)
+{
+	char hex[65];
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		snprintf(hex + i * 16, 17, "%016llx", (unsigned long long)z);
+	}
+	snprintf(out, 96, "records/%.2s/%.2s/%s.json", hex, hex + 2, hex);
+}
+
+static ledger_commit_options opts_msg(const char *message)
+{
+	ledger_commit_options o = LEDGER_COMMIT_OPTIONS_INIT;
+
+	o.message = message;
+	o.name = "nisc/tester";
+	o.email = KID "@cymat.invalid";
+	o.time = 1767225600;
+	return o;
+}
+
+static char *tmp_repo(char **base)
+{
+	char *path;
+
+	*base = testutil_tmpdir();
+	ck_assert_ptr_nonnull(*base);
+	ck_assert_int_ge(asprintf(&path, "%s/ledger.git", *base), 0);
+	return path;
+}
+
+static void cleanup(char *base)
+{
+	run("rm -rf '%s'", base);
+	free(base);
+}
+
+/* A new ledger whose genesis holds LEDGER and one record (seed 0). */
+static ledger_repo *genesis(const char *path)
+{
+	char rec[96];
+	ledger_file files[2] = {
+		{ "LEDGER", "{\"format\":\"cymat-ledger/1\"}", 27 },
+		{ NULL, "{\"record\":0}", 12 },
+	};
+	ledger_commit_options o = opts_msg("root: genesis\n");
+	ledger_repo *repo = NULL;
+
+	record_path(rec, 0);
+	files[1].path = rec;
+	ck_assert_msg(ledger_repo_init(&repo, path, files, 2, &o) == 0, "init: %s", errmsg());
+	return repo;
+}
+
+static char *record_body(uint64_t seed)
+{
+	char *s;
+
+	ck_assert_int_ge(asprintf(&s, "{\"record\":%llu}", (unsigned long long)seed), 0);
+	return s;
+}
+
+static int append_seeds(ledger_repo *repo, uint64_t first, size_t n, char tip[41])
+{
+	ledger_file *files = calloc(n, sizeof(*files));
+	char (*paths)[96] = calloc(n, sizeof(*paths));
+	ledger_commit_options o = opts_msg("batch: records\n");
+	int r;
+
+	ck_assert_ptr_nonnull(files);
+	ck_assert_ptr_nonnull(paths);
+	for (size_t i = 0; i < n; i++) {
+		record_path(paths[i], first + i);
+		files[i].path = paths[i];
+		files[i].data = record_body(first + i);
+		files[i].len = strlen(files[i].data);
+	}
+	r = ledger_repo_append(tip, repo, files, n, &o);
+	for (size_t i = 0; i < n; i++)
+		free((char *)files[i].data);
+	free(files);
+	free(paths);
+	return r;
+}
+
+struct collect {
+	size_t count;
+	char last[256];
+	int ordered;
+	int bodies_ok;
+};
+
+static int collect_cb(const char *path, const char *data, size_t len, void *payload)
+{
+	struct collect *c = payload;
+
+	if (c->count && strcmp(c->last, path) >= 0)
+		c->ordered = 0;
+	snprintf(c->last, sizeof(c->last), "%s", path);
+	if (len < 10 || strncmp(data, "{\"record\":", 10) != 0)
+		c->bodies_ok = 0;
+	c->count++;
+	return 0;
+}
+
+static size_t count_records(ledger_repo *repo, const char *commit)
+{
+	struct collect c = { 0, "", 1, 1 };
+
+	ck_assert_msg(ledger_repo_foreach_record(repo, commit, collect_cb, &c) == 0, "foreach: %s",
+	              errmsg());
+	ck_assert(c.ordered);
+	ck_assert(c.bodies_ok);
+	return c.count;
+}
+
+static size_t count_loose(const char *git_dir)
+{
+	char *s = run_out("find '%s/objects' -path '*/objects/[0-9a-f][0-9a-f]/*' -type f | wc -l",
+	                  git_dir);
+	size_t n = strtoul(s, NULL, 10);
+
+	free(s);
+	return n;
+}
+
+static size_t count_packs(const char *git_dir)
+{
+	char *s = run_out("ls '%s/objects/pack' | grep -c '\\.pack$' || true", git_dir);
+	size_t n = strtoul(s, NULL, 10);
+
+	free(s);
+	return n;
+}
+
+START_TEST(test_init_append_read)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path), *again = NULL;
+	char g[41], tip[41], rec[96], res[41];
+	char *data = NULL, *value = NULL;
+	const char *state;
+	size_t len, n;
+	struct collect c = { 0, "", 1, 1 };
+
+	ck_assert_int_eq(ledger_repo_head(g, repo), 0);
+	ck_assert_int_eq(strlen(g), 40);
+	ck_assert_int_eq(ledger_repo_append(tip, repo, NULL, 0, &(ledger_commit_options)
+	                 { 1, "x\n", "a/b", "e@x", 0, NULL, NULL }), 0);
+	ck_assert_str_eq(tip, g);
+	ck_assert_int_eq(append_seeds(repo, 1, 3, tip), 0);
+	ck_assert_str_ne(tip, g);
+	ck_assert_int_eq(ledger_repo_head(res, repo), 0);
+	ck_assert_str_eq(res, tip);
+
+	/* read: the tip, an older commit, a missing file */
+	record_path(rec, 2);
+	ck_assert_int_eq(ledger_repo_read(&data, &len, repo, NULL, rec), 0);
+	ck_assert_str_eq(data, "{\"record\":2}");
+	ck_assert_uint_eq(len, 12);
+	free(data);
+	ck_assert_int_eq(ledger_repo_read(&data, &len, repo, NULL, "LEDGER"), 0);
+	ck_assert_str_eq(data, "{\"format\":\"cymat-ledger/1\"}");
+	free(data);
+	ck_assert_int_eq(ledger_repo_read(&data, &len, repo, g, rec), LEDGER_ENOTFOUND);
+	ck_assert_ptr_null(data);
+
+	/* foreach: 4 records in path order; added since genesis: 3 */
+	ck_assert_uint_eq(count_records(repo, NULL), 4);
+	ck_assert_uint_eq(count_records(repo, g), 1);
+	ck_assert_int_eq(ledger_repo_foreach_added(repo, g, NULL, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.count, 3);
+	ck_assert(c.ordered);
+	c.count = 0;
+	ck_assert_int_eq(ledger_repo_foreach_added(repo, NULL, tip, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.count, 4);
+
+	/* resolve, count, ancestry */
+	ck_assert_int_eq(ledger_repo_resolve(res, repo, "main"), 0);
+	ck_assert_str_eq(res, tip);
+	ck_assert_int_eq(ledger_repo_resolve(res, repo, "refs/heads/main~1"), 0);
+	ck_assert_str_eq(res, g);
+	ck_assert_int_eq(ledger_repo_resolve(res, repo, "nosuchref"), LEDGER_ENOTFOUND);
+	ck_assert_int_eq(ledger_repo_count_commits(&n, repo, NULL, tip), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(ledger_repo_count_commits(&n, repo, g, tip), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(ledger_repo_is_ancestor(repo, g, tip), 1);
+	ck_assert_int_eq(ledger_repo_is_ancestor(repo, tip, g), 0);
+	ck_assert_int_eq(ledger_repo_is_ancestor(repo, tip, tip), 1);
+
+	/* config: local, read back by stock git */
+	ck_assert_int_eq(ledger_repo_config_get(&value, repo, "cymat.root"), LEDGER_ENOTFOUND);
+	ck_assert_int_eq(ledger_repo_config_set(repo, "cymat.root", "abc123"), 0);
+	ck_assert_int_eq(ledger_repo_config_get(&value, repo, "cymat.root"), 0);
+	ck_assert_str_eq(value, "abc123");
+	free(value);
+	value = run_out("git --git-dir='%s' config --local cymat.root", path);
+	ck_assert_str_eq(value, "abc123");
+	free(value);
+
+	/* state dir */
+	ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
+	ck_assert_ptr_nonnull(strstr(state, "/cymat"));
+	ck_assert_int_eq(access(state, W_OK), 0);
+
+	/* a second handle sees the same; HEAD is main; bare */
+	ck_assert_int_eq(ledger_repo_open(&again, path), 0);
+	ck_assert_int_eq(ledger_repo_head(res, again), 0);
+	ck_assert_str_eq(res, tip);
+	ledger_repo_free(again);
+	value = run_out("git --git-dir='%s' symbolic-ref HEAD", path);
+	ck_assert_str_eq(value, "refs/heads/main");
+	free(value);
+	value = run_out("git --git-dir='%s' rev-parse --is-bare-repository", path);
+	ck_assert_str_eq(value, "true");
+	free(value);
+
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_init_refuses_and_open_errors)
+{
+	char *base = testutil_tmpdir(), *path, *file;
+	ledger_file f = { "LEDGER", "{}", 2 };
+	ledger_commit_options o = opts_msg("root: genesis\n");
+	ledger_repo *repo = NULL;
+	FILE *fp;
+
+	ck_assert_int_ge(asprintf(&path, "%s/full", base), 0);
+	ck_assert_int_ge(asprintf(&file, "%s/full/x", base), 0);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	fp = fopen(file, "w");
+	ck_assert_ptr_nonnull(fp);
+	fclose(fp);
+	ck_assert_int_eq(ledger_repo_init(&repo, path, &f, 1, &o), LEDGER_EEXISTS);
+	ck_assert_ptr_null(repo);
+	ck_assert_int_eq(access(file, F_OK), 0); /* left alone */
+
+	/* open: no repository there, message names the path */
+	ck_assert_int_eq(ledger_repo_open(&repo, path), LEDGER_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(errmsg(), "is not a cymat ledger"));
+	ck_assert_ptr_nonnull(strstr(errmsg(), path));
+
+	/* invalid paths are refused, an empty existing dir is accepted */
+	ck_assert_int_eq(unlink(file), 0);
+	f.path = "records/../x";
+	ck_assert_int_eq(ledger_repo_init(&repo, path, &f, 1, &o), LEDGER_EINVALID);
+	f.path = "/abs";
+	ck_assert_int_eq(ledger_repo_init(&repo, path, &f, 1, &o), LEDGER_EINVALID);
+	f.path = "LEDGER";
+	ck_assert_msg(ledger_repo_init(&repo, path, &f, 1, &o) == 0, "init: %s", errmsg());
+	ledger_repo_free(repo);
+	check_fsck(path);
+	free(path);
+	free(file);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_idempotent_and_eexists)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char t1[41], t2[41], rec[96];
+	ledger_commit_options o = opts_msg("batch: records\n");
+	ledger_file f;
+	size_t n;
+
+	ck_assert_int_eq(append_seeds(repo, 10, 5, t1), 0);
+	/* the same files again: no commit */
+	ck_assert_int_eq(append_seeds(repo, 10, 5, t2), 0);
+	ck_assert_str_eq(t1, t2);
+	/* partly new: one commit with only the new file */
+	ck_assert_int_eq(append_seeds(repo, 12, 4, t2), 0);
+	ck_assert_str_ne(t1, t2);
+	ck_assert_int_eq(ledger_repo_count_commits(&n, repo, NULL, NULL), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(count_records(repo, NULL), 1 + 5 + 1);
+
+	/* different bytes at an existing path */
+	record_path(rec, 11);
+	f.path = rec;
+	f.data = "{\"record\":\"changed\"}";
+	f.len = strlen(f.data);
+	ck_assert_int_eq(ledger_repo_append(t1, repo, &f, 1, &o), LEDGER_EEXISTS);
+	ck_assert_ptr_nonnull(strstr(errmsg(), rec));
+	/* the same path twice in one call with different bytes */
+	{
+		ledger_file two[2] = { { "records/zz/zz/a.json", "1", 1 },
+		                       { "records/zz/zz/a.json", "2", 1 } };
+
+		ck_assert_int_eq(ledger_repo_append(t1, repo, two, 2, &o), LEDGER_EEXISTS);
+	}
+	/* a file where a directory is */
+	f.path = "records";
+	ck_assert_int_eq(ledger_repo_append(t1, repo, &f, 1, &o), LEDGER_EEXISTS);
+	ck_assert_int_eq(ledger_repo_head(t1, repo), 0);
+	ck_assert_str_eq(t1, t2);
+	/* the lock was released every time */
+	ck_assert_int_eq(append_seeds(repo, 100, 1, t1), 0);
+	check_fsck(path);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+static int fixed_signer(char **out, const char *buf, size_t len, void *payload)
+{
+	int *calls = payload;
+
+	(*calls)++;
+	if (len == 0 || strncmp(buf, "tree ", 5) != 0)
+		return LEDGER_EINVALID;
+	*out = strdup(ARMOUR);
+	return *out ? 0 : LEDGER_ENOMEM;
+}
+
+START_TEST(test_fsck_clone_signed)
+{
+	char *base, *path = tmp_repo(&base), *clone, *s;
+	ledger_repo *repo = genesis(path), *cr = NULL;
+	ledger_commit_options o = opts_msg("principal: bind nisc/alice\n\nRecord: 1\n");
+	char tip[41], res[41], rec[96];
+	ledger_file f;
+	int calls = 0;
+
+	check_fsck(path);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(append_seeds(repo, 20 + i * 3, 3, tip), 0);
+	record_path(rec, 99);
+	f.path = rec;
+	f.data = "{\"record\":99}";
+	f.len = strlen(f.data);
+	o.sign = fixed_signer;
+	o.sign_payload = &calls;
+	ck_assert_msg(ledger_repo_append(tip, repo, &f, 1, &o) == 0, "%s", errmsg());
+	ck_assert_int_eq(calls, 1);
+	check_fsck(path);
+
+	/* stock git sees the gpgsig header, author and message */
+	s = run_out("git --git-dir='%s' cat-file -p %s", path, tip);
+	ck_assert_ptr_nonnull(strstr(s, "\ngpgsig -----BEGIN SSH SIGNATURE-----\n U1NIU0lHAAAAAQ==\n"
+	                                " -----END SSH SIGNATURE-----\n\nprincipal: bind"));
+	ck_assert_ptr_nonnull(strstr(s, "author nisc/tester <" KID "@cymat.invalid> 1767225600 +0000"));
+	free(s);
+
+	/* clone: a normal work tree whose log shows all commits */
+	ck_assert_int_ge(asprintf(&clone, "%s/clone", base), 0);
+	ck_assert_int_eq(run("git clone -q '%s' '%s' 2>/dev/null", path, clone), 0);
+	s = run_out("git -C '%s' log --format=%%H main | wc -l", clone);
+	ck_assert_str_eq(s, "7");
+	free(s);
+	s = run_out("git -C '%s' log --format=%%s -1", clone);
+	ck_assert_str_eq(s, "principal: bind nisc/alice");
+	free(s);
+	s = run_out("cat '%s/%s'", clone, rec);
+	ck_assert_str_eq(s, "{\"record\":99}");
+	free(s);
+	/* the clone opens as a ledger, by work tree and by .git */
+	ck_assert_msg(ledger_repo_open(&cr, clone) == 0, "%s", errmsg());
+	ck_assert_int_eq(ledger_repo_head(res, cr), 0);
+	ck_assert_str_eq(res, tip);
+	ck_assert_ptr_nonnull(strstr(ledger_repo_git_dir(cr), "/clone/.git"));
+	ck_assert_uint_eq(count_records(cr, NULL), 1 + 15 + 1);
+	ledger_repo_free(cr);
+	free(clone);
+	ck_assert_int_ge(asprintf(&clone, "%s/clone/.git", base), 0);
+	ck_assert_int_eq(ledger_repo_open(&cr, clone), 0);
+	ledger_repo_free(cr);
+	free(clone);
+
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+struct changes {
+	size_t count;
+	int kinds[8];
+	char paths[8][128];
+	char commits[8][41];
+};
+
+static int change_cb(const char *commit, ledger_change_kind kind, const char *path, void *payload)
+{
+	struct changes *c = payload;
+
+	if (c->count < 8) {
+		c->kinds[c->count] = kind;
+		snprintf(c->paths[c->count], sizeof(c->paths[0]), "%s", path);
+		snprintf(c->commits[c->count], sizeof(c->commits[0]), "%s", commit);
+	}
+	c->count++;
+	return 0;
+}
+
+static int has_change(const struct changes *c, ledger_change_kind kind, const char *path)
+{
+	for (size_t i = 0; i < c->count && i < 8; i++)
+		if (c->kinds[i] == (int)kind && strcmp(c->paths[i], path) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A commit on `parent` whose tree is `parent`'s changed by `edit` (shell run
+ * with GIT_DIR and GIT_INDEX_FILE set, the parent's tree in the index).
+ */
+static char *plumb_commit(const char *git_dir, const char *parents, const char *base_tree,
+                          const char *edit)
+{
+	return run_out("export GIT_DIR='%s' GIT_INDEX_FILE='%s/plumb.index'; "
+	               "git read-tree %s && %s && t=$(git write-tree) && "
+	               "git commit-tree $t %s -m plumbed", git_dir, git_dir, base_tree, edit,
+	               parents);
+}
+
+START_TEST(test_check_history_changes)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char g[41], tip[41], r1[96], r2[96], *c, *blob, *edit, *p;
+	struct changes ch = { 0 };
+
+	ck_assert_int_eq(ledger_repo_head(g, repo), 0);
+	ck_assert_int_eq(append_seeds(repo, 1, 2, tip), 0);
+	/* a clean history reports nothing */
+	ck_assert_int_eq(ledger_repo_check_history(repo, NULL, NULL, change_cb, &ch), 0);
+	ck_assert_uint_eq(ch.count, 0);
+
+	record_path(r1, 1);
+	record_path(r2, 2);
+	blob = run_out("printf tampered | git --git-dir='%s' hash-object -w --stdin", path);
+
+	/* modify r1 */
+	ck_assert_int_ge(asprintf(&edit, "git update-index --cacheinfo 100644,%s,%s", blob, r1), 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", tip), 0);
+	c = plumb_commit(path, p, tip, edit);
+	free(edit);
+	free(p);
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(ledger_repo_check_history(repo, tip, c, change_cb, &ch), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert_int_eq(ch.kinds[0], LEDGER_CHANGE_MODIFIED);
+	ck_assert_str_eq(ch.paths[0], r1);
+	ck_assert_str_eq(ch.commits[0], c);
+
+	/* delete r2 on top: both commits reported from the clean tip, only the delete after c */
+	ck_assert_int_ge(asprintf(&edit, "printf '0 %%040d\\t%%s\\n' 0 %s | "
+	                          "git update-index --index-info", r2), 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", c), 0);
+	{
+		char *d = plumb_commit(path, p, c, edit);
+
+		memset(&ch, 0, sizeof(ch));
+		ck_assert_int_eq(ledger_repo_check_history(repo, c, d, change_cb, &ch), 0);
+		ck_assert_uint_eq(ch.count, 1);
+		ck_assert(has_change(&ch, LEDGER_CHANGE_DELETED, r2));
+		memset(&ch, 0, sizeof(ch));
+		ck_assert_int_eq(ledger_repo_check_history(repo, NULL, d, change_cb, &ch), 0);
+		ck_assert_uint_eq(ch.count, 2);
+		ck_assert(has_change(&ch, LEDGER_CHANGE_MODIFIED, r1));
+		ck_assert(has_change(&ch, LEDGER_CHANGE_DELETED, r2));
+		free(d);
+	}
+	free(edit);
+	free(p);
+	free(c);
+
+	/* foreign file, LEDGER changed, executable record, symlink */
+	ck_assert_int_ge(asprintf(&edit,
+	                          "git update-index --add --cacheinfo 100644,%s,notes.txt && "
+	                          "git update-index --cacheinfo 100644,%s,LEDGER && "
+	                          "git update-index --add --cacheinfo 100755,%s,records/ee/ee/x.json && "
+	                          "git update-index --add --cacheinfo 120000,%s,records/ee/ee/y.json",
+	                          blob, blob, blob, blob), 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", tip), 0);
+	c = plumb_commit(path, p, tip, edit);
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(ledger_repo_check_history(repo, tip, c, change_cb, &ch), 0);
+	ck_assert_uint_eq(ch.count, 4);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_FOREIGN, "notes.txt"));
+	ck_assert(has_change(&ch, LEDGER_CHANGE_MODIFIED, "LEDGER"));
+	ck_assert(has_change(&ch, LEDGER_CHANGE_BAD_MODE, "records/ee/ee/x.json"));
+	ck_assert(has_change(&ch, LEDGER_CHANGE_BAD_MODE, "records/ee/ee/y.json"));
+	free(edit);
+	free(p);
+	free(c);
+
+	/* a root commit adding more than LEDGER and records */
+	ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,records2/a",
+	                          blob), 0);
+	c = plumb_commit(path, "", g, edit);
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(ledger_repo_check_history(repo, NULL, c, change_cb, &ch), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_FOREIGN, "records2/a"));
+	free(edit);
+	free(c);
+
+	free(blob);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_check_history_merges)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char g[41], a[41], rb[96], ra[96], *b, *blob, *edit, *p, *m;
+	struct changes ch = { 0 };
+	size_t n;
+
+	ck_assert_int_eq(ledger_repo_head(g, repo), 0);
+	ck_assert_int_eq(append_seeds(repo, 1, 1, a), 0); /* main: genesis + record 1 */
+	record_path(ra, 1);
+	record_path(rb, 2);
+	blob = run_out("printf '{\"record\":2}' | git --git-dir='%s' hash-object -w --stdin", path);
+	/* branch b: genesis + record 2 */
+	ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,%s", blob, rb),
+	                 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", g), 0);
+	b = plumb_commit(path, p, g, edit);
+	free(p);
+
+	/* good merge: a's tree plus record 2 */
+	ck_assert_int_ge(asprintf(&p, "-p %s -p %s", a, b), 0);
+	m = plumb_commit(path, p, a, edit);
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(ledger_repo_check_history(repo, NULL, m, change_cb, &ch), 0);
+	ck_assert_uint_eq(ch.count, 0);
+	ck_assert_int_eq(ledger_repo_count_commits(&n, repo, NULL, m), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(ledger_repo_is_ancestor(repo, b, m), 1);
+	ck_assert_int_eq(ledger_repo_is_ancestor(repo, a, b), 0);
+	free(m);
+
+	/* bad merge: drops record 2 (tree of a) */
+	m = plumb_commit(path, p, a, "true");
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(ledger_repo_check_history(repo, NULL, m, change_cb, &ch), 0);
+	ck_assert(ch.count >= 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_MERGE_NOT_UNION, rb));
+	ck_assert(has_change(&ch, LEDGER_CHANGE_DELETED, rb));
+	ck_assert(!has_change(&ch, LEDGER_CHANGE_MERGE_NOT_UNION, ra));
+	free(m);
+
+	/* bad merge: adds a file neither parent has */
+	free(edit);
+	ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,%s && "
+	                          "git update-index --add --cacheinfo 100644,%s,records/ff/ff/new.json",
+	                          blob, rb, blob), 0);
+	m = plumb_commit(path, p, a, edit);
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(ledger_repo_check_history(repo, a, m, change_cb, &ch), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_MERGE_NOT_UNION, "records/ff/ff/new.json"));
+	free(m);
+
+	/* bad merge: record 2 with other bytes than branch b has */
+	free(edit);
+	{
+		char *other = run_out("printf x | git --git-dir='%s' hash-object -w --stdin", path);
+
+		ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,%s",
+		                          other, rb), 0);
+		free(other);
+	}
+	m = plumb_commit(path, p, a, edit);
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(ledger_repo_check_history(repo, a, m, change_cb, &ch), 0);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_MODIFIED, rb));
+	ck_assert(has_change(&ch, LEDGER_CHANGE_MERGE_NOT_UNION, rb));
+	free(m);
+
+	free(edit);
+	free(p);
+	free(b);
+	free(blob);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+static int stop_cb(const char *commit, ledger_change_kind kind, const char *path, void *payload)
+{
+	(void)commit;
+	(void)kind;
+	(void)path;
+	++*(int *)payload;
+	return 42;
+}
+
+START_TEST(test_check_history_stop)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char tip[41], *c, *p;
+	int calls = 0;
+
+	ck_assert_int_eq(append_seeds(repo, 1, 1, tip), 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", tip), 0);
+	c = plumb_commit(path, p, tip, "printf '0 %040d\\tLEDGER\\n' 0 | git update-index --index-info");
+	ck_assert_int_eq(ledger_repo_check_history(repo, NULL, c, stop_cb, &calls), 42);
+	ck_assert_int_eq(calls, 1);
+	free(c);
+	free(p);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_concurrent_appenders)
+{
+	char *base, *path = tmp_repo(&base), *s;
+	ledger_repo *repo = genesis(path);
+	pid_t kids[4];
+	size_t n;
+	int st;
+
+	ledger_repo_free(repo);
+	for (int k = 0; k < 4; k++) {
+		kids[k] = fork();
+		ck_assert_int_ge(kids[k], 0);
+		if (kids[k] == 0) {
+			ledger_repo *r = NULL;
+			char tip[41];
+			int bad = 0;
+
+			if (ledger_repo_open(&r, path) < 0)
+				_exit(2);
+			for (int i = 0; i < 25; i++)
+				if (append_seeds(r, 1000 + (uint64_t)k * 100 + (uint64_t)i, 1, tip) < 0) {
+					fprintf(stderr, "append: %s\n", errmsg());
+					bad = 1;
+				}
+			ledger_repo_free(r);
+			_exit(bad);
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		ck_assert_int_eq(waitpid(kids[k], &st, 0), kids[k]);
+		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	ck_assert_int_eq(ledger_repo_open(&repo, path), 0);
+	ck_assert_uint_eq(count_records(repo, NULL), 101);
+	for (uint64_t i = 0; i < 100; i++) {
+		char rec[96], *data = NULL, *want = record_body(1000 + (i / 25) * 100 + i % 25);
+
+		record_path(rec, 1000 + (i / 25) * 100 + i % 25);
+		ck_assert_int_eq(ledger_repo_read(&data, NULL, repo, NULL, rec), 0);
+		ck_assert_str_eq(data, want);
+		free(data);
+		free(want);
+	}
+	ck_assert_int_eq(ledger_repo_count_commits(&n, repo, NULL, NULL), 0);
+	ck_assert_uint_eq(n, 101);
+	s = run_out("git --git-dir='%s' rev-list --min-parents=2 main | wc -l", path);
+	ck_assert_str_eq(s, "0");
+	free(s);
+	check_fsck(path);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+static void write_lock(ledger_repo *repo, const char *content)
+{
+	const char *state;
+	char *lock;
+	FILE *f;
+
+	ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
+	ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
+	f = fopen(lock, "wx");
+	ck_assert_ptr_nonnull(f);
+	fputs(content, f);
+	fclose(f);
+	free(lock);
+}
+
+static int lock_exists(ledger_repo *repo)
+{
+	const char *state;
+	char *lock;
+	int r;
+
+	ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
+	ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
+	r = access(lock, F_OK) == 0;
+	free(lock);
+	return r;
+}
+
+static pid_t dead_pid(void)
+{
+	pid_t p = fork();
+	int st;
+
+	ck_assert_int_ge(p, 0);
+	if (p == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(p, &st, 0), p);
+	return p;
+}
+
+START_TEST(test_stale_lock_recovered)
+{
+	char *base, *path = tmp_repo(&base), *line;
+	ledger_repo *repo = genesis(path);
+	char host[256], tip[41], *ref_lock;
+	FILE *f;
+
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	ck_assert_int_ge(asprintf(&line, "%ld %s\n", (long)dead_pid(), host), 0);
+	write_lock(repo, line);
+	/* as if the dead holder died inside the ref update */
+	ck_assert_int_ge(asprintf(&ref_lock, "%s/refs/heads/main.lock", path), 0);
+	f = fopen(ref_lock, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", errmsg());
+	ck_assert(!lock_exists(repo));
+	ck_assert_int_ne(access(ref_lock, F_OK), 0);
+
+	/* an empty lock file whose creator died before writing it, long ago */
+	write_lock(repo, "");
+	{
+		const char *state;
+		char *lock;
+		struct utimbuf old = { time(NULL) - 3600, time(NULL) - 3600 };
+
+		ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
+		ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
+		ck_assert_int_eq(utime(lock, &old), 0);
+		free(lock);
+	}
+	ck_assert_msg(append_seeds(repo, 2, 1, tip) == 0, "%s", errmsg());
+	ck_assert(!lock_exists(repo));
+	check_fsck(path);
+	free(ref_lock);
+	free(line);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_live_lock)
+{
+	char *base, *path = tmp_repo(&base), *line;
+	ledger_repo *repo = genesis(path);
+	char host[256], tip[41], before[41];
+	int go[2], st;
+	pid_t holder;
+
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	holder = fork();
+	ck_assert_int_ge(holder, 0);
+	if (holder == 0) {
+		char c;
+
+		close(go[1]);
+		/* holds the lock until the parent closes the pipe */
+		if (read(go[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(go[0]);
+	ck_assert_int_ge(asprintf(&line, "%ld %s\n", (long)holder, host), 0);
+	write_lock(repo, line);
+	ck_assert_int_eq(ledger_repo_head(before, repo), 0);
+	ck_assert_int_eq(append_seeds(repo, 1, 1, tip), LEDGER_ELOCKED);
+	ck_assert_ptr_nonnull(strstr(errmsg(), "locked"));
+	ck_assert(lock_exists(repo));
+	ck_assert_int_eq(ledger_repo_head(tip, repo), 0);
+	ck_assert_str_eq(tip, before);
+	close(go[1]);
+	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
+	/* the holder is gone now: its lock is stale */
+	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", errmsg());
+	ck_assert_str_ne(tip, before);
+	free(line);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_lock_wait)
+{
+	char *base, *path = tmp_repo(&base), *line;
+	ledger_repo *repo = genesis(path);
+	char host[256], tip[41];
+	const char *state;
+	char *lock;
+	pid_t holder;
+	int st;
+
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
+	ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
+	holder = fork();
+	ck_assert_int_ge(holder, 0);
+	if (holder == 0) {
+		/* a live holder that releases its lock after a moment */
+		usleep(500000);
+		unlink(lock);
+		usleep(500000);
+		_exit(0);
+	}
+	ck_assert_int_ge(asprintf(&line, "%ld %s\n", (long)holder, host), 0);
+	write_lock(repo, line);
+	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", errmsg());
+	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
+	free(lock);
+	free(line);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_other_host_lock)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char tip[41], *line;
+
+	/* a dead pid, but on another host: nothing proves it dead */
+	ck_assert_int_ge(asprintf(&line, "%ld some-other-host.invalid\n", (long)dead_pid()), 0);
+	write_lock(repo, line);
+	ck_assert_int_eq(append_seeds(repo, 1, 1, tip), LEDGER_ELOCKED);
+	ck_assert(lock_exists(repo));
+	free(line);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_auto_pack)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path), *fresh = NULL;
+	char tip[41], rec[96], *data = NULL;
+	size_t loose, packs;
+
+	for (int i = 0; i < 100; i++)
+		ck_assert_msg(append_seeds(repo, 10000 + (uint64_t)i * 30, 30, tip) == 0, "%s",
+		              errmsg());
+	loose = count_loose(path);
+	packs = count_packs(path);
+	ck_assert_msg(loose <= 1024 + 128, "%zu loose objects", loose);
+	ck_assert_uint_ge(packs, 1);
+	ck_assert_uint_eq(count_records(repo, NULL), 3001);
+	/* a fresh handle reads everything, packed and loose */
+	ck_assert_int_eq(ledger_repo_open(&fresh, path), 0);
+	ck_assert_uint_eq(count_records(fresh, NULL), 3001);
+	record_path(rec, 10000 + 1234);
+	ck_assert_int_eq(ledger_repo_read(&data, NULL, fresh, NULL, rec), 0);
+	ck_assert_str_eq(data, "{\"record\":11234}");
+	free(data);
+	check_fsck(path);
+
+	/* explicit pack: nothing loose left */
+	ck_assert_int_eq(ledger_repo_pack(repo), 0);
+	ck_assert_uint_eq(count_loose(path), 0);
+	ck_assert_uint_eq(count_records(fresh, NULL), 3001);
+
+	/* many packs are consolidated, and nothing is lost */
+	for (int i = 0; i < 20; i++) {
+		ck_assert_int_eq(append_seeds(repo, 50000 + (uint64_t)i, 1, tip), 0);
+		ck_assert_int_eq(ledger_repo_pack(repo), 0);
+		ck_assert_uint_le(count_packs(path), 16);
+	}
+	ck_assert_uint_eq(count_records(fresh, NULL), 3021);
+	ck_assert_uint_eq(count_records(repo, NULL), 3021);
+	ck_assert_int_eq(ledger_repo_head(rec, fresh), 0);
+	ck_assert_str_eq(rec, tip);
+	check_fsck(path);
+	ledger_repo_free(fresh);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+/* Appends one record per commit forever, writing "<seed>\n" to `fd` after each success. */
+static void crash_child(const char *path, uint64_t first, int fd)
+{
+	ledger_repo *repo = NULL;
+	char tip[41], line[32];
+
+	if (ledger_repo_open(&repo, path) < 0)
+		_exit(2);
+	for (uint64_t s = first;; s++) {
+		int len;
+
+		if (append_seeds(repo, s, 1 + s % 3, tip) < 0)
+			_exit(3);
+		len = snprintf(line, sizeof(line), "%llu\n", (unsigned long long)s);
+		if (write(fd, line, (size_t)len) != len)
+			_exit(4);
+	}
+}
+
+START_TEST(test_crash_safety)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	uint64_t reported[4096];
+	size_t nrep = 0;
+
+	ledger_repo_free(repo);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	for (int round = 0; round < 6; round++) {
+		uint64_t first = 100000 + (uint64_t)round * 100000;
+		char buf[65536];
+		size_t len = 0;
+		ssize_t n;
+		int fds[2], st;
+		pid_t kid;
+
+		ck_assert_int_eq(pipe(fds), 0);
+		kid = fork();
+		ck_assert_int_ge(kid, 0);
+		if (kid == 0) {
+			close(fds[0]);
+			crash_child(path, first, fds[1]);
+		}
+		close(fds[1]);
+		usleep(50000 + (useconds_t)(rand() % 400000));
+		kill(kid, SIGKILL);
+		ck_assert_int_eq(waitpid(kid, &st, 0), kid);
+		ck_assert_msg(WIFSIGNALED(st), "child exited on its own: %d", WEXITSTATUS(st));
+		while ((n = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+			len += (size_t)n;
+		close(fds[0]);
+		buf[len] = '\0';
+		/* only complete lines count */
+		for (char *l = buf, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1)
+			if (nrep < 4096)
+				reported[nrep++] = strtoull(l, NULL, 10);
+	}
+	ck_assert_int_eq(ledger_repo_open(&repo, path), 0);
+	/* every reported append is there with all its files */
+	for (size_t i = 0; i < nrep; i++) {
+		uint64_t s = reported[i];
+
+		for (uint64_t j = 0; j < 1 + s % 3; j++) {
+			char rec[96], *data = NULL, *want = record_body(s + j);
+
+			record_path(rec, s + j);
+			ck_assert_msg(ledger_repo_read(&data, NULL, repo, NULL, rec) == 0,
+			              "append %llu lost: %s", (unsigned long long)s, errmsg());
+			ck_assert_str_eq(data, want);
+			free(data);
+			free(want);
+		}
+	}
+	check_fsck(path);
+	/* and the ledger still takes appends (stale locks recovered) */
+	{
+		char tip[41];
+
+		ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", errmsg());
+	}
+	check_fsck(path);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("basic");
+	TCase *hist = tcase_create("history");
+	TCase *lock = tcase_create("lock");
+	TCase *big = tcase_create("big");
+
+	tcase_add_test(tc, test_init_append_read);
+	tcase_add_test(tc, test_init_refuses_and_open_errors);
+	tcase_add_test(tc, test_idempotent_and_eexists);
+	tcase_add_test(tc, test_fsck_clone_signed);
+	suite_add_tcase(s, tc);
+	tcase_add_test(hist, test_check_history_changes);
+	tcase_add_test(hist, test_check_history_merges);
+	tcase_add_test(hist, test_check_history_stop);
+	suite_add_tcase(s, hist);
+	tcase_set_timeout(lock, 120);
+	tcase_add_test(lock, test_concurrent_appenders);
+	tcase_add_test(lock, test_stale_lock_recovered);
+	tcase_add_test(lock, test_live_lock);
+	tcase_add_test(lock, test_lock_wait);
+	tcase_add_test(lock, test_other_host_lock);
+	suite_add_tcase(s, lock);
+	tcase_set_timeout(big, 600);
+	tcase_add_test(big, test_auto_pack);
+	tcase_add_test(big, test_crash_safety);
+	suite_add_tcase(s, big);
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(store_suite());
+}

@@ -1,0 +1,49 @@
+/*
+ * Private: what the store's files (store.c, store_lock.c, store_history.c,
+ * store_pack.c) share.  None of these symbols is exported.
+ */
+#ifndef LEDGER_STORE_INTERNAL_H
+#define LEDGER_STORE_INTERNAL_H
+
+#include <git2.h>
+
+#include "ledger/store.h"
+
+struct ledger_repo {
+	git_repository *git;
+	char *git_dir;   /* absolute, no trailing slash */
+	char *state_dir; /* "<git_dir>/cymat" once created, else NULL */
+	int lock_held;
+};
+
+/* Loose objects past which an append packs them (auto-pack). */
+#define STORE_PACK_LOOSE_LIMIT 1024
+/* Packs past which all of them are consolidated into one. */
+#define STORE_PACK_COUNT_LIMIT 16
+
+/*
+ * Set the ledger error from libgit2's last error: "<what>: <libgit2 message>",
+ * with the code mapped from the libgit2 return value `giterr`.
+ */
+int store_error_git(int giterr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Resolve `rev` (NULL: tip of main) to a commit. */
+int store_lookup_commit(git_commit **out, ledger_repo *repo, const char *rev);
+
+/* fsync a directory (or file) by path. */
+int store_fsync_path(const char *path);
+
+/*
+ * The ledger lock, <git dir>/cymat/lock: created exclusively, holding
+ * "pid hostname\n".  Waits a bounded time, then LEDGER_ELOCKED.
+ */
+int store_lock_acquire(ledger_repo *repo);
+void store_lock_release(ledger_repo *repo);
+
+/* Pack loose objects if there are more than STORE_PACK_LOOSE_LIMIT; lock held. */
+int store_pack_auto(ledger_repo *repo);
+
+/* Pack all loose objects, consolidating packs if there are too many; lock held. */
+int store_pack_locked(ledger_repo *repo);
+
+#endif
