@@ -171,11 +171,19 @@ commit_change() {
 	shift 2
 	idx=$T/index.$$
 	rm -f "$idx"
+	# update-index wants a work tree even for --cacheinfo; an empty one will do.
+	mkdir -p "$T/empty-worktree"
+	GIT_WORK_TREE=$T/empty-worktree
+	export GIT_WORK_TREE
 	GIT_INDEX_FILE=$idx git -C "$repo" read-tree refs/heads/main || fail "read-tree failed"
 	while [ $# -gt 0 ]; do
 		case $1 in
 		add)
-			blob=$(git -C "$repo" hash-object -w "$3") || fail "hash-object failed"
+			case $3 in
+			/*) src=$3 ;;
+			*) src=$PWD/$3 ;;
+			esac
+			blob=$(git -C "$repo" hash-object -w "$src") || fail "hash-object failed"
 			GIT_INDEX_FILE=$idx git -C "$repo" update-index --add \
 				--cacheinfo "100644,$blob,$2" || fail "update-index failed"
 			shift 3
@@ -194,6 +202,7 @@ commit_change() {
 	commit=$(git -C "$repo" commit-tree "$tree" -p refs/heads/main -m "$msg") ||
 		fail "commit-tree failed"
 	git -C "$repo" update-ref refs/heads/main "$commit" || fail "update-ref failed"
+	unset GIT_WORK_TREE
 	rm -f "$idx"
 }
 
@@ -205,4 +214,26 @@ expect_finding() {
 	fi
 	grep -E "^error [A-Z0-9.-]+ $1 $2 " "$T/out" >/dev/null ||
 		{ show_output; fail "no error finding \"$1\" for record $2"; }
+}
+
+# side_record KEY TEXT: a valid note signed by KEY, appended in a bare clone
+# of $L (never in $L itself); its id in $SIDE_ID, its file's bytes in $T/side.json.
+side_record() {
+	rm -rf "$T/side.git"
+	git clone -q --bare "$L" "$T/side.git" || fail "git clone --bare failed"
+	SIDE_ID=$(printf '{"summary":"%s"}' "$2" |
+		"$CYMAT" -C "$T/side.git" append --key "$K/$1" --type note -) ||
+		fail "append in the side clone failed"
+	git -C "$T/side.git" cat-file blob "main:$(record_path "$SIDE_ID")" >"$T/side.json" ||
+		fail "cannot read the side record"
+}
+
+# expect_finding_path CODE PATH: the last verify exited 1 with an error CODE about PATH.
+expect_finding_path() {
+	if [ "$RC" -ne 1 ]; then
+		show_output
+		fail "verify exited $RC, expected 1 (finding $1 for $2)"
+	fi
+	grep -E "^error [A-Z0-9.-]+ $1 ([0-9a-f]+|-) $2: " "$T/out" >/dev/null ||
+		{ show_output; fail "no error finding \"$1\" for $2"; }
 }

@@ -1,0 +1,20 @@
+#!/bin/sh
+# A record carrying another record's (valid-looking) signature is rejected.
+. "$(dirname "$0")/lib.sh"
+
+make_ledger ledger.git
+side_record moj-csirt "forged"
+path=$(record_path "$SIDE_ID")
+# Another genuine signature by the same key, over different bytes.
+ok note moj-csirt "genuine"
+other=$(git -C ledger.git cat-file blob "main:$(record_path "$(last_id)")" |
+	sed 's/.*"sig":"\([^"]*\)".*/\1/')
+[ ${#other} -eq 88 ] || fail "could not extract a signature"
+sed "s|\"sig\":\"[^\"]*\"|\"sig\":\"$other\"|" side.json >bad.json
+cmp -s side.json bad.json && fail "signature not replaced"
+
+commit_change ledger.git "note: forged" add "$path" bad.json
+run "$CYMAT" -C ledger.git verify
+expect_finding bad-signature "$SIDE_ID"
+assert_out "$path"
+exit 0
