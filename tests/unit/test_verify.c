@@ -103,6 +103,13 @@ static void append(ledger_record *rec)
 	free(data);
 }
 
+/* Append a record the test does not look at again. */
+static void append_free(ledger_record *rec)
+{
+	append(rec);
+	ledger_record_free(rec);
+}
+
 static json_t *principal_body(const signer *s, const char *role)
 {
 	return principal_entry(s, role);
@@ -147,11 +154,11 @@ static void setup(void)
 	free(data);
 	ledger_record_free(root);
 
-	append(make(&fx.director, "principal", "2026-01-02T00:00:00Z",
+	append_free(make(&fx.director, "principal", "2026-01-02T00:00:00Z",
 	            principal_body(&fx.manager, "manager"), NULL));
-	append(make(&fx.manager, "principal", "2026-01-03T00:00:00Z",
+	append_free(make(&fx.manager, "principal", "2026-01-03T00:00:00Z",
 	            principal_body(&fx.ciso, "ciso"), NULL));
-	append(make(&fx.ciso, "principal", "2026-01-04T00:00:00Z",
+	append_free(make(&fx.ciso, "principal", "2026-01-04T00:00:00Z",
 	            principal_body(&fx.csirt, "csirt"), NULL));
 }
 
@@ -222,7 +229,7 @@ START_TEST(valid_ledger_verifies)
 	ledger_state *st;
 	const ledger_report_stats *stats;
 
-	append(make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("hello"), NULL));
+	append_free(make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("hello"), NULL));
 	st = load(0);
 	if (errors(st))
 		dump(st);
@@ -323,7 +330,7 @@ START_TEST(revoked_key_is_rejected_after_effective)
 
 	before = make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("ok"), NULL);
 	append(before);
-	append(make(&fx.ciso, "revocation", "2026-01-06T00:00:00Z",
+	append_free(make(&fx.ciso, "revocation", "2026-01-06T00:00:00Z",
 	            json_pack("{s:s, s:s, s:s}", "kid", fx.csirt.kid, "reason", "retired",
 	                      "effective", "2026-01-06T00:00:00Z"),
 	            NULL));
@@ -441,7 +448,7 @@ START_TEST(incremental_verification_matches_full)
 	ledger_state *st;
 	char *full, *incremental;
 
-	append(make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("a"), NULL));
+	append_free(make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("a"), NULL));
 	st = load(1);
 	ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->checked, 5);
 	ledger_state_free(st);
@@ -451,8 +458,8 @@ START_TEST(incremental_verification_matches_full)
 	ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->valid, 5);
 	ledger_state_free(st);
 	/* Two new records, one of them bad: only they are checked, the verdicts match a full run. */
-	append(make(&fx.csirt, "principal_note", "2026-01-06T00:00:00Z", note("b"), NULL));
-	append(make(&fx.stranger, "principal_note", "2026-01-06T00:00:00Z", note("c"), NULL));
+	append_free(make(&fx.csirt, "principal_note", "2026-01-06T00:00:00Z", note("b"), NULL));
+	append_free(make(&fx.stranger, "principal_note", "2026-01-06T00:00:00Z", note("c"), NULL));
 	st = load(1);
 	ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->checked, 1);
 	incremental = findings_text(st);
