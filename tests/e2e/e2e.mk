@@ -18,4 +18,6 @@ E2E_TESTS += e2e/t0360-reject-wrong-path.sh
 E2E_TESTS += e2e/t0370-reject-modified.sh
 E2E_TESTS += e2e/t0380-reject-deleted.sh
 E2E_TESTS += e2e/t0390-reject-equivocation.sh
+E2E_TESTS += e2e/t0400-concurrent.sh
+E2E_TESTS += e2e/t0410-kill.sh
 E2E_TESTS += e2e/t0900-schemas-python.sh
