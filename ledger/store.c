@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -507,29 +506,17 @@ int ledger_repo_init(ledger_repo **out, const char *path, const ledger_file *fil
 	repo = NULL; /* transferred */
 	r = 0;
 done:
-	if (r < 0 && made) {
-		/* The directory was absent or empty before: leave it as it was. */
-		const ledger_error *e = ledger_error_last();
-		int code = e ? e->code : r;
-		char *msg = e ? strdup(e->message) : NULL;
-
-		ledger_repo_free(repo);
-		repo = NULL;
-		git_repository_free(git);
-		git = NULL;
-		nftw(path, remove_one, 16, FTW_PHYS | FTW_DEPTH);
-		if (!existed)
-			rmdir(path);
-		if (msg) {
-			ledger_error_set(code, "%s", msg);
-			free(msg);
-		}
-	}
 	git_reference_free(ref);
 	git_tree_free(tree);
 	ledger_repo_free(repo);
 	git_repository_free(git);
 	free(ents);
+	if (r < 0 && made) {
+		/* The directory was absent or empty before: leave it as it was. */
+		nftw(path, remove_one, 16, FTW_PHYS | FTW_DEPTH);
+		if (!existed)
+			rmdir(path);
+	}
 	return r;
 }
 

@@ -1,7 +1,11 @@
 /*
  * Packing: every append leaves a few loose objects (blob, trees, commit);
- * past STORE_PACK_LOOSE_LIMIT of them they go into one pack, and past
- * STORE_PACK_COUNT_LIMIT packs everything is consolidated into one.  Files
+ * past STORE_PACK_LOOSE_LIMIT of them they go into one pack.  Past
+ * STORE_PACK_COUNT_LIMIT packs they are merged geometrically: the largest
+ * pack stays when it outweighs all the others together, which are merged
+ * into one; otherwise all are.  So a large ledger is not rewritten whole
+ * every few thousand appends.  Packs are merged object by object, reachable
+ * or not, so nothing a concurrent writer has not referenced yet is lost.  Files
  * are only deleted once the pack holding their objects and its index are
  * durable, so a concurrent reader never finds an object missing: libgit2
  * rescans objects/pack/ when a lookup misses.  Callers hold the ledger lock.
@@ -14,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <git2.h>
+#include <git2/sys/odb_backend.h>
 
 #include "ledger/error.h"
 #include "ledger/store.h"
@@ -28,8 +34,13 @@ struct oid_list {
 	size_t cap;
 };
 
-struct name_list {
-	char **names;
+struct pack {
+	char *name; /* "pack-<hex>" */
+	off_t size;
+};
+
+struct pack_list {
+	struct pack *packs;
 	size_t count;
 	size_t cap;
 };
@@ -49,31 +60,39 @@ static int oid_list_add(struct oid_list *l, const git_oid *id)
 	return 0;
 }
 
-static int name_list_add(struct name_list *l, const char *name, size_t len)
+static int pack_list_add(struct pack_list *l, const char *name, size_t len, off_t size)
 {
 	char *copy;
 
 	if (l->count == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 32;
-		char **names = realloc(l->names, cap * sizeof(*names));
+		struct pack *packs = realloc(l->packs, cap * sizeof(*packs));
 
-		if (!names)
+		if (!packs)
 			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		l->names = names;
+		l->packs = packs;
 		l->cap = cap;
 	}
 	if (!(copy = strndup(name, len)))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	l->names[l->count++] = copy;
+	l->packs[l->count].name = copy;
+	l->packs[l->count++].size = size;
 	return 0;
 }
 
-static void name_list_clear(struct name_list *l)
+static void pack_list_clear(struct pack_list *l)
 {
 	for (size_t i = 0; i < l->count; i++)
-		free(l->names[i]);
-	free(l->names);
+		free(l->packs[i].name);
+	free(l->packs);
 	memset(l, 0, sizeof(*l));
+}
+
+static int pack_size_cmp(const void *a, const void *b)
+{
+	const struct pack *x = a, *y = b;
+
+	return x->size < y->size ? 1 : x->size > y->size ? -1 : 0;
 }
 
 static int is_hex(const char *s, size_t n)
@@ -119,10 +138,12 @@ static int loose_list(struct oid_list *out, const char *git_dir, size_t limit)
 	return r;
 }
 
-/* Names ("pack-<hex>") of the packs in objects/pack/. */
-static int pack_names(struct name_list *out, const char *pack_dir)
+/* The packs in objects/pack/, largest first. */
+static int pack_list_read(struct pack_list *out, const char *pack_dir)
 {
+	char path[PATH_MAX];
 	struct dirent *de;
+	struct stat st;
 	DIR *d;
 	int r = 0;
 
@@ -135,11 +156,16 @@ static int pack_names(struct name_list *out, const char *pack_dir)
 	while (r == 0 && (de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
 
-		if (len > 10 && strncmp(de->d_name, "pack-", 5) == 0 &&
-		    strcmp(de->d_name + len - 5, ".pack") == 0)
-			r = name_list_add(out, de->d_name, len - 5);
+		if (len <= 10 || strncmp(de->d_name, "pack-", 5) != 0 ||
+		    strcmp(de->d_name + len - 5, ".pack") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pack_dir, de->d_name);
+		if (stat(path, &st) == 0)
+			r = pack_list_add(out, de->d_name, len - 5, st.st_size);
 	}
 	closedir(d);
+	if (r == 0 && out->count > 1)
+		qsort(out->packs, out->count, sizeof(*out->packs), pack_size_cmp);
 	return r;
 }
 
@@ -198,59 +224,68 @@ static int collect_oid(const git_oid *id, void *payload)
 	return oid_list_add(payload, id) < 0 ? GIT_EUSER : 0;
 }
 
+/* Add the objects of pack `name` to `ids`. */
+static int pack_objects(struct oid_list *ids, const char *pack_dir, const char *name)
+{
+	git_odb_backend *b = NULL;
+	char idx[PATH_MAX];
+	int error;
+
+	snprintf(idx, sizeof(idx), "%s/%s.idx", pack_dir, name);
+	if ((error = git_odb_backend_one_pack(&b, idx)) == 0)
+		error = b->foreach(b, collect_oid, ids);
+	if (b)
+		b->free(b);
+	if (error == GIT_EUSER)
+		return LEDGER_ENOMEM;
+	if (error < 0)
+		return store_error_git(error, "cannot read pack \"%s\"", idx);
+	return 0;
+}
+
 /*
- * Consolidate: every object of the repository (loose and packed, reachable
- * or not, so that nothing a concurrent writer has not referenced yet is
- * lost) into one new pack; then the old packs and the loose files go.
+ * Merge packs[first..] and the loose objects into one pack; then the merged
+ * packs and the loose files go.
  */
-static int pack_all(ledger_repo *repo, const char *pack_dir, const struct name_list *old,
-                    const struct oid_list *loose)
+static int pack_merge(ledger_repo *repo, const char *pack_dir, const struct pack_list *packs,
+                      size_t first, const struct oid_list *loose)
 {
 	struct oid_list all = { 0 };
-	git_odb *odb = NULL;
 	char *name = NULL;
 	char path[PATH_MAX];
-	int r, error;
+	size_t i;
+	int r = 0;
 
-	if ((error = git_repository_odb(&odb, repo->git)) < 0 ||
-	    (error = git_odb_refresh(odb)) < 0) {
-		r = store_error_git(error, "cannot read the object database");
-		goto done;
-	}
-	error = git_odb_foreach(odb, collect_oid, &all);
-	if (error == GIT_EUSER) {
-		r = LEDGER_ENOMEM;
-		goto done;
-	}
-	if (error < 0) {
-		r = store_error_git(error, "cannot list the objects");
-		goto done;
-	}
-	if ((r = pack_write(&name, repo, pack_dir, &all)) < 0)
+	for (i = 0; i < loose->count && r == 0; i++)
+		r = oid_list_add(&all, &loose->ids[i]);
+	for (i = first; i < packs->count && r == 0; i++)
+		r = pack_objects(&all, pack_dir, packs->packs[i].name);
+	if (r < 0 || (r = pack_write(&name, repo, pack_dir, &all)) < 0)
 		goto done;
 	loose_remove(repo->git_dir, loose);
-	for (size_t i = 0; i < old->count; i++) {
-		if (strcmp(old->names[i], name) == 0)
+	for (i = first; i < packs->count; i++) {
+		if (strcmp(packs->packs[i].name, name) == 0)
 			continue;
 		/* libgit2 and git find packs by their index: remove it first. */
-		snprintf(path, sizeof(path), "%s/%s.idx", pack_dir, old->names[i]);
+		snprintf(path, sizeof(path), "%s/%s.idx", pack_dir, packs->packs[i].name);
 		unlink(path);
-		snprintf(path, sizeof(path), "%s/%s.pack", pack_dir, old->names[i]);
+		snprintf(path, sizeof(path), "%s/%s.pack", pack_dir, packs->packs[i].name);
 		unlink(path);
 	}
 	r = store_fsync_path(pack_dir);
 done:
 	free(name);
 	free(all.ids);
-	git_odb_free(odb);
 	return r;
 }
 
 int store_pack_locked(ledger_repo *repo)
 {
 	struct oid_list loose = { 0 };
-	struct name_list packs = { 0 };
+	struct pack_list packs = { 0 };
 	char *pack_dir = NULL, *name = NULL;
+	off_t rest = 0;
+	size_t i;
 	int r;
 
 	if (asprintf(&pack_dir, "%s/objects/pack", repo->git_dir) < 0) {
@@ -258,10 +293,13 @@ int store_pack_locked(ledger_repo *repo)
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((r = pack_names(&packs, pack_dir)) < 0 || (r = loose_list(&loose, repo->git_dir, 0)) < 0)
+	if ((r = pack_list_read(&packs, pack_dir)) < 0 ||
+	    (r = loose_list(&loose, repo->git_dir, 0)) < 0)
 		goto done;
 	if (packs.count + (loose.count ? 1 : 0) > STORE_PACK_COUNT_LIMIT) {
-		r = pack_all(repo, pack_dir, &packs, &loose);
+		for (i = 1; i < packs.count; i++)
+			rest += packs.packs[i].size;
+		r = pack_merge(repo, pack_dir, &packs, packs.packs[0].size > rest ? 1 : 0, &loose);
 		goto done;
 	}
 	if (loose.count == 0)
@@ -272,7 +310,7 @@ int store_pack_locked(ledger_repo *repo)
 done:
 	free(name);
 	free(loose.ids);
-	name_list_clear(&packs);
+	pack_list_clear(&packs);
 	free(pack_dir);
 	if (r < 0)
 		ledger_error_prefix("'%s': cannot pack", repo->git_dir);
