@@ -21,3 +21,4 @@ E2E_TESTS += e2e/t0390-reject-equivocation.sh
 E2E_TESTS += e2e/t0400-concurrent.sh
 E2E_TESTS += e2e/t0410-kill.sh
 E2E_TESTS += e2e/t0900-schemas-python.sh
+E2E_TESTS += e2e/t0990-demo.sh
