@@ -43,19 +43,22 @@ static void *job_worker(void *arg)
 	return NULL;
 }
 
+/* job_run keeps its threads in an array of this size. */
+#define JOB_MAX_THREADS 64
+
 static unsigned int thread_count(unsigned int wanted)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (wanted)
-		return wanted;
-	return cores > 0 && cores < 64 ? (unsigned int)cores : 1;
+	if (!wanted)
+		wanted = cores > 0 ? (unsigned int)cores : 1;
+	return wanted < JOB_MAX_THREADS ? wanted : JOB_MAX_THREADS;
 }
 
 /* Run j->work over the entries on `threads` threads; the caller's thread reports progress. */
 static void job_run(job *j, unsigned int threads)
 {
-	pthread_t tids[64];
+	pthread_t tids[JOB_MAX_THREADS];
 	unsigned int started = 0;
 	size_t k;
 
