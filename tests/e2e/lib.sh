@@ -12,7 +12,20 @@ set -u
 
 E2E_NAME=$(basename "$0" .sh)
 : "${TOP_SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
-: "${CYMAT:=$TOP_SRCDIR/cli/cymat}"
+# make check runs the scripts from <builddir>/tests; else an in-tree build.
+if [ -z "${CYMAT:-}" ]; then
+	if [ -x "$PWD/../cli/cymat" ]; then
+		CYMAT=$PWD/../cli/cymat
+	else
+		CYMAT=$TOP_SRCDIR/cli/cymat
+	fi
+fi
+case $CYMAT in
+/*) ;;
+*) CYMAT=$PWD/$CYMAT ;;
+esac
+: "${VECTORS_DIR:=$TOP_SRCDIR/../shared/vectors}"
+export CYMAT TOP_SRCDIR VECTORS_DIR
 
 skip() {
 	echo "SKIP: $E2E_NAME: $*" >&2
