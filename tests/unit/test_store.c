@@ -112,6 +112,8 @@ static void record_path(char out[96], uint64_t seed)
 	snprintf(out, 96, "records/%.2s/%.2s/%s.json", hex, hex + 2, hex);
 }
 
+static int lock_exists(ledger_repo *repo);
+
 static ledger_commit_options opts_msg(const char *message)
 {
 	ledger_commit_options o = LEDGER_COMMIT_OPTIONS_INIT;
@@ -478,6 +480,55 @@ START_TEST(test_fsck_clone_signed)
 	ledger_repo_free(cr);
 	free(clone);
 
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+struct mover {
+	const char *git_dir;
+	const char *to;
+};
+
+/* A signer that moves main behind the store's back, as a writer ignoring the lock would. */
+static int moving_signer(char **out, const char *buf, size_t len, void *payload)
+{
+	const struct mover *m = payload;
+
+	(void)buf;
+	(void)len;
+	if (run("git --git-dir='%s' update-ref refs/heads/main %s", m->git_dir, m->to) != 0)
+		return LEDGER_EIO;
+	*out = strdup(ARMOUR);
+	return *out ? 0 : LEDGER_ENOMEM;
+}
+
+START_TEST(test_append_cas_conflict)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	ledger_commit_options o = opts_msg("batch: records\n");
+	char g[41], tip[41], now[41], rec[96];
+	struct mover m;
+	ledger_file f;
+
+	ck_assert_int_eq(ledger_repo_head(g, repo), 0);
+	ck_assert_int_eq(append_seeds(repo, 1, 1, tip), 0);
+	m.git_dir = path;
+	m.to = g;
+	o.sign = moving_signer;
+	o.sign_payload = &m;
+	record_path(rec, 2);
+	f.path = rec;
+	f.data = "{\"record\":2}";
+	f.len = strlen(f.data);
+	ck_assert_int_eq(ledger_repo_append(now, repo, &f, 1, &o), LEDGER_ECONFLICT);
+	ck_assert_ptr_nonnull(strstr(errmsg(), tip));
+	/* the ref is where the other writer put it, and the lock is free again */
+	ck_assert_int_eq(ledger_repo_head(now, repo), 0);
+	ck_assert_str_eq(now, g);
+	ck_assert(!lock_exists(repo));
 	ledger_repo_free(repo);
 	free(path);
 	cleanup(base);
@@ -1107,6 +1158,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_init_refuses_and_open_errors);
 	tcase_add_test(tc, test_idempotent_and_eexists);
 	tcase_add_test(tc, test_fsck_clone_signed);
+	tcase_add_test(tc, test_append_cas_conflict);
 	suite_add_tcase(s, tc);
 	tcase_add_test(hist, test_check_history_changes);
 	tcase_add_test(hist, test_check_history_merges);
