@@ -1,0 +1,1625 @@
+/*
+ * cymat-bench: build a realistic ledger with the library and measure what
+ * the targets name (full and incremental verification against the raw
+ * Ed25519 rate, peak memory), plus append rates and git fsck.  Prints a
+ * table; a benchmark, not a test.
+ *
+ * The parent process stays small: every measured step runs in a forked
+ * child that sends its numbers back through a pipe, so each step's peak
+ * memory is its own (wait4's rusage).
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "ledger/crypto.h"
+#include "ledger/error.h"
+#include "ledger/json.h"
+#include "ledger/record.h"
+#include "ledger/schema.h"
+#include "ledger/sshsig.h"
+#include "ledger/store.h"
+#include "ledger/trust.h"
+#include "ledger/verify.h"
+
+#ifndef BENCH_CYMAT
+#define BENCH_CYMAT "cymat"
+#endif
+#ifndef BENCH_SCHEMAS_DIR
+#define BENCH_SCHEMAS_DIR NULL
+#endif
+
+static const char usage_text[] =
+	"usage: cymat-bench [--records N] [--batch N] [--incremental N] [--appends N]\n"
+	"                   [--keep DIR] [--gen-dir DIR | --in-place] [--profile] [--json]\n"
+	"                   [--cymat PATH]\n"
+	"\n"
+	"Build a ledger of N records (default 100000) with the library, appending\n"
+	"them BATCH (default 1000) to a commit, then measure: batch and one-record\n"
+	"(`cymat append`, APPENDS runs, default 200) append rates, full and\n"
+	"incremental (INCREMENTAL new records, default 1000) verification, the raw\n"
+	"single-core Ed25519 verify rate, `git fsck --strict` and peak memory.\n"
+	"Prints a table of measurement, value, target and verdict.\n"
+	"\n"
+	"  --keep DIR    work in DIR (must not exist) and keep the ledger there\n"
+	"  --gen-dir DIR build the ledger in DIR (default /dev/shm), then copy it to\n"
+	"                the work directory: every object appended is fsync'd, which\n"
+	"                on a disk makes the bulk generation take far too long; the\n"
+	"                durable append rates are measured on the copy\n"
+	"  --in-place    build the ledger in the work directory itself\n"
+	"  --profile     also time the phases of verification one by one (one core)\n"
+	"  --json        print the results as JSON instead of a table\n"
+	"  --cymat PATH  the cymat command to run (default: the built one)\n";
+
+/* --- small helpers ----------------------------------------------------- */
+
+static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("cymat-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* The library's last message, for fatal(). */
+static const char *lib_error(void)
+{
+	const ledger_error *e = ledger_error_last();
+
+	return e && e->message ? e->message : "unknown error";
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time of this thread (the profile) or of the whole process (verification's workers too). */
+static double cpu_now(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		fatal("out of memory");
+	return s;
+}
+
+/* Directories to remove when the parent exits, also on failure. */
+static pid_t cleanup_owner;
+static char *cleanup_dirs[2];
+
+static void cleanup(void)
+{
+	if (getpid() != cleanup_owner)
+		return; /* a child leaves them to the parent */
+	for (int i = 0; i < 2; i++) {
+		if (cleanup_dirs[i]) {
+			char *cmd = xasprintf("rm -rf '%s'", cleanup_dirs[i]);
+
+			if (system(cmd) != 0)
+				fprintf(stderr, "cymat-bench: cannot remove \"%s\"\n", cleanup_dirs[i]);
+			free(cmd);
+		}
+	}
+}
+
+static long cores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? n : 1;
+}
+
+/* --- who signs ----------------------------------------------------------- */
+
+#define NAGENCIES 5
+#define NPEOPLE 20
+
+enum { DIRECTOR, DEPUTY, MANAGER, FL1, FL2, TANAKA, NODE, FIRST_CISO };
+#define CISO(a) (FIRST_CISO + 2 * (a))
+#define CSIRT(a) (FIRST_CISO + 2 * (a) + 1)
+enum { SATO = FIRST_CISO + 2 * NAGENCIES, KATO, ITO };
+
+static const char *const agencies[NAGENCIES] = { "mof", "moe", "mhlw", "meti", "mlit" };
+/* The agency's own member who joins dispatches, or -1.  ITO signs only through `cymat append`. */
+static const int agency_member[NAGENCIES] = { SATO, -1, KATO, -1, -1 };
+
+static const struct person {
+	const char *principal;
+	const char *role;
+	int binder;        /* index of who signs the principal record; -1: in the root */
+	const char *title; /* NULL: none */
+	const char *ja, *en;
+} people[NPEOPLE] = {
+	{ "nisc/director", "director", -1, "内閣サイバーセキュリティセンター長", "山田 一郎", "Ichiro Yamada" },
+	{ "nisc/deputy", "deputy", -1, "副センター長", "佐々木 花子", "Hanako Sasaki" },
+	{ "nisc/manager", "manager", DIRECTOR, "CYMAT 総括", "高橋 健", "Ken Takahashi" },
+	{ "nisc/fl1", "field_leader", MANAGER, NULL, "伊藤 誠", "Makoto Ito" },
+	{ "nisc/fl2", "field_leader", MANAGER, NULL, "渡辺 愛", "Ai Watanabe" },
+	{ "nisc/tanaka", "member", MANAGER, NULL, "田中 翔", "Sho Tanaka" },
+	{ "nisc/node", "node", MANAGER, NULL, NULL, NULL },
+	{ "mof/ciso", "ciso", MANAGER, "最高情報セキュリティ責任者", NULL, NULL },
+	{ "mof/csirt", "csirt", CISO(0), NULL, NULL, NULL },
+	{ "moe/ciso", "ciso", MANAGER, "最高情報セキュリティ責任者", NULL, NULL },
+	{ "moe/csirt", "csirt", CISO(1), NULL, NULL, NULL },
+	{ "mhlw/ciso", "ciso", MANAGER, "最高情報セキュリティ責任者", NULL, NULL },
+	{ "mhlw/csirt", "csirt", CISO(2), NULL, NULL, NULL },
+	{ "meti/ciso", "ciso", MANAGER, "最高情報セキュリティ責任者", NULL, NULL },
+	{ "meti/csirt", "csirt", CISO(3), NULL, NULL, NULL },
+	{ "mlit/ciso", "ciso", MANAGER, "最高情報セキュリティ責任者", NULL, NULL },
+	{ "mlit/csirt", "csirt", CISO(4), NULL, NULL, NULL },
+	{ "mof/sato", "member", CISO(0), NULL, "佐藤 美咲", "Misaki Sato" },
+	{ "mhlw/kato", "member", CISO(2), NULL, "加藤 大輔", "Daisuke Kato" },
+	{ "meti/ito", "member", CISO(3), NULL, "伊東 直樹", "Naoki Ito" },
+};
+
+typedef struct {
+	ledger_key *key;
+	uint8_t pub[32];
+	char kid[LEDGER_HEX_ID_LEN + 1];
+	int64_t seq;
+	char prev[LEDGER_HEX_ID_LEN + 1];
+} signer;
+
+/* "W/keys/nisc.director.key" */
+static char *key_path(const char *work, int who)
+{
+	char *path = xasprintf("%s/keys/%s.key", work, people[who].principal);
+
+	*strrchr(path, '/') = '.';
+	return path;
+}
+
+/* --- the record generator ----------------------------------------------- */
+
+typedef struct {
+	signer s[NPEOPLE];
+	uint64_t rng;
+	int64_t when;          /* time of the next record */
+	unsigned int incidents;
+	ledger_record **queue; /* made, not yet handed out */
+	size_t qhead, qlen, qcap;
+	double t_create;       /* building and signing records, envelopes */
+	double t_append;       /* ledger_repo_append */
+	size_t bytes;          /* record file bytes appended */
+	size_t commits;
+} gen;
+
+static uint64_t rnd(gen *g)
+{
+	g->rng ^= g->rng >> 12;
+	g->rng ^= g->rng << 25;
+	g->rng ^= g->rng >> 27;
+	return g->rng * 2685821657736338717ULL;
+}
+
+static unsigned int pick(gen *g, unsigned int n)
+{
+	return (unsigned int)(rnd(g) % n);
+}
+
+/* Base64 of n pseudo-random bytes as a JSON string (new reference). */
+static json_t *random_b64(gen *g, size_t n)
+{
+	uint8_t buf[2048];
+	char *text = NULL;
+	json_t *s;
+
+	if (n > sizeof(buf))
+		n = sizeof(buf);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)rnd(g);
+	if (ledger_base64_encode(&text, buf, n) < 0)
+		fatal("base64: %s", lib_error());
+	s = json_string(text);
+	free(text);
+	return s;
+}
+
+/* A `sealed` member for recipient `to`: shaped like the real thing, random bytes inside. */
+static json_t *sealed(gen *g, int to, size_t ct_len)
+{
+	return json_pack("{s:s, s:[{s:s, s:o, s:o}], s:o, s:o}", "alg",
+	                 "X25519-HKDF-SHA256-A256GCM", "recipients", "kid", g->s[to].kid, "epk",
+	                 random_b64(g, 32), "key", random_b64(g, 48), "iv", random_b64(g, 12), "ct",
+	                 random_b64(g, ct_len));
+}
+
+static void queue_push(gen *g, ledger_record *rec)
+{
+	if (g->qlen == g->qcap) {
+		size_t cap = g->qcap ? 2 * g->qcap : 64;
+		ledger_record **bigger = realloc(g->queue, cap * sizeof(*bigger));
+
+		if (!bigger)
+			fatal("out of memory");
+		g->queue = bigger;
+		g->qcap = cap;
+	}
+	g->queue[g->qlen++] = rec;
+}
+
+/*
+ * Make `who`'s next record and queue it; body, refs and sealed are stolen.
+ * The id is copied to id_out when not NULL.
+ */
+static void make(gen *g, char *id_out, int who, const char *type, json_t *body, json_t *refs,
+                 const char *incident, const char *class_, json_t *sealed_member)
+{
+	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
+	signer *s = &g->s[who];
+	ledger_record *rec = NULL;
+	char when[21];
+	double t0 = now();
+
+	if (!body)
+		fatal("cannot build a %s body", type);
+	ledger_time_format(when, g->when);
+	g->when += 20 + pick(g, 21);
+	f.type = type;
+	f.author = people[who].principal;
+	f.seq = s->seq + 1;
+	f.prev = s->prev[0] ? s->prev : NULL;
+	f.time = when;
+	f.refs = refs;
+	f.incident = incident;
+	f.class_ = class_;
+	f.body = body;
+	f.sealed = sealed_member;
+	if (ledger_record_create(&rec, &f, s->key) < 0)
+		fatal("%s record by \"%s\": %s", type, people[who].principal, lib_error());
+	s->seq = rec->seq;
+	memcpy(s->prev, rec->id, sizeof(s->prev));
+	if (id_out)
+		memcpy(id_out, rec->id, LEDGER_HEX_ID_LEN + 1);
+	json_decref(body);
+	json_decref(refs);
+	json_decref(sealed_member);
+	queue_push(g, rec);
+	g->t_create += now() - t0;
+}
+
+static const char *const incident_kinds[] = {
+	"不正アクセスの疑い", "マルウェア感染の疑い", "ウェブサイトの改ざん",
+	"DDoS 攻撃によるサービス停止", "標的型メールの受信と添付ファイルの実行",
+	"情報漏えいの可能性", "ランサムウェアによるファイルの暗号化", "C2 サーバとの不審な通信",
+};
+static const char *const systems[] = {
+	"会計システム", "人事給与システム", "電子申請システム", "公開ウェブサーバ",
+	"メールサーバ", "職員用端末", "ファイルサーバ", "統合認証基盤",
+};
+static const char *const activity_texts[] = {
+	"ログを収集し事実関係を確認した",
+	"感染が疑われる端末の隔離とディスクイメージの保全を助言した",
+	"侵入経路の調査のためプロキシログとファイアウォールログを分析した",
+	"復旧手順とパスワード変更の範囲について技術的な支援を行った",
+	"同種の攻撃を受けている他の支援対象機関にも注意喚起を行った",
+	"統括責任者の特命によりクラウド事業者との調整を行った",
+};
+static const char *const status_texts[] = {
+	"被害範囲を調査中。現時点で外部への情報流出は確認されていない。",
+	"影響を受けたサーバを特定し、ネットワークから切り離した。",
+	"封じ込めを完了。バックアップからの復元作業を実施中。",
+	"復旧作業が完了し、通常業務に復帰した。監視を強化して継続観察中。",
+};
+static const char *const normal_texts[] = {
+	"各府省庁の CSIRT との連絡体制を確認した",
+	"脆弱性情報と攻撃動向を取りまとめ関係機関に提供した",
+	"標的型攻撃を想定した机上演習を実施した",
+	"ログ分析の手法について勉強会を開催した",
+	"統括責任者の特命により調査を行った",
+};
+
+/* One incident from request to closure-time reports, plus some normal-time work. */
+static void gen_incident(gen *g)
+{
+	unsigned int n = g->incidents++;
+	unsigned int a = n % NAGENCIES, other = (a + 1 + n / NAGENCIES % (NAGENCIES - 1)) % NAGENCIES;
+	const char *agency = agencies[a];
+	int member = agency_member[a], fl = n % 2 ? FL2 : FL1, emergency = n % 5 == 4;
+	unsigned int rounds = 3 + n % 4, kind = pick(g, 8);
+	char inc[65], consent[65], dispatch[65], report[65] = "", c15[65], occurred[21], until[21];
+	char summary[512], commit[41];
+	json_t *body, *team;
+
+	/* The request opens the incident. */
+	ledger_time_format(occurred, g->when - 3600 * (int64_t)(1 + pick(g, 12)));
+	snprintf(summary, sizeof(summary), "%s。%sで異常を検知した（受付番号 %u）。",
+	         incident_kinds[kind], systems[n % 8], n + 1);
+	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:[s,s], s:s}", "basis", "10.1", "route",
+	                 emergency ? "emergency" : "normal", "addressed_to",
+	                 emergency ? "manager" : "director", "affected", agency, "summary", summary,
+	                 "systems", systems[n % 8], systems[(n + 3) % 8], "occurred_at", occurred);
+	if (emergency)
+		json_object_set_new(body, "emergency_reason",
+		                    json_string("夜間のため CISO に連絡がつかず、CSIRT から直接要請する"));
+	make(g, inc, emergency ? CSIRT(a) : CISO(a), "request", body, NULL, NULL, "c2",
+	     sealed(g, DIRECTOR, 200 + pick(g, 400)));
+
+	make(g, consent, CISO(a), "consent",
+	     json_pack("{s:s, s:{s:[s]}}", "purpose", "gsoc_substitute", "scope", "incidents", inc),
+	     json_pack("[s]", inc), NULL, "c1", NULL);
+
+	team = json_pack("{s:[s], s:[s]}", "field_leaders", people[fl].principal, "members",
+	                 people[TANAKA].principal);
+	if (member >= 0)
+		json_array_append_new(json_object_get(team, "members"),
+		                      json_string(people[member].principal));
+	make(g, dispatch, DIRECTOR, "dispatch",
+	     json_pack("{s:s, s:s, s:s, s:o, s:s}", "basis", "11.1", "request", inc, "affected",
+	               agency, "team", team, "summary", "要請を受け CYMAT を派遣する"),
+	     json_pack("[s]", inc), inc, "c1", NULL);
+
+	if (n % 3 == 0)
+		make(g, NULL, MANAGER, "participation",
+		     json_pack("{s:s, s:s}", "principal", people[TANAKA].principal, "emergency_reason",
+		               "夜間で要員が不足しているため"),
+		     json_pack("[s]", dispatch), inc, "c1", NULL);
+
+	for (unsigned int k = 1; k <= rounds; k++) {
+		static const char *const kinds[] = { "12.1a", "12.1b", "12.1c" };
+		int actor = k % 3 == 0 && member >= 0 ? member : k % 2 ? fl : TANAKA;
+		const char *status = k == 1 ? "investigating" : k == rounds ? "recovered" : "ongoing";
+		json_t *refs;
+
+		body = json_pack("{s:s, s:s, s:[s,s]}", "kind", kinds[k % 3], "summary",
+		                 activity_texts[(n + k) % 6], "participants", people[fl].principal,
+		                 people[TANAKA].principal);
+		if (k % 3 == 1)
+			json_object_set_new(body, "advice_to", json_pack("[s]", agencies[other]));
+		make(g, NULL, actor, "activity", body, json_pack("[s]", dispatch), inc, "c1", NULL);
+
+		refs = report[0] ? json_pack("[s,s,s]", consent, inc, report)
+		                 : json_pack("[s,s]", consent, inc);
+		make(g, report, CSIRT(a), "report",
+		     json_pack("{s:I, s:s, s:s, s:b, s:b, s:s}", "number", (json_int_t)k, "status",
+		               status, "summary", status_texts[k == rounds ? 3 : (k - 1) % 3],
+		               "gsoc_substitute", 1, "cabinet_emergency", 0, "consent", consent),
+		     refs, inc, "c2", sealed(g, DIRECTOR, 300 + pick(g, 500)));
+	}
+
+	if (n % 2 == 0) {
+		ledger_time_format(until, g->when + 180 * 86400);
+		make(g, c15, CISO(a), "consent",
+		     json_pack("{s:s, s:{s:[s], s:[s]}, s:[s], s:s}", "purpose", "15a", "scope",
+		               "incidents", inc, "classes", "c2", "recipients", agencies[other],
+		               "until", until),
+		     json_pack("[s]", inc), NULL, "c1", NULL);
+		make(g, NULL, MANAGER, "share",
+		     json_pack("{s:[s], s:s, s:s, s:s}", "sources", report, "recipient",
+		               agencies[other], "purpose", "15a", "consent", c15),
+		     json_pack("[s,s]", c15, report), inc, "c2", NULL);
+	}
+
+	for (unsigned int k = 0; k < 2; k++) {
+		static const char *const kinds[] = { "12.2a", "12.2b", "12.2c", "12.2d", "12.2e" };
+		unsigned int which = (n + k) % 5;
+
+		make(g, NULL, k ? TANAKA : fl, "activity",
+		     json_pack("{s:s, s:s, s:[s]}", "kind", kinds[which], "summary",
+		               normal_texts[which], "participants", people[TANAKA].principal),
+		     NULL, NULL, "c1", NULL);
+	}
+
+	for (int i = 0; i < 40; i++)
+		commit[i] = "0123456789abcdef"[pick(g, 16)];
+	commit[40] = '\0';
+	make(g, NULL, NODE, "receipt",
+	     json_pack("{s:s, s:s, s:[s,s,s,s], s:{s:i, s:i, s:i}}", "inbox", agency, "commit",
+	               commit, "accepted", inc, consent, dispatch, report, "findings", "errors", 0,
+	               "warnings", 0, "pending", 0),
+	     NULL, NULL, "c1", NULL);
+}
+
+static ledger_record *next_record(gen *g)
+{
+	if (g->qhead == g->qlen) {
+		g->qhead = g->qlen = 0;
+		gen_incident(g);
+	}
+	return g->queue[g->qhead++];
+}
+
+static void gen_release(gen *g)
+{
+	for (size_t i = g->qhead; i < g->qlen; i++)
+		ledger_record_free(g->queue[i]);
+	free(g->queue);
+	for (int i = 0; i < NPEOPLE; i++)
+		ledger_key_free(g->s[i].key);
+	memset(g, 0, sizeof(*g));
+}
+
+static int commit_sign(char **out, const char *buf, size_t len, void *payload)
+{
+	return ledger_sshsig_sign(out, payload, "git", (const uint8_t *)buf, len);
+}
+
+/* Append records as one commit signed by `who`; frees the records. */
+static void append_records(gen *g, ledger_repo *repo, ledger_record **recs, size_t n, int who)
+{
+	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
+	ledger_file *files = xcalloc(n, sizeof(*files));
+	char (*paths)[LEDGER_RECORD_PATH_LEN + 1] = xcalloc(n, sizeof(*paths));
+	char commit[LEDGER_OID_HEX_LEN + 1], *msg, *email, *p;
+	int same = 1;
+	double t0 = now();
+
+	for (size_t i = 1; i < n; i++)
+		same &= strcmp(recs[i]->type, recs[0]->type) == 0;
+	msg = same ? xasprintf("%s: %zu records\n\n", recs[0]->type, n)
+	           : xasprintf("batch: %zu records\n\n", n);
+	p = realloc(msg, strlen(msg) + n * (sizeof("Record: \n") + LEDGER_HEX_ID_LEN) + 1);
+	if (!p)
+		fatal("out of memory");
+	msg = p;
+	p += strlen(msg);
+	for (size_t i = 0; i < n; i++) {
+		char *data;
+		size_t len;
+
+		if (ledger_record_envelope(&data, &len, recs[i]) < 0)
+			fatal("envelope: %s", lib_error());
+		ledger_record_path(paths[i], recs[i]->id);
+		files[i] = (ledger_file){ paths[i], data, len };
+		g->bytes += len;
+		p += sprintf(p, "Record: %s\n", recs[i]->id);
+	}
+	email = xasprintf("%s@cymat.invalid", g->s[who].kid);
+	opts.message = msg;
+	opts.name = people[who].principal;
+	opts.email = email;
+	opts.time = g->when;
+	opts.sign = commit_sign;
+	opts.sign_payload = g->s[who].key;
+	g->t_create += now() - t0;
+	t0 = now();
+	if (ledger_repo_append(commit, repo, files, n, &opts) < 0)
+		fatal("append: %s", lib_error());
+	g->t_append += now() - t0;
+	g->commits++;
+	for (size_t i = 0; i < n; i++) {
+		free((void *)files[i].data);
+		ledger_record_free(recs[i]);
+	}
+	free(files);
+	free(paths);
+	free(msg);
+	free(email);
+}
+
+/* Hand out `count` records in commits of `batch`. */
+static void append_stream(gen *g, ledger_repo *repo, size_t count, size_t batch)
+{
+	ledger_record **recs = xcalloc(batch, sizeof(*recs));
+
+	for (size_t done = 0; done < count;) {
+		size_t n = count - done < batch ? count - done : batch;
+
+		for (size_t i = 0; i < n; i++)
+			recs[i] = next_record(g);
+		append_records(g, repo, recs, n, NODE);
+		done += n;
+	}
+	free(recs);
+}
+
+/* --- phases (each runs in a child) ---------------------------------------- */
+
+typedef struct {
+	const char *work;     /* workspace directory */
+	const char *repo;     /* work/ledger.git */
+	const char *gen_repo; /* where the ledger is built: repo, or one on tmpfs copied to repo */
+	const char *cymat;
+	size_t records, batch, incremental, appends;
+	int profile, json;
+	int64_t next_time;    /* from the generation, for the records appended later */
+	size_t record_bytes;  /* average record file size, for the raw verify messages */
+} bench;
+
+typedef struct {
+	double total, create, append;
+	size_t records, bytes, commits;
+	int64_t next_time;
+} gen_result;
+
+static json_t *principal_entry(const gen *g, int who)
+{
+	const struct person *p = &people[who];
+	ledger_key *x = NULL;
+	uint8_t pub[32];
+	char *ed = NULL, *xb = NULL;
+	json_t *e, *attrs;
+
+	if (ledger_key_generate(&x, LEDGER_KEY_X25519) < 0)
+		fatal("x25519 key: %s", lib_error());
+	ledger_key_public(pub, x);
+	ledger_key_free(x);
+	if (ledger_base64_encode(&xb, pub, 32) < 0 ||
+	    ledger_base64_encode(&ed, g->s[who].pub, 32) < 0)
+		fatal("base64: %s", lib_error());
+	attrs = json_pack("{s:b, s:b}", "full_time_civil_servant", 1, "nisc_resident",
+	                  strncmp(p->principal, "nisc/", 5) == 0);
+	if (p->title)
+		json_object_set_new(attrs, "title", json_string(p->title));
+	e = json_pack("{s:s, s:s, s:s, s:[s], s:o}", "principal", p->principal, "ed25519", ed,
+	              "x25519", xb, "roles", p->role, "attributes", attrs);
+	if (p->ja)
+		json_object_set_new(e, "name", json_pack("{s:s, s:s}", "ja", p->ja, "en", p->en));
+	free(ed);
+	free(xb);
+	return e;
+}
+
+static void signer_set_key(signer *s, ledger_key *key)
+{
+	s->key = key;
+	ledger_key_public(s->pub, key);
+	ledger_key_id(s->kid, s->pub);
+}
+
+/* Step 1: keys, root, principals, then the records in batches. */
+static int phase_generate(const bench *b, void *out)
+{
+	gen_result *res = out;
+	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
+	ledger_record *root = NULL, *principals[NPEOPLE];
+	ledger_repo *repo = NULL;
+	ledger_file files[2];
+	char path[LEDGER_RECORD_PATH_LEN + 1], ledger_text[128], *data, *email, *dir;
+	size_t len, nprincipals = 0;
+	gen g;
+	double t0 = now();
+
+	memset(&g, 0, sizeof(g));
+	g.rng = 0x9e3779b97f4a7c15ULL;
+	dir = xasprintf("%s/keys", b->work);
+	if (mkdir(dir, 0700) < 0)
+		fatal("cannot create \"%s\": %s", dir, strerror(errno));
+	free(dir);
+	for (int i = 0; i < NPEOPLE; i++) {
+		ledger_key *key = NULL;
+		char *kp = key_path(b->work, i);
+
+		if (ledger_key_generate(&key, LEDGER_KEY_ED25519) < 0 || ledger_key_save(key, kp) < 0)
+			fatal("key \"%s\": %s", kp, lib_error());
+		signer_set_key(&g.s[i], key);
+		free(kp);
+	}
+	if (ledger_time_parse(&g.when, "2026-01-01T00:00:00Z") < 0)
+		fatal("time: %s", lib_error());
+	make(&g, NULL, DIRECTOR, "root",
+	     json_pack("{s:s, s:o, s:o}", "ledger", "cymat-bench", "director",
+	               principal_entry(&g, DIRECTOR), "deputy", principal_entry(&g, DEPUTY)),
+	     NULL, NULL, "c1", NULL);
+	root = next_record(&g);
+	if (ledger_record_envelope(&data, &len, root) < 0)
+		fatal("envelope: %s", lib_error());
+	ledger_record_path(path, root->id);
+	snprintf(ledger_text, sizeof(ledger_text), "{\"format\":\"cymat-ledger/1\",\"root\":\"%s\"}",
+	         root->id);
+	files[0] = (ledger_file){ "LEDGER", ledger_text, strlen(ledger_text) };
+	files[1] = (ledger_file){ path, data, len };
+	email = xasprintf("%s@cymat.invalid", g.s[DIRECTOR].kid);
+	opts.message = "root: genesis of ledger \"cymat-bench\"\n\n";
+	opts.name = people[DIRECTOR].principal;
+	opts.email = email;
+	opts.time = g.when;
+	opts.sign = commit_sign;
+	opts.sign_payload = g.s[DIRECTOR].key;
+	if (ledger_repo_init(&repo, b->gen_repo, files, 2, &opts) < 0 ||
+	    ledger_repo_config_set(repo, "cymat.root", root->id) < 0)
+		fatal("init \"%s\": %s", b->gen_repo, lib_error());
+	free(data);
+	free(email);
+	ledger_record_free(root);
+
+	/* Everyone else, in binding order: each binder is bound before it binds. */
+	for (int i = 0; i < NPEOPLE; i++)
+		if (people[i].binder >= 0)
+			make(&g, NULL, people[i].binder, "principal", principal_entry(&g, i), NULL, NULL,
+			     "c1", NULL);
+	while (g.qhead < g.qlen)
+		principals[nprincipals++] = next_record(&g);
+	append_records(&g, repo, principals, nprincipals, DIRECTOR);
+
+	g.t_create = g.t_append = 0;
+	g.bytes = 0;
+	g.commits = 0;
+	if (ledger_time_parse(&g.when, "2026-01-02T00:00:00Z") < 0)
+		fatal("time: %s", lib_error());
+	t0 = now();
+	append_stream(&g, repo, b->records, b->batch);
+	res->total = now() - t0;
+	res->create = g.t_create;
+	res->append = g.t_append;
+	res->records = b->records;
+	res->bytes = g.bytes;
+	res->commits = g.commits;
+	res->next_time = g.when + 86400;
+	ledger_repo_free(repo);
+	gen_release(&g);
+	return 0;
+}
+
+typedef struct {
+	double seconds;
+	double cpu;      /* CPU seconds of the load, all threads */
+	ledger_report_stats stats;
+	size_t errors, warnings, pending;
+	char diag[1024]; /* the first findings, when there are errors */
+} verify_result;
+
+static void verify_fill(verify_result *res, const ledger_state *st, double seconds, double cpu)
+{
+	const ledger_report *rep = ledger_state_report(st);
+	size_t used = 0;
+
+	res->seconds = seconds;
+	res->cpu = cpu;
+	res->stats = *ledger_report_stats_of(rep);
+	res->errors = ledger_report_count_severity(rep, LEDGER_SEVERITY_ERROR);
+	res->warnings = ledger_report_count_severity(rep, LEDGER_SEVERITY_WARNING);
+	res->pending = ledger_report_count_severity(rep, LEDGER_SEVERITY_PENDING);
+	for (size_t i = 0; i < ledger_report_count(rep) && i < 5; i++) {
+		const ledger_finding *f = ledger_report_get(rep, i);
+		int n = snprintf(res->diag + used, sizeof(res->diag) - used, "  %s %s %s: %s\n",
+		                 f->code, f->rule, f->id, f->message);
+
+		if (n < 0 || (size_t)n >= sizeof(res->diag) - used)
+			break;
+		used += (size_t)n;
+	}
+}
+
+/* Wall seconds of one ledger_state_load; its CPU seconds (all threads) into *cpu. */
+static double timed_load(ledger_state **out, ledger_repo *repo, int use_cache,
+                         unsigned int threads, double *cpu)
+{
+	ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
+	double t0 = now(), c0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+
+	opts.use_cache = use_cache;
+	opts.threads = threads;
+	if (ledger_state_load(out, repo, &opts) < 0)
+		fatal("verify: %s", lib_error());
+	if (cpu)
+		*cpu = cpu_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	return now() - t0;
+}
+
+/* Step 3: full verification, no cache, every core. */
+static int phase_full(const bench *b, void *out)
+{
+	ledger_repo *repo = NULL;
+	ledger_state *st = NULL;
+	double t0 = now(), seconds, cpu;
+
+	if (ledger_repo_open(&repo, b->repo) < 0)
+		fatal("open \"%s\": %s", b->repo, lib_error());
+	timed_load(&st, repo, 0, 0, &cpu);
+	seconds = now() - t0; /* opening the repository included, as `cymat verify` does it */
+	verify_fill(out, st, seconds, cpu);
+	ledger_state_free(st);
+	ledger_repo_free(repo);
+	return 0;
+}
+
+typedef struct {
+	double fill, append, incremental, noop;
+	verify_result inc;
+} incremental_result;
+
+/* Step 4: fill the cache, append new records, verify again with the cache. */
+static int phase_incremental(const bench *b, void *out)
+{
+	incremental_result *res = out;
+	ledger_repo *repo = NULL;
+	ledger_state *st = NULL;
+	gen g;
+	double t0, seconds, cpu;
+
+	memset(&g, 0, sizeof(g));
+	g.rng = 0x2545f4914f6cdd1dULL;
+	g.when = b->next_time;
+	g.incidents = 7; /* another mix of agencies than the start of the ledger */
+	for (int i = 0; i < NPEOPLE; i++) {
+		ledger_key *key = NULL;
+		char *kp = key_path(b->work, i);
+
+		if (ledger_key_load(&key, kp) < 0)
+			fatal("%s", lib_error());
+		signer_set_key(&g.s[i], key);
+		free(kp);
+	}
+	if (ledger_repo_open(&repo, b->repo) < 0)
+		fatal("open \"%s\": %s", b->repo, lib_error());
+	res->fill = timed_load(&st, repo, 1, 0, NULL);
+	for (int i = 0; i < NPEOPLE; i++)
+		ledger_state_chain_tip(&g.s[i].seq, g.s[i].prev, st, g.s[i].kid);
+	ledger_state_free(st);
+
+	t0 = now();
+	append_stream(&g, repo, b->incremental, b->incremental);
+	res->append = now() - t0;
+	seconds = timed_load(&st, repo, 1, 0, &cpu);
+	verify_fill(&res->inc, st, seconds, cpu);
+	ledger_state_free(st);
+	/* Nothing new: what every cached run pays whatever it finds (cache read and write, trust). */
+	res->noop = timed_load(&st, repo, 1, 0, NULL);
+	ledger_state_free(st);
+	ledger_repo_free(repo);
+	gen_release(&g);
+	return 0;
+}
+
+typedef struct {
+	double raw_rate, lib_rate; /* per wall second */
+	double raw_cpu_rate;       /* per CPU second */
+	size_t msg_len;
+} raw_result;
+
+/* Step 5: single-core Ed25519 verifications per second, OpenSSL alone and through the library. */
+static int phase_raw(const bench *b, void *out)
+{
+	enum { RAW_SIGS = 20000, RAW_KEYS = 20 };
+	raw_result *res = out;
+	EVP_PKEY *keys[RAW_KEYS], *pubs[RAW_KEYS];
+	uint8_t raw[RAW_KEYS][32], *msgs, (*sigs)[64];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t len = b->record_bytes ? b->record_bytes : 700, done, siglen;
+	double t0, c0, elapsed;
+
+	if (!ctx)
+		fatal("out of memory");
+	msgs = xcalloc(RAW_SIGS, len);
+	sigs = xcalloc(RAW_SIGS, sizeof(*sigs));
+	for (int k = 0; k < RAW_KEYS; k++) {
+		size_t rawlen = 32;
+
+		keys[k] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		if (!keys[k] || EVP_PKEY_get_raw_public_key(keys[k], raw[k], &rawlen) != 1)
+			fatal("ed25519 key generation failed");
+		pubs[k] = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw[k], 32);
+		if (!pubs[k])
+			fatal("ed25519 public key failed");
+	}
+	for (size_t i = 0; i < RAW_SIGS; i++) {
+		uint8_t *m = msgs + i * len;
+
+		for (size_t j = 0; j < len; j++)
+			m[j] = (uint8_t)(' ' + (i * 31 + j * 7) % 90);
+		siglen = 64;
+		if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, keys[i % RAW_KEYS]) != 1 ||
+		    EVP_DigestSign(ctx, sigs[i], &siglen, m, len) != 1)
+			fatal("ed25519 signing failed");
+		EVP_MD_CTX_reset(ctx);
+	}
+
+	done = 0;
+	t0 = now();
+	c0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+	do {
+		for (size_t i = 0; i < RAW_SIGS; i++, done++) {
+			if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pubs[i % RAW_KEYS]) != 1 ||
+			    EVP_DigestVerify(ctx, sigs[i], 64, msgs + i * len, len) != 1)
+				fatal("ed25519 verification failed");
+			EVP_MD_CTX_reset(ctx);
+		}
+	} while ((elapsed = now() - t0) < 1.0);
+	res->raw_rate = (double)done / elapsed;
+	res->raw_cpu_rate = (double)done / (cpu_now(CLOCK_THREAD_CPUTIME_ID) - c0);
+
+	done = 0;
+	t0 = now();
+	do {
+		for (size_t i = 0; i < RAW_SIGS; i++, done++)
+			if (ledger_ed25519_verify(raw[i % RAW_KEYS], msgs + i * len, len, sigs[i], 64) < 0)
+				fatal("ledger_ed25519_verify: %s", lib_error());
+	} while ((elapsed = now() - t0) < 1.0);
+	res->lib_rate = (double)done / elapsed;
+	res->msg_len = len;
+
+	for (int k = 0; k < RAW_KEYS; k++) {
+		EVP_PKEY_free(keys[k]);
+		EVP_PKEY_free(pubs[k]);
+	}
+	EVP_MD_CTX_free(ctx);
+	free(msgs);
+	free(sigs);
+	return 0;
+}
+
+/* --- the phase breakdown (--profile) ------------------------------------ */
+
+enum {
+	P_READ, P_JSON, P_RECORD_PARSE, P_JCS, P_SHA, P_SCHEMA, P_PUBCHECK, P_SIG, P_HISTORY,
+	P_COUNT, P_LOAD1, P_LOADN, P_NOOP, P_N
+};
+
+static const char *const phase_names[P_N] = {
+	[P_READ] = "read blobs: ledger_repo_foreach_record",
+	[P_JSON] = "  ledger_json_parse (+ decref) of the file alone",
+	[P_RECORD_PARSE] = "ledger_record_parse (JSON, JCS check, base64, id)",
+	[P_JCS] = "  ledger_jcs of R alone",
+	[P_SHA] = "  ledger_sha256 of JCS(R) alone",
+	[P_SCHEMA] = "schema validation: ledger_schemas_validate",
+	[P_PUBCHECK] = "  ledger_ed25519_public_check alone",
+	[P_SIG] = "signature: ledger_record_verify_signature",
+	[P_HISTORY] = "history: ledger_repo_check_history",
+	[P_COUNT] = "history: ledger_repo_count_commits",
+	[P_LOAD1] = "ledger_state_load, 1 thread, no cache",
+	[P_LOADN] = "ledger_state_load, all cores, no cache",
+	[P_NOOP] = "ledger_state_load, cache, nothing new",
+};
+
+typedef struct {
+	double t[P_N];    /* CPU seconds */
+	double wall[P_N]; /* wall seconds, for the whole loads */
+	size_t records;
+	double other; /* load(1 thread) minus the phases it is made of */
+} profile_result;
+
+typedef struct {
+	char **data;
+	size_t *len;
+	size_t count, cap;
+} blobs;
+
+static int collect_blob(const char *path, const char *data, size_t len, void *payload)
+{
+	blobs *bl = payload;
+
+	(void)path;
+	if (bl->count == bl->cap) {
+		size_t cap = bl->cap ? 2 * bl->cap : 4096;
+		char **d = realloc(bl->data, cap * sizeof(*d));
+		size_t *l;
+
+		if (!d)
+			return -1;
+		bl->data = d;
+		l = realloc(bl->len, cap * sizeof(*l));
+		if (!l)
+			return -1;
+		bl->len = l;
+		bl->cap = cap;
+	}
+	bl->data[bl->count] = malloc(len + 1);
+	if (!bl->data[bl->count])
+		return -1;
+	memcpy(bl->data[bl->count], data, len);
+	bl->len[bl->count++] = len;
+	return 0;
+}
+
+static int count_change(const char *commit, ledger_change_kind kind, const char *path,
+                        void *payload)
+{
+	(void)commit;
+	(void)kind;
+	(void)path;
+	(*(size_t *)payload)++;
+	return 0;
+}
+
+#define PROFILE_CHUNK 1000
+
+static int phase_profile(const bench *b, void *out)
+{
+	profile_result *res = out;
+	ledger_repo *repo = NULL;
+	ledger_schemas *schemas = NULL;
+	ledger_state *st = NULL;
+	signer s[NPEOPLE];
+	ledger_record *recs[PROFILE_CHUNK];
+	const uint8_t *pubs[PROFILE_CHUNK];
+	blobs bl;
+	size_t changes = 0, ncommits = 0;
+	double t0, t1;
+
+	memset(&bl, 0, sizeof(bl));
+	memset(s, 0, sizeof(s));
+	for (int i = 0; i < NPEOPLE; i++) {
+		ledger_key *key = NULL;
+		char *kp = key_path(b->work, i);
+
+		if (ledger_key_load(&key, kp) < 0)
+			fatal("%s", lib_error());
+		signer_set_key(&s[i], key);
+		free(kp);
+	}
+	if (ledger_repo_open(&repo, b->repo) < 0)
+		fatal("open \"%s\": %s", b->repo, lib_error());
+	if (ledger_schemas_load(&schemas, NULL) < 0)
+		fatal("schemas: %s", lib_error());
+
+	t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+	if (ledger_repo_foreach_record(repo, NULL, collect_blob, &bl) != 0)
+		fatal("reading the records: %s", lib_error());
+	res->t[P_READ] = cpu_now(CLOCK_THREAD_CPUTIME_ID) - t0;
+	res->records = bl.count;
+
+	/*
+	 * Each step over every file, timed in chunks of PROFILE_CHUNK records: a
+	 * CPU clock read costs a system call, too much to take around each call.
+	 */
+	t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+	for (size_t i = 0; i < bl.count; i++) {
+		json_t *v = NULL;
+
+		if (ledger_json_parse(&v, bl.data[i], bl.len[i], NULL) < 0)
+			fatal("json: %s", lib_error());
+		json_decref(v);
+	}
+	res->t[P_JSON] = cpu_now(CLOCK_THREAD_CPUTIME_ID) - t0;
+	for (size_t first = 0; first < bl.count; first += PROFILE_CHUNK) {
+		size_t n = bl.count - first < PROFILE_CHUNK ? bl.count - first : PROFILE_CHUNK;
+		uint8_t digest[32];
+
+		t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+		for (size_t i = 0; i < n; i++)
+			if (ledger_record_parse(&recs[i], bl.data[first + i], bl.len[first + i]) < 0)
+				fatal("record: %s", lib_error());
+		res->t[P_RECORD_PARSE] += cpu_now(CLOCK_THREAD_CPUTIME_ID) - t0;
+
+		t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+		for (size_t i = 0; i < n; i++) {
+			char *canon = NULL;
+			size_t clen;
+
+			if (ledger_jcs(&canon, &clen, recs[i]->record) < 0)
+				fatal("jcs: %s", lib_error());
+			free(canon);
+		}
+		t1 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+		res->t[P_JCS] += t1 - t0;
+		for (size_t i = 0; i < n; i++)
+			ledger_sha256(digest, recs[i]->canonical, recs[i]->canonical_len);
+		t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+		res->t[P_SHA] += t0 - t1;
+		for (size_t i = 0; i < n; i++)
+			if (ledger_schemas_has(schemas, recs[i]->type) &&
+			    ledger_schemas_validate(schemas, recs[i]->type, recs[i]->record) < 0)
+				fatal("record %s: schema: %s", recs[i]->id, lib_error());
+		t1 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+		res->t[P_SCHEMA] += t1 - t0;
+
+		for (size_t i = 0; i < n; i++) {
+			pubs[i] = NULL;
+			for (int k = 0; k < NPEOPLE; k++)
+				if (strcmp(s[k].kid, recs[i]->kid) == 0)
+					pubs[i] = s[k].pub;
+			if (!pubs[i])
+				fatal("record %s: signed by an unknown key", recs[i]->id);
+		}
+		t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+		for (size_t i = 0; i < n; i++)
+			if (ledger_ed25519_public_check(pubs[i]) < 0)
+				fatal("public key: %s", lib_error());
+		t1 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+		res->t[P_PUBCHECK] += t1 - t0;
+		for (size_t i = 0; i < n; i++)
+			if (ledger_record_verify_signature(recs[i], pubs[i]) < 0)
+				fatal("record %s: signature: %s", recs[i]->id, lib_error());
+		res->t[P_SIG] += cpu_now(CLOCK_THREAD_CPUTIME_ID) - t1;
+		for (size_t i = 0; i < n; i++) {
+			ledger_record_free(recs[i]);
+			free(bl.data[first + i]);
+		}
+	}
+	free(bl.data);
+	free(bl.len);
+
+	t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+	if (ledger_repo_check_history(repo, NULL, NULL, count_change, &changes) < 0)
+		fatal("history: %s", lib_error());
+	res->t[P_HISTORY] = cpu_now(CLOCK_THREAD_CPUTIME_ID) - t0;
+	t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+	if (ledger_repo_count_commits(&ncommits, repo, NULL, NULL) < 0)
+		fatal("commits: %s", lib_error());
+	res->t[P_COUNT] = cpu_now(CLOCK_THREAD_CPUTIME_ID) - t0;
+
+	res->wall[P_LOAD1] = timed_load(&st, repo, 0, 1, &res->t[P_LOAD1]);
+	ledger_state_free(st);
+	res->wall[P_LOADN] = timed_load(&st, repo, 0, 0, &res->t[P_LOADN]);
+	ledger_state_free(st);
+	timed_load(&st, repo, 1, 0, NULL); /* make sure the cache is current */
+	ledger_state_free(st);
+	res->wall[P_NOOP] = timed_load(&st, repo, 1, 0, &res->t[P_NOOP]);
+	ledger_state_free(st);
+	res->other = res->t[P_LOAD1] - res->t[P_READ] - res->t[P_RECORD_PARSE] -
+	             res->t[P_SCHEMA] - res->t[P_SIG] - res->t[P_HISTORY] - res->t[P_COUNT];
+
+	for (int i = 0; i < NPEOPLE; i++)
+		ledger_key_free(s[i].key);
+	ledger_schemas_free(schemas);
+	ledger_repo_free(repo);
+	return 0;
+}
+
+/* --- running children ---------------------------------------------------- */
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static size_t read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+/* Run fn in a forked child; its result comes back into out, its rusage into ru. */
+static void run_phase(const char *what, const bench *b, int (*fn)(const bench *, void *),
+                      void *out, size_t len, struct rusage *ru)
+{
+	int fds[2], status;
+	size_t got;
+	pid_t pid;
+
+	if (pipe(fds) < 0)
+		fatal("pipe: %s", strerror(errno));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int rc;
+
+		close(fds[0]);
+		memset(out, 0, len);
+		rc = fn(b, out);
+		fflush(NULL);
+		_exit(rc == 0 && write_all(fds[1], out, len) == 0 ? 0 : 1);
+	}
+	close(fds[1]);
+	got = read_all(fds[0], out, len);
+	close(fds[0]);
+	if (wait4(pid, &status, 0, ru) < 0)
+		fatal("wait: %s", strerror(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != len)
+		fatal("%s failed", what);
+}
+
+/* Run a command with stdout and stderr to log; returns its exit status (-1: killed). */
+static int run_command(char *const argv[], const char *log, struct rusage *ru)
+{
+	int status, fd;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (wait4(pid, &status, 0, ru) < 0)
+		fatal("wait: %s", strerror(errno));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* --- the table ------------------------------------------------------------ */
+
+typedef struct {
+	char name[64];
+	char value[64];
+	char target[24];
+	int verdict; /* -1: none, 0: fail, 1: pass */
+} row;
+
+typedef struct {
+	row rows[40];
+	size_t count;
+} table;
+
+static void add_row(table *t, const char *name, const char *target, int verdict,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add_row(table *t, const char *name, const char *target, int verdict,
+                    const char *fmt, ...)
+{
+	row *r;
+	va_list ap;
+
+	if (t->count == sizeof(t->rows) / sizeof(t->rows[0]))
+		return;
+	r = &t->rows[t->count++];
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->target, sizeof(r->target), "%s", target ? target : "");
+	r->verdict = verdict;
+	va_start(ap, fmt);
+	vsnprintf(r->value, sizeof(r->value), fmt, ap);
+	va_end(ap);
+}
+
+static const char *verdict_name(int v)
+{
+	return v < 0 ? "" : v ? "pass" : "FAIL";
+}
+
+static void print_table(const table *t, const char *title, const char *const head[4])
+{
+	int w0 = (int)strlen(head[0]), w1 = (int)strlen(head[1]), w2 = (int)strlen(head[2]);
+
+	for (size_t i = 0; i < t->count; i++) {
+		int n0 = (int)strlen(t->rows[i].name), n1 = (int)strlen(t->rows[i].value),
+		    n2 = (int)strlen(t->rows[i].target);
+
+		w0 = n0 > w0 ? n0 : w0;
+		w1 = n1 > w1 ? n1 : w1;
+		w2 = n2 > w2 ? n2 : w2;
+	}
+	printf("\n%s\n", title);
+	printf("%-*s | %-*s | %-*s | %s\n", w0, head[0], w1, head[1], w2, head[2], head[3]);
+	for (int i = 0; i < w0 + w1 + w2 + 17; i++)
+		putchar('-');
+	putchar('\n');
+	for (size_t i = 0; i < t->count; i++)
+		printf("%-*s | %-*s | %-*s | %s\n", w0, t->rows[i].name, w1, t->rows[i].value, w2,
+		       t->rows[i].target, verdict_name(t->rows[i].verdict));
+}
+
+static json_t *table_json(const table *t)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < t->count; i++) {
+		json_t *o = json_pack("{s:s, s:s}", "measurement", t->rows[i].name, "value",
+		                      t->rows[i].value);
+
+		if (t->rows[i].target[0])
+			json_object_set_new(o, "target", json_string(t->rows[i].target));
+		if (t->rows[i].verdict >= 0)
+			json_object_set_new(o, "pass", json_boolean(t->rows[i].verdict));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+/* The 1-minute load average: other work on the machine skews every figure. */
+static double load_average(void)
+{
+	double v = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static double cpu_of(const struct rusage *ru)
+{
+	return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+	       (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+}
+
+static double mib(const struct rusage *ru)
+{
+	return (double)ru->ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	va_start(ap, fmt);
+	fputs("cymat-bench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static size_t parse_count(const char *text, const char *opt)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || *end || v == 0 || text[0] == '-')
+		fatal("%s: not a positive number: \"%s\"", opt, text);
+	return (size_t)v;
+}
+
+static void profile_rows(table *t, const profile_result *p)
+{
+	double base = p->t[P_LOAD1] > 0 ? p->t[P_LOAD1] : 1;
+
+	for (int i = 0; i < P_N; i++) {
+		char share[24];
+
+		snprintf(share, sizeof(share), "%.1f %%", 100.0 * p->t[i] / base);
+		if (p->wall[i] > 0)
+			add_row(t, phase_names[i], share, -1, "%.3f s (wall %.3f s)  %.1f us/rec",
+			        p->t[i], p->wall[i], 1e6 * p->t[i] / (double)(p->records ? p->records : 1));
+		else
+			add_row(t, phase_names[i], share, -1, "%.3f s  %.1f us/rec", p->t[i],
+			        1e6 * p->t[i] / (double)(p->records ? p->records : 1));
+		if (i == P_COUNT) {
+			snprintf(share, sizeof(share), "%.1f %%", 100.0 * p->other / base);
+			add_row(t, "rest: trust, indexing... (load(1) - above)", share, -1,
+			        "%.3f s  %.1f us/rec", p->other,
+			        1e6 * p->other / (double)(p->records ? p->records : 1));
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "records", required_argument, NULL, 'n' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "incremental", required_argument, NULL, 'i' },
+		{ "appends", required_argument, NULL, 'a' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "profile", no_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "cymat", required_argument, NULL, 'c' },
+		{ "gen-dir", required_argument, NULL, 'g' },
+		{ "in-place", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	bench b;
+	table t, prof;
+	gen_result gr;
+	verify_result full;
+	incremental_result inc;
+	raw_result raw;
+	profile_result pr;
+	struct rusage ru_gen, ru_full, ru_inc, ru_raw, ru_prof, ru_cmd, ru_fsck, self;
+	const char *keep = NULL, *gen_dir = "/dev/shm";
+	char *gen_work = NULL;
+	double load_start, load_end, t_copy = 0;
+	struct stat sb;
+	char *work, *log, *body_path, *key, when[21];
+	double t0, t_cli, t_fsck, full_rate, target_rate, pct_raw, pct_inc, ms;
+	double cpu_rate, pct_cpu, pct_inc_cpu, cli_cpu = 0;
+	int c, fsck_rc;
+	FILE *f;
+
+	memset(&b, 0, sizeof(b));
+	memset(&t, 0, sizeof(t));
+	memset(&prof, 0, sizeof(prof));
+	b.records = 100000;
+	b.batch = 1000;
+	b.incremental = 1000;
+	b.appends = 200;
+	b.cymat = BENCH_CYMAT;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n': b.records = parse_count(optarg, "--records"); break;
+		case 'b': b.batch = parse_count(optarg, "--batch"); break;
+		case 'i': b.incremental = parse_count(optarg, "--incremental"); break;
+		case 'a': b.appends = parse_count(optarg, "--appends"); break;
+		case 'k': keep = optarg; break;
+		case 'p': b.profile = 1; break;
+		case 'j': b.json = 1; break;
+		case 'c': b.cymat = optarg; break;
+		case 'g': gen_dir = optarg; break;
+		case 'P': gen_dir = NULL; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (BENCH_SCHEMAS_DIR)
+		setenv("CYMAT_SCHEMAS_DIR", BENCH_SCHEMAS_DIR, 0);
+
+	if (keep) {
+		if (mkdir(keep, 0700) < 0)
+			fatal("cannot create \"%s\": %s", keep, strerror(errno));
+		work = realpath(keep, NULL);
+	} else {
+		char tmpl[4096];
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(tmpl, sizeof(tmpl), "%s/cymat-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		work = mkdtemp(tmpl) ? realpath(tmpl, NULL) : NULL;
+	}
+	if (!work)
+		fatal("cannot create the work directory: %s", strerror(errno));
+	b.work = work;
+	b.repo = xasprintf("%s/ledger.git", work);
+	b.gen_repo = b.repo;
+	cleanup_owner = getpid();
+	atexit(cleanup);
+	if (!keep)
+		cleanup_dirs[0] = work;
+	if (gen_dir && stat(gen_dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		char *tmpl = xasprintf("%s/cymat-bench.XXXXXX", gen_dir);
+
+		if (!mkdtemp(tmpl))
+			fatal("cannot create a directory in \"%s\": %s", gen_dir, strerror(errno));
+		gen_work = tmpl;
+		cleanup_dirs[1] = gen_work;
+		b.gen_repo = xasprintf("%s/ledger.git", gen_work);
+	}
+	load_start = load_average();
+
+	/* 1. Generation, batch appends. */
+	progress("generating %zu records in %s", b.records, b.gen_repo);
+	run_phase("generation", &b, phase_generate, &gr, sizeof(gr), &ru_gen);
+	if (gen_work) {
+		char *cp[] = { "cp", "-a", (char *)b.gen_repo, (char *)b.repo, NULL };
+		char *rm[] = { "rm", "-rf", gen_work, NULL };
+		struct rusage ru;
+
+		progress("copying the ledger to %s", b.repo);
+		t0 = now();
+		if (run_command(cp, "/dev/null", &ru) != 0)
+			fatal("cannot copy \"%s\" to \"%s\"", b.gen_repo, b.repo);
+		t_copy = now() - t0;
+		run_command(rm, "/dev/null", &ru);
+		cleanup_dirs[1] = NULL;
+	}
+	b.next_time = gr.next_time;
+	b.record_bytes = gr.records ? gr.bytes / gr.records : 0;
+
+	/* 3. Full verification in a child of its own, for its peak memory. */
+	progress("full verification");
+	run_phase("full verification", &b, phase_full, &full, sizeof(full), &ru_full);
+	if (full.errors || full.pending)
+		fprintf(stderr, "cymat-bench: warning: the generated ledger has %zu errors and %zu "
+		        "pending records:\n%s", full.errors, full.pending, full.diag);
+
+	/* 4. Incremental verification. */
+	progress("incremental verification of %zu new records", b.incremental);
+	run_phase("incremental verification", &b, phase_incremental, &inc, sizeof(inc), &ru_inc);
+	if (inc.inc.errors || inc.inc.pending)
+		fprintf(stderr, "cymat-bench: warning: after the new records: %zu errors, %zu "
+		        "pending:\n%s", inc.inc.errors, inc.inc.pending, inc.inc.diag);
+
+	/* 2. One record per `cymat append` process. */
+	progress("%zu runs of %s append", b.appends, b.cymat);
+	body_path = xasprintf("%s/activity.json", work);
+	log = xasprintf("%s/cymat-append.log", work);
+	key = key_path(work, ITO);
+	f = fopen(body_path, "w");
+	if (!f || fputs("{\"kind\":\"12.2b\",\"summary\":\"脅威情報を関係機関に提供した\"}\n", f) < 0 ||
+	    fclose(f) != 0)
+		fatal("cannot write \"%s\"", body_path);
+	memset(&ru_cmd, 0, sizeof(ru_cmd));
+	t0 = now();
+	for (size_t i = 0; i < b.appends; i++) {
+		char *args[] = { (char *)b.cymat, "-C", (char *)b.repo, "append", "--key", key,
+			         "--type", "activity", "--time", when, body_path, NULL };
+		struct rusage ru;
+		int rc;
+
+		ledger_time_format(when, b.next_time + 86400 + (int64_t)i * 60);
+		rc = run_command(args, log, &ru);
+		if (rc != 0)
+			fatal("%s append exited with %d (see \"%s\")", b.cymat, rc, log);
+		cli_cpu += cpu_of(&ru);
+		if (ru.ru_maxrss > ru_cmd.ru_maxrss)
+			ru_cmd = ru;
+	}
+	t_cli = now() - t0;
+
+	/* 6. Stock git's own check of the same repository. */
+	progress("git fsck --strict");
+	{
+		char *args[] = { "git", "-C", (char *)b.repo, "fsck", "--strict", NULL };
+		char *fsck_log = xasprintf("%s/fsck.log", work);
+
+		t0 = now();
+		fsck_rc = run_command(args, fsck_log, &ru_fsck);
+		t_fsck = now() - t0;
+		free(fsck_log);
+	}
+
+	/* 5. Raw Ed25519 rate. */
+	progress("raw Ed25519 verify rate");
+	run_phase("raw verify rate", &b, phase_raw, &raw, sizeof(raw), &ru_raw);
+
+	if (b.profile) {
+		progress("profile (one core)");
+		run_phase("profile", &b, phase_profile, &pr, sizeof(pr), &ru_prof);
+		profile_rows(&prof, &pr);
+	}
+	getrusage(RUSAGE_SELF, &self);
+	load_end = load_average();
+
+	full_rate = (double)full.stats.records / full.seconds;
+	target_rate = 0.70 * (double)cores() * raw.raw_rate;
+	pct_raw = 100.0 * full_rate / ((double)cores() * raw.raw_rate);
+	pct_inc = 100.0 * inc.inc.seconds / full.seconds;
+	cpu_rate = (double)full.stats.records / full.cpu;
+	pct_cpu = 100.0 * cpu_rate / raw.raw_cpu_rate;
+	pct_inc_cpu = 100.0 * inc.inc.cpu / full.cpu;
+	ms = 1000.0 * t_cli / (double)b.appends;
+
+	add_row(&t, "records in the ledger (full verification)", NULL, -1, "%zu",
+	        full.stats.records);
+	add_row(&t, "record file size, average", NULL, -1, "%zu bytes", b.record_bytes);
+	add_row(&t, "cores online; load average start / end", NULL, -1, "%ld; %.2f / %.2f",
+	        cores(), load_start, load_end);
+	add_row(&t, "ledger built in", NULL, -1, "%s%s", gen_work ? gen_work : work,
+	        gen_work ? " (then copied)" : "");
+	add_row(&t, "generation: build + sign records", NULL, -1, "%.0f rec/s",
+	        (double)gr.records / gr.create);
+	add_row(&t, gen_work ? "batch append, 1000/commit, end to end (tmpfs)"
+	                     : "batch append, 1000/commit, end to end",
+	        NULL, -1, "%.0f rec/s (%.1f s)", (double)gr.records / gr.total, gr.total);
+	add_row(&t, "  of which ledger_repo_append", NULL, -1, "%.0f rec/s (%.1f ms/commit)",
+	        (double)gr.records / gr.append, 1000.0 * gr.append / (double)gr.commits);
+	if (gen_work)
+		add_row(&t, "copy of the ledger to the work directory", NULL, -1, "%.1f s", t_copy);
+	add_row(&t, "one record per `cymat append` run", NULL, -1, "%.1f rec/s (%.0f ms/run)",
+	        (double)b.appends / t_cli, ms);
+	add_row(&t, "  CPU per `cymat append` run", NULL, -1, "%.0f ms",
+	        1000.0 * cli_cpu / (double)b.appends);
+	add_row(&t, "full verification, no cache, all cores", NULL, -1, "%.2f s", full.seconds);
+	add_row(&t, "full verification throughput", NULL, -1, "%.0f rec/s", full_rate);
+	add_row(&t, "full verification CPU time, all threads", NULL, -1, "%.2f s (%.0f rec/CPU-s)",
+	        full.cpu, cpu_rate);
+	add_row(&t, "raw Ed25519 verify, 1 core (OpenSSL)", NULL, -1, "%.0f /s (%zu-byte msgs)",
+	        raw.raw_rate, raw.msg_len);
+	add_row(&t, "  same through ledger_ed25519_verify", NULL, -1, "%.0f /s", raw.lib_rate);
+	{
+		char target[24];
+
+		snprintf(target, sizeof(target), ">= 70 %% (%.0f/s)", target_rate);
+		add_row(&t, "full verify vs cores x raw rate", target, pct_raw >= 70.0, "%.1f %% (%ld cores)",
+		        pct_raw, cores());
+		/* Wall figures suffer from whatever else runs; per CPU-second they do not. */
+		add_row(&t, "  same per CPU-second (load-independent)", ">= 70 %", pct_cpu >= 70.0,
+		        "%.1f %% (%.0f vs %.0f /CPU-s)", pct_cpu, cpu_rate, raw.raw_cpu_rate);
+	}
+	add_row(&t, "first cached verification (fills cache)", NULL, -1, "%.2f s", inc.fill);
+	add_row(&t, "batch append, 1 commit, in the work directory", NULL, -1,
+	        "%.0f rec/s (%zu records, %.2f s)", (double)b.incremental / inc.append,
+	        b.incremental, inc.append);
+	add_row(&t, "incremental verification, new records", NULL, -1, "%.3f s (%zu checked)",
+	        inc.inc.seconds, inc.inc.stats.checked);
+	add_row(&t, "incremental as share of full", "<= 3 %", pct_inc <= 3.0, "%.1f %%", pct_inc);
+	add_row(&t, "  same in CPU time (load-independent)", "<= 3 %", pct_inc_cpu <= 3.0,
+	        "%.1f %% (%.3f of %.2f CPU-s)", pct_inc_cpu, inc.inc.cpu, full.cpu);
+	add_row(&t, "cached verification, nothing new", NULL, -1, "%.3f s (%.1f %% of full)",
+	        inc.noop, 100.0 * inc.noop / full.seconds);
+	add_row(&t, "git fsck --strict", NULL, -1, "%.2f s (exit %d)", t_fsck, fsck_rc);
+	add_row(&t, "peak RSS, full verification (child)", "<= 200 MB", mib(&ru_full) <= 200.0,
+	        "%.1f MB", mib(&ru_full));
+	add_row(&t, "peak RSS, incremental verification", NULL, -1, "%.1f MB", mib(&ru_inc));
+	add_row(&t, "peak RSS, generation", NULL, -1, "%.1f MB", mib(&ru_gen));
+	add_row(&t, "peak RSS, one `cymat append`", NULL, -1, "%.1f MB", mib(&ru_cmd));
+	add_row(&t, "peak RSS, git fsck", NULL, -1, "%.1f MB", mib(&ru_fsck));
+	add_row(&t, "peak RSS, this process (RUSAGE_SELF)", NULL, -1, "%.1f MB", mib(&self));
+	add_row(&t, "findings after full verification", NULL, -1, "%zu errors, %zu pending, %zu warnings",
+	        full.errors, full.pending, full.warnings);
+
+	if (b.json) {
+		json_t *o = json_pack("{s:o, s:I, s:i}", "results", table_json(&t), "records",
+		                      (json_int_t)full.stats.records, "cores", (int)cores());
+		char *text;
+
+		if (b.profile)
+			json_object_set_new(o, "profile", table_json(&prof));
+		text = json_dumps(o, JSON_INDENT(2));
+		if (text)
+			puts(text);
+		free(text);
+		json_decref(o);
+	} else {
+		static const char *const head[4] = { "measurement", "value", "target", "result" };
+		static const char *const phead[4] = { "phase (one core, CPU time)", "CPU time",
+			                              "of load(1)", "" };
+
+		print_table(&t, "cymat-bench results", head);
+		if (b.profile)
+			print_table(&prof, "verification phases, one at a time over every record file",
+			            phead);
+	}
+	if (fsck_rc != 0)
+		fprintf(stderr, "cymat-bench: git fsck exited with %d, see %s/fsck.log%s\n", fsck_rc,
+		        work, keep ? "" : " (removed with the work directory)");
+
+	if (keep)
+		progress("ledger kept in %s", b.repo);
+	cleanup();
+	cleanup_dirs[0] = NULL;
+	free(body_path);
+	free(log);
+	free(key);
+	if (b.gen_repo != b.repo)
+		free((void *)b.gen_repo);
+	free(gen_work);
+	free((void *)b.repo);
+	free(work);
+	return 0;
+}
