@@ -106,6 +106,10 @@ static int record_check_common(ledger_record *rec)
 				break;
 		if (i == sizeof(allowed) / sizeof(allowed[0]))
 			return INVALID("unknown record member \"%s\"", key);
+		/* U+0000 would cut the C string the checks below see: no member pattern allows it. */
+		if (json_is_string(value) &&
+		    strlen(json_string_value(value)) != json_string_length(value))
+			return INVALID("member \"%s\" contains U+0000", key);
 	}
 	v = json_object_get(r, "v");
 	if (!json_is_integer(v) || json_integer_value(v) != 1)
@@ -152,7 +156,7 @@ static int record_check_common(ledger_record *rec)
 	json_array_foreach(rec->refs, i, value) {
 		const char *ref = json_string_value(value);
 
-		if (!is_hex_id(ref))
+		if (!is_hex_id(ref) || json_string_length(value) != LEDGER_HEX_ID_LEN)
 			return INVALID("refs[%zu] is not a record id", i);
 		if (last && strcmp(last, ref) >= 0)
 			return INVALID("refs must be sorted and unique (refs[%zu])", i);
@@ -208,7 +212,9 @@ int ledger_record_parse(ledger_record **out, const char *buf, size_t len)
 		goto done;
 	}
 	sig_text = json_string_value(json_object_get(envelope, "sig"));
-	if (ledger_base64_decode(&sig, &sig_len, sig_text) < 0 ||
+	/* The length first: a U+0000 after the base64 would hide from the decoder. */
+	if (json_string_length(json_object_get(envelope, "sig")) != SIG_BASE64_LEN ||
+	    ledger_base64_decode(&sig, &sig_len, sig_text) < 0 ||
 	    sig_len != LEDGER_ED25519_SIG_LEN) {
 		r = INVALID("\"sig\" is not the standard base64 of a 64-byte signature");
 		goto done;
@@ -352,6 +358,9 @@ int ledger_record_create(ledger_record **out, const ledger_record_fields *fields
 	int rc;
 
 	*out = NULL;
+	if (fields && fields->version != LEDGER_RECORD_FIELDS_VERSION)
+		return ledger_error_set(LEDGER_EINVALID, "unsupported record fields version %u",
+		                        fields->version);
 	if (!fields || !fields->type || !fields->author || !fields->body ||
 	    ledger_key_type_of(key) != LEDGER_KEY_ED25519)
 		return ledger_error_set(LEDGER_EINVALID,
