@@ -1087,7 +1087,7 @@ START_TEST(test_crash_safety)
 
 	ledger_repo_free(repo);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
-	for (int round = 0; round < 6; round++) {
+	for (int round = 0; round < 8; round++) {
 		uint64_t first = 100000 + (uint64_t)round * 100000;
 		char buf[65536];
 		size_t len = 0;
@@ -1103,7 +1103,7 @@ START_TEST(test_crash_safety)
 			crash_child(path, first, fds[1]);
 		}
 		close(fds[1]);
-		usleep(50000 + (useconds_t)(rand() % 400000));
+		usleep(100000 + (useconds_t)(rand() % 800000));
 		kill(kid, SIGKILL);
 		ck_assert_int_eq(waitpid(kid, &st, 0), kid);
 		ck_assert_msg(WIFSIGNALED(st), "child exited on its own: %d", WEXITSTATUS(st));
@@ -1116,6 +1116,7 @@ START_TEST(test_crash_safety)
 			if (nrep < 4096)
 				reported[nrep++] = strtoull(l, NULL, 10);
 	}
+	ck_assert_uint_gt(nrep, 0);
 	ck_assert_int_eq(ledger_repo_open(&repo, path), 0);
 	/* every reported append is there with all its files */
 	for (size_t i = 0; i < nrep; i++) {
