@@ -173,7 +173,8 @@ int cmd_log(int argc, char **argv)
 		rc = cli_lib_error(error, "cannot list the records");
 		goto done;
 	}
-	qsort(ctx.recs, ctx.count, sizeof(*ctx.recs), by_time);
+	if (ctx.count)
+		qsort(ctx.recs, ctx.count, sizeof(*ctx.recs), by_time);
 	/* Mark what the verifier rejects; an unverifiable ledger still lists. */
 	error = ledger_state_load(&state, repo, &vopts);
 	if (error < 0)
