@@ -17,4 +17,12 @@ commit_change ledger.git "note: forged" add "$path" bad.json
 run "$CYMAT" -C ledger.git verify
 expect_finding bad-signature "$SIDE_ID"
 assert_out "$path"
+# The same finding for scripts: one JSON object a line, then the summary.
+expect 1 "$CYMAT" -C ledger.git verify --json
+grep '"code":"bad-signature"' "$T/out" | grep -qF "\"id\":\"$SIDE_ID\"" ||
+	{ show_output; fail "no JSON finding bad-signature for $SIDE_ID"; }
+tail -n 1 "$T/out" | grep -q '"invalid":1' || fail "JSON summary does not count 1 invalid"
+# show names it too, and exits 1.
+expect 1 "$CYMAT" -C ledger.git show "$SIDE_ID"
+assert_out "bad-signature"
 exit 0

@@ -11,4 +11,6 @@ id=$(last_id)
 run "$CYMAT" -C ledger.git verify
 expect_finding unknown-key "$id"
 assert_out "$(record_path "$id")"
+ok "$CYMAT" -C ledger.git log
+assert_out "$(echo "$id" | cut -c1-12) hello [invalid]"
 exit 0
