@@ -18,5 +18,6 @@
 #include "ledger/trust.h"
 #include "ledger/verify.h"
 #include "ledger/schema.h"
+#include "ledger/policy.h"
 
 #endif

@@ -1,0 +1,740 @@
+/*
+ * The policy engine: gathers the valid records, orders them causally (a
+ * record after what it names, then by (time, id)), judges each with the
+ * rules of DOMAIN.md as of its place in that order, and lets the records
+ * that break no error-level rule take effect on the derived state.  The
+ * result is a function of the record set alone.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/error.h"
+#include "ledger/policy.h"
+#include "policy_internal.h"
+
+/* --- the rules -------------------------------------------------------------- */
+
+static const ledger_policy_rule rules[] = {
+	{ "R2.1", "rule_r2_1_registered_agency", LEDGER_SEVERITY_ERROR,
+	  "every organisation named by a record is registered by an agency record signed by the director or the manager" },
+	{ "R2.2", "rule_r2_2_agency_ties", LEDGER_SEVERITY_ERROR,
+	  "an iaa names its overseeing government agency; a stakeholder names the requesting agency and the incident it is tied to" },
+	{ "R4.2", "rule_r4_2_deputy_acting", LEDGER_SEVERITY_ERROR,
+	  "a record that needs the director may be signed by the deputy only with acting: true and a stated reason" },
+	{ "R5.5", "rule_r5_5_civil_servant", LEDGER_SEVERITY_ERROR,
+	  "manager, field leaders and members must be full-time national public servants" },
+	{ "R6.1", "rule_r6_1_manager", LEDGER_SEVERITY_ERROR,
+	  "the manager is appointed by the director, from NISC-resident counsellors" },
+	{ "R6.2", "rule_r6_2_field_leaders", LEDGER_SEVERITY_ERROR,
+	  "field leaders (about 2) are appointed by the director from NISC residents; more than 3 or fewer than 1 active is a warning" },
+	{ "R6.3", "rule_r6_3_members", LEDGER_SEVERITY_ERROR,
+	  "members are appointed by the director from nominated candidates or NISC residents; in an emergency the manager may bring a NISC resident into an activity" },
+	{ "R7.1", "rule_r7_1_trainee_registration", LEDGER_SEVERITY_ERROR,
+	  "a trainee registration is signed by the registering agency's CISO; the trainee belongs to that agency" },
+	{ "R7.2", "rule_r7_2_training_application", LEDGER_SEVERITY_ERROR,
+	  "a training application names trainees that agency registered and are still active" },
+	{ "R8.1", "rule_r8_1_candidate_quota", LEDGER_SEVERITY_ERROR,
+	  "a government agency has at most 4 active member candidates, and in principle at least 1 (0 is a warning unless R8.2 holds)" },
+	{ "R8.2", "rule_r8_2_combined_quota", LEDGER_SEVERITY_ERROR,
+	  "a government agency with no candidate must have at least 1 trainee; candidates + trainees at most 4 per government agency" },
+	{ "R8.3", "rule_r8_3_observer_trainees", LEDGER_SEVERITY_ERROR,
+	  "an observer agency has at most 4 active trainees" },
+	{ "R9.1", "rule_r9_1_replacement", LEDGER_SEVERITY_WARNING,
+	  "an agency whose withdrawn candidate or trainee has no replacement after a configurable number of days (default 30) gets a warning" },
+	{ "R10.1", "rule_r10_1_own_incident", LEDGER_SEVERITY_ERROR,
+	  "a government or observer agency may request support for an incident of its own" },
+	{ "R10.2", "rule_r10_2_overseen_iaa", LEDGER_SEVERITY_ERROR,
+	  "a government agency may request support for an IAA it oversees, on that IAA's ask" },
+	{ "R10.3", "rule_r10_3_direct_stakeholder", LEDGER_SEVERITY_ERROR,
+	  "an agency that made a 10(1)/(2) request may request support for a direct stakeholder of that incident, on the stakeholder's ask" },
+	{ "R10.4", "rule_r10_4_request_route", LEDGER_SEVERITY_ERROR,
+	  "normally the request comes from the agency's CISO to the director; in an emergency from its CSIRT, system_dept or members, to the manager or a field leader" },
+	{ "R11.1", "rule_r11_1_dispatch_on_request", LEDGER_SEVERITY_ERROR,
+	  "the director orders a dispatch for a requested incident that the director judges a supported incident" },
+	{ "R11.2", "rule_r11_2_pre_request_dispatch", LEDGER_SEVERITY_ERROR,
+	  "before any request, the director may order a dispatch to a government agency only with the consent of that agency's CSIRT" },
+	{ "R12.1", "rule_r12_1_activity", LEDGER_SEVERITY_ERROR,
+	  "an activity record for an incident follows a dispatch of that incident and is signed by a member, field leader or manager" },
+	{ "R13.1", "rule_r13_1_damage_report", LEDGER_SEVERITY_ERROR,
+	  "after a dispatch, the affected organisation reports damage status as it goes" },
+	{ "R13.2", "rule_r13_2_gsoc_substitute", LEDGER_SEVERITY_ERROR,
+	  "a report may stand in for the GSOC report only if the organisation has consented (purpose gsoc_substitute)" },
+	{ "R13.3", "rule_r13_3_cabinet_emergency", LEDGER_SEVERITY_WARNING,
+	  "in a national emergency the report is also made under the 2003-11-21 Cabinet decision (flag on the report)" },
+	{ "R14.1", "rule_r14_1_closure", LEDGER_SEVERITY_ERROR,
+	  "the director closes the support having heard the affected organisation's CISO; nothing but a report or an opinion follows a closure" },
+	{ "R15.1", "rule_r15_1_share_consent", LEDGER_SEVERITY_ERROR,
+	  "a share of c2/c3 information for any other use references a consent of its provider whose purpose and scope cover it; for 15c also a director approval" },
+	{ "R15.2", "rule_r15_2_sealed_recipients", LEDGER_SEVERITY_ERROR,
+	  "nobody outside the provider, NISC and consented recipients can read c2/c3 content (sealed bodies)" },
+	{ "R16.1", "rule_r16_1_council_summary", LEDGER_SEVERITY_ERROR,
+	  "a council summary is generated from the ledger: counts per period, kind, state; no c2/c3 content" },
+};
+
+#define NRULES (sizeof(rules) / sizeof(rules[0]))
+
+/* Per record, in the order of rules[]. */
+static const rule_fn judges[NRULES] = {
+	rule_r2_1_registered_agency,   rule_r2_2_agency_ties,          rule_r4_2_deputy_acting,
+	rule_r5_5_civil_servant,       rule_r6_1_manager,              rule_r6_2_field_leaders,
+	rule_r6_3_members,             rule_r7_1_trainee_registration, rule_r7_2_training_application,
+	rule_r8_1_candidate_quota,     rule_r8_2_combined_quota,       rule_r8_3_observer_trainees,
+	rule_r9_1_replacement,         rule_r10_1_own_incident,        rule_r10_2_overseen_iaa,
+	rule_r10_3_direct_stakeholder, rule_r10_4_request_route,       rule_r11_1_dispatch_on_request,
+	rule_r11_2_pre_request_dispatch, rule_r12_1_activity,          rule_r13_1_damage_report,
+	rule_r13_2_gsoc_substitute,    rule_r13_3_cabinet_emergency,   rule_r14_1_closure,
+	rule_r15_1_share_consent,      rule_r15_2_sealed_recipients,   rule_r16_1_council_summary,
+};
+
+/* Checks of the ledger as a whole, once every record is judged. */
+static const rule_fn finals[] = {
+	rule_r6_2_field_leaders_count,
+	rule_r8_1_candidate_minimum,
+	rule_r9_1_replacement_overdue,
+};
+
+const ledger_policy_rule *ledger_policy_rules(size_t *count)
+{
+	*count = NRULES;
+	return rules;
+}
+
+/* --- helpers shared with the rules ------------------------------------------ */
+
+const char *pj_str(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+int pj_true(const json_t *obj, const char *key)
+{
+	return json_is_true(json_object_get(obj, key));
+}
+
+int64_t pj_time(const json_t *obj, const char *key, int64_t absent)
+{
+	const char *text = pj_str(obj, key);
+	int64_t t;
+
+	return text && ledger_time_parse(&t, text) == 0 ? t : absent;
+}
+
+int policy_agency_of(char out[40], const char *principal)
+{
+	const char *slash = principal ? strchr(principal, '/') : NULL;
+
+	if (!slash || (size_t)(slash - principal) >= 40)
+		return -1;
+	memcpy(out, principal, (size_t)(slash - principal));
+	out[slash - principal] = '\0';
+	return 0;
+}
+
+int policy_finding(ledger_policy *pol, precord *r, const char *rule, ledger_severity severity,
+                   const char *code, const char *fmt, ...)
+{
+	char path[LEDGER_RECORD_PATH_LEN + 1] = "";
+	va_list ap;
+	int ret;
+
+	if (r) {
+		ledger_record_path(path, r->id);
+		if (severity == LEDGER_SEVERITY_ERROR)
+			r->broken = 1;
+	}
+	va_start(ap, fmt);
+	ret = report_addv(pol->report, severity, code, rule, r ? r->id : NULL, r ? path : NULL,
+	                  NULL, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+precord *policy_record(const ledger_policy *pol, const char *id)
+{
+	uint8_t raw[32];
+	size_t i;
+
+	if (!id || strlen(id) != LEDGER_HEX_ID_LEN || ledger_unhex(raw, 32, id) < 0 ||
+	    !idmap_get(&pol->ids, raw, &i))
+		return NULL;
+	return &pol->recs[i];
+}
+
+int policy_director_act(const ledger_policy *pol, const precord *r)
+{
+	unsigned int roles = state_roles_at(pol, r->author, r->time);
+
+	if (roles & PR_DIRECTOR)
+		return 1;
+	return (roles & PR_DEPUTY) && pj_true(r->body, "acting") && pj_str(r->body, "reason");
+}
+
+int policy_director_or_deputy(const ledger_policy *pol, const precord *r)
+{
+	return (state_roles_at(pol, r->author, r->time) & (PR_DIRECTOR | PR_DEPUTY)) != 0;
+}
+
+/* --- gathering the records ---------------------------------------------------- */
+
+static precord *add_record(ledger_policy *pol)
+{
+	precord *r;
+
+	if (pol->nrecs == pol->capacity) {
+		size_t capacity = pol->capacity ? pol->capacity * 2 : 256;
+		precord *bigger = realloc(pol->recs, capacity * sizeof(*bigger));
+
+		if (!bigger)
+			return NULL;
+		pol->recs = bigger;
+		pol->capacity = capacity;
+	}
+	r = &pol->recs[pol->nrecs++];
+	memset(r, 0, sizeof(*r));
+	return r;
+}
+
+/* Fill r's summary from R (held by r->rec). */
+static int fill_record(precord *r)
+{
+	json_t *rec = r->rec;
+
+	r->type = pj_str(rec, "type");
+	r->author = pj_str(rec, "author");
+	r->agency = pj_str(rec, "agency");
+	r->class_ = pj_str(rec, "class");
+	r->incident = pj_str(rec, "incident");
+	r->body = json_object_get(rec, "body");
+	if (!r->type || !r->author || !r->agency || !r->class_ || !json_is_object(r->body))
+		return ledger_error_set(LEDGER_EINVALID, "record \"%s\": malformed", r->id);
+	r->time = pj_time(rec, "time", 0);
+	if ((strcmp(r->type, "request") == 0 && !r->incident) ||
+	    (strcmp(r->type, "dispatch") == 0 && !r->incident))
+		r->opens = r->id;
+	return 0;
+}
+
+static int collect_file(const char *path, const char *data, size_t len, void *payload)
+{
+	ledger_policy *pol = payload;
+	const ledger_state *st = pol->state;
+	char id[LEDGER_HEX_ID_LEN + 1];
+	uint8_t raw[32];
+	json_t *env;
+	json_error_t err;
+	const entry *e;
+	precord *r;
+	size_t i;
+
+	if (ledger_record_path_id(id, path) < 0 || ledger_unhex(raw, 32, id) < 0 ||
+	    !idmap_get(&st->by_id, raw, &i))
+		return 0;
+	e = &st->entries[i];
+	if (strcmp(e->path, path) != 0 || e->fail_code || e->sig != SIG_OK || st->invalid[i] ||
+	    entry_is_trust_type(e->type))
+		return 0;
+	if (e->time > pol->latest)
+		pol->latest = e->time;
+	if (!(r = add_record(pol)))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	memcpy(r->id, id, sizeof(r->id));
+	snprintf(r->type_buf, sizeof(r->type_buf), "%s", e->type);
+	r->type = r->type_buf;
+	r->time = e->time;
+	if (st->pending[i]) {
+		/* The verifier is waiting for something this record needs. */
+		r->verdict = PV_PENDING;
+		return idmap_put(&pol->ids, raw, pol->nrecs - 1);
+	}
+	env = json_loadb(data, len, 0, &err);
+	r->rec = json_incref(json_object_get(env, "record"));
+	json_decref(env);
+	if (!r->rec)
+		return ledger_error_set(LEDGER_EINVALID, "record file \"%s\": %s", path, err.text);
+	if (fill_record(r) < 0)
+		return LEDGER_EINVALID;
+	return idmap_put(&pol->ids, raw, pol->nrecs - 1);
+}
+
+static int add_candidate(ledger_policy *pol, const ledger_record *cand)
+{
+	uint8_t raw[32];
+	precord *r = add_record(pol);
+
+	if (!r)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	memcpy(r->id, cand->id, sizeof(r->id));
+	r->rec = json_deep_copy(cand->record);
+	if (!r->rec)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	if (fill_record(r) < 0)
+		return LEDGER_EINVALID;
+	if (r->time > pol->latest)
+		pol->latest = r->time;
+	ledger_unhex(raw, 32, r->id);
+	return idmap_put(&pol->ids, raw, pol->nrecs - 1);
+}
+
+/* --- causal order ----------------------------------------------------------- */
+
+/* Body members naming records, per type: ordered after them, pending without them. */
+static const struct {
+	const char *type;
+	const char *members[3];
+} body_refs[] = {
+	{ "agency", { "incident" } },
+	{ "appointment", { "nomination" } },
+	{ "nomination", { "replaces" } },
+	{ "registration", { "replaces" } },
+	{ "withdrawal", { "withdraws" } },
+	{ "request", { "related_incident" } },
+	{ "consent", { "withdraws" } },
+	{ "dispatch", { "request", "consent" } },
+	{ "report", { "consent" } },
+	{ "closure", { "opinions" } },
+	{ "share", { "sources", "consent", "approval" } },
+};
+
+/* A state entry that took part in verification as valid. */
+static int entry_valid(const ledger_state *st, const uint8_t id[32])
+{
+	size_t i;
+
+	if (!idmap_get(&st->by_id, id, &i))
+		return -1;
+	return !st->entries[i].fail_code && st->entries[i].sig == SIG_OK && !st->invalid[i] &&
+	       !st->pending[i];
+}
+
+/*
+ * Note dependency `id` of r: a record the engine judges becomes an edge; a
+ * valid trust record needs nothing; anything else makes r pending.
+ */
+static int add_dep(ledger_policy *pol, precord *r, const char *hex, const char *what)
+{
+	uint8_t raw[32];
+	size_t j;
+	int valid;
+
+	if (!hex || ledger_unhex(raw, 32, hex) < 0)
+		return 0;
+	if (idmap_get(&pol->ids, raw, &j)) {
+		size_t *deps;
+
+		if (&pol->recs[j] == r)
+			return 0;
+		deps = realloc(r->deps, (r->ndeps + 1) * sizeof(*deps));
+		if (!deps)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		r->deps = deps;
+		r->deps[r->ndeps++] = j;
+		return 0;
+	}
+	valid = entry_valid(pol->state, raw);
+	if (valid == 1)
+		return 0;
+	r->verdict = PV_PENDING;
+	if (valid < 0)
+		return policy_finding(pol, r, "FORMAT-1", LEDGER_SEVERITY_PENDING, "missing-ref",
+		                      "%s names record \"%s\", which is not in the ledger", what, hex);
+	return policy_finding(pol, r, "FORMAT-1", LEDGER_SEVERITY_PENDING, "ref-not-valid",
+	                      "%s names record \"%s\", which is not valid", what, hex);
+}
+
+static int gather_deps(ledger_policy *pol, precord *r)
+{
+	size_t k, m, i;
+	json_t *v, *item;
+	int ret;
+
+	if ((ret = add_dep(pol, r, pj_str(r->rec, "prev"), "prev")) < 0)
+		return ret;
+	if ((ret = add_dep(pol, r, r->incident, "incident")) < 0)
+		return ret;
+	json_array_foreach(json_object_get(r->rec, "refs"), i, v)
+		if ((ret = add_dep(pol, r, json_string_value(v), "refs")) < 0)
+			return ret;
+	for (k = 0; k < sizeof(body_refs) / sizeof(body_refs[0]); k++) {
+		if (strcmp(body_refs[k].type, r->type) != 0)
+			continue;
+		for (m = 0; m < 3 && body_refs[k].members[m]; m++) {
+			const char *name = body_refs[k].members[m];
+
+			v = json_object_get(r->body, name);
+			if (json_is_string(v) &&
+			    (ret = add_dep(pol, r, json_string_value(v), name)) < 0)
+				return ret;
+			json_array_foreach(v, i, item)
+				if ((ret = add_dep(pol, r, json_string_value(item), name)) < 0)
+					return ret;
+		}
+	}
+	return 0;
+}
+
+static int before(const ledger_policy *pol, size_t a, size_t b)
+{
+	const precord *x = &pol->recs[a], *y = &pol->recs[b];
+
+	if (x->time != y->time)
+		return x->time < y->time;
+	return strcmp(x->id, y->id) < 0;
+}
+
+static void heap_push(const ledger_policy *pol, size_t *heap, size_t *n, size_t v)
+{
+	size_t i = (*n)++;
+
+	while (i > 0 && before(pol, v, heap[(i - 1) / 2])) {
+		heap[i] = heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	heap[i] = v;
+}
+
+static size_t heap_pop(const ledger_policy *pol, size_t *heap, size_t *n)
+{
+	size_t top = heap[0], last = heap[--*n], i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && before(pol, heap[c + 1], heap[c]))
+			c++;
+		if (!before(pol, heap[c], last))
+			break;
+		heap[i] = heap[c];
+		i = c;
+	}
+	if (*n)
+		heap[i] = last;
+	return top;
+}
+
+/*
+ * Kahn's algorithm with the ready records in a (time, id) heap: every record
+ * after what it names, otherwise oldest first.
+ */
+static int causal_order(ledger_policy *pol)
+{
+	size_t n = pol->nrecs, *indegree = NULL, *start = NULL, *edges = NULL, *heap = NULL;
+	size_t nheap = 0, i, k;
+	int r = LEDGER_ENOMEM;
+
+	indegree = calloc(n + 1, sizeof(*indegree));
+	start = calloc(n + 2, sizeof(*start));
+	heap = malloc((n + 1) * sizeof(*heap));
+	pol->order = malloc((n + 1) * sizeof(*pol->order));
+	if (!indegree || !start || !heap || !pol->order)
+		goto done;
+	for (i = 0; i < n; i++)
+		for (k = 0; k < pol->recs[i].ndeps; k++)
+			start[pol->recs[i].deps[k] + 1]++;
+	for (i = 0; i < n; i++)
+		start[i + 1] += start[i];
+	if (!(edges = malloc((start[n] + 1) * sizeof(*edges))))
+		goto done;
+	/* indegree doubles as the fill position of each record's dependents. */
+	for (i = 0; i < n; i++)
+		for (k = 0; k < pol->recs[i].ndeps; k++) {
+			size_t d = pol->recs[i].deps[k];
+
+			edges[start[d] + indegree[d]++] = i;
+		}
+	for (i = 0; i < n; i++) {
+		indegree[i] = pol->recs[i].ndeps;
+		if (!indegree[i])
+			heap_push(pol, heap, &nheap, i);
+	}
+	while (nheap) {
+		size_t v = heap_pop(pol, heap, &nheap);
+
+		pol->order[pol->norder++] = v;
+		for (k = start[v]; k < start[v + 1]; k++)
+			if (--indegree[edges[k]] == 0)
+				heap_push(pol, heap, &nheap, edges[k]);
+	}
+	r = 0;
+done:
+	free(indegree);
+	free(start);
+	free(edges);
+	free(heap);
+	return r < 0 ? ledger_error_set(r, "out of memory") : 0;
+}
+
+/* --- judging ------------------------------------------------------------------ */
+
+static int judge(ledger_policy *pol, precord *r)
+{
+	int ret;
+
+	for (size_t k = 0; k < r->ndeps; k++) {
+		const precord *d = &pol->recs[r->deps[k]];
+
+		if (d->verdict == PV_PENDING) {
+			r->verdict = PV_PENDING;
+			return policy_finding(pol, r, "FORMAT-1", LEDGER_SEVERITY_PENDING,
+			                      "waiting", "waits for record \"%s\", itself pending",
+			                      d->id);
+		}
+	}
+	for (size_t k = 0; k < NRULES; k++)
+		if ((ret = judges[k](pol, r)) < 0)
+			return ret;
+	r->verdict = r->broken ? PV_INVALID : PV_VALID;
+	if (r->verdict == PV_VALID && (ret = state_apply(pol, r)) < 0)
+		return ret;
+	return state_timeline(pol, r);
+}
+
+static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo,
+               const ledger_policy_options *opts, const ledger_record *candidate)
+{
+	ledger_policy_options defaults = LEDGER_POLICY_OPTIONS_INIT;
+	ledger_policy *pol;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	pol = calloc(1, sizeof(*pol));
+	if (!pol)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	pol->state = state;
+	pol->opts = opts ? *opts : defaults;
+	if (!pol->opts.replacement_days)
+		pol->opts.replacement_days = defaults.replacement_days;
+	if ((r = report_new(&pol->report)) < 0 || (r = state_init(pol)) < 0)
+		goto done;
+	if ((r = ledger_repo_foreach_record(repo, state->tip[0] ? state->tip : NULL, collect_file,
+	                                    pol)) < 0)
+		goto done;
+	if (candidate && (r = add_candidate(pol, candidate)) < 0)
+		goto done;
+	pol->now = pol->opts.now ? pol->opts.now : pol->latest;
+	for (i = 0; i < pol->nrecs; i++)
+		if (pol->recs[i].verdict != PV_PENDING && (r = gather_deps(pol, &pol->recs[i])) < 0)
+			goto done;
+	if ((r = causal_order(pol)) < 0)
+		goto done;
+	for (i = 0; i < pol->norder; i++) {
+		precord *rec = &pol->recs[pol->order[i]];
+
+		if (rec->verdict == PV_PENDING)
+			continue;
+		if ((r = judge(pol, rec)) < 0)
+			goto done;
+	}
+	for (i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
+		if ((r = finals[i](pol, NULL)) < 0)
+			goto done;
+	report_sort(pol->report);
+	*out = pol;
+	pol = NULL; /* transferred */
+	r = 0;
+done:
+	ledger_policy_free(pol);
+	return r;
+}
+
+int ledger_policy_evaluate(ledger_policy **out, const ledger_state *state, ledger_repo *repo,
+                           const ledger_policy_options *opts)
+{
+	return run(out, state, repo, opts, NULL);
+}
+
+int ledger_policy_judge(ledger_report **out, const ledger_state *state, ledger_repo *repo,
+                        const ledger_record *candidate, const ledger_policy_options *opts)
+{
+	ledger_policy *pol = NULL;
+	ledger_report *mine = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = run(&pol, state, repo, opts, candidate)) < 0 || (r = report_new(&mine)) < 0)
+		goto done;
+	for (size_t i = 0; i < pol->report->count; i++) {
+		const ledger_finding *f = &pol->report->items[i];
+
+		if (strcmp(f->id, candidate->id) != 0)
+			continue;
+		if ((r = report_add(mine, f->severity, f->code, f->rule, f->id, f->path, NULL, "%s",
+		                    f->message)) < 0)
+			goto done;
+	}
+	*out = mine;
+	mine = NULL; /* transferred */
+	r = 0;
+done:
+	ledger_report_free(mine);
+	ledger_policy_free(pol);
+	return r;
+}
+
+const ledger_report *ledger_policy_report(const ledger_policy *policy)
+{
+	return policy->report;
+}
+
+const char *ledger_policy_record_status(const ledger_policy *policy, const char *id)
+{
+	static const char *const names[] = { NULL, "valid", "invalid", "pending" };
+	const precord *r = policy_record(policy, id);
+
+	return r ? names[r->verdict] : NULL;
+}
+
+/* --- views ------------------------------------------------------------------- */
+
+/* The incident a record belongs to: its `incident`, or the one it opens. */
+static const char *incident_key(const precord *r)
+{
+	return r->incident ? r->incident : r->opens;
+}
+
+static json_t *incident_view(const ledger_policy *pol, const json_t *inc, size_t findings)
+{
+	json_t *v = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:I}",
+	                      "id", json_object_get(inc, "id"),
+	                      "state", json_object_get(inc, "state"),
+	                      "basis", json_object_get(inc, "basis"),
+	                      "route", json_object_get(inc, "route"),
+	                      "requested_by", json_object_get(inc, "requested_by"),
+	                      "affected", json_object_get(inc, "affected"),
+	                      "opened", json_object_get(inc, "opened"),
+	                      "updated", json_object_get(inc, "updated"),
+	                      "dispatches", json_object_get(inc, "dispatches"),
+	                      "findings", (json_int_t)findings);
+
+	(void)pol;
+	if (!v)
+		return NULL;
+	json_object_set(v, "reports", json_object_get(inc, "reports"));
+	if (json_object_get(inc, "on_behalf_of"))
+		json_object_set(v, "on_behalf_of", json_object_get(inc, "on_behalf_of"));
+	return v;
+}
+
+/* Findings per incident id, counted once over the report. */
+static json_t *findings_per_incident(const ledger_policy *pol)
+{
+	json_t *counts = json_object();
+
+	for (size_t i = 0; counts && i < pol->report->count; i++) {
+		const precord *r = policy_record(pol, pol->report->items[i].id);
+		const char *key = r && r->rec ? incident_key(r) : NULL;
+
+		if (key)
+			json_object_set_new(counts, key,
+			                    json_integer(json_integer_value(json_object_get(counts, key)) + 1));
+	}
+	return counts;
+}
+
+json_t *ledger_policy_incidents(const ledger_policy *policy)
+{
+	json_t *list = json_array(), *counts = findings_per_incident(policy), *id;
+	size_t i;
+
+	if (!list || !counts)
+		goto fail;
+	json_array_foreach(policy->incident_order, i, id) {
+		const char *key = json_string_value(id);
+		json_t *v = incident_view(policy, json_object_get(policy->incidents, key),
+		                          (size_t)json_integer_value(json_object_get(counts, key)));
+
+		if (!v || json_array_append_new(list, v) < 0)
+			goto fail;
+	}
+	/* Incidents whose opening record waits for what it names. */
+	for (i = 0; i < policy->norder; i++) {
+		const precord *r = &policy->recs[policy->order[i]];
+
+		if (r->verdict != PV_PENDING || !r->rec || !r->opens)
+			continue;
+		if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "id", r->id,
+		                                          "state", "pending", "requested_by",
+		                                          r->agency, "opened",
+		                                          pj_str(r->rec, "time"))) < 0)
+			goto fail;
+	}
+	json_decref(counts);
+	return list;
+fail:
+	json_decref(list);
+	json_decref(counts);
+	return NULL;
+}
+
+json_t *ledger_policy_incident(const ledger_policy *policy, const char *id)
+{
+	const char *key = NULL, *k;
+	size_t len = id ? strlen(id) : 0;
+	json_t *inc, *v, *timeline, *findings, *value;
+
+	if (len < 4 || len > LEDGER_HEX_ID_LEN)
+		return NULL;
+	json_object_foreach(policy->incidents, k, value) {
+		if (strncmp(k, id, len) != 0)
+			continue;
+		if (key)
+			return NULL; /* ambiguous */
+		key = k;
+	}
+	if (!key || !(inc = json_object_get(policy->incidents, key)))
+		return NULL;
+	findings = json_array();
+	timeline = json_deep_copy(json_object_get(inc, "timeline"));
+	for (size_t i = 0; findings && i < policy->report->count; i++) {
+		const ledger_finding *f = &policy->report->items[i];
+		const precord *r = policy_record(policy, f->id);
+		const char *rk = r && r->rec ? incident_key(r) : NULL;
+
+		if (rk && strcmp(rk, key) == 0)
+			json_array_append_new(findings, ledger_finding_json(f));
+	}
+	v = incident_view(policy, inc, json_array_size(findings));
+	if (!v || !findings || !timeline) {
+		json_decref(v);
+		json_decref(findings);
+		json_decref(timeline);
+		return NULL;
+	}
+	json_object_set_new(v, "timeline", timeline);
+	json_object_set_new(v, "findings", findings);
+	return v;
+}
+
+json_t *ledger_policy_council_summary(const ledger_policy *policy, int64_t from, int64_t until)
+{
+	return policy_summary(policy, from, until);
+}
+
+json_t *ledger_policy_state_json(const ledger_policy *policy)
+{
+	return json_pack("{s:o, s:o, s:o}", "incidents", ledger_policy_incidents(policy),
+	                 "roster", ledger_policy_roster(policy), "consents",
+	                 ledger_policy_consents(policy));
+}
+
+void ledger_policy_free(ledger_policy *policy)
+{
+	if (!policy)
+		return;
+	for (size_t i = 0; i < policy->nrecs; i++) {
+		json_decref(policy->recs[i].rec);
+		free(policy->recs[i].deps);
+	}
+	free(policy->recs);
+	free(policy->order);
+	idmap_release(&policy->ids);
+	ledger_report_free(policy->report);
+	state_release(policy);
+	free(policy);
+}

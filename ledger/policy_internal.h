@@ -1,0 +1,170 @@
+/*
+ * What the policy engine (policy.c), the derived state (policy_state.c) and
+ * the rules (rules_*.c) share.
+ */
+#ifndef LEDGER_POLICY_INTERNAL_H
+#define LEDGER_POLICY_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "ledger/policy.h"
+#include "state_internal.h"
+#include "idmap.h"
+
+enum { PV_NEW = 0, PV_VALID = 1, PV_INVALID = 2, PV_PENDING = 3 };
+
+/* Role bits, in the order of trust.c's role names (binding.roles uses the same bits). */
+enum {
+	PR_DIRECTOR = 1u << 0,
+	PR_DEPUTY = 1u << 1,
+	PR_MANAGER = 1u << 2,
+	PR_FIELD_LEADER = 1u << 3,
+	PR_MEMBER = 1u << 4,
+	PR_TRAINEE = 1u << 5,
+	PR_CISO = 1u << 6,
+	PR_CSIRT = 1u << 7,
+	PR_SYSTEM_DEPT = 1u << 8,
+	PR_NODE = 1u << 9,
+	PR_AUDITOR = 1u << 10
+};
+
+/* One record the engine judges. */
+typedef struct {
+	json_t *rec;             /* R, owned; NULL for a record the verifier left pending */
+	json_t *body;            /* borrowed from rec */
+	const char *type, *author, *agency, *class_;
+	const char *incident;    /* the record's `incident`, or NULL */
+	const char *opens;       /* the incident this record opens (its own id), or NULL */
+	char id[LEDGER_HEX_ID_LEN + 1];
+	char type_buf[33];
+	int64_t time;
+	size_t *deps;            /* indexes of the records it names that the engine judges */
+	size_t ndeps;
+	uint8_t verdict;         /* PV_* */
+	uint8_t broken;          /* an error-level rule failed while judging */
+} precord;
+
+struct ledger_policy {
+	const ledger_state *state;
+	ledger_policy_options opts;
+	precord *recs;
+	size_t nrecs, capacity;
+	idmap ids;               /* record id -> index into recs */
+	size_t *order;           /* causal order, indexes into recs */
+	size_t norder;
+	ledger_report *report;
+	int64_t latest;          /* the latest record time */
+	int64_t now;             /* opts.now or latest */
+	json_t *bindings;        /* principal -> [binding index] */
+	/* Derived state. */
+	json_t *agencies;        /* id -> agency object */
+	json_t *appointments;    /* [appointment object] */
+	json_t *nominations;     /* id -> {"id", "person", "agency", "time", "withdrawn"?} */
+	json_t *registrations;   /* same shape as nominations */
+	json_t *withdrawals;     /* id -> {"id", "what", "withdraws", "agency", "time", "replaced_by"?} */
+	json_t *incidents;       /* id -> incident object */
+	json_t *incident_order;  /* [incident id], in the order they opened */
+	json_t *consents;        /* id -> consent object */
+	json_t *participations;  /* [participation object] */
+};
+
+/* Small JSON accessors (borrowed values, NULL or 0 when absent). */
+const char *pj_str(const json_t *obj, const char *key);
+int pj_true(const json_t *obj, const char *key);
+int64_t pj_time(const json_t *obj, const char *key, int64_t absent);
+
+/* A finding about record r (NULL: about the ledger); an error marks r broken. */
+int policy_finding(ledger_policy *pol, precord *r, const char *rule, ledger_severity severity,
+                   const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* The record with this hex id among those the engine judges, or NULL. */
+precord *policy_record(const ledger_policy *pol, const char *id);
+/* The agency part of "<agency>/<name>" into out; -1 when not of that form. */
+int policy_agency_of(char out[40], const char *principal);
+
+/* policy_state.c: what was in force at time t, as of the record being judged. */
+unsigned int state_roles_at(const ledger_policy *pol, const char *principal, int64_t t);
+/* The principal's attributes object from the binding in force at t, or NULL. */
+const json_t *state_attributes_at(const ledger_policy *pol, const char *principal, int64_t t);
+/* Principals holding an appointment of `role` at t (a new array). */
+json_t *state_appointed(const ledger_policy *pol, const char *role, int64_t t);
+json_t *state_agency(const ledger_policy *pol, const char *id);
+json_t *state_incident(const ledger_policy *pol, const char *id);
+json_t *state_consent(const ledger_policy *pol, const char *id);
+/* Is consent c in force at t (not withdrawn before, not past its until)? */
+int state_consent_in_force(const json_t *c, int64_t t);
+/* Record that `r` relied on consent c. */
+int state_consent_use(json_t *c, const precord *r);
+/* Active candidates / trainees of an agency. */
+size_t state_candidates(const ledger_policy *pol, const char *agency);
+size_t state_trainees(const ledger_policy *pol, const char *agency);
+/* Make a judged record take effect; add it to its incident's timeline either way. */
+int state_apply(ledger_policy *pol, precord *r);
+int state_timeline(ledger_policy *pol, precord *r);
+int state_init(ledger_policy *pol);
+void state_release(ledger_policy *pol);
+
+/* Director's authority (R4.2): the director, or the deputy acting with a reason. */
+int policy_director_act(const ledger_policy *pol, const precord *r);
+/* Signed by the director or the deputy (whether the deputy may act is R4.2's question). */
+int policy_director_or_deputy(const ledger_policy *pol, const precord *r);
+
+static inline int ptype(const precord *r, const char *type)
+{
+	return strcmp(r->type, type) == 0;
+}
+
+static inline int streq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+/*
+ * rules_info.c: the checks every consent record of a rule's purpose gets:
+ * given by the provider's `signer` role, and a withdrawal that names a
+ * consent of the same provider and purpose (a warning when it was used).
+ */
+int policy_consent_checks(ledger_policy *pol, precord *r, const char *rule, unsigned int signer,
+                          const char *signer_name);
+
+/* rules_*.c: one function per DOMAIN.md rule; a NULL record: the end-of-ledger check. */
+typedef int (*rule_fn)(ledger_policy *pol, precord *r);
+
+int rule_r2_1_registered_agency(ledger_policy *pol, precord *r);
+int rule_r2_2_agency_ties(ledger_policy *pol, precord *r);
+int rule_r4_2_deputy_acting(ledger_policy *pol, precord *r);
+int rule_r5_5_civil_servant(ledger_policy *pol, precord *r);
+int rule_r6_1_manager(ledger_policy *pol, precord *r);
+int rule_r6_2_field_leaders(ledger_policy *pol, precord *r);
+int rule_r6_2_field_leaders_count(ledger_policy *pol, precord *r);
+int rule_r6_3_members(ledger_policy *pol, precord *r);
+int rule_r7_1_trainee_registration(ledger_policy *pol, precord *r);
+int rule_r7_2_training_application(ledger_policy *pol, precord *r);
+int rule_r8_1_candidate_quota(ledger_policy *pol, precord *r);
+int rule_r8_1_candidate_minimum(ledger_policy *pol, precord *r);
+int rule_r8_2_combined_quota(ledger_policy *pol, precord *r);
+int rule_r8_3_observer_trainees(ledger_policy *pol, precord *r);
+int rule_r9_1_replacement(ledger_policy *pol, precord *r);
+int rule_r9_1_replacement_overdue(ledger_policy *pol, precord *r);
+int rule_r10_1_own_incident(ledger_policy *pol, precord *r);
+int rule_r10_2_overseen_iaa(ledger_policy *pol, precord *r);
+int rule_r10_3_direct_stakeholder(ledger_policy *pol, precord *r);
+int rule_r10_4_request_route(ledger_policy *pol, precord *r);
+int rule_r11_1_dispatch_on_request(ledger_policy *pol, precord *r);
+int rule_r11_2_pre_request_dispatch(ledger_policy *pol, precord *r);
+int rule_r12_1_activity(ledger_policy *pol, precord *r);
+int rule_r13_1_damage_report(ledger_policy *pol, precord *r);
+int rule_r13_2_gsoc_substitute(ledger_policy *pol, precord *r);
+int rule_r13_3_cabinet_emergency(ledger_policy *pol, precord *r);
+int rule_r14_1_closure(ledger_policy *pol, precord *r);
+int rule_r15_1_share_consent(ledger_policy *pol, precord *r);
+int rule_r15_2_sealed_recipients(ledger_policy *pol, precord *r);
+int rule_r16_1_council_summary(ledger_policy *pol, precord *r);
+
+/* policy.c: the council summary as of the records judged so far. */
+json_t *policy_summary(const ledger_policy *pol, int64_t from, int64_t until);
+
+#endif
