@@ -212,9 +212,6 @@ static int fill_record(precord *r)
 	if (!r->type || !r->author || !r->agency || !r->class_ || !json_is_object(r->body))
 		return ledger_error_set(LEDGER_EINVALID, "record \"%s\": malformed", r->id);
 	r->time = pj_time(rec, "time", 0);
-	if ((strcmp(r->type, "request") == 0 && !r->incident) ||
-	    (strcmp(r->type, "dispatch") == 0 && !r->incident))
-		r->opens = r->id;
 	return 0;
 }
 
@@ -243,7 +240,6 @@ static int collect_file(const char *path, const char *data, size_t len, void *pa
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	memcpy(r->id, id, sizeof(r->id));
 	snprintf(r->type_buf, sizeof(r->type_buf), "%s", e->type);
-	r->type = r->type_buf;
 	r->time = e->time;
 	if (st->pending[i]) {
 		/* The verifier is waiting for something this record needs. */
@@ -518,6 +514,15 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	if (candidate && (r = add_candidate(pol, candidate)) < 0)
 		goto done;
 	pol->now = pol->opts.now ? pol->opts.now : pol->latest;
+	/* Pointers into the record array itself are taken once it stops growing. */
+	for (i = 0; i < pol->nrecs; i++) {
+		precord *rec = &pol->recs[i];
+
+		if (!rec->rec)
+			rec->type = rec->type_buf;
+		else if (!rec->incident && (ptype(rec, "request") || ptype(rec, "dispatch")))
+			rec->opens = rec->id;
+	}
 	for (i = 0; i < pol->nrecs; i++)
 		if (pol->recs[i].verdict != PV_PENDING && (r = gather_deps(pol, &pol->recs[i])) < 0)
 			goto done;

@@ -39,7 +39,7 @@ typedef struct {
 	const char *incident;    /* the record's `incident`, or NULL */
 	const char *opens;       /* the incident this record opens (its own id), or NULL */
 	char id[LEDGER_HEX_ID_LEN + 1];
-	char type_buf[33];
+	char type_buf[33];       /* the type of a record held without R */
 	int64_t time;
 	size_t *deps;            /* indexes of the records it names that the engine judges */
 	size_t ndeps;
@@ -62,6 +62,7 @@ struct ledger_policy {
 	/* Derived state. */
 	json_t *agencies;        /* id -> agency object */
 	json_t *appointments;    /* [appointment object] */
+	json_t *appointed;       /* principal -> [its appointment objects] */
 	json_t *nominations;     /* id -> {"id", "person", "agency", "time", "withdrawn"?} */
 	json_t *registrations;   /* same shape as nominations */
 	json_t *withdrawals;     /* id -> {"id", "what", "withdraws", "agency", "time", "replaced_by"?} */

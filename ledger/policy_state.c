@@ -24,6 +24,7 @@ int state_init(ledger_policy *pol)
 	pol->bindings = json_object();
 	pol->agencies = json_object();
 	pol->appointments = json_array();
+	pol->appointed = json_object();
 	pol->nominations = json_object();
 	pol->registrations = json_object();
 	pol->withdrawals = json_object();
@@ -31,7 +32,7 @@ int state_init(ledger_policy *pol)
 	pol->incident_order = json_array();
 	pol->consents = json_object();
 	pol->participations = json_array();
-	if (!pol->bindings || !pol->agencies || !pol->appointments || !pol->nominations ||
+	if (!pol->bindings || !pol->agencies || !pol->appointments || !pol->appointed || !pol->nominations ||
 	    !pol->registrations || !pol->withdrawals || !pol->incidents || !pol->incident_order ||
 	    !pol->consents || !pol->participations)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -56,6 +57,7 @@ void state_release(ledger_policy *pol)
 	json_decref(pol->bindings);
 	json_decref(pol->agencies);
 	json_decref(pol->appointments);
+	json_decref(pol->appointed);
 	json_decref(pol->nominations);
 	json_decref(pol->registrations);
 	json_decref(pol->withdrawals);
@@ -124,8 +126,8 @@ unsigned int state_roles_at(const ledger_policy *pol, const char *principal, int
 		if (b->from <= t && t < b->until && !key_revoked(st, b->kid, t))
 			roles |= b->roles;
 	}
-	json_array_foreach(pol->appointments, i, v)
-		if (appointment_active(v, t) && strcmp(pj_str(v, "principal"), principal) == 0)
+	json_array_foreach(json_object_get(pol->appointed, principal), i, v)
+		if (appointment_active(v, t))
 			roles |= role_bit(pj_str(v, "role"));
 	return roles;
 }
@@ -245,15 +247,25 @@ static int apply_agency(ledger_policy *pol, precord *r)
 
 static int apply_appointment(ledger_policy *pol, precord *r)
 {
-	json_t *a = json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", r->id, "principal",
-	                      pj_str(r->body, "principal"), "role", pj_str(r->body, "role"),
-	                      "from_t", (json_int_t)pj_time(r->body, "from", r->time), "until_t",
-	                      (json_int_t)pj_time(r->body, "until", NEVER));
+	const char *principal = pj_str(r->body, "principal");
+	json_t *mine = json_object_get(pol->appointed, principal), *a;
 
+	a = json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", r->id, "principal", principal, "role",
+	              pj_str(r->body, "role"), "from_t",
+	              (json_int_t)pj_time(r->body, "from", r->time), "until_t",
+	              (json_int_t)pj_time(r->body, "until", NEVER));
 	if (!a)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	if (pj_str(r->body, "nomination"))
 		json_object_set(a, "nomination", json_object_get(r->body, "nomination"));
+	if (!mine && json_object_set_new(pol->appointed, principal, mine = json_array()) < 0) {
+		json_decref(a);
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	if (json_array_append(mine, a) < 0) {
+		json_decref(a);
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
 	return json_array_append_new(pol->appointments, a);
 }
 
