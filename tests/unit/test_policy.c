@@ -1563,6 +1563,33 @@ START_TEST(same_records_in_any_order_give_the_same_result)
 }
 END_TEST
 
+START_TEST(verification_cache_does_not_change_the_result)
+{
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	const char *req = request_normal(MOE_CISO, "moe");
+	char *first, *again;
+
+	dispatch(req);
+	report(MOE_CSIRT, req, 1);
+	evaluate();
+	first = canonical_result(fx.policy);
+	for (int i = 0; i < 2; i++) {
+		/* The first load writes the cache, the second reads it. */
+		ledger_policy_free(fx.policy);
+		ledger_state_free(fx.state);
+		fx.policy = NULL;
+		vopts.use_cache = 1;
+		ck_assert_int_eq(ledger_state_load(&fx.state, fx.repo, &vopts), 0);
+		ck_assert_int_eq(ledger_policy_evaluate(&fx.policy, fx.state, fx.repo, NULL), 0);
+	}
+	ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(fx.state))->checked, 0);
+	again = canonical_result(fx.policy);
+	ck_assert_str_eq(again, first);
+	free(first);
+	free(again);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -1635,6 +1662,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(engine, judge_refuses_a_candidate_before_writing);
 	tcase_add_test(engine, incident_view_has_timeline_and_findings);
 	tcase_add_test(engine, same_records_in_any_order_give_the_same_result);
+	tcase_add_test(engine, verification_cache_does_not_change_the_result);
 	suite_add_tcase(s, engine);
 	return s;
 }
