@@ -237,7 +237,7 @@ if [ -n "${DEMO_KEEP:-}" ]; then
 	echo "  keys/         every principal's keys (*.key private, *.pub public)"
 	echo "  allowed_signers, *.json, *.jsonl   the auditor's signer list and the record bodies"
 	echo "Root id: $ROOT"
-	echo "Try: $CYMAT -C $W/audit verify --root $ROOT"
+	echo "Try: ${CYMAT_SCHEMAS_DIR:+CYMAT_SCHEMAS_DIR=$CYMAT_SCHEMAS_DIR }$CYMAT -C $W/audit verify --root $ROOT"
 else
 	echo "(the ledgers and keys were in a temporary directory, now removed; set DEMO_KEEP=DIR to keep them)"
 fi
