@@ -36,7 +36,7 @@ expect 2 "$CYMAT" -C ledger.git show --raw --json "$id"
 ok "$CYMAT" -C ledger.git log
 assert_eq "$(wc -l <"$T/out" | tr -d ' ')" 7 "log lines"
 assert_out " root "
-sort -c "$T/out" || fail "log is not in time order"
+LC_ALL=C sort -c -s -k1,1 "$T/out" || fail "log is not in time order"
 assert_out "$(echo "$id" | cut -c1-12) hello from moj"
 assert_out "bind moj/csirt (csirt)"
 ok "$CYMAT" -C ledger.git log --type principal
