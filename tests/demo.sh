@@ -108,7 +108,7 @@ echo "working in: $W"
 step "1. Every person generates a signing key (Ed25519) and a sealing key (X25519)"
 sh_run 0 "mkdir keys"
 sh_run 0 "cymat key generate --dir keys director"
-for n in deputy manager mhlw-ciso mhlw-csirt mof-ciso mof-csirt; do
+for n in deputy manager field-leader mhlw-ciso mhlw-csirt mof-ciso mof-csirt; do
 	sh_run 0 "cymat key generate --dir keys $n"
 	out_has "kid "
 done
@@ -122,8 +122,9 @@ echo "# ROOT=$ROOT  (the root id: handed to every node and auditor out of band)"
 sh_run 0 "git -C nisc.git config cymat.root"
 out_has "$ROOT"
 
-step "3. The director binds the manager; the manager binds the CISOs of MHLW and MOF"
+step "3. The director binds the manager and a field leader; the manager binds the CISOs of MHLW and MOF"
 sh_run 0 "cymat -C nisc.git principal add --key keys/director.key --pub keys/manager --role manager --full-time --nisc-resident --title Counsellor nisc/manager"
+sh_run 0 "cymat -C nisc.git principal add --key keys/director.key --pub keys/field-leader --role field_leader --full-time --nisc-resident nisc/field-leader"
 sh_run 0 "cymat -C nisc.git principal add --key keys/manager.key --pub keys/mhlw-ciso --role ciso --full-time --title CISO mhlw/ciso"
 sh_run 0 "cymat -C nisc.git principal add --key keys/manager.key --pub keys/mof-ciso --role ciso --full-time --title CISO mof/ciso"
 
@@ -135,7 +136,12 @@ step "5. Rules are checked before anything is written: the MOF CISO may not bind
 sh_run 0 "cymat key generate --dir keys intruder"
 sh_run 1 "cymat -C nisc.git principal add --key keys/mof-ciso.key --pub keys/intruder --role csirt mhlw/intruder"
 
-step "6. The manager registers the two ministries (one commit, two records)"
+step "6. The director appoints the field leader (R6.2); the manager registers the two ministries (R2.1, one commit)"
+cat >appointment.json <<EOF
+{"principal": "nisc/field-leader", "role": "field_leader", "from": "$(date -u +%Y-%m-%dT%H:%M:%SZ)"}
+EOF
+sh_run 0 "cat appointment.json"
+sh_run 0 "cymat -C nisc.git append --key keys/director.key --type appointment appointment.json"
 cat >agencies.jsonl <<'EOF'
 {"type":"agency","body":{"id":"mhlw","kind":"government","name":{"ja":"厚生労働省","en":"Ministry of Health, Labour and Welfare"}}}
 {"type":"agency","body":{"id":"mof","kind":"government","name":{"ja":"財務省","en":"Ministry of Finance"}}}
@@ -168,7 +174,7 @@ cat >dispatch.json <<EOF
   "basis": "11.1",
   "request": "$REQ",
   "affected": "mhlw",
-  "team": {"field_leaders": ["nisc/field-leader-1"], "members": ["nisc/member-1", "mhlw/member-1"]},
+  "team": {"field_leaders": ["nisc/field-leader"], "members": []},
   "summary": "Establish the facts and advise on containment"
 }
 EOF
@@ -193,15 +199,15 @@ sh_run 0 "git -C nisc.git log --oneline"
 
 step "11. NISC verifies its ledger"
 sh_run 0 "cymat -C nisc.git verify --no-cache"
-out_has "verified 11 records"
-out_has "11 valid, 0 invalid, 0 pending"
+out_has "verified 13 records"
+out_has "13 valid, 0 invalid, 0 pending"
 
 step "12. An auditor clones the ledger with plain git and verifies the clone against the root id"
 sh_run 0 "git clone -q nisc.git audit"
 sh_run 0 'cymat -C audit verify --root "$ROOT"'
-out_has "11 valid, 0 invalid, 0 pending"
+out_has "13 valid, 0 invalid, 0 pending"
 echo "# Stock git checks every commit's signature against the published public keys:"
-sh_run 0 "for n in director deputy manager mhlw-ciso mhlw-csirt mof-ciso mof-csirt; do printf '%s namespaces=\"git\" %s\\n' \$n \"\$(cut -d' ' -f1,2 keys/\$n.pub)\"; done >allowed_signers"
+sh_run 0 "for n in director deputy manager field-leader mhlw-ciso mhlw-csirt mof-ciso mof-csirt; do printf '%s namespaces=\"git\" %s\\n' \$n \"\$(cut -d' ' -f1,2 keys/\$n.pub)\"; done >allowed_signers"
 sh_run 0 "git -C audit -c gpg.ssh.allowedSignersFile=\"\$PWD/allowed_signers\" log --format='%h %G? %GS %s'"
 [ "$(grep -cv '^[0-9a-f]* G ' "$scratch/out")" -eq 0 ] || failed "git does not call every signature good"
 sh_run 0 "git -C audit fsck --strict"
