@@ -10,8 +10,9 @@
 #include "cli.h"
 
 const char cmd_init_help[] =
-	"usage: cymat init --director-key BASE --director NAME --deputy-key BASE --deputy NAME\n"
-	"                  [--ledger-name NAME] [--time TIME] [DIR]\n"
+	"usage: cymat init --director-key BASE --director NAME\n"
+	"                  --deputy-key BASE --deputy NAME\n"
+	"                  [--ledger-name NAME] [--time TIME] [--json] [DIR]\n"
 	"\n"
 	"Create a new ledger: a bare git repository in DIR (default: -C DIR or the\n"
 	"current directory; it must be empty or absent) whose genesis commit adds the\n"
@@ -29,7 +30,7 @@ const char cmd_init_help[] =
 	"                        BASE.x25519.pub (BASE.pub may also be given)\n"
 	"  --deputy NAME         the deputy's principal name (nisc/NAME)\n"
 	"  --ledger-name NAME    the ledger's name in the root body (default \"cymat\")\n"
-	"  --time TIME           the root record's time, YYYY-MM-DDTHH:MM:SSZ (default now)\n"
+	"  --time TIME           the root record's time (default now)\n"
 	"  --json                print {\"root\",\"commit\",\"path\"} as JSON\n"
 	"  -h, --help            show this help\n"
 	"\n"

@@ -36,7 +36,7 @@ const char cmd_principal_help[] =
 	"  --until TIME        the binding ends at TIME\n"
 	"  --author PRINCIPAL  author instead of the key's own principal\n"
 	"  --time TIME         record time, YYYY-MM-DDTHH:MM:SSZ (default now)\n"
-	"  --json              print the new record as {\"id\",\"type\",\"seq\",\"path\",\"commit\"}\n"
+	"  --json              print {\"id\",\"type\",\"seq\",\"path\",\"commit\"}\n"
 	"  -h, --help          show this help\n"
 	"\n"
 	"Examples:\n"

@@ -16,13 +16,13 @@ const char cmd_revoke_help[] =
 	"                    [--last-good-seq N] [--note TEXT] [--author PRINCIPAL]\n"
 	"                    [--time TIME] [--json] KID|PUBFILE\n"
 	"\n"
-	"Append a revocation record for the key KID (64 hex digits, or the key's\n"
-	"BASE.pub file).  The key stops being valid at --effective (default: the\n"
-	"record's time).  For reason \"compromised\" every record of the key after\n"
-	"--last-good-seq (default: none is trusted) is invalid as well.  A key may be\n"
-	"revoked by itself, by the principal who bound it, or by the director or a\n"
-	"manager.  The record is judged first and refused when the verifier would\n"
-	"reject it.  Prints the record id.\n"
+	"Append a revocation record for the key KID (64 hex digits), or for the key\n"
+	"in PUBFILE (BASE.pub, or just BASE).  The key stops being valid at\n"
+	"--effective (default: the record's time).  For reason \"compromised\" every\n"
+	"record of the key after --last-good-seq is invalid as well, whatever time it\n"
+	"claims.  A key may be revoked by itself, by the principal who bound it, or by\n"
+	"the director or a manager.  The record is judged first and refused when the\n"
+	"verifier would reject it.  Prints the record id.\n"
 	"\n"
 	"Options:\n"
 	"  --key FILE           signing key (default $CYMAT_KEY)\n"
@@ -67,7 +67,7 @@ int cmd_revoke(int argc, char **argv)
 	struct cli_append_options opts = { 0 };
 	struct cli_new_record nr = { 0 };
 	const char *reason = NULL, *effective = NULL, *note = NULL, *target;
-	char kid[LEDGER_HEX_ID_LEN + 1], now_text[21];
+	char kid[LEDGER_HEX_ID_LEN + 1], now_text[21], pub_path[4096];
 	long long last_good = -1;
 	uint8_t pub[32];
 	json_t *body = NULL;
@@ -117,6 +117,11 @@ int cmd_revoke(int argc, char **argv)
 	if (last_good >= 0 && strcmp(reason, "compromised") != 0)
 		return cli_usage_error("--last-good-seq applies to reason compromised only");
 	target = argv[optind];
+	/* The base name given to `cymat key generate` names its BASE.pub. */
+	if (!is_kid(target) && access(target, F_OK) != 0 &&
+	    snprintf(pub_path, sizeof(pub_path), "%s.pub", target) < (int)sizeof(pub_path) &&
+	    access(pub_path, F_OK) == 0)
+		target = pub_path;
 	if (is_kid(target)) {
 		memcpy(kid, target, sizeof(kid));
 	} else if (access(target, F_OK) == 0) {
