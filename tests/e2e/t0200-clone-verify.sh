@@ -22,6 +22,10 @@ ok "$CYMAT" -C audit verify --json --root "$ROOT"
 tail -n 1 "$T/out" | grep -q '"records":8' || fail "JSON summary lacks the record count"
 ok "$CYMAT" -C audit verify --quiet --root "$ROOT"
 [ ! -s "$T/out" ] || fail "--quiet printed something"
+# --since: trust up to a commit, check what came after.
+ok "$CYMAT" -C audit verify --no-cache --root "$ROOT" --since main~2
+assert_out "0 invalid"
+expect 3 "$CYMAT" -C audit verify --since no-such-rev
 
 # Every commit carries a signature stock git verifies against the allowed keys.
 allowed_signers allowed
