@@ -185,7 +185,7 @@ static precord *add_record(ledger_policy *pol)
 	precord *r;
 
 	if (pol->nrecs == pol->capacity) {
-		size_t capacity = pol->capacity ? pol->capacity * 2 : 256;
+		size_t capacity = pol->capacity ? pol->capacity * 2 : 16;
 		precord *bigger = realloc(pol->recs, capacity * sizeof(*bigger));
 
 		if (!bigger)
