@@ -119,7 +119,6 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	ledger_commit_options copts = LEDGER_COMMIT_OPTIONS_INIT;
 	ledger_repo *repo = NULL;
 	ledger_state *state = NULL;
-	ledger_schemas *schemas = NULL;
 	ledger_key *key = NULL;
 	ledger_record **recs = NULL;
 	ledger_file *files = NULL;
@@ -147,10 +146,6 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	if (error < 0) {
 		rc = cli_lib_error(error, "cannot load the ledger");
 		goto done;
-	}
-	if (!opts->no_judge && (error = ledger_schemas_load(&schemas, NULL)) < 0) {
-		cli_lib_error(error, "warning: records not checked against their schemas");
-		schemas = NULL;
 	}
 
 	rc = CLI_EXIT_INTERNAL;
@@ -207,15 +202,6 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 		seq = recs[i]->seq;
 		memcpy(prev, recs[i]->id, sizeof(prev));
 
-		if (!opts->no_judge && schemas && ledger_schemas_has(schemas, recs[i]->type) &&
-		    (error = ledger_schemas_validate(schemas, recs[i]->type, recs[i]->record)) < 0) {
-			/* The verifier checks schemas on its own pass, not in the judge. */
-			ledger_record_path(paths[i], recs[i]->id);
-			cli_error("record %s (type \"%s\") refused:", recs[i]->id, recs[i]->type);
-			fprintf(stderr, "error FORMAT-2 schema-invalid %s %s: %s\n", recs[i]->id,
-			        paths[i], ledger_error_last() ? ledger_error_last()->message : "");
-			refused++;
-		}
 		if (!opts->no_judge) {
 			error = ledger_state_judge(&report, state, recs[i]);
 			if (error < 0) {
@@ -290,7 +276,6 @@ done:
 	free(paths);
 	free(message);
 	free(email);
-	ledger_schemas_free(schemas);
 	ledger_state_free(state);
 	ledger_repo_free(repo);
 	ledger_key_free(key);

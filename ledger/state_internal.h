@@ -89,6 +89,7 @@ struct ledger_state {
 	uint8_t *invalid;      /* per entry: judged invalid */
 	uint8_t *pending;      /* per entry: waiting */
 	ledger_report *report;
+	ledger_schemas *schemas;   /* NULL when the schema files were not found */
 	char root_id[LEDGER_HEX_ID_LEN + 1];
 	char tip[LEDGER_OID_HEX_LEN + 1];
 };
@@ -115,6 +116,8 @@ int entry_is_trust_type(const char *type);
 int entry_fill(entry *e, const ledger_record *rec);
 
 /* verify_cache.c */
+/* Fails (non-zero) unless the cache was written for this root, with schemas checked
+ * whenever they are available now. */
 int cache_load(ledger_state *state, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id);
 int cache_save(const ledger_state *state);
 

@@ -21,11 +21,10 @@
 
 typedef struct {
 	ledger_state *state;
-	const ledger_schemas *schemas;
 	size_t first, count; /* entries [first, first + count) */
 	size_t next;         /* atomic work counter */
 	size_t completed;    /* atomic */
-	int (*work)(ledger_state *st, const ledger_schemas *schemas, size_t i);
+	int (*work)(ledger_state *st, size_t i);
 	ledger_progress_cb progress;
 	void *progress_payload;
 	size_t progress_base, progress_total;
@@ -37,7 +36,7 @@ static void *job_worker(void *arg)
 	size_t k;
 
 	while ((k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->count) {
-		j->work(j->state, j->schemas, j->first + k);
+		j->work(j->state, j->first + k);
 		__atomic_fetch_add(&j->completed, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
@@ -66,7 +65,7 @@ static void job_run(job *j, unsigned int threads)
 		if (pthread_create(&tids[started], NULL, job_worker, j) == 0)
 			started++;
 	while ((k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->count) {
-		j->work(j->state, j->schemas, j->first + k);
+		j->work(j->state, j->first + k);
 		if ((__atomic_add_fetch(&j->completed, 1, __ATOMIC_RELAXED) & 1023) == 0 &&
 		    j->progress)
 			j->progress(j->progress_base + __atomic_load_n(&j->completed, __ATOMIC_RELAXED),
@@ -91,7 +90,7 @@ static void entry_fail(entry *e, const char *code, const char *rule)
 }
 
 /* e->canonical holds the raw file on entry; on return it holds JCS(R) (or nothing). */
-static int check_content(ledger_state *st, const ledger_schemas *schemas, size_t i)
+static int check_content(ledger_state *st, size_t i)
 {
 	entry *e = &st->entries[i];
 	char path_id[LEDGER_HEX_ID_LEN + 1];
@@ -120,8 +119,8 @@ static int check_content(ledger_state *st, const ledger_schemas *schemas, size_t
 		entry_fail(e, "wrong-path", "FORMAT-2");
 		goto done;
 	}
-	if (schemas && ledger_schemas_has(schemas, rec->type) &&
-	    ledger_schemas_validate(schemas, rec->type, rec->record) < 0) {
+	if (st->schemas && ledger_schemas_has(st->schemas, rec->type) &&
+	    ledger_schemas_validate(st->schemas, rec->type, rec->record) < 0) {
 		entry_fail(e, "schema-invalid", "FORMAT-2");
 		goto done;
 	}
@@ -147,14 +146,13 @@ done:
 	return 0;
 }
 
-static int check_signature(ledger_state *st, const ledger_schemas *schemas, size_t i)
+static int check_signature(ledger_state *st, size_t i)
 {
 	entry *e = &st->entries[i];
 	uint8_t pub[32];
 	size_t prefix = sizeof(LEDGER_RECORD_SIG_CONTEXT);
 	uint8_t *msg;
 
-	(void)schemas;
 	if (e->fail_code || e->sig != SIG_UNCHECKED || !e->canonical ||
 	    !trust_public_key(st, e->kid, pub))
 		return 0;
@@ -358,7 +356,6 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	ledger_verify_options defaults = LEDGER_VERIFY_OPTIONS_INIT;
 	char cached_tip[LEDGER_OID_HEX_LEN + 1] = "", since[LEDGER_OID_HEX_LEN + 1] = "";
 	const char *from = NULL;
-	ledger_schemas *schemas = NULL;
 	ledger_state *st;
 	size_t first_unchecked, first_new, ncommits = 0, unchecked_before = 0, unchecked_after = 0;
 	unsigned int threads;
@@ -381,6 +378,12 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		goto done;
 	if (opts->since && (r = ledger_repo_resolve(since, repo, opts->since)) < 0)
 		goto done;
+	if (ledger_schemas_load(&st->schemas, NULL) < 0) {
+		st->schemas = NULL;
+		report_add(st->report, LEDGER_SEVERITY_WARNING, "schemas-unavailable", "FORMAT-2",
+		           NULL, NULL, NULL, "record schemas not checked: %s",
+		           ledger_error_last() ? ledger_error_last()->message : "not found");
+	}
 	if (opts->use_cache && cache_load(st, cached_tip, st->root_id) == 0 &&
 	    ledger_repo_is_ancestor(repo, cached_tip, st->tip) == 1) {
 		from = cached_tip;
@@ -406,16 +409,9 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	if ((r = ledger_repo_foreach_added(repo, from ? from : (since[0] ? since : NULL), st->tip,
 	                                   collect_file, st)) < 0)
 		goto done;
-	if (ledger_schemas_load(&schemas, NULL) < 0) {
-		schemas = NULL;
-		report_add(st->report, LEDGER_SEVERITY_WARNING, "schemas-unavailable", "FORMAT-2",
-		           NULL, NULL, NULL, "record schemas not checked: %s",
-		           ledger_error_last() ? ledger_error_last()->message : "not found");
-	}
 	json_object_seed(0); /* before any thread builds a jansson object */
 	memset(&j, 0, sizeof(j));
 	j.state = st;
-	j.schemas = schemas;
 	j.first = first_unchecked;
 	j.count = st->count - first_unchecked;
 	j.work = check_content;
@@ -455,7 +451,6 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	st = NULL; /* transferred */
 	r = 0;
 done:
-	ledger_schemas_free(schemas);
 	ledger_state_free(st);
 	return r;
 }
@@ -498,6 +493,11 @@ int ledger_state_judge(ledger_report **out, const ledger_state *state, const led
 	                         ? SIG_OK
 	                         : SIG_BAD;
 	if ((r = trust_judge(&copy)) < 0)
+		goto done;
+	if (state->schemas && ledger_schemas_has(state->schemas, rec->type) &&
+	    ledger_schemas_validate(state->schemas, rec->type, rec->record) < 0 &&
+	    (r = report_add(mine, LEDGER_SEVERITY_ERROR, "schema-invalid", "FORMAT-2", rec->id, path,
+	                    NULL, "%s", ledger_error_last()->message)) < 0)
 		goto done;
 	for (size_t i = 0; i < all->count; i++) {
 		ledger_finding *f = &all->items[i];
@@ -547,5 +547,6 @@ void ledger_state_free(ledger_state *state)
 	free(state->invalid);
 	free(state->pending);
 	ledger_report_free(state->report);
+	ledger_schemas_free(state->schemas);
 	free(state);
 }

@@ -23,7 +23,7 @@
 #include "ledger/error.h"
 #include "state_internal.h"
 
-#define CACHE_MAGIC "CYMATVC2"
+#define CACHE_MAGIC "CYMATVC3"
 #define CACHE_FILE "verified"
 
 /* Failure codes are static strings in entries; map them back on load. */
@@ -143,6 +143,7 @@ int cache_save(const ledger_state *cst)
 	put(&w, CACHE_MAGIC, 8);
 	put(&w, st->tip, LEDGER_OID_HEX_LEN);
 	put(&w, st->root_id, LEDGER_HEX_ID_LEN);
+	put_u32(&w, st->schemas != NULL);
 	put_u32(&w, (uint32_t)st->count);
 	for (size_t i = 0; i < st->count; i++) {
 		entry *e = &st->entries[i];
@@ -276,7 +277,7 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	uint8_t *buf = NULL;
 	struct stat sb;
 	reader rd;
-	uint32_t count;
+	uint32_t count, schemas_checked;
 	FILE *f = NULL;
 	int r = -1;
 
@@ -295,9 +296,11 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	get(&rd, tip, LEDGER_OID_HEX_LEN);
 	tip[LEDGER_OID_HEX_LEN] = '\0';
 	get(&rd, root, LEDGER_HEX_ID_LEN);
+	schemas_checked = get_u32(&rd);
 	count = get_u32(&rd);
+	/* Records cached without their schemas checked must be checked again now. */
 	if (!rd.ok || memcmp(magic, CACHE_MAGIC, 8) != 0 ||
-	    memcmp(root, root_id, LEDGER_HEX_ID_LEN) != 0)
+	    memcmp(root, root_id, LEDGER_HEX_ID_LEN) != 0 || (st->schemas && !schemas_checked))
 		goto done;
 	st->entries = malloc(((size_t)count + 1024) * sizeof(*st->entries));
 	if (!st->entries)
