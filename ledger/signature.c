@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -155,11 +156,43 @@ int ledger_ed25519_public_check(const uint8_t pub[LEDGER_ED25519_PUBLIC_LEN])
 	return 0;
 }
 
-int ledger_ed25519_verify(const uint8_t pub[LEDGER_ED25519_PUBLIC_LEN],
-                          const uint8_t *msg, size_t len,
-                          const uint8_t *sig, size_t sig_len)
+/* A checked public key with its OpenSSL object, made once and used for many signatures. */
+struct ledger_pubkey {
+	EVP_PKEY *pkey;
+};
+
+int ledger_pubkey_new(ledger_pubkey **out, const uint8_t pub[LEDGER_ED25519_PUBLIC_LEN])
 {
-	EVP_PKEY *pkey = NULL;
+	ledger_pubkey *pk;
+
+	*out = NULL;
+	if (ledger_ed25519_public_check(pub) < 0)
+		return LEDGER_EINVALID;
+	pk = calloc(1, sizeof(*pk));
+	if (!pk)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	pk->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
+	                                       LEDGER_ED25519_PUBLIC_LEN);
+	if (!pk->pkey) {
+		ERR_clear_error();
+		free(pk);
+		return ledger_error_set(LEDGER_ECRYPTO, "ed25519: cannot load the public key");
+	}
+	*out = pk;
+	return 0;
+}
+
+void ledger_pubkey_free(ledger_pubkey *pk)
+{
+	if (!pk)
+		return;
+	EVP_PKEY_free(pk->pkey);
+	free(pk);
+}
+
+int ledger_pubkey_verify(const ledger_pubkey *pk, const uint8_t *msg, size_t len,
+                         const uint8_t *sig, size_t sig_len)
+{
 	EVP_MD_CTX *ctx = NULL;
 	int r = LEDGER_ECRYPTO;
 
@@ -170,17 +203,8 @@ int ledger_ed25519_verify(const uint8_t pub[LEDGER_ED25519_PUBLIC_LEN],
 	if (!le_less(sig + 32, group_order))
 		return ledger_error_set(LEDGER_ECRYPTO,
 		                        "ed25519: bad signature (S is not below the group order)");
-	if (ledger_ed25519_public_check(pub) < 0) {
-		char why[256];
-
-		/* Copied first: the message buffer is the one ledger_error_set writes. */
-		snprintf(why, sizeof(why), "%s", ledger_error_last()->message);
-		return ledger_error_set(LEDGER_ECRYPTO, "ed25519: bad signature: %s", why);
-	}
-
-	pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, LEDGER_ED25519_PUBLIC_LEN);
 	ctx = EVP_MD_CTX_new();
-	if (!pkey || !ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) != 1) {
+	if (!ctx || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk->pkey) != 1) {
 		ledger_error_set(LEDGER_ECRYPTO, "ed25519: cannot set up verification");
 		goto done;
 	}
@@ -192,6 +216,27 @@ int ledger_ed25519_verify(const uint8_t pub[LEDGER_ED25519_PUBLIC_LEN],
 done:
 	ERR_clear_error();
 	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pkey);
+	return r;
+}
+
+int ledger_ed25519_verify(const uint8_t pub[LEDGER_ED25519_PUBLIC_LEN],
+                          const uint8_t *msg, size_t len,
+                          const uint8_t *sig, size_t sig_len)
+{
+	ledger_pubkey *pk = NULL;
+	int r;
+
+	if (sig_len != LEDGER_ED25519_SIG_LEN)
+		return ledger_error_set(LEDGER_ECRYPTO,
+		                        "ed25519: signature of %zu bytes (64 expected)", sig_len);
+	if (ledger_pubkey_new(&pk, pub) < 0) {
+		char why[256];
+
+		/* Copied first: the message buffer is the one ledger_error_set writes. */
+		snprintf(why, sizeof(why), "%s", ledger_error_last()->message);
+		return ledger_error_set(LEDGER_ECRYPTO, "ed25519: bad signature: %s", why);
+	}
+	r = ledger_pubkey_verify(pk, msg, len, sig, sig_len);
+	ledger_pubkey_free(pk);
 	return r;
 }

@@ -78,6 +78,7 @@ struct ledger_state {
 	idmap by_id;           /* record id -> entry (the one at its own path) */
 	idmap pubs;            /* kid -> index into pub_table */
 	uint8_t (*pub_table)[32];
+	ledger_pubkey **pub_objects; /* per pub_table slot; NULL for a key that fails its check */
 	size_t npubs;
 	binding *bindings;
 	size_t nbindings;
@@ -110,6 +111,8 @@ int trust_judge(ledger_state *state);
 int trust_collect_keys(ledger_state *state);
 /* 1 and the key when some root or principal record carries key `kid`, else 0. */
 int trust_public_key(const ledger_state *state, const uint8_t kid[32], uint8_t pub[32]);
+/* The checked key object for `kid`, or NULL when unknown or unusable. */
+const ledger_pubkey *trust_pubkey(const ledger_state *state, const uint8_t kid[32]);
 void entry_release(entry *e);
 int entry_is_trust_type(const char *type);
 /* Fill e's summary from a parsed record. */

@@ -131,14 +131,22 @@ static int collect_entry_keys(ledger_state *st, json_t *p)
 		goto done;
 	if (st->npubs % 64 == 0) {
 		void *bigger = realloc(st->pub_table, (st->npubs + 64) * sizeof(*st->pub_table));
+		void *objects;
 
-		if (!bigger) {
+		if (bigger)
+			st->pub_table = bigger;
+		objects = realloc(st->pub_objects, (st->npubs + 64) * sizeof(*st->pub_objects));
+		if (objects)
+			st->pub_objects = objects;
+		if (!bigger || !objects) {
 			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 			goto done;
 		}
-		st->pub_table = bigger;
 	}
 	memcpy(st->pub_table[st->npubs], raw, 32);
+	/* A key that fails its check stays known (for its kid) but verifies nothing. */
+	if (ledger_pubkey_new(&st->pub_objects[st->npubs], raw) < 0)
+		st->pub_objects[st->npubs] = NULL;
 	r = idmap_put(&st->pubs, kid, st->npubs++);
 done:
 	free(raw);
@@ -173,6 +181,13 @@ int trust_public_key(const ledger_state *st, const uint8_t kid[32], uint8_t pub[
 		return 0;
 	memcpy(pub, st->pub_table[slot], 32);
 	return 1;
+}
+
+const ledger_pubkey *trust_pubkey(const ledger_state *st, const uint8_t kid[32])
+{
+	size_t slot;
+
+	return idmap_get(&st->pubs, kid, &slot) ? st->pub_objects[slot] : NULL;
 }
 
 /* --- bindings and revocations ------------------------------------------ */

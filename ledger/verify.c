@@ -149,6 +149,7 @@ done:
 static int check_signature(ledger_state *st, size_t i)
 {
 	entry *e = &st->entries[i];
+	const ledger_pubkey *pk;
 	uint8_t pub[32];
 	size_t prefix = sizeof(LEDGER_RECORD_SIG_CONTEXT);
 	uint8_t *msg;
@@ -156,13 +157,17 @@ static int check_signature(ledger_state *st, size_t i)
 	if (e->fail_code || e->sig != SIG_UNCHECKED || !e->canonical ||
 	    !trust_public_key(st, e->kid, pub))
 		return 0;
+	if (!(pk = trust_pubkey(st, e->kid))) {
+		e->sig = SIG_BAD; /* a malformed or small-order key verifies nothing */
+		return 0;
+	}
 	msg = malloc(prefix + e->canonical_len);
 	if (!msg)
 		return 0; /* stays unchecked: reported as a bad signature, never accepted */
 	memcpy(msg, LEDGER_RECORD_SIG_CONTEXT, prefix);
 	memcpy(msg + prefix, e->canonical, e->canonical_len);
-	e->sig = ledger_ed25519_verify(pub, msg, prefix + e->canonical_len, e->sig_bytes,
-	                               LEDGER_ED25519_SIG_LEN) == 0
+	e->sig = ledger_pubkey_verify(pk, msg, prefix + e->canonical_len, e->sig_bytes,
+	                              LEDGER_ED25519_SIG_LEN) == 0
 	                 ? SIG_OK
 	                 : SIG_BAD;
 	free(msg);
@@ -519,6 +524,9 @@ done:
 	idmap_release(&copy.by_id);
 	idmap_release(&copy.pubs);
 	idmap_release(&copy.first_binding);
+	for (size_t i = 0; i < copy.npubs; i++)
+		ledger_pubkey_free(copy.pub_objects[i]);
+	free(copy.pub_objects);
 	free(copy.pub_table);
 	free(copy.bindings);
 	free(copy.revocations);
@@ -540,6 +548,9 @@ void ledger_state_free(ledger_state *state)
 	idmap_release(&state->by_id);
 	idmap_release(&state->pubs);
 	idmap_release(&state->first_binding);
+	for (size_t i = 0; i < state->npubs; i++)
+		ledger_pubkey_free(state->pub_objects[i]);
+	free(state->pub_objects);
 	free(state->pub_table);
 	free(state->bindings);
 	free(state->revocations);

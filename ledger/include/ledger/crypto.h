@@ -58,6 +58,19 @@ int ledger_ed25519_verify(const uint8_t pub[LEDGER_ED25519_PUBLIC_LEN],
                           const uint8_t *sig, size_t sig_len);
 
 /*
+ * A checked Ed25519 public key, ready for many verifications: the key check
+ * and OpenSSL's key object are made once.  Safe to share between threads.
+ */
+typedef struct ledger_pubkey ledger_pubkey;
+
+/* Refuses (LEDGER_EINVALID) what ledger_ed25519_public_check refuses. */
+int ledger_pubkey_new(ledger_pubkey **out, const uint8_t pub[LEDGER_ED25519_PUBLIC_LEN]);
+/* As ledger_ed25519_verify, with the key already checked. */
+int ledger_pubkey_verify(const ledger_pubkey *pk, const uint8_t *msg, size_t len,
+                         const uint8_t *sig, size_t sig_len);
+void ledger_pubkey_free(ledger_pubkey *pk);
+
+/*
  * Refuse an Ed25519 public key that is not canonically encoded (y >= p) or
  * that is of small order: LEDGER_EINVALID with a message, else 0.
  */
