@@ -202,80 +202,38 @@ static precord *add_record(ledger_policy *pol)
 static int fill_record(precord *r)
 {
 	json_t *rec = r->rec;
+	const char *type = pj_str(rec, "type"), *author = pj_str(rec, "author");
+	const char *agency = pj_str(rec, "agency"), *class_ = pj_str(rec, "class");
+	const char *incident = pj_str(rec, "incident");
 
-	r->type = pj_str(rec, "type");
-	r->author = pj_str(rec, "author");
-	r->agency = pj_str(rec, "agency");
-	r->class_ = pj_str(rec, "class");
-	r->incident = pj_str(rec, "incident");
 	r->body = json_object_get(rec, "body");
-	if (!r->type || !r->author || !r->agency || !r->class_ || !json_is_object(r->body))
+	if (!type || !author || !agency || !class_ || !json_is_object(r->body) ||
+	    strlen(type) >= sizeof(r->type_buf) || strlen(author) >= sizeof(r->author_buf) ||
+	    strlen(agency) >= sizeof(r->agency_buf) || strlen(class_) >= sizeof(r->class_buf) ||
+	    (incident && strlen(incident) != LEDGER_HEX_ID_LEN))
 		return ledger_error_set(LEDGER_EINVALID, "record \"%s\": malformed", r->id);
+	strcpy(r->type_buf, type);
+	strcpy(r->author_buf, author);
+	strcpy(r->agency_buf, agency);
+	strcpy(r->class_buf, class_);
+	if (incident)
+		strcpy(r->incident_buf, incident);
 	r->time = pj_time(rec, "time", 0);
+	r->read = 1;
 	return 0;
 }
 
-static int collect_file(const char *path, const char *data, size_t len, void *payload)
+/* The summary pointers, once the record array stops growing. */
+static void point_summary(precord *r)
 {
-	ledger_policy *pol = payload;
-	const ledger_state *st = pol->state;
-	char id[LEDGER_HEX_ID_LEN + 1];
-	uint8_t raw[32];
-	json_t *env;
-	json_error_t err;
-	const entry *e;
-	precord *r;
-	size_t i;
-
-	if (ledger_record_path_id(id, path) < 0 || ledger_unhex(raw, 32, id) < 0 ||
-	    !idmap_get(&st->by_id, raw, &i))
-		return 0;
-	e = &st->entries[i];
-	if (strcmp(e->path, path) != 0 || e->fail_code || e->sig != SIG_OK || st->invalid[i] ||
-	    entry_is_trust_type(e->type))
-		return 0;
-	if (e->time > pol->latest)
-		pol->latest = e->time;
-	if (!(r = add_record(pol)))
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	memcpy(r->id, id, sizeof(r->id));
-	snprintf(r->type_buf, sizeof(r->type_buf), "%s", e->type);
-	r->time = e->time;
-	if (st->pending[i]) {
-		/* The verifier is waiting for something this record needs. */
-		r->verdict = PV_PENDING;
-		return idmap_put(&pol->ids, raw, pol->nrecs - 1);
-	}
-	env = json_loadb(data, len, 0, &err);
-	r->rec = json_incref(json_object_get(env, "record"));
-	json_decref(env);
-	if (!r->rec)
-		return ledger_error_set(LEDGER_EINVALID, "record file \"%s\": %s", path, err.text);
-	if (fill_record(r) < 0)
-		return LEDGER_EINVALID;
-	return idmap_put(&pol->ids, raw, pol->nrecs - 1);
+	r->type = r->type_buf;
+	r->author = r->author_buf;
+	r->agency = r->agency_buf;
+	r->class_ = r->class_buf;
+	r->incident = r->incident_buf[0] ? r->incident_buf : NULL;
+	r->opens = r->read && !r->incident && (ptype(r, "request") || ptype(r, "dispatch")) ? r->id
+	                                                                               : NULL;
 }
-
-static int add_candidate(ledger_policy *pol, const ledger_record *cand)
-{
-	uint8_t raw[32];
-	precord *r = add_record(pol);
-
-	if (!r)
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	memcpy(r->id, cand->id, sizeof(r->id));
-	r->rec = json_deep_copy(cand->record);
-	if (!r->rec)
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	if (fill_record(r) < 0)
-		return LEDGER_EINVALID;
-	if (r->time > pol->latest)
-		pol->latest = r->time;
-	ledger_unhex(raw, 32, r->id);
-	return idmap_put(&pol->ids, raw, pol->nrecs - 1);
-}
-
-/* --- causal order ----------------------------------------------------------- */
 
 /* Body members naming records, per type: ordered after them, pending without them. */
 static const struct {
@@ -295,6 +253,184 @@ static const struct {
 	{ "share", { "sources", "consent", "approval" } },
 };
 
+static int is_hex_id(const char *p, const char *end)
+{
+	if (end - p < LEDGER_HEX_ID_LEN + 1 || p[LEDGER_HEX_ID_LEN] != '"')
+		return 0;
+	for (int i = 0; i < LEDGER_HEX_ID_LEN; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* Note the id whose 64 hex digits start at `hex` (not terminated there). */
+static int note_one(precord *r, const char *hex, const char *what)
+{
+	named *n = realloc(r->named, (r->nnamed + 1) * sizeof(*n));
+	char id[LEDGER_HEX_ID_LEN + 1];
+
+	if (!n)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	r->named = n;
+	memcpy(id, hex, LEDGER_HEX_ID_LEN);
+	id[LEDGER_HEX_ID_LEN] = '\0';
+	if (ledger_unhex(n[r->nnamed].id, 32, id) == 0)
+		n[r->nnamed++].what = what;
+	return 0;
+}
+
+/* The ids of member `name` ("name":"<id>" or "name":["<id>",...]) anywhere in the file. */
+static int note_member(precord *r, const char *data, size_t len, const char *name)
+{
+	const char *end = data + len, *p = data;
+	char key[40];
+	size_t klen = (size_t)snprintf(key, sizeof(key), "\"%s\":", name);
+	int ret;
+
+	while ((p = memmem(p, (size_t)(end - p), key, klen))) {
+		p += klen;
+		if (p < end && *p == '"') {
+			if (is_hex_id(p + 1, end) && (ret = note_one(r, p + 1, name)) < 0)
+				return ret;
+			continue;
+		}
+		if (p >= end || *p != '[')
+			continue;
+		for (p++; p < end && *p == '"' && is_hex_id(p + 1, end); p += LEDGER_HEX_ID_LEN + 3) {
+			if ((ret = note_one(r, p + 1, name)) < 0)
+				return ret;
+			if (p[LEDGER_HEX_ID_LEN + 2] != ',')
+				break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Note every record a record file names (prev, incident, refs and the body
+ * members of its type), without parsing it.  The file is JCS, so a member
+ * name followed by a colon outside a string is always a member: inside a
+ * string every quote is escaped.  None of these names is used for anything
+ * else at another depth ("incident" is the record's and a stakeholder
+ * body's, both names of records).
+ */
+static int note_names(precord *r, const char *data, size_t len)
+{
+	static const char *const common[] = { "prev", "incident", "refs" };
+	int ret;
+
+	for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++)
+		if ((ret = note_member(r, data, len, common[k])) < 0)
+			return ret;
+	for (size_t k = 0; k < sizeof(body_refs) / sizeof(body_refs[0]); k++) {
+		if (strcmp(body_refs[k].type, r->type_buf) != 0)
+			continue;
+		for (size_t m = 0; m < 3 && body_refs[k].members[m]; m++)
+			if (strcmp(body_refs[k].members[m], "incident") != 0 &&
+			    (ret = note_member(r, data, len, body_refs[k].members[m])) < 0)
+				return ret;
+	}
+	return 0;
+}
+
+/* Take R from a record file's bytes into r->rec (a new reference). */
+static int parse_record(precord *r, const char *data, size_t len)
+{
+	json_error_t err;
+	json_t *env = json_loadb(data, len, 0, &err);
+
+	r->rec = json_incref(json_object_get(env, "record"));
+	json_decref(env);
+	if (!r->rec)
+		return ledger_error_set(LEDGER_EINVALID, "record \"%s\": %s", r->id, err.text);
+	r->body = json_object_get(r->rec, "body");
+	return 0;
+}
+
+/*
+ * Every record file the verifier found valid (or left pending), but the
+ * trust records: its summary, what it names, and its bytes, parsed again
+ * when its turn comes (every record parsed at once costs far more memory
+ * than the bytes).
+ */
+static int collect_file(const char *path, const char *data, size_t len, void *payload)
+{
+	ledger_policy *pol = payload;
+	const ledger_state *st = pol->state;
+	char id[LEDGER_HEX_ID_LEN + 1];
+	uint8_t raw[32];
+	const entry *e;
+	precord *r;
+	size_t i;
+	int ret;
+
+	if (ledger_record_path_id(id, path) < 0 || ledger_unhex(raw, 32, id) < 0 ||
+	    !idmap_get(&st->by_id, raw, &i))
+		return 0;
+	e = &st->entries[i];
+	if (strcmp(e->path, path) != 0 || e->fail_code || e->sig != SIG_OK || st->invalid[i] ||
+	    entry_is_trust_type(e->type))
+		return 0;
+	if (e->time > pol->latest)
+		pol->latest = e->time;
+	if (!(r = add_record(pol)))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	memcpy(r->id, id, sizeof(r->id));
+	snprintf(r->type_buf, sizeof(r->type_buf), "%s", e->type);
+	r->time = e->time;
+	if ((ret = idmap_put(&pol->ids, raw, pol->nrecs - 1)) < 0)
+		return ret;
+	/* The summary from the verifier's entry; R is parsed when its turn comes. */
+	snprintf(r->author_buf, sizeof(r->author_buf), "%s", e->author ? e->author : "");
+	policy_agency_of(r->agency_buf, r->author_buf);
+	if (e->has_incident)
+		ledger_hex(r->incident_buf, e->incident, 32);
+	if (st->pending[i]) {
+		/* The verifier is waiting for something this record needs. */
+		r->verdict = PV_PENDING;
+		return 0;
+	}
+	r->read = 1;
+	if ((ret = note_names(r, data, len)) < 0)
+		return ret;
+	if (!(r->data = malloc(len)))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	memcpy(r->data, data, len);
+	r->len = len;
+	return 0;
+}
+
+static int add_candidate(ledger_policy *pol, const ledger_record *cand)
+{
+	uint8_t raw[32];
+	precord *r = add_record(pol);
+	int ret;
+
+	if (!r)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	memcpy(r->id, cand->id, sizeof(r->id));
+	if ((ret = ledger_record_envelope(&r->data, &r->len, cand)) < 0 ||
+	    (ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(r)) < 0 ||
+	    (ret = note_names(r, r->data, r->len)) < 0)
+		return ret;
+	if (r->time > pol->latest)
+		pol->latest = r->time;
+	ledger_unhex(raw, 32, r->id);
+	return idmap_put(&pol->ids, raw, pol->nrecs - 1);
+}
+
+/* Judged: what later records need is in the summary. */
+static void release_record(precord *r)
+{
+	json_decref(r->rec);
+	r->rec = NULL;
+	r->body = NULL;
+	free(r->data);
+	r->data = NULL;
+}
+
+/* --- causal order ----------------------------------------------------------- */
+
 /* A state entry that took part in verification as valid. */
 static int entry_valid(const ledger_state *st, const uint8_t id[32])
 {
@@ -307,69 +443,45 @@ static int entry_valid(const ledger_state *st, const uint8_t id[32])
 }
 
 /*
- * Note dependency `id` of r: a record the engine judges becomes an edge; a
- * valid trust record needs nothing; anything else makes r pending.
+ * Resolve what r names: a record the engine judges becomes an edge; a valid
+ * trust record needs nothing; anything else makes r pending.
  */
-static int add_dep(ledger_policy *pol, precord *r, const char *hex, const char *what)
+static int resolve_names(ledger_policy *pol, precord *r)
 {
-	uint8_t raw[32];
-	size_t j;
-	int valid;
+	int ret = 0;
 
-	if (!hex || ledger_unhex(raw, 32, hex) < 0)
-		return 0;
-	if (idmap_get(&pol->ids, raw, &j)) {
-		size_t *deps;
+	for (size_t k = 0; k < r->nnamed && ret == 0; k++) {
+		const named *n = &r->named[k];
+		char hex[LEDGER_HEX_ID_LEN + 1];
+		size_t j, *deps;
+		int valid;
 
-		if (&pol->recs[j] == r)
-			return 0;
-		deps = realloc(r->deps, (r->ndeps + 1) * sizeof(*deps));
-		if (!deps)
-			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		r->deps = deps;
-		r->deps[r->ndeps++] = j;
-		return 0;
-	}
-	valid = entry_valid(pol->state, raw);
-	if (valid == 1)
-		return 0;
-	r->verdict = PV_PENDING;
-	if (valid < 0)
-		return policy_finding(pol, r, "FORMAT-1", LEDGER_SEVERITY_PENDING, "missing-ref",
-		                      "%s names record \"%s\", which is not in the ledger", what, hex);
-	return policy_finding(pol, r, "FORMAT-1", LEDGER_SEVERITY_PENDING, "ref-not-valid",
-	                      "%s names record \"%s\", which is not valid", what, hex);
-}
-
-static int gather_deps(ledger_policy *pol, precord *r)
-{
-	size_t k, m, i;
-	json_t *v, *item;
-	int ret;
-
-	if ((ret = add_dep(pol, r, pj_str(r->rec, "prev"), "prev")) < 0)
-		return ret;
-	if ((ret = add_dep(pol, r, r->incident, "incident")) < 0)
-		return ret;
-	json_array_foreach(json_object_get(r->rec, "refs"), i, v)
-		if ((ret = add_dep(pol, r, json_string_value(v), "refs")) < 0)
-			return ret;
-	for (k = 0; k < sizeof(body_refs) / sizeof(body_refs[0]); k++) {
-		if (strcmp(body_refs[k].type, r->type) != 0)
+		if (idmap_get(&pol->ids, n->id, &j)) {
+			if (&pol->recs[j] == r)
+				continue;
+			if (!(deps = realloc(r->deps, (r->ndeps + 1) * sizeof(*deps))))
+				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			r->deps = deps;
+			r->deps[r->ndeps++] = j;
 			continue;
-		for (m = 0; m < 3 && body_refs[k].members[m]; m++) {
-			const char *name = body_refs[k].members[m];
-
-			v = json_object_get(r->body, name);
-			if (json_is_string(v) &&
-			    (ret = add_dep(pol, r, json_string_value(v), name)) < 0)
-				return ret;
-			json_array_foreach(v, i, item)
-				if ((ret = add_dep(pol, r, json_string_value(item), name)) < 0)
-					return ret;
 		}
+		if ((valid = entry_valid(pol->state, n->id)) == 1)
+			continue;
+		r->verdict = PV_PENDING;
+		ledger_hex(hex, n->id, 32);
+		if (valid < 0)
+			ret = policy_finding(pol, r, "FORMAT-1", LEDGER_SEVERITY_PENDING, "missing-ref",
+			                     "%s names record \"%s\", which is not in the ledger",
+			                     n->what, hex);
+		else
+			ret = policy_finding(pol, r, "FORMAT-1", LEDGER_SEVERITY_PENDING,
+			                     "ref-not-valid", "%s names record \"%s\", which is not valid",
+			                     n->what, hex);
 	}
-	return 0;
+	free(r->named);
+	r->named = NULL;
+	r->nnamed = 0;
+	return ret;
 }
 
 static int before(const ledger_policy *pol, size_t a, size_t b)
@@ -471,6 +583,8 @@ static int judge(ledger_policy *pol, precord *r)
 {
 	int ret;
 
+	if (!r->rec && ((ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(r)) < 0))
+		return ret;
 	for (size_t k = 0; k < r->ndeps; k++) {
 		const precord *d = &pol->recs[r->deps[k]];
 
@@ -514,27 +628,19 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	if (candidate && (r = add_candidate(pol, candidate)) < 0)
 		goto done;
 	pol->now = pol->opts.now ? pol->opts.now : pol->latest;
-	/* Pointers into the record array itself are taken once it stops growing. */
-	for (i = 0; i < pol->nrecs; i++) {
-		precord *rec = &pol->recs[i];
-
-		if (!rec->rec)
-			rec->type = rec->type_buf;
-		else if (!rec->incident && (ptype(rec, "request") || ptype(rec, "dispatch")))
-			rec->opens = rec->id;
-	}
 	for (i = 0; i < pol->nrecs; i++)
-		if (pol->recs[i].verdict != PV_PENDING && (r = gather_deps(pol, &pol->recs[i])) < 0)
+		point_summary(&pol->recs[i]);
+	for (i = 0; i < pol->nrecs; i++)
+		if (pol->recs[i].verdict != PV_PENDING && (r = resolve_names(pol, &pol->recs[i])) < 0)
 			goto done;
 	if ((r = causal_order(pol)) < 0)
 		goto done;
 	for (i = 0; i < pol->norder; i++) {
 		precord *rec = &pol->recs[pol->order[i]];
 
-		if (rec->verdict == PV_PENDING)
-			continue;
-		if ((r = judge(pol, rec)) < 0)
+		if (rec->verdict != PV_PENDING && (r = judge(pol, rec)) < 0)
 			goto done;
+		release_record(rec);
 	}
 	for (i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
 		if ((r = finals[i](pol, NULL)) < 0)
@@ -633,7 +739,7 @@ static json_t *findings_per_incident(const ledger_policy *pol)
 
 	for (size_t i = 0; counts && i < pol->report->count; i++) {
 		const precord *r = policy_record(pol, pol->report->items[i].id);
-		const char *key = r && r->rec ? incident_key(r) : NULL;
+		const char *key = r && r->read ? incident_key(r) : NULL;
 
 		if (key)
 			json_object_set_new(counts, key,
@@ -661,12 +767,14 @@ json_t *ledger_policy_incidents(const ledger_policy *policy)
 	for (i = 0; i < policy->norder; i++) {
 		const precord *r = &policy->recs[policy->order[i]];
 
-		if (r->verdict != PV_PENDING || !r->rec || !r->opens)
+		char opened[21];
+
+		if (r->verdict != PV_PENDING || !r->opens)
 			continue;
+		ledger_time_format(opened, r->time);
 		if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "id", r->id,
 		                                          "state", "pending", "requested_by",
-		                                          r->agency, "opened",
-		                                          pj_str(r->rec, "time"))) < 0)
+		                                          r->agency, "opened", opened)) < 0)
 			goto fail;
 	}
 	json_decref(counts);
@@ -699,7 +807,7 @@ json_t *ledger_policy_incident(const ledger_policy *policy, const char *id)
 	for (size_t i = 0; findings && i < policy->report->count; i++) {
 		const ledger_finding *f = &policy->report->items[i];
 		const precord *r = policy_record(policy, f->id);
-		const char *rk = r && r->rec ? incident_key(r) : NULL;
+		const char *rk = r && r->read ? incident_key(r) : NULL;
 
 		if (rk && strcmp(rk, key) == 0)
 			json_array_append_new(findings, ledger_finding_json(f));
@@ -733,7 +841,8 @@ void ledger_policy_free(ledger_policy *policy)
 	if (!policy)
 		return;
 	for (size_t i = 0; i < policy->nrecs; i++) {
-		json_decref(policy->recs[i].rec);
+		release_record(&policy->recs[i]);
+		free(policy->recs[i].named);
 		free(policy->recs[i].deps);
 	}
 	free(policy->recs);

@@ -31,15 +31,31 @@ enum {
 	PR_AUDITOR = 1u << 10
 };
 
-/* One record the engine judges. */
+/* A record another one names, and where it names it ("refs", "prev", a body member). */
 typedef struct {
-	json_t *rec;             /* R, owned; NULL for a record the verifier left pending */
+	uint8_t id[32];
+	const char *what;
+} named;
+
+/*
+ * One record the engine judges.  R is held only until the record is judged:
+ * what later records ask of it is in the summary.
+ */
+typedef struct {
+	json_t *rec;             /* R, owned, while it is judged */
 	json_t *body;            /* borrowed from rec */
+	char *data;              /* the record file's bytes until judged (none when pending) */
+	size_t len;
+	named *named;            /* what R names, until resolved into deps */
+	size_t nnamed;
+	/* The summary; the pointers are set once the record array stops growing. */
 	const char *type, *author, *agency, *class_;
 	const char *incident;    /* the record's `incident`, or NULL */
 	const char *opens;       /* the incident this record opens (its own id), or NULL */
 	char id[LEDGER_HEX_ID_LEN + 1];
-	char type_buf[33];       /* the type of a record held without R */
+	char type_buf[33], author_buf[100], agency_buf[40], class_buf[4];
+	char incident_buf[LEDGER_HEX_ID_LEN + 1];
+	uint8_t read;            /* R was read (the verifier did not leave it pending) */
 	int64_t time;
 	size_t *deps;            /* indexes of the records it names that the engine judges */
 	size_t ndeps;
