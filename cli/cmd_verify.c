@@ -43,8 +43,12 @@ const char cmd_verify_help[] =
 static void progress(size_t done, size_t total, void *payload)
 {
 	(void)payload;
-	fprintf(stderr, "\rverifying: %zu/%zu records", done, total);
-	if (done == total)
+	if (total == 0)
+		fprintf(stderr, "\rreading records: %zu", done);
+	else
+		fprintf(stderr, "\rchecking signatures: %zu/%zu (%zu%%)   ", done, total,
+		        done * 100 / total);
+	if (total && done == total)
 		fputc('\n', stderr);
 	fflush(stderr);
 }

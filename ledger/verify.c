@@ -205,9 +205,44 @@ static int add_entry(ledger_state *st, const char *path, const char *data, size_
 	return 0;
 }
 
-static int collect_file(const char *path, const char *data, size_t len, void *payload)
+/*
+ * Files are gathered in chunks and each chunk's content checked on every core
+ * as soon as it is full, so that at most one chunk of raw file bytes is held
+ * at a time: what stays is JCS(R), until its signature is checked.
+ */
+#define GATHER_CHUNK 4096
+
+typedef struct {
+	ledger_state *state;
+	job *job;
+	unsigned int threads;
+	size_t checked; /* entries [0, checked) have had their content checked */
+} gatherer;
+
+static void gather_check(gatherer *g)
 {
-	return add_entry(payload, path, data, len);
+	job *j = g->job;
+
+	j->next = 0;
+	j->completed = 0;
+	j->first = g->checked;
+	j->count = g->state->count - g->checked;
+	j->work = check_content;
+	j->progress_base = g->checked;
+	job_run(j, g->threads);
+	g->checked = g->state->count;
+}
+
+static int gather_file(const char *path, const char *data, size_t len, void *payload)
+{
+	gatherer *g = payload;
+	int r;
+
+	if ((r = add_entry(g->state, path, data, len)) < 0)
+		return r;
+	if (g->state->count - g->checked >= GATHER_CHUNK)
+		gather_check(g);
+	return 0;
 }
 
 static int history_finding(const char *commit, ledger_change_kind kind, const char *path,
@@ -364,6 +399,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	ledger_state *st;
 	size_t first_unchecked, first_new, ncommits = 0, unchecked_before = 0, unchecked_after = 0;
 	unsigned int threads;
+	gatherer gather;
 	job j;
 	int r;
 
@@ -406,24 +442,24 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	ledger_repo_count_commits(&ncommits, repo, from ? from : (since[0] ? since : NULL), st->tip);
 	st->report->stats.commits = ncommits;
 	/* Records present at --since are taken as verified: read, but their signatures unchecked. */
-	first_unchecked = st->count;
-	if (!from && since[0] &&
-	    (r = ledger_repo_foreach_record(repo, since, collect_file, st)) < 0)
-		goto done;
-	first_new = st->count;
-	if ((r = ledger_repo_foreach_added(repo, from ? from : (since[0] ? since : NULL), st->tip,
-	                                   collect_file, st)) < 0)
-		goto done;
 	json_object_seed(0); /* before any thread builds a jansson object */
 	memset(&j, 0, sizeof(j));
 	j.state = st;
-	j.first = first_unchecked;
-	j.count = st->count - first_unchecked;
-	j.work = check_content;
 	j.progress = opts->progress;
 	j.progress_payload = opts->progress_payload;
-	j.progress_total = 2 * j.count;
-	job_run(&j, threads);
+	j.progress_total = 0; /* unknown until every file is gathered */
+	gather.state = st;
+	gather.job = &j;
+	gather.threads = threads;
+	gather.checked = first_unchecked = st->count;
+	if (!from && since[0] &&
+	    (r = ledger_repo_foreach_record(repo, since, gather_file, &gather)) < 0)
+		goto done;
+	first_new = st->count;
+	if ((r = ledger_repo_foreach_added(repo, from ? from : (since[0] ? since : NULL), st->tip,
+	                                   gather_file, &gather)) < 0)
+		goto done;
+	gather_check(&gather);
 	if ((r = index_entries(st)) < 0 || (r = trust_collect_keys(st)) < 0)
 		goto done;
 	for (size_t i = first_unchecked; i < first_new; i++)
@@ -433,13 +469,13 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		goto done;
 	for (size_t i = 0; i < st->count; i++)
 		unchecked_before += st->entries[i].sig == SIG_UNCHECKED;
-	memset(&j.next, 0, sizeof(j.next));
+	j.next = 0;
 	j.completed = 0;
 	j.first = 0;
 	j.count = st->count;
 	j.work = check_signature;
-	j.progress_base = st->count - first_unchecked;
-	j.progress_total = (st->count - first_unchecked) + st->count;
+	j.progress_base = 0;
+	j.progress_total = st->count;
 	job_run(&j, threads);
 	for (size_t i = 0; i < st->count; i++)
 		unchecked_after += st->entries[i].sig == SIG_UNCHECKED;

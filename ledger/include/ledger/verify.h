@@ -56,6 +56,11 @@ json_t *ledger_finding_json(const ledger_finding *finding);
 
 void ledger_report_free(ledger_report *report);
 
+/*
+ * Progress of a verification, called on the caller's thread: first while the
+ * record files are read and their content checked (total is 0: not known
+ * yet; done counts files), then while signatures are checked (done of total).
+ */
 typedef void (*ledger_progress_cb)(size_t done, size_t total, void *payload);
 
 typedef struct {
