@@ -485,8 +485,9 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		goto done;
 	count_stats(st);
 	report_sort(st->report);
-	if (opts->use_cache && !opts->since && !opts->root)
-		cache_save(st); /* best effort: a missing cache only costs time */
+	/* Best effort: a missing cache only costs time.  Unchanged, it is not rewritten. */
+	if (opts->use_cache && !opts->since && !opts->root && strcmp(cached_tip, st->tip) != 0)
+		cache_save(st);
 	ledger_error_clear();
 	*out = st;
 	st = NULL; /* transferred */
