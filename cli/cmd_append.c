@@ -259,7 +259,7 @@ int cmd_append(int argc, char **argv)
 			rc = CLI_EXIT_OK;
 			goto done;
 		default:
-			rc = cli_usage_error("unknown option");
+			rc = cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
 			goto done;
 		}
 	}

@@ -49,7 +49,7 @@ int cmd_canon(int argc, char **argv)
 			cli_print_help();
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option");
+			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
 		}
 	}
 	if (argc - optind > 1)

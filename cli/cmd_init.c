@@ -134,7 +134,7 @@ int cmd_init(int argc, char **argv)
 			cli_print_help();
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option");
+			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
 		}
 	}
 	if (!director_key || !director || !deputy_key || !deputy)

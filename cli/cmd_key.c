@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ledger.h"
@@ -20,7 +21,7 @@ const char cmd_key_help[] =
 	"  NAME.x25519.key   the X25519 private key (PKCS#8 PEM, mode 0600)\n"
 	"  NAME.pub          the Ed25519 public key as an OpenSSH line (comment NAME)\n"
 	"  NAME.x25519.pub   the X25519 public key, standard base64 of the raw 32 bytes\n"
-	"in DIR (default: the current directory).  Existing files are never replaced.\n"
+	"in DIR (default: the current directory; created with mode 0700 when missing).\nExisting files are never replaced.\n"
 	"Prints the key id (SHA-256 of the raw Ed25519 public key) and both public\n"
 	"keys in base64.  The ledger is not touched: bind the key with `cymat init`\n"
 	"or `cymat principal add`.\n"
@@ -66,6 +67,12 @@ static int generate(const char *dir, const char *name, int json)
 	size_t i;
 	int error = 0, rc = CLI_EXIT_INTERNAL;
 
+	/* A key directory of its own is private: created 0700 when missing (one level). */
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		cli_error("cannot create the key directory \"%s\": %s", dir, strerror(errno));
+		rc = CLI_EXIT_INPUT;
+		goto done;
+	}
 	for (i = 0; i < NFILES; i++) {
 		if (asprintf(&paths[i], "%s/%s%s", dir, name, suffixes[i]) < 0) {
 			paths[i] = NULL;
@@ -164,7 +171,7 @@ int cmd_key(int argc, char **argv)
 			cli_print_help();
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option");
+			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)

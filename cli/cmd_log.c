@@ -161,7 +161,7 @@ int cmd_log(int argc, char **argv)
 			cli_print_help();
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option");
+			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
 		}
 	}
 	if (optind != argc)

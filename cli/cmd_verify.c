@@ -105,7 +105,7 @@ int cmd_verify(int argc, char **argv)
 			cli_print_help();
 			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option");
+			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
 		}
 	}
 	if (optind != argc)
@@ -153,7 +153,7 @@ int cmd_verify(int argc, char **argv)
 		json_decref(summary);
 	} else if (!quiet) {
 		cli_print_report(stdout, report, 0);
-		printf("verified %zu records in %zu commits: %zu valid, %zu invalid, %zu pending\n",
+		printf("verified %zu records (%zu new commits): %zu valid, %zu invalid, %zu pending\n",
 		       stats->records, stats->commits, stats->valid, stats->invalid,
 		       stats->pending);
 	}

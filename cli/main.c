@@ -113,5 +113,6 @@ int main(int argc, char **argv)
 	}
 	cli_command_name = cmd->name;
 	optind = 0; /* let the command's getopt_long start afresh */
+	opterr = 0; /* the commands name a bad option themselves */
 	return cmd->run(argc, argv);
 }

@@ -45,4 +45,13 @@ for m in '"kid":' '"ed25519":' '"x25519":' '"name":"bob"'; do
 	assert_out "$m"
 done
 expect 2 "$CYMAT" key generate "../escape"
+
+# A missing key directory is created, private.
+ok "$CYMAT" key generate --dir "$K/fresh" carol
+assert_eq "$(stat -c %a "$K/fresh")" "700" "mode of a created key directory"
+[ -f "$K/fresh/carol.key" ] || fail "carol.key not written in the created directory"
+
+# A bad option is named once, with the usage.
+expect 2 "$CYMAT" key generate --frobnicate carol
+assert_err 'unknown option "--frobnicate"'
 exit 0

@@ -13,7 +13,7 @@ unset DEMO_KEEP
 assert_out "== 2. The director creates the NISC ledger"
 assert_out "== 14. The verifier names the bad record"
 assert_out "\$ git clone -q nisc.git audit"
-assert_out "verified 13 records in 12 commits: 13 valid, 0 invalid, 0 pending"
+assert_out "verified 13 records (12 new commits): 13 valid, 0 invalid, 0 pending"
 assert_out "12 valid, 1 invalid, 0 pending"
 assert_out "[exit status 1]"
 assert_out "Kept in $T/keep (DEMO_KEEP):"
