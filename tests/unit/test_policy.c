@@ -379,8 +379,11 @@ static void setup(void)
 	    json_pack("{s:s, s:{s:s, s:s}, s:s, s:s}", "id", "iaa1", "name", "ja", "iaa1", "en",
 	              "iaa1", "kind", "iaa", "parent", "moe"),
 	    NULL);
-	appoint(DIRECTOR, FL1, "field_leader");
-	appoint(DIRECTOR, FL2, "field_leader");
+	for (int i = FL1; i <= FL2; i++)
+		rec(DIRECTOR, "appointment", NULL,
+		    json_pack("{s:s, s:s, s:s, s:s}", "principal", names[i], "role", "field_leader",
+		              "from", now_text(), "until", "2026-12-31T00:00:00Z"),
+		    NULL);
 	appoint(DIRECTOR, STAFF1, "member");
 	flush();
 }
@@ -650,6 +653,18 @@ START_TEST(r6_2_field_leader_by_manager_and_too_many_broken)
 }
 END_TEST
 
+START_TEST(r6_2_no_active_field_leader_broken)
+{
+	/* The field leaders' appointments end with 2026; nobody follows them. */
+	evaluate();
+	ck_assert_ptr_null(finding("R6.2", NULL, LEDGER_SEVERITY_WARNING));
+	advance_days(400);
+	request_normal(MOE_CISO, "moe");
+	evaluate();
+	expect("R6.2", NULL, LEDGER_SEVERITY_WARNING);
+}
+END_TEST
+
 START_TEST(r6_3_member_from_nomination_and_participation_ok)
 {
 	const char *req, *nom, *a, *p;
@@ -782,6 +797,15 @@ START_TEST(r8_1_no_candidate_warning_broken)
 	/* moe has neither candidates nor trainees: a warning on its agency record. */
 	evaluate();
 	expect("R8.1", NULL, LEDGER_SEVERITY_WARNING);
+}
+END_TEST
+
+START_TEST(r8_1_trainee_instead_of_candidate_ok)
+{
+	/* No candidate, but R8.2 holds: a trainee. */
+	register_trainee(MOE_CISO, MOE_P1, "moe");
+	evaluate();
+	ck_assert_ptr_null(finding("R8.1", NULL, LEDGER_SEVERITY_WARNING));
 }
 END_TEST
 
@@ -1610,6 +1634,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, r6_1_manager_not_by_director_or_not_resident_broken);
 	tcase_add_test(tc, r6_2_third_field_leader_ok);
 	tcase_add_test(tc, r6_2_field_leader_by_manager_and_too_many_broken);
+	tcase_add_test(tc, r6_2_no_active_field_leader_broken);
 	tcase_add_test(tc, r6_3_member_from_nomination_and_participation_ok);
 	tcase_add_test(tc, r6_3_member_without_nomination_broken);
 	tcase_add_test(tc, r7_1_registration_by_ciso_ok);
@@ -1619,6 +1644,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, r8_1_four_candidates_ok);
 	tcase_add_test(tc, r8_1_fifth_candidate_broken);
 	tcase_add_test(tc, r8_1_no_candidate_warning_broken);
+	tcase_add_test(tc, r8_1_trainee_instead_of_candidate_ok);
 	tcase_add_test(tc, r8_2_candidates_and_trainees_within_four_ok);
 	tcase_add_test(tc, r8_2_candidates_and_trainees_over_four_broken);
 	tcase_add_test(tc, r8_3_observer_four_trainees_ok);
