@@ -709,7 +709,7 @@ static const char *incident_key(const precord *r)
 	return r->incident ? r->incident : r->opens;
 }
 
-static json_t *incident_view(const ledger_policy *pol, const json_t *inc, size_t findings)
+static json_t *incident_view(const json_t *inc, size_t findings)
 {
 	json_t *v = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:I}",
 	                      "id", json_object_get(inc, "id"),
@@ -723,12 +723,15 @@ static json_t *incident_view(const ledger_policy *pol, const json_t *inc, size_t
 	                      "dispatches", json_object_get(inc, "dispatches"),
 	                      "findings", (json_int_t)findings);
 
-	(void)pol;
 	if (!v)
 		return NULL;
 	json_object_set(v, "reports", json_object_get(inc, "reports"));
 	if (json_object_get(inc, "on_behalf_of"))
 		json_object_set(v, "on_behalf_of", json_object_get(inc, "on_behalf_of"));
+	if (json_object_get(inc, "closure"))
+		json_object_set(v, "closure", json_object_get(inc, "closure"));
+	if (pj_true(inc, "cabinet_emergency"))
+		json_object_set_new(v, "cabinet_emergency", json_true());
 	return v;
 }
 
@@ -757,7 +760,7 @@ json_t *ledger_policy_incidents(const ledger_policy *policy)
 		goto fail;
 	json_array_foreach(policy->incident_order, i, id) {
 		const char *key = json_string_value(id);
-		json_t *v = incident_view(policy, json_object_get(policy->incidents, key),
+		json_t *v = incident_view(json_object_get(policy->incidents, key),
 		                          (size_t)json_integer_value(json_object_get(counts, key)));
 
 		if (!v || json_array_append_new(list, v) < 0)
@@ -812,7 +815,7 @@ json_t *ledger_policy_incident(const ledger_policy *policy, const char *id)
 		if (rk && strcmp(rk, key) == 0)
 			json_array_append_new(findings, ledger_finding_json(f));
 	}
-	v = incident_view(policy, inc, json_array_size(findings));
+	v = incident_view(inc, json_array_size(findings));
 	if (!v || !findings || !timeline) {
 		json_decref(v);
 		json_decref(findings);

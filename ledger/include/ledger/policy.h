@@ -88,9 +88,12 @@ const char *ledger_policy_record_status(const ledger_policy *policy, const char 
 /*
  * Incidents at a glance, for `status`: an array, oldest first, of
  * {"id", "state" (requested|dispatched|reporting|closed), "basis",
- *  "route", "requested_by" (agency), "on_behalf_of" (the IAA or
- *  stakeholder for 10.2/10.3, absent for 10.1), "affected", "opened"
- *  (time), "updated" (time), "dispatches", "reports", "findings" (count)}.
+ *  "route" (normal|emergency, "pre_request" for 11.2), "requested_by"
+ *  (agency; null for 11.2), "on_behalf_of" (the IAA or stakeholder for
+ *  10.2/10.3, absent for 10.1), "affected", "opened" (time), "updated"
+ *  (time), "dispatches", "reports", "findings" (count), "closure" (the
+ *  closure's id, once closed), "cabinet_emergency" (true once a report
+ *  carried the R13.3 flag)}.
  * Pending incidents (an opening record waiting for its references) are
  * listed with state "pending".
  */
