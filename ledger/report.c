@@ -59,6 +59,12 @@ int report_addv(ledger_report *report, ledger_severity severity, const char *cod
 	return 0;
 }
 
+void report_truncate(ledger_report *report, size_t count)
+{
+	while (report->count > count)
+		free(report->items[--report->count].message);
+}
+
 static int compare_findings(const void *a, const void *b)
 {
 	const ledger_finding *x = a, *y = b;

@@ -103,6 +103,8 @@ int report_add(ledger_report *report, ledger_severity severity, const char *code
 int report_addv(ledger_report *report, ledger_severity severity, const char *code,
                 const char *rule, const char *id, const char *path, const char *commit,
                 const char *fmt, va_list ap) __attribute__((format(printf, 8, 0)));
+/* Drop the findings after the first `count`. */
+void report_truncate(ledger_report *report, size_t count);
 void report_sort(ledger_report *report);
 
 /* trust.c: judge every entry (keys, chains, references); fills state->report. */

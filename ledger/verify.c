@@ -15,6 +15,7 @@
 #include "ledger/crypto.h"
 #include "ledger/error.h"
 #include "ledger/json.h"
+#include "ledger/sshsig.h"
 #include "state_internal.h"
 
 /* --- running a job on every core ---------------------------------------- */
@@ -281,6 +282,33 @@ static int history_finding(const char *commit, ledger_change_kind kind, const ch
 	                  "%s", what);
 }
 
+/*
+ * Commits are signed in git's SSH format by a key the ledger knows (FORMAT.md
+ * section 4).  Records carry their own signatures, so an unsigned commit or
+ * one signed by a stranger is a warning; a signature that does not verify is
+ * an error: the commit was altered.
+ */
+static int check_commit_signature(const char *commit, const char *armour, const char *data,
+                                  size_t len, void *payload)
+{
+	ledger_state *st = payload;
+	uint8_t signer[32], kid[32], pub[32];
+
+	if (!armour)
+		return report_add(st->report, LEDGER_SEVERITY_WARNING, "commit-unsigned", "FORMAT-4",
+		                  NULL, NULL, commit, "%s", "the commit is not signed");
+	if (ledger_sshsig_verify(signer, armour, "git", (const uint8_t *)data, len) < 0)
+		return report_add(st->report, LEDGER_SEVERITY_ERROR, "commit-bad-signature",
+		                  "FORMAT-4", NULL, NULL, commit, "the commit's signature: %s",
+		                  ledger_error_last()->message);
+	ledger_sha256(kid, signer, sizeof(signer));
+	if (!trust_public_key(st, kid, pub))
+		return report_add(st->report, LEDGER_SEVERITY_WARNING, "commit-unknown-signer",
+		                  "FORMAT-4", NULL, NULL, commit, "%s",
+		                  "the commit is signed by a key no root or principal record binds");
+	return 0;
+}
+
 /* The root to trust: the caller's, else the pinned one, else the LEDGER file's (a warning). */
 static int choose_root(ledger_state *st, const ledger_verify_options *opts)
 {
@@ -400,6 +428,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	size_t first_unchecked, first_new, ncommits = 0, unchecked_before = 0, unchecked_after = 0;
 	unsigned int threads;
 	gatherer gather;
+	size_t findings_before_cache;
 	job j;
 	int r;
 
@@ -425,6 +454,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		           NULL, NULL, NULL, "record schemas not checked: %s",
 		           ledger_error_last() ? ledger_error_last()->message : "not found");
 	}
+	findings_before_cache = st->report->count;
 	if (opts->use_cache && cache_load(st, cached_tip, st->root_id) == 0 &&
 	    ledger_repo_is_ancestor(repo, cached_tip, st->tip) == 1) {
 		from = cached_tip;
@@ -432,6 +462,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		for (size_t i = 0; i < st->count; i++)
 			entry_release(&st->entries[i]);
 		st->count = 0;
+		report_truncate(st->report, findings_before_cache);
 		cached_tip[0] = '\0';
 		ledger_error_clear();
 	}
@@ -465,6 +496,9 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	for (size_t i = first_unchecked; i < first_new; i++)
 		if (!st->entries[i].fail_code)
 			st->entries[i].sig = SIG_OK;
+	if ((r = ledger_repo_foreach_commit_signature(repo, from ? from : (since[0] ? since : NULL),
+	                                              st->tip, check_commit_signature, st)) < 0)
+		goto done;
 	if ((r = reread_unchecked(st, first_unchecked)) < 0)
 		goto done;
 	for (size_t i = 0; i < st->count; i++)

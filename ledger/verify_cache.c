@@ -6,8 +6,11 @@
  * summary; trust is judged afresh every time.
  *
  * Layout (little-endian, as written by this host; a mismatch only costs a
- * full verification): magic, tip, root, count, then per entry the fields
- * below.  Written to a temporary file, fsync'd and renamed into place.
+ * full verification): magic, tip, root, whether schemas were checked, the
+ * findings about commits (history and commit signatures: they are not
+ * found again, since old commits are not walked again), the entry count,
+ * then per entry the fields below.  Written to a temporary file, fsync'd and
+ * renamed into place.
  */
 #include "config.h"
 
@@ -23,7 +26,7 @@
 #include "ledger/error.h"
 #include "state_internal.h"
 
-#define CACHE_MAGIC "CYMATVC3"
+#define CACHE_MAGIC "CYMATVC4"
 #define CACHE_FILE "verified"
 
 /* Failure codes are static strings in entries; map them back on load. */
@@ -126,8 +129,11 @@ int cache_save(const ledger_state *cst)
 	ledger_state *st = (ledger_state *)cst;
 	char *path = NULL, *tmp = NULL;
 	writer w = { NULL, 1 };
+	size_t commit_findings = 0;
 	int fd = -1, r;
 
+	for (size_t i = 0; i < st->report->count; i++)
+		commit_findings += st->report->items[i].commit[0] != '\0';
 	if ((r = cache_path(&path, st)) < 0)
 		return r;
 	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
@@ -144,6 +150,20 @@ int cache_save(const ledger_state *cst)
 	put(&w, st->tip, LEDGER_OID_HEX_LEN);
 	put(&w, st->root_id, LEDGER_HEX_ID_LEN);
 	put_u32(&w, st->schemas != NULL);
+	put_u32(&w, (uint32_t)commit_findings);
+	for (size_t i = 0; i < st->report->count; i++) {
+		const ledger_finding *f = &st->report->items[i];
+
+		if (!f->commit[0])
+			continue;
+		put_u32(&w, (uint32_t)f->severity);
+		put_str(&w, f->code);
+		put_str(&w, f->rule);
+		put_str(&w, f->id);
+		put_str(&w, f->path);
+		put_str(&w, f->commit);
+		put_str(&w, f->message);
+	}
 	put_u32(&w, (uint32_t)st->count);
 	for (size_t i = 0; i < st->count; i++) {
 		entry *e = &st->entries[i];
@@ -271,6 +291,46 @@ static int load_entry(ledger_state *st, reader *rd)
 	return rd->ok ? 0 : -1;
 }
 
+/* Findings carry static code and rule strings: map the cached ones back, or refuse the cache. */
+static const char *static_finding_text(const char *text)
+{
+	static const char *const known[] = { "record-modified", "record-deleted",
+		                             "merge-not-union", "bad-mode", "foreign-file",
+		                             "commit-unsigned", "commit-bad-signature",
+		                             "commit-unknown-signer", "FORMAT-4" };
+
+	for (size_t i = 0; text && i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(text, known[i]) == 0)
+			return known[i];
+	return NULL;
+}
+
+static int load_commit_findings(ledger_state *st, reader *rd)
+{
+	uint32_t n = get_u32(rd);
+	int r = 0;
+
+	for (uint32_t i = 0; i < n && rd->ok && r == 0; i++) {
+		uint32_t severity = get_u32(rd);
+		char *code = get_str(rd), *rule = get_str(rd), *id = get_str(rd);
+		char *path = get_str(rd), *commit = get_str(rd), *message = get_str(rd);
+		const char *scode = static_finding_text(code), *srule = static_finding_text(rule);
+
+		if (!rd->ok || !scode || !srule || !commit || severity > LEDGER_SEVERITY_PENDING)
+			r = -1;
+		else
+			r = report_add(st->report, (ledger_severity)severity, scode, srule, id, path,
+			               commit, "%s", message ? message : "");
+		free(code);
+		free(rule);
+		free(id);
+		free(path);
+		free(commit);
+		free(message);
+	}
+	return rd->ok && r == 0 ? 0 : -1;
+}
+
 int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id)
 {
 	char *path = NULL, magic[8], root[LEDGER_HEX_ID_LEN];
@@ -297,11 +357,13 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	tip[LEDGER_OID_HEX_LEN] = '\0';
 	get(&rd, root, LEDGER_HEX_ID_LEN);
 	schemas_checked = get_u32(&rd);
-	count = get_u32(&rd);
 	/* Records cached without their schemas checked must be checked again now. */
 	if (!rd.ok || memcmp(magic, CACHE_MAGIC, 8) != 0 ||
 	    memcmp(root, root_id, LEDGER_HEX_ID_LEN) != 0 || (st->schemas && !schemas_checked))
 		goto done;
+	if (load_commit_findings(st, &rd) < 0)
+		goto done;
+	count = get_u32(&rd);
 	st->entries = malloc(((size_t)count + 1024) * sizeof(*st->entries));
 	if (!st->entries)
 		goto done;

@@ -79,6 +79,22 @@ static ledger_record *make(signer *s, const char *type, const char *time, json_t
 	return rec;
 }
 
+/* How the next commits are signed: by the director (a known key), not at all, or wrongly. */
+static enum { SIGN_KNOWN, SIGN_NONE, SIGN_STRANGER, SIGN_WRONG_DATA } commit_signing;
+
+static int sign_commit(char **out, const char *buf, size_t len, void *payload)
+{
+	const char *other = "not the commit";
+
+	(void)payload;
+	if (commit_signing == SIGN_STRANGER)
+		return ledger_sshsig_sign(out, fx.stranger.key, "git", (const uint8_t *)buf, len);
+	if (commit_signing == SIGN_WRONG_DATA)
+		return ledger_sshsig_sign(out, fx.director.key, "git", (const uint8_t *)other,
+		                          strlen(other));
+	return ledger_sshsig_sign(out, fx.director.key, "git", (const uint8_t *)buf, len);
+}
+
 static void append_bytes(const char *path, const char *data, size_t len)
 {
 	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
@@ -88,6 +104,7 @@ static void append_bytes(const char *path, const char *data, size_t len)
 	opts.message = "test: append\n";
 	opts.name = "test";
 	opts.email = "test@cymat.invalid";
+	opts.sign = commit_signing == SIGN_NONE ? NULL : sign_commit;
 	if (ledger_repo_append(commit, fx.repo, &file, 1, &opts) < 0)
 		ck_abort_msg("append: %s", ledger_error_last()->message);
 }
@@ -124,6 +141,7 @@ static void setup(void)
 	size_t len;
 
 	memset(&fx, 0, sizeof(fx));
+	commit_signing = SIGN_KNOWN;
 	setenv("CYMAT_SCHEMAS_DIR", SCHEMAS_DIR, 1);
 	fx.dir = testutil_tmpdir();
 	ck_assert_ptr_nonnull(fx.dir);
@@ -148,6 +166,7 @@ static void setup(void)
 	opts.message = "root: genesis\n";
 	opts.name = "nisc/director";
 	opts.email = "director@cymat.invalid";
+	opts.sign = sign_commit;
 	if (ledger_repo_init(&fx.repo, fx.dir, files, 2, &opts) < 0)
 		ck_abort_msg("init: %s", ledger_error_last()->message);
 	ck_assert_int_eq(ledger_repo_config_set(fx.repo, "cymat.root", root->id), 0);
@@ -498,6 +517,42 @@ START_TEST(judge_refuses_before_writing)
 }
 END_TEST
 
+START_TEST(commit_signatures_are_checked)
+{
+	ledger_state *st;
+	const ledger_report *rep;
+	size_t unsigned_commits = 0, bad = 0, strangers = 0;
+
+	commit_signing = SIGN_NONE;
+	append_free(make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("a"), NULL));
+	commit_signing = SIGN_STRANGER;
+	append_free(make(&fx.csirt, "principal_note", "2026-01-05T00:00:01Z", note("b"), NULL));
+	commit_signing = SIGN_WRONG_DATA;
+	append_free(make(&fx.csirt, "principal_note", "2026-01-05T00:00:02Z", note("c"), NULL));
+	st = load(1);
+	rep = ledger_state_report(st);
+	for (size_t i = 0; i < ledger_report_count(rep); i++) {
+		const ledger_finding *f = ledger_report_get(rep, i);
+
+		ck_assert_int_eq(strlen(f->commit), 40);
+		unsigned_commits += strcmp(f->code, "commit-unsigned") == 0;
+		strangers += strcmp(f->code, "commit-unknown-signer") == 0;
+		bad += strcmp(f->code, "commit-bad-signature") == 0 &&
+		       f->severity == LEDGER_SEVERITY_ERROR;
+	}
+	ck_assert_uint_eq(unsigned_commits, 1);
+	ck_assert_uint_eq(strangers, 1);
+	ck_assert_uint_eq(bad, 1);
+	ck_assert_uint_eq(ledger_report_count(rep), 3);
+	ledger_state_free(st);
+	/* Old commits are not walked again, but what was found of them is still reported. */
+	st = load(1);
+	ck_assert_uint_eq(ledger_report_count(ledger_state_report(st)), 3);
+	ck_assert_uint_eq(errors(st), 1);
+	ledger_state_free(st);
+}
+END_TEST
+
 static Suite *verify_suite(void)
 {
 	Suite *s = suite_create("verify");
@@ -516,6 +571,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, gaps_and_missing_refs_are_pending);
 	tcase_add_test(tc, incremental_verification_matches_full);
 	tcase_add_test(tc, judge_refuses_before_writing);
+	tcase_add_test(tc, commit_signatures_are_checked);
 	suite_add_tcase(s, tc);
 	return s;
 }

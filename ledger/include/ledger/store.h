@@ -130,6 +130,18 @@ typedef int (*ledger_change_cb)(const char *commit, ledger_change_kind kind,
 int ledger_repo_check_history(ledger_repo *repo, const char *from, const char *to,
                               ledger_change_cb cb, void *payload);
 
+/*
+ * Called per commit with its signature: `armour` is the gpgsig header's
+ * content (NULL for an unsigned commit) and data/len the bytes it signs (the
+ * commit object without that header).  Return non-zero to stop.
+ */
+typedef int (*ledger_commit_signature_cb)(const char *commit, const char *armour,
+                                          const char *data, size_t len, void *payload);
+
+/* Every commit reachable from `to` and not from `from` (NULL: all), oldest first. */
+int ledger_repo_foreach_commit_signature(ledger_repo *repo, const char *from, const char *to,
+                                         ledger_commit_signature_cb cb, void *payload);
+
 /* Count of commits reachable from `to` and not from `from` (NULL: all). */
 int ledger_repo_count_commits(size_t *out, ledger_repo *repo, const char *from, const char *to);
 
