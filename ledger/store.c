@@ -19,17 +19,40 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 
 #include "ledger/error.h"
 #include "ledger/store.h"
 #include "store_internal.h"
 
 #define STORE_PATH_MAX 4096
+/*
+ * Pack data is mapped in windows of STORE_MWINDOW_SIZE, at most
+ * STORE_MWINDOW_MAPPED_LIMIT at once (libgit2's defaults: 1 GiB and 8 GiB).
+ * A walk in path order jumps all over the packs: a limit below their size
+ * makes it remap windows constantly (a 64 MiB limit made reading 100,000
+ * records seven times slower), so the limit is generous and only bounds
+ * what a very large ledger maps.  Mapped pages are clean file pages.
+ */
+#define STORE_MWINDOW_SIZE (8 * 1024 * 1024)
+#define STORE_MWINDOW_MAPPED_LIMIT (256 * 1024 * 1024)
+/* Parsed trees and commits kept in memory (libgit2's default: 256 MiB). */
+#define STORE_CACHE_MAX (32 * 1024 * 1024)
+/* Priority of the in-memory backend: above libgit2's loose (1) and pack (2) backends. */
+#define STORE_MEMPACK_PRIORITY 1000
 
 /* A file to add, with its blob id computed up front. */
 struct store_entry {
 	const ledger_file *file;
 	git_oid id;
+};
+
+/* The objects an append writes, to go into its pack. */
+struct store_ids {
+	git_oid *ids;
+	size_t count;
+	size_t cap;
 };
 
 static pthread_once_t store_once = PTHREAD_ONCE_INIT;
@@ -40,13 +63,18 @@ static int store_once_error;
  * from several threads and has no global teardown point.  Every object, ref
  * and pack written fsyncs itself and its directory (GIT_OPT_ENABLE_FSYNC_GITDIR
  * is read when a repository's ref database is created, so set it first).
+ * Memory for reading is bounded: see STORE_MWINDOW_SIZE.
  */
 static void store_global_init(void)
 {
 	if (git_libgit2_init() < 0 ||
 	    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0 ||
 	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1) < 0 ||
-	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1) < 0)
+	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)STORE_MWINDOW_SIZE) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT,
+	                     (size_t)STORE_MWINDOW_MAPPED_LIMIT) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)STORE_CACHE_MAX) < 0)
 		store_once_error = 1;
 }
 
@@ -194,18 +222,40 @@ done:
 	return r;
 }
 
-static int blobs_write(ledger_repo *repo, const struct store_entry *ents, size_t count)
+static int ids_add(struct store_ids *l, const git_oid *id)
 {
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		git_oid *ids = realloc(l->ids, cap * sizeof(*ids));
+
+		if (!ids)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		l->ids = ids;
+		l->cap = cap;
+	}
+	git_oid_cpy(&l->ids[l->count++], id);
+	return 0;
+}
+
+/*
+ * Put the blobs straight into the in-memory backend, under the ids hashed in
+ * entries_prepare: git_odb_write would first look each new blob up on disk,
+ * and every miss makes libgit2 rescan objects/pack/.
+ */
+static int blobs_write(ledger_repo *repo, const struct store_entry *ents, size_t count,
+                       struct store_ids *ids)
+{
+	git_odb_backend *mp = repo->mempack;
+
 	for (size_t i = 0; i < count; i++) {
 		const ledger_file *f = ents[i].file;
-		git_oid id;
-		int error;
+		int error, r;
 
-		error = git_blob_create_from_buffer(&id, repo->git, f->data ? f->data : "", f->len);
+		error = mp->write(mp, &ents[i].id, f->data ? f->data : "", f->len, GIT_OBJECT_BLOB);
 		if (error < 0)
 			return store_error_git(error, "file \"%s\": cannot write blob", f->path);
-		if (!git_oid_equal(&id, &ents[i].id))
-			return ledger_error_set(LEDGER_EGIT, "file \"%s\": blob id mismatch", f->path);
+		if ((r = ids_add(ids, &ents[i].id)) < 0)
+			return r;
 	}
 	return 0;
 }
@@ -216,7 +266,8 @@ static int blobs_write(ledger_repo *repo, const struct store_entry *ents, size_t
  * the entries' paths are rebuilt; every other entry is copied by id.
  */
 static int tree_build(git_oid *out, ledger_repo *repo, const git_tree *base,
-                      const struct store_entry *ents, size_t count, size_t off)
+                      const struct store_entry *ents, size_t count, size_t off,
+                      struct store_ids *ids)
 {
 	git_treebuilder *bld = NULL;
 	git_tree *sub = NULL;
@@ -269,7 +320,7 @@ static int tree_build(git_oid *out, ledger_repo *repo, const git_tree *base,
 				goto done;
 			}
 		}
-		if ((r = tree_build(&sub_id, repo, sub, ents + i, j - i, off + len + 1)) < 0)
+		if ((r = tree_build(&sub_id, repo, sub, ents + i, j - i, off + len + 1, ids)) < 0)
 			goto done;
 		git_tree_free(sub);
 		sub = NULL;
@@ -286,7 +337,7 @@ static int tree_build(git_oid *out, ledger_repo *repo, const git_tree *base,
 		r = store_error_git(error, "cannot write a tree");
 		goto done;
 	}
-	r = 0;
+	r = ids_add(ids, out);
 done:
 	free(name);
 	git_tree_free(sub);
@@ -346,6 +397,64 @@ done:
 	free(armour);
 	git_buf_dispose(&buf);
 	git_signature_free(sig);
+	return r;
+}
+
+/* Put an in-memory backend above git's own, so that new objects are written there. */
+static int mempack_attach(ledger_repo *repo)
+{
+	git_odb *odb = NULL;
+	git_odb_backend *mp = NULL;
+	int error;
+
+	if (repo->mempack)
+		return 0;
+	if ((error = git_repository_odb(&odb, repo->git)) < 0)
+		return store_error_git(error, "cannot open the object database");
+	if ((error = git_mempack_new(&mp)) == 0 &&
+	    (error = git_odb_add_backend(odb, mp, STORE_MEMPACK_PRIORITY)) < 0)
+		mp->free(mp);
+	git_odb_free(odb);
+	if (error < 0)
+		return store_error_git(error, "cannot set up an in-memory object store");
+	repo->mempack = mp;
+	return 0;
+}
+
+/*
+ * Write the files' blobs, the trees along their paths over `base` (NULL:
+ * none) and the commit over `parent` (NULL: a root commit) as one new pack,
+ * durable on return.  One pack and one index are written and fsynced per
+ * commit, not a loose file per object.
+ */
+static int objects_write(git_oid *out, ledger_repo *repo, const git_tree *base,
+                         const git_commit *parent, const struct store_entry *ents, size_t n,
+                         const ledger_commit_options *opts)
+{
+	struct store_ids ids = { 0 };
+	git_tree *tree = NULL;
+	git_oid tree_id;
+	int r, error;
+
+	if ((r = mempack_attach(repo)) < 0)
+		return r;
+	if ((r = blobs_write(repo, ents, n, &ids)) < 0 ||
+	    (r = tree_build(&tree_id, repo, base, ents, n, 0, &ids)) < 0)
+		goto done;
+	if ((error = git_tree_lookup(&tree, repo->git, &tree_id)) < 0) {
+		r = store_error_git(error, "cannot read the new tree");
+		goto done;
+	}
+	if ((r = commit_write(out, repo, tree, parent, opts)) < 0 ||
+	    (r = ids_add(&ids, out)) < 0 ||
+	    (r = store_pack_write(repo, ids.ids, ids.count)) < 0)
+		goto done;
+	r = 0;
+done:
+	/* On disk now, or given up: either way nothing may stay behind in memory. */
+	git_mempack_reset(repo->mempack);
+	git_tree_free(tree);
+	free(ids.ids);
 	return r;
 }
 
@@ -454,9 +563,8 @@ int ledger_repo_init(ledger_repo **out, const char *path, const ledger_file *fil
 	git_repository *git = NULL;
 	ledger_repo *repo = NULL;
 	struct store_entry *ents = NULL;
-	git_tree *tree = NULL;
 	git_reference *ref = NULL;
-	git_oid tree_id, commit_id;
+	git_oid commit_id;
 	size_t n;
 	int existed, made = 0, r, error;
 
@@ -486,14 +594,7 @@ int ledger_repo_init(ledger_repo **out, const char *path, const ledger_file *fil
 	if ((r = repo_wrap(&repo, git)) < 0)
 		goto done;
 	git = NULL; /* owned by repo */
-	if ((r = blobs_write(repo, ents, n)) < 0 ||
-	    (r = tree_build(&tree_id, repo, NULL, ents, n, 0)) < 0)
-		goto done;
-	if ((error = git_tree_lookup(&tree, repo->git, &tree_id)) < 0) {
-		r = store_error_git(error, "cannot read the genesis tree");
-		goto done;
-	}
-	if ((r = commit_write(&commit_id, repo, tree, NULL, opts)) < 0)
+	if ((r = objects_write(&commit_id, repo, NULL, NULL, ents, n, opts)) < 0)
 		goto done;
 	error = git_reference_create(&ref, repo->git, LEDGER_MAIN_REF, &commit_id, 0, "cymat: init");
 	if (error < 0) {
@@ -507,7 +608,6 @@ int ledger_repo_init(ledger_repo **out, const char *path, const ledger_file *fil
 	r = 0;
 done:
 	git_reference_free(ref);
-	git_tree_free(tree);
 	ledger_repo_free(repo);
 	git_repository_free(git);
 	free(ents);
@@ -669,10 +769,9 @@ int ledger_repo_append(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
 {
 	struct store_entry *ents = NULL;
 	git_commit *tip = NULL;
-	git_tree *tip_tree = NULL, *tree = NULL;
+	git_tree *tip_tree = NULL;
 	git_reference *ref = NULL;
-	git_oid tip_id, tree_id, commit_id;
-	char *objects = NULL;
+	git_oid tip_id, commit_id;
 	size_t n;
 	int locked = 0, r, error;
 
@@ -697,26 +796,12 @@ int ledger_repo_append(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
 		r = 0;
 		goto done;
 	}
-	if ((r = blobs_write(repo, ents, n)) < 0 ||
-	    (r = tree_build(&tree_id, repo, tip_tree, ents, n, 0)) < 0)
-		goto done;
-	if ((error = git_tree_lookup(&tree, repo->git, &tree_id)) < 0) {
-		r = store_error_git(error, "cannot read the new tree");
-		goto done;
-	}
-	if ((r = commit_write(&commit_id, repo, tree, tip, opts)) < 0)
+	if ((r = objects_write(&commit_id, repo, tip_tree, tip, ents, n, opts)) < 0)
 		goto done;
 	/*
-	 * libgit2 fsyncs each object file and its objects/xx/ directory; a new
-	 * objects/xx/ itself is only durable once objects/ is synced.
+	 * The new pack is durable.  Compare-and-swap; the ref file and
+	 * refs/heads/ are fsynced by libgit2.
 	 */
-	if (asprintf(&objects, "%s/objects", repo->git_dir) < 0) {
-		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		goto done;
-	}
-	if ((r = store_fsync_path(objects)) < 0)
-		goto done;
-	/* Compare-and-swap; the ref file and refs/heads/ are fsynced by libgit2. */
 	error = git_reference_create_matching(&ref, repo->git, LEDGER_MAIN_REF, &commit_id, 1,
 	                                      &tip_id, "cymat: append");
 	if (error == GIT_EMODIFIED) {
@@ -732,16 +817,19 @@ int ledger_repo_append(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
 		goto done;
 	}
 	oid_hex(out, &commit_id);
-	/* The commit is durable; packing only speeds readers up, so its failure is not ours. */
+	/*
+	 * The commit is durable.  Packing only speeds readers up, so its failure
+	 * is not ours; other appenders need not wait for it.
+	 */
+	store_lock_release(repo);
+	locked = 0;
 	store_pack_auto(repo);
 	ledger_error_clear();
 	r = 0;
 done:
 	if (locked)
 		store_lock_release(repo);
-	free(objects);
 	git_reference_free(ref);
-	git_tree_free(tree);
 	git_tree_free(tip_tree);
 	git_commit_free(tip);
 	free(ents);

@@ -14,12 +14,22 @@ struct ledger_repo {
 	char *git_dir;   /* absolute, no trailing slash */
 	char *state_dir; /* "<git_dir>/cymat" once created, else NULL */
 	int lock_held;
+	/*
+	 * In-memory backend of git's object database, above the others: an
+	 * append writes its objects here, then all of them as one pack.
+	 */
+	git_odb_backend *mempack;
 };
 
 /* Loose objects past which an append packs them (auto-pack). */
 #define STORE_PACK_LOOSE_LIMIT 1024
-/* Packs past which all of them are consolidated into one. */
+/* Packs past which the smaller ones are consolidated. */
 #define STORE_PACK_COUNT_LIMIT 16
+/*
+ * Appends merge only packs up to this size: rewriting a large ledger's big
+ * packs is left to ledger_repo_pack, so that no append stalls for minutes.
+ */
+#define STORE_PACK_AUTO_MAX_SIZE (8 * 1024 * 1024)
 
 /*
  * Set the ledger error from libgit2's last error: "<what>: <libgit2 message>",
@@ -40,10 +50,19 @@ int store_fsync_path(const char *path);
 int store_lock_acquire(ledger_repo *repo);
 void store_lock_release(ledger_repo *repo);
 
-/* Pack loose objects if there are more than STORE_PACK_LOOSE_LIMIT; lock held. */
-int store_pack_auto(ledger_repo *repo);
+/*
+ * Write the objects `ids` (readable through repo->git) as one new pack and
+ * make it durable: the pack, its index and objects/pack/ are fsynced.
+ */
+int store_pack_write(ledger_repo *repo, const git_oid *ids, size_t count);
 
-/* Pack all loose objects, consolidating packs if there are too many; lock held. */
-int store_pack_locked(ledger_repo *repo);
+/*
+ * Pack if there are more than STORE_PACK_LOOSE_LIMIT loose objects or more
+ * than STORE_PACK_COUNT_LIMIT packs of at most STORE_PACK_AUTO_MAX_SIZE;
+ * only those packs are merged.  Called without the ledger lock: packing
+ * has its own (cymat/pack.lock), and is skipped while another process
+ * packs.
+ */
+int store_pack_auto(ledger_repo *repo);
 
 #endif

@@ -1,14 +1,23 @@
 /*
- * Packing: every append leaves a few loose objects (blob, trees, commit);
+ * Packing: every append writes its objects (blobs, trees, commit) as one
+ * new pack; loose objects are left only by ledgers written before that, and
  * past STORE_PACK_LOOSE_LIMIT of them they go into one pack.  Past
- * STORE_PACK_COUNT_LIMIT packs they are merged geometrically: the largest
- * pack stays when it outweighs all the others together, which are merged
- * into one; otherwise all are.  So a large ledger is not rewritten whole
- * every few thousand appends.  Packs are merged object by object, reachable
- * or not, so nothing a concurrent writer has not referenced yet is lost.  Files
- * are only deleted once the pack holding their objects and its index are
- * durable, so a concurrent reader never finds an object missing: libgit2
- * rescans objects/pack/ when a lookup misses.  Callers hold the ledger lock.
+ * STORE_PACK_COUNT_LIMIT packs the smaller ones are merged geometrically:
+ * from the largest down, a pack stays while it is at least twice the size of
+ * all smaller packs together, and the rest are merged into one.  So a large
+ * ledger is not rewritten whole every few appends, and each object is
+ * rewritten about log2(ledger size / append size) times over the ledger's
+ * life.  Packs are merged object by object, reachable or not, so nothing a
+ * concurrent writer has not referenced yet is lost.  Files are only deleted
+ * once the pack holding their objects and its index are durable, so a
+ * concurrent reader never finds an object missing: libgit2 rescans
+ * objects/pack/ when a lookup misses.
+ *
+ * Packing only moves objects between files and never touches a ref, so it
+ * runs outside the ledger lock, under cymat/pack.lock (an flock(2), released
+ * by the kernel if its holder dies): appends go on while packs are merged,
+ * and two processes never merge the same packs.  An append only adds a new
+ * pack, which the merge, listing packs before it starts, leaves alone.
  */
 #include "config.h"
 
@@ -18,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -138,8 +149,8 @@ static int loose_list(struct oid_list *out, const char *git_dir, size_t limit)
 	return r;
 }
 
-/* The packs in objects/pack/, largest first. */
-static int pack_list_read(struct pack_list *out, const char *pack_dir)
+/* The packs in objects/pack/ of at most `max_size` bytes (0: any), largest first. */
+static int pack_list_read(struct pack_list *out, const char *pack_dir, off_t max_size)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -160,7 +171,7 @@ static int pack_list_read(struct pack_list *out, const char *pack_dir)
 		    strcmp(de->d_name + len - 5, ".pack") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", pack_dir, de->d_name);
-		if (stat(path, &st) == 0)
+		if (stat(path, &st) == 0 && (max_size == 0 || st.st_size <= max_size))
 			r = pack_list_add(out, de->d_name, len - 5, st.st_size);
 	}
 	closedir(d);
@@ -171,7 +182,7 @@ static int pack_list_read(struct pack_list *out, const char *pack_dir)
 
 /* Write `ids` as one pack into `pack_dir` and make it durable; its name in *out_name. */
 static int pack_write(char **out_name, ledger_repo *repo, const char *pack_dir,
-                      const struct oid_list *ids)
+                      const git_oid *ids, size_t count)
 {
 	git_packbuilder *pb = NULL;
 	const char *name;
@@ -182,8 +193,8 @@ static int pack_write(char **out_name, ledger_repo *repo, const char *pack_dir,
 		r = store_error_git(error, "cannot start a pack");
 		goto done;
 	}
-	for (size_t i = 0; i < ids->count; i++) {
-		if ((error = git_packbuilder_insert(pb, &ids->ids[i], NULL)) < 0) {
+	for (size_t i = 0; i < count; i++) {
+		if ((error = git_packbuilder_insert(pb, &ids[i], NULL)) < 0) {
 			r = store_error_git(error, "cannot pack an object");
 			goto done;
 		}
@@ -244,6 +255,25 @@ static int pack_objects(struct oid_list *ids, const char *pack_dir, const char *
 }
 
 /*
+ * The first of the packs (largest first) to merge: the larger ones each
+ * outweigh twice all smaller packs together.  At least two are merged.
+ */
+static size_t merge_first(const struct pack_list *packs)
+{
+	off_t rest = 0;
+	size_t first;
+
+	for (size_t i = 0; i < packs->count; i++)
+		rest += packs->packs[i].size;
+	for (first = 0; first + 2 < packs->count; first++) {
+		rest -= packs->packs[first].size;
+		if (packs->packs[first].size < 2 * rest)
+			break;
+	}
+	return first;
+}
+
+/*
  * Merge packs[first..] and the loose objects into one pack; then the merged
  * packs and the loose files go.
  */
@@ -260,7 +290,7 @@ static int pack_merge(ledger_repo *repo, const char *pack_dir, const struct pack
 		r = oid_list_add(&all, &loose->ids[i]);
 	for (i = first; i < packs->count && r == 0; i++)
 		r = pack_objects(&all, pack_dir, packs->packs[i].name);
-	if (r < 0 || (r = pack_write(&name, repo, pack_dir, &all)) < 0)
+	if (r < 0 || (r = pack_write(&name, repo, pack_dir, all.ids, all.count)) < 0)
 		goto done;
 	loose_remove(repo->git_dir, loose);
 	for (i = first; i < packs->count; i++) {
@@ -279,13 +309,15 @@ done:
 	return r;
 }
 
-int store_pack_locked(ledger_repo *repo)
+/*
+ * Pack the loose objects, and merge packs of at most `max_size` bytes (0:
+ * any) when there are too many of them.
+ */
+static int pack_run(ledger_repo *repo, off_t max_size)
 {
 	struct oid_list loose = { 0 };
 	struct pack_list packs = { 0 };
 	char *pack_dir = NULL, *name = NULL;
-	off_t rest = 0;
-	size_t i;
 	int r;
 
 	if (asprintf(&pack_dir, "%s/objects/pack", repo->git_dir) < 0) {
@@ -293,18 +325,16 @@ int store_pack_locked(ledger_repo *repo)
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((r = pack_list_read(&packs, pack_dir)) < 0 ||
+	if ((r = pack_list_read(&packs, pack_dir, max_size)) < 0 ||
 	    (r = loose_list(&loose, repo->git_dir, 0)) < 0)
 		goto done;
 	if (packs.count + (loose.count ? 1 : 0) > STORE_PACK_COUNT_LIMIT) {
-		for (i = 1; i < packs.count; i++)
-			rest += packs.packs[i].size;
-		r = pack_merge(repo, pack_dir, &packs, packs.packs[0].size > rest ? 1 : 0, &loose);
+		r = pack_merge(repo, pack_dir, &packs, merge_first(&packs), &loose);
 		goto done;
 	}
 	if (loose.count == 0)
 		goto done;
-	if ((r = pack_write(&name, repo, pack_dir, &loose)) < 0)
+	if ((r = pack_write(&name, repo, pack_dir, loose.ids, loose.count)) < 0)
 		goto done;
 	loose_remove(repo->git_dir, &loose);
 done:
@@ -317,25 +347,90 @@ done:
 	return r;
 }
 
+/*
+ * Take cymat/pack.lock: *out_fd is its descriptor, or -1 when `wait` is 0
+ * and another process holds it.
+ */
+static int pack_lock(int *out_fd, ledger_repo *repo, int wait)
+{
+	const char *state;
+	char *path = NULL;
+	int fd, r;
+
+	*out_fd = -1;
+	if ((r = ledger_repo_state_dir(&state, repo)) < 0)
+		return r;
+	if (asprintf(&path, "%s/pack.lock", state) < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = ledger_error_set(LEDGER_EIO, "cannot open \"%s\": %s", path, strerror(errno));
+		goto done;
+	}
+	while ((r = flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) < 0 && errno == EINTR)
+		;
+	if (r < 0) {
+		if (errno == EWOULDBLOCK)
+			r = 0;
+		else
+			r = ledger_error_set(LEDGER_EIO, "cannot lock \"%s\": %s", path,
+			                     strerror(errno));
+		close(fd);
+		goto done;
+	}
+	*out_fd = fd;
+done:
+	free(path);
+	return r;
+}
+
+int store_pack_write(ledger_repo *repo, const git_oid *ids, size_t count)
+{
+	char *pack_dir = NULL, *name = NULL;
+	int r;
+
+	if (asprintf(&pack_dir, "%s/objects/pack", repo->git_dir) < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	r = pack_write(&name, repo, pack_dir, ids, count);
+	free(name);
+	free(pack_dir);
+	return r;
+}
+
 int store_pack_auto(ledger_repo *repo)
 {
 	struct oid_list loose = { 0 };
-	int r;
+	struct pack_list small = { 0 };
+	char *pack_dir = NULL;
+	int fd = -1, r;
 
-	r = loose_list(&loose, repo->git_dir, STORE_PACK_LOOSE_LIMIT);
-	if (r == 0 && loose.count > STORE_PACK_LOOSE_LIMIT)
-		r = store_pack_locked(repo);
+	if ((r = pack_lock(&fd, repo, 0)) < 0 || fd < 0)
+		return r;
+	if (asprintf(&pack_dir, "%s/objects/pack", repo->git_dir) < 0) {
+		pack_dir = NULL;
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = pack_list_read(&small, pack_dir, STORE_PACK_AUTO_MAX_SIZE)) < 0 ||
+	    (r = loose_list(&loose, repo->git_dir, STORE_PACK_LOOSE_LIMIT)) < 0)
+		goto done;
+	if (small.count > STORE_PACK_COUNT_LIMIT || loose.count > STORE_PACK_LOOSE_LIMIT)
+		r = pack_run(repo, STORE_PACK_AUTO_MAX_SIZE);
+done:
+	close(fd);
 	free(loose.ids);
+	pack_list_clear(&small);
+	free(pack_dir);
 	return r;
 }
 
 int ledger_repo_pack(ledger_repo *repo)
 {
-	int r;
+	int fd, r;
 
-	if ((r = store_lock_acquire(repo)) < 0)
+	if ((r = pack_lock(&fd, repo, 1)) < 0)
 		return r;
-	r = store_pack_locked(repo);
-	store_lock_release(repo);
+	r = pack_run(repo, 0);
+	close(fd);
 	return r;
 }
