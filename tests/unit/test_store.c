@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1059,6 +1060,176 @@ START_TEST(test_auto_pack)
 }
 END_TEST
 
+/* The object ids in pack `idx` (a path), sorted, one per line, by stock git. */
+static char *pack_ids(const char *idx)
+{
+	return run_out("git show-index < '%s' | cut -d' ' -f2 | sort", idx);
+}
+
+/* The path of the .idx of the pack in `git_dir` not named in `before` (ls output). */
+static char *new_pack_idx(const char *git_dir, const char *before)
+{
+	return run_out("cd '%s/objects/pack' && for f in *.idx; do "
+	               "case '%s' in *\"$f\"*) ;; *) echo \"$PWD/$f\";; esac; done", git_dir,
+	               before);
+}
+
+START_TEST(test_one_pack_per_append)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char g[41], tip[41], again[41];
+
+	/* the genesis commit is a pack too */
+	ck_assert_uint_eq(count_loose(path), 0);
+	ck_assert_uint_eq(count_packs(path), 1);
+	ck_assert_int_eq(ledger_repo_head(g, repo), 0);
+	for (int i = 0; i < 3; i++) {
+		char *before = run_out("ls '%s/objects/pack'", path);
+		char *idx, *in_pack, *added;
+
+		ck_assert_msg(append_seeds(repo, 100 + (uint64_t)i * 10, 5, tip) == 0, "%s",
+		              errmsg());
+		ck_assert_uint_eq(count_loose(path), 0);
+		ck_assert_uint_eq(count_packs(path), 2 + (size_t)i);
+		/* the new pack holds exactly the objects the commit added, by git's count */
+		idx = new_pack_idx(path, before);
+		ck_assert_ptr_null(strchr(idx, '\n'));
+		in_pack = pack_ids(idx);
+		added = run_out("git --git-dir='%s' rev-list --objects %s --not %s | cut -c1-40 | sort",
+		                path, tip, i == 0 ? g : "HEAD~1");
+		ck_assert_str_eq(in_pack, added);
+		ck_assert_ptr_nonnull(strstr(in_pack, tip));
+		free(added);
+		free(in_pack);
+		free(idx);
+		free(before);
+	}
+	/* nothing new to add: no commit, no pack */
+	ck_assert_int_eq(append_seeds(repo, 100, 5, again), 0);
+	ck_assert_str_eq(again, tip);
+	ck_assert_uint_eq(count_packs(path), 4);
+	ck_assert_uint_eq(count_records(repo, NULL), 16);
+	check_fsck(path);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_pack_consolidation)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path), *fresh = NULL;
+	char tip[41], rec[96], *big_pack, *s;
+	ledger_file f;
+	uint64_t x = 88172645463325252ULL;
+	char *noise;
+	size_t n = 9 * 1024 * 1024, total = 2;
+
+	/* a pack larger than appends merge on their own: incompressible bytes */
+	noise = malloc(n);
+	ck_assert_ptr_nonnull(noise);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		noise[i] = (char)(x >> 32);
+	}
+	memcpy(noise, "{\"record\":", 10);
+	record_path(rec, 7);
+	f.path = rec;
+	f.data = noise;
+	f.len = n;
+	{
+		ledger_commit_options o = opts_msg("batch: noise\n");
+
+		ck_assert_msg(ledger_repo_append(tip, repo, &f, 1, &o) == 0, "%s", errmsg());
+	}
+	big_pack = run_out("cd '%s/objects/pack' && ls -S *.pack | head -1", path);
+	ck_assert_int_eq(ledger_repo_open(&fresh, path), 0);
+	for (int i = 0; i < 40; i++) {
+		ck_assert_msg(append_seeds(repo, 1000 + (uint64_t)i * 3, 1 + i % 3, tip) == 0, "%s",
+		              errmsg());
+		total += 1 + i % 3;
+		/* the small packs are merged, the big one is left alone */
+		ck_assert_uint_le(count_packs(path), 16 + 1);
+		ck_assert_int_eq(run("test -f '%s/objects/pack/%s'", path, big_pack), 0);
+		/* a handle opened before the merges still reads everything */
+		if (i % 10 == 9)
+			ck_assert_uint_eq(count_records(fresh, NULL), total);
+	}
+	ck_assert_uint_lt(count_packs(path), 2 + 40);
+	ck_assert_uint_eq(count_loose(path), 0);
+	ck_assert_int_eq(ledger_repo_head(rec, fresh), 0);
+	ck_assert_str_eq(rec, tip);
+	check_fsck(path);
+	/* an explicit pack merges geometrically: never more than 16 packs left */
+	ck_assert_int_eq(ledger_repo_pack(repo), 0);
+	ck_assert_uint_le(count_packs(path), 16);
+	s = run_out("git --git-dir='%s' count-objects -v | grep '^count:'", path);
+	ck_assert_str_eq(s, "count: 0");
+	free(s);
+	ck_assert_uint_eq(count_records(fresh, NULL), total);
+	check_fsck(path);
+	free(big_pack);
+	free(noise);
+	ledger_repo_free(fresh);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+START_TEST(test_pack_lock)
+{
+	char *base, *path = tmp_repo(&base), *lock;
+	ledger_repo *repo = genesis(path);
+	const char *state;
+	char tip[41];
+	int go[2], ready[2], st;
+	pid_t holder;
+	char c;
+
+	ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
+	ck_assert_int_ge(asprintf(&lock, "%s/pack.lock", state), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	holder = fork();
+	ck_assert_int_ge(holder, 0);
+	if (holder == 0) {
+		/* another process merging packs, until the parent closes the pipe */
+		int fd = open(lock, O_RDWR | O_CREAT, 0600);
+
+		close(go[1]);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 || write(ready[1], "x", 1) != 1 ||
+		    read(go[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(go[0]);
+	close(ready[1]);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	/* appends neither wait for the packer nor merge behind its back */
+	for (int i = 0; i < 20; i++)
+		ck_assert_msg(append_seeds(repo, 100 + (uint64_t)i, 1, tip) == 0, "%s", errmsg());
+	ck_assert_uint_eq(count_packs(path), 21);
+	close(go[1]);
+	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* the next append merges */
+	ck_assert_msg(append_seeds(repo, 200, 1, tip) == 0, "%s", errmsg());
+	ck_assert_uint_le(count_packs(path), 16);
+	ck_assert_uint_eq(count_records(repo, NULL), 22);
+	check_fsck(path);
+	close(ready[0]);
+	free(lock);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
 /* Appends one record per commit forever, writing "<seed>\n" to `fd` after each success. */
 static void crash_child(const char *path, uint64_t first, int fd)
 {
@@ -1174,6 +1345,9 @@ static Suite *store_suite(void)
 	suite_add_tcase(s, lock);
 	tcase_set_timeout(big, 600);
 	tcase_add_test(big, test_auto_pack);
+	tcase_add_test(big, test_one_pack_per_append);
+	tcase_add_test(big, test_pack_consolidation);
+	tcase_add_test(big, test_pack_lock);
 	tcase_add_test(big, test_crash_safety);
 	suite_add_tcase(s, big);
 	return s;
