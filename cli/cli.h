@@ -141,6 +141,23 @@ struct cli_append_options {
 int cli_append_records(const struct cli_new_record *records, size_t count,
                        const struct cli_append_options *opts);
 
+/* The rules' view of the ledger, for the views (cli/views.c). */
+struct cli_policy_view {
+	ledger_repo *repo;
+	ledger_state *state;
+	ledger_policy *policy;
+};
+
+/* Open, verify and judge the ledger; prints the error and returns an exit code. */
+int cli_policy_load(struct cli_policy_view *view);
+void cli_policy_view_free(struct cli_policy_view *view);
+
+/* A string member of a JSON object, "-" when absent or not a string. */
+const char *cli_json_str(const json_t *obj, const char *name);
+
+/* Flush stdout; CLI_EXIT_OK, or the error printed and CLI_EXIT_INTERNAL. */
+int cli_finish_output(void);
+
 /* Command handlers. */
 int cmd_init(int argc, char **argv);
 int cmd_key(int argc, char **argv);
@@ -151,8 +168,13 @@ int cmd_show(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_canon(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_incident(int argc, char **argv);
+int cmd_roster(int argc, char **argv);
+int cmd_findings(int argc, char **argv);
 
 extern const char cmd_init_help[], cmd_key_help[], cmd_principal_help[], cmd_revoke_help[],
-	cmd_append_help[], cmd_show_help[], cmd_log_help[], cmd_verify_help[], cmd_canon_help[];
+	cmd_append_help[], cmd_show_help[], cmd_log_help[], cmd_verify_help[], cmd_canon_help[],
+	cmd_status_help[], cmd_incident_help[], cmd_roster_help[], cmd_findings_help[];
 
 #endif

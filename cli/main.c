@@ -18,6 +18,10 @@ static const struct cli_command commands[] = {
 	{ "show", "show a record and its findings", cmd_show_help, cmd_show },
 	{ "log", "list records", cmd_log_help, cmd_log },
 	{ "verify", "verify the whole ledger", cmd_verify_help, cmd_verify },
+	{ "status", "open incidents at a glance", cmd_status_help, cmd_status },
+	{ "incident", "one incident: timeline, state, findings", cmd_incident_help, cmd_incident },
+	{ "roster", "staff per organisation, with quota use", cmd_roster_help, cmd_roster },
+	{ "findings", "every finding of the rules, with rule ids", cmd_findings_help, cmd_findings },
 	{ "canon", "print the RFC 8785 canonical form of JSON", cmd_canon_help, cmd_canon },
 };
 
