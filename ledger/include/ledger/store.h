@@ -80,8 +80,9 @@ int ledger_repo_resolve(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, con
  * built on.  Files already present with identical bytes are skipped; a file
  * present with different bytes is refused (LEDGER_EEXISTS).  When nothing is
  * left to add no commit is made and out is the current tip.  On return 0
- * the commit is durable: a crash after that loses nothing.  Loose objects
- * are packed once there are enough of them to slow readers down.
+ * the commit is durable: a crash after that loses nothing.  The commit's new
+ * objects are written as one pack; small packs are merged once there are
+ * enough of them, outside the ledger lock.
  */
 int ledger_repo_append(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
                        const ledger_file *files, size_t count,
@@ -152,7 +153,7 @@ int ledger_repo_is_ancestor(ledger_repo *repo, const char *ancestor, const char 
 int ledger_repo_config_get(char **out, ledger_repo *repo, const char *key);
 int ledger_repo_config_set(ledger_repo *repo, const char *key, const char *value);
 
-/* Pack all loose objects into one pack now (appends do this on their own past a threshold). */
+/* Merge packs (and any loose objects) now, as appends do on their own for small packs. */
 int ledger_repo_pack(ledger_repo *repo);
 
 #ifdef __cplusplus
