@@ -13,6 +13,8 @@
  * $ref resolves against the base URI set by the nearest $id (RFC 3986
  * reference resolution), to any schema loaded in the same set: a whole
  * resource, a JSON pointer fragment or an $anchor.  Nothing is fetched.
+ * Schemas are compiled when they load (keywords digested, $ref resolved to
+ * pointers), so validation does no lookups and no URI work.
  *
  * "pattern" is ECMA-262; it is translated to a POSIX extended regular
  * expression and run in the C.UTF-8 locale (so "." and classes see code
@@ -23,7 +25,8 @@
  * a pattern matches).  Refused when the schema loads: backreferences,
  * lookaround, \b \B, \p{...}, negated shorthands inside a class, empty
  * classes, ranges whose ends are not ASCII (glibc refuses multibyte ranges).  Known differences: \s is the locale's [:space:], "." also
- * matches line terminators.
+ * matches line terminators.  The patterns of the project's own schemas have
+ * hand-written matchers with the same answers, for speed.
  */
 #include "config.h"
 
@@ -58,13 +61,17 @@ struct schema_resource {
 
 struct schema_pattern {
 	char *source;          /* ECMA-262 text as written in the schema */
-	regex_t re;
+	bool (*fast)(const char *s, size_t len); /* hand-written matcher, or NULL */
+	regex_t re;            /* compiled only when there is no fast matcher */
 };
+
+struct snode;
 
 struct schema_doc {
 	char *name;            /* file name, or NULL */
 	char *uri;             /* base URI of the document */
 	json_t *root;
+	struct snode *node;    /* the compiled root */
 };
 
 struct ledger_schemas {
@@ -75,6 +82,8 @@ struct ledger_schemas {
 	struct schema_pattern *pat;
 	size_t npat;
 	locale_t utf8;         /* (locale_t)0 when C.UTF-8 is unavailable */
+	struct snode **nodes;  /* compiled schemas: open addressing on (json, base) */
+	size_t nodes_cap, nnodes;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -600,7 +609,175 @@ fail:
 }
 
 /* ------------------------------------------------------------------------ */
+/*
+ * Hand-written matchers for the patterns of the project's schemas, chosen by
+ * the exact pattern text when it loads.  Each answers exactly as the regular
+ * expression would: every class is ASCII, so a byte outside it (part of a
+ * multibyte character or U+0000) fails in both.
+ */
+
+enum {
+	CH_LOWER = 1 << 0, CH_UPPER = 1 << 1, CH_DIGIT = 1 << 2, CH_PLUS = 1 << 3,
+	CH_SLASH = 1 << 4, CH_DOT = 1 << 5, CH_UNDER = 1 << 6, CH_DASH = 1 << 7,
+	CH_HEXLOW = 1 << 8, /* a-f */
+};
+
+#define CH_HEX (CH_DIGIT | CH_HEXLOW)
+#define CH_B64 (CH_LOWER | CH_UPPER | CH_DIGIT | CH_PLUS | CH_SLASH)
+#define CH_NAME (CH_LOWER | CH_DIGIT | CH_DOT | CH_UNDER | CH_DASH)
+
+static unsigned char_class(unsigned char c)
+{
+	if (c >= 'a' && c <= 'z')
+		return CH_LOWER | (c <= 'f' ? CH_HEXLOW : 0);
+	if (c >= 'A' && c <= 'Z')
+		return CH_UPPER;
+	if (c >= '0' && c <= '9')
+		return CH_DIGIT;
+	switch (c) {
+	case '+': return CH_PLUS;
+	case '/': return CH_SLASH;
+	case '.': return CH_DOT;
+	case '_': return CH_UNDER;
+	case '-': return CH_DASH;
+	default: return 0;
+	}
+}
+
+/* Is every byte of s[0..len) in one of the classes of `mask`? */
+static bool all_in(const char *s, size_t len, unsigned mask)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!(char_class((unsigned char)s[i]) & mask))
+			return false;
+	return true;
+}
+
+static bool in_range(char c, char lo, char hi)
+{
+	return c >= lo && c <= hi;
+}
+
+/* ^[a-z][a-z0-9._-]{0,63}$ */
+static bool fast_name(const char *s, size_t len)
+{
+	return len >= 1 && len <= 64 && in_range(s[0], 'a', 'z') && all_in(s + 1, len - 1, CH_NAME);
+}
+
+/* ^[a-z0-9][a-z0-9_.-]{0,63}$ */
+static bool fast_name_digit(const char *s, size_t len)
+{
+	return len >= 1 && len <= 64 && all_in(s, 1, CH_LOWER | CH_DIGIT) &&
+	       all_in(s + 1, len - 1, CH_NAME);
+}
+
+/* ^[a-z][a-z0-9-]{1,31}$ */
+static bool fast_agency(const char *s, size_t len)
+{
+	return len >= 2 && len <= 32 && in_range(s[0], 'a', 'z') &&
+	       all_in(s + 1, len - 1, CH_LOWER | CH_DIGIT | CH_DASH);
+}
+
+/* ^[a-z][a-z0-9-]{1,31}/[a-z][a-z0-9._-]{0,63}$ ("/" occurs in neither part) */
+static bool fast_principal(const char *s, size_t len)
+{
+	const char *slash = memchr(s, '/', len);
+	size_t a;
+
+	if (!slash)
+		return false;
+	a = (size_t)(slash - s);
+	return fast_agency(s, a) && fast_name(slash + 1, len - a - 1);
+}
+
+/* ^[a-z][a-z_]{0,31}$ */
+static bool fast_type(const char *s, size_t len)
+{
+	return len >= 1 && len <= 32 && in_range(s[0], 'a', 'z') &&
+	       all_in(s + 1, len - 1, CH_LOWER | CH_UNDER);
+}
+
+/* ^[0-9a-f]{64}$ */
+static bool fast_hex64(const char *s, size_t len)
+{
+	return len == 64 && all_in(s, len, CH_HEX);
+}
+
+/* ^([0-9a-f]{40}|[0-9a-f]{64})$ */
+static bool fast_hex40_64(const char *s, size_t len)
+{
+	return (len == 40 || len == 64) && all_in(s, len, CH_HEX);
+}
+
+/* ^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$ */
+static bool fast_base64(const char *s, size_t len)
+{
+	size_t pad = 0;
+
+	if (len % 4)
+		return false;
+	if (len && s[len - 1] == '=')
+		pad = s[len - 2] == '=' ? 2 : 1;
+	return all_in(s, len - pad, CH_B64);
+}
+
+/* ^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$ (32 bytes) */
+static bool fast_base64_32(const char *s, size_t len)
+{
+	return len == 44 && all_in(s, 42, CH_B64) && s[42] && strchr("AEIMQUYcgkosw048", s[42]) &&
+	       s[43] == '=';
+}
+
+/* ^[A-Za-z0-9+/]{85}[AQgw]==$ (64 bytes) */
+static bool fast_base64_64(const char *s, size_t len)
+{
+	return len == 88 && all_in(s, 85, CH_B64) && s[85] && strchr("AQgw", s[85]) &&
+	       s[86] == '=' && s[87] == '=';
+}
+
+/*
+ * ^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):
+ * [0-5][0-9]:[0-5][0-9]Z$
+ */
+static bool fast_time(const char *s, size_t len)
+{
+	return len == 20 && all_in(s, 4, CH_DIGIT) && s[4] == '-' &&
+	       ((s[5] == '0' && in_range(s[6], '1', '9')) || (s[5] == '1' && in_range(s[6], '0', '2'))) &&
+	       s[7] == '-' &&
+	       ((s[8] == '0' && in_range(s[9], '1', '9')) ||
+	        (in_range(s[8], '1', '2') && in_range(s[9], '0', '9')) ||
+	        (s[8] == '3' && in_range(s[9], '0', '1'))) &&
+	       s[10] == 'T' &&
+	       ((in_range(s[11], '0', '1') && in_range(s[12], '0', '9')) ||
+	        (s[11] == '2' && in_range(s[12], '0', '3'))) &&
+	       s[13] == ':' && in_range(s[14], '0', '5') && in_range(s[15], '0', '9') &&
+	       s[16] == ':' && in_range(s[17], '0', '5') && in_range(s[18], '0', '9') && s[19] == 'Z';
+}
+
+static const struct {
+	const char *source;
+	bool (*match)(const char *s, size_t len);
+} fast_patterns[] = {
+	{ "^[a-z][a-z0-9._-]{0,63}$", fast_name },
+	{ "^[a-z0-9][a-z0-9_.-]{0,63}$", fast_name_digit },
+	{ "^[a-z][a-z0-9-]{1,31}$", fast_agency },
+	{ "^[a-z][a-z0-9-]{1,31}/[a-z][a-z0-9._-]{0,63}$", fast_principal },
+	{ "^[a-z][a-z_]{0,31}$", fast_type },
+	{ "^[0-9a-f]{64}$", fast_hex64 },
+	{ "^([0-9a-f]{40}|[0-9a-f]{64})$", fast_hex40_64 },
+	{ "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", fast_base64 },
+	{ "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$", fast_base64_32 },
+	{ "^[A-Za-z0-9+/]{85}[AQgw]==$", fast_base64_64 },
+	{ "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$",
+	  fast_time },
+};
+
+/* ------------------------------------------------------------------------ */
 /* The registry: documents, $id/$anchor resources, compiled patterns */
+
+static void snode_free(struct snode *n);
 
 static void schemas_clear(struct ledger_schemas *s)
 {
@@ -615,11 +792,15 @@ static void schemas_clear(struct ledger_schemas *s)
 		free(s->res[i].uri);
 	for (i = 0; i < s->npat; i++) {
 		free(s->pat[i].source);
-		regfree(&s->pat[i].re);
+		if (!s->pat[i].fast)
+			regfree(&s->pat[i].re);
 	}
+	for (i = 0; i < s->nodes_cap; i++)
+		snode_free(s->nodes[i]);
 	free(s->docs);
 	free(s->res);
 	free(s->pat);
+	free(s->nodes);
 	if (s->utf8)
 		freelocale(s->utf8);
 }
@@ -672,13 +853,14 @@ static int add_resource(struct ledger_schemas *s, const char *uri, const json_t 
 	return 0;
 }
 
-static const regex_t *find_pattern(const struct ledger_schemas *s, const char *source)
+static const struct schema_pattern *find_pattern(const struct ledger_schemas *s,
+                                                 const char *source)
 {
 	size_t i;
 
 	for (i = 0; i < s->npat; i++)
 		if (!strcmp(s->pat[i].source, source))
-			return &s->pat[i].re;
+			return &s->pat[i];
 	return NULL;
 }
 
@@ -688,28 +870,35 @@ static int add_pattern(struct ledger_schemas *s, const char *source)
 	const char *why = NULL;
 	locale_t saved = (locale_t)0;
 	char *ere = NULL;
+	size_t i;
 	int r, rc;
 
 	if (find_pattern(s, source))
 		return 0;
-	if ((r = ecma_to_ere(&ere, source, &why)))
-		return ledger_error_set(r, "pattern \"%s\": %s", source, why);
-	if (!(np = realloc(s->pat, (s->npat + 1) * sizeof(*np)))) {
-		free(ere);
+	if (!(np = realloc(s->pat, (s->npat + 1) * sizeof(*np))))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	}
 	s->pat = np;
-	if (s->utf8)
-		saved = uselocale(s->utf8);
-	rc = regcomp(&np[s->npat].re, ere, REG_EXTENDED | REG_NOSUB);
-	if (s->utf8)
-		uselocale(saved);
-	free(ere);
-	if (rc != 0)
-		return ledger_error_set(LEDGER_EINVALID, "pattern \"%s\": not a valid regular expression",
-		                        source);
-	if (!(np[s->npat].source = strdup(source))) {
-		regfree(&np[s->npat].re);
+	np += s->npat;
+	np->fast = NULL;
+	for (i = 0; i < sizeof(fast_patterns) / sizeof(fast_patterns[0]); i++)
+		if (!strcmp(fast_patterns[i].source, source))
+			np->fast = fast_patterns[i].match;
+	if (!np->fast) {
+		if ((r = ecma_to_ere(&ere, source, &why)))
+			return ledger_error_set(r, "pattern \"%s\": %s", source, why);
+		if (s->utf8)
+			saved = uselocale(s->utf8);
+		rc = regcomp(&np->re, ere, REG_EXTENDED | REG_NOSUB);
+		if (s->utf8)
+			uselocale(saved);
+		free(ere);
+		if (rc != 0)
+			return ledger_error_set(LEDGER_EINVALID,
+			                        "pattern \"%s\": not a valid regular expression", source);
+	}
+	if (!(np->source = strdup(source))) {
+		if (!np->fast)
+			regfree(&np->re);
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	}
 	s->npat++;
@@ -796,8 +985,12 @@ static int walk(struct ledger_schemas *s, enum walk_pass pass, const json_t *sch
 
 		v = json_object_get(schema, "$ref");
 		if (json_is_string(v) &&
-		    (r = resolve_ref(s, base, json_string_value(v), &target, &tbase)))
+		    (r = resolve_ref(s, base, json_string_value(v), &target, &tbase))) {
+			if (r > 0)
+				r = ledger_error_set(LEDGER_EINVALID, "$ref \"%s\": cannot be resolved",
+				                     json_string_value(v));
 			goto done;
+		}
 	}
 	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++)
 		if ((r = walk(s, pass, json_object_get(schema, one[i]), base, depth + 1)))
@@ -867,6 +1060,7 @@ static const json_t *pointer_get(const struct ledger_schemas *s, const json_t *r
 	return *ptr ? NULL : cur;
 }
 
+/* 0 with the target schema and its base URI, 1 when unresolved, or LEDGER_ENOMEM. */
 static int resolve_ref(const struct ledger_schemas *s, const char *base, const char *ref,
                        const json_t **out, const char **out_base)
 {
@@ -903,7 +1097,7 @@ static int resolve_ref(const struct ledger_schemas *s, const char *base, const c
 	}
 	goto done;
 unresolved:
-	r = ledger_error_set(LEDGER_EINVALID, "$ref \"%s\": cannot be resolved", ref);
+	r = 1;
 done:
 	free(uri);
 	return r;
@@ -924,6 +1118,7 @@ static int add_doc(struct ledger_schemas *s, json_t *root, const char *name, con
 	d->name = name ? strdup(name) : NULL;
 	d->uri = NULL;
 	d->root = root;
+	d->node = NULL;
 	s->ndocs++;
 	if (json_is_object(root) && json_is_string(json_object_get(root, "$id")))
 		d->uri = uri_resolve(uri, json_string_value(json_object_get(root, "$id")));
@@ -935,7 +1130,9 @@ static int add_doc(struct ledger_schemas *s, json_t *root, const char *name, con
 	return 0;
 }
 
-/* Index every document, then check that every $ref resolves. */
+static int schemas_compile(struct ledger_schemas *s);
+
+/* Index every document, check that every $ref resolves, then compile. */
 static int schemas_index(struct ledger_schemas *s)
 {
 	size_t i;
@@ -958,7 +1155,7 @@ static int schemas_index(struct ledger_schemas *s)
 		if ((r = walk(s, WALK_CHECK_REFS, d->root, d->uri, 0)))
 			return d->name ? ledger_error_prefix("schema file \"%s\"", d->name) : r;
 	}
-	return 0;
+	return schemas_compile(s);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -1070,6 +1267,340 @@ int ledger_schemas_has(const ledger_schemas *schemas, const char *name)
 }
 
 /* ------------------------------------------------------------------------ */
+/*
+ * Compiled schemas.  Every schema the validator can reach is digested once
+ * when the set loads: its keywords fetched, "type" turned into a set of bits,
+ * subschemas and $ref targets turned into pointers to their nodes, patterns
+ * into their matchers.  A node stands for a schema evaluated with a given
+ * base URI, which is all that evaluating it depends on, so validation walks
+ * nodes exactly as it would walk the JSON, without lookups or URI work.  The
+ * nodes are read-only once loaded: threads may share them.
+ */
+
+enum snode_kind { SN_OBJECT, SN_TRUE, SN_FALSE, SN_BAD };
+
+enum {
+	T_OBJECT = 1 << 0, T_ARRAY = 1 << 1, T_STRING = 1 << 2, T_INTEGER = 1 << 3,
+	T_NUMBER = 1 << 4, T_BOOLEAN = 1 << 5, T_NULL = 1 << 6,
+};
+
+enum { L_ALL, L_ANY, L_ONE, L_COUNT };
+
+struct snode_prop {
+	const char *key;       /* borrowed from the schema tree; NULL: free slot */
+	size_t len;
+	struct snode *node;
+};
+
+struct snode_pp {
+	const char *source;
+	const struct schema_pattern *pat; /* NULL when not compiled: never matches */
+	struct snode *node;
+};
+
+/* A keyword holding an array of schemas. */
+struct snode_list {
+	const json_t *json;    /* the keyword's value, NULL when absent */
+	struct snode **v;      /* when it is an array */
+	size_t n;
+};
+
+struct snode {
+	const json_t *json;
+	const char *base;      /* base URI, after the schema's own $id */
+	enum snode_kind kind;
+	/* keyword values as written, NULL when absent */
+	const json_t *type, *enum_, *const_, *min_length, *max_length, *pattern, *multiple_of;
+	const json_t *num[4];  /* minimum, maximum, exclusiveMinimum, exclusiveMaximum */
+	const json_t *required, *min_props, *max_props, *min_items, *max_items, *unique, *ref;
+	unsigned types;        /* T_* that "type" allows */
+	const struct schema_pattern *pat;
+	bool object_bad;       /* properties, patternProperties or required malformed */
+	struct snode_prop *props; /* hash table of "properties", nprops slots (a power of 2) */
+	size_t nprops;
+	struct snode_pp *pp;
+	size_t npp;
+	struct snode *additional, *names, *items, *ref_node; /* ref_node NULL: unresolved */
+	struct snode *not_, *if_, *then_, *else_;
+	struct snode_list prefix, logic[L_COUNT];
+};
+
+static const char *const number_limits[] = {
+	"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"
+};
+static const char *const logic_keywords[] = { "allOf", "anyOf", "oneOf" };
+
+static void snode_free(struct snode *n)
+{
+	size_t k;
+
+	if (!n)
+		return;
+	free(n->props);
+	free(n->pp);
+	free(n->prefix.v);
+	for (k = 0; k < L_COUNT; k++)
+		free(n->logic[k].v);
+	free(n);
+}
+
+/* FNV-1a */
+static size_t hash_bytes(const char *s, size_t len)
+{
+	size_t h = (size_t)14695981039346656037ULL, i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * (size_t)1099511628211ULL;
+	return h;
+}
+
+static size_t hash_ptr(const void *p)
+{
+	return (size_t)(((uintptr_t)p >> 4) * (uintptr_t)0x9e3779b97f4a7c15ULL);
+}
+
+static unsigned type_bit(const char *t)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} types[] = {
+		{ "object", T_OBJECT }, { "array", T_ARRAY }, { "string", T_STRING },
+		{ "integer", T_INTEGER }, { "number", T_NUMBER }, { "boolean", T_BOOLEAN },
+		{ "null", T_NULL },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(t, types[i].name))
+			return types[i].bit;
+	return 0;
+}
+
+struct compiler {
+	struct ledger_schemas *s;
+	struct snode **todo;   /* nodes created, not yet filled */
+	size_t ntodo, cap;
+};
+
+static int nodes_grow(struct ledger_schemas *s)
+{
+	size_t cap = s->nodes_cap ? s->nodes_cap * 2 : 256, i, j;
+	struct snode **t = calloc(cap, sizeof(*t));
+
+	if (!t)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	for (i = 0; i < s->nodes_cap; i++) {
+		if (!s->nodes[i])
+			continue;
+		for (j = hash_ptr(s->nodes[i]->json) & (cap - 1); t[j]; j = (j + 1) & (cap - 1))
+			;
+		t[j] = s->nodes[i];
+	}
+	free(s->nodes);
+	s->nodes = t;
+	s->nodes_cap = cap;
+	return 0;
+}
+
+/* The node of `json` evaluated with base URI `base`, created when new. */
+static int node_get(struct compiler *cc, const json_t *json, const char *base, struct snode **out)
+{
+	struct ledger_schemas *s = cc->s;
+	struct snode *n, **nt;
+	const char *b;
+	size_t i, mask;
+	int r;
+
+	/* as evaluation does: a schema's own $id sets the base, when it was indexed */
+	if (json_is_object(json) && json_object_get(json, "$id") && (b = resource_base(s, json)))
+		base = b;
+	if ((s->nnodes + 1) * 2 > s->nodes_cap && (r = nodes_grow(s)))
+		return r;
+	mask = s->nodes_cap - 1;
+	for (i = hash_ptr(json) & mask; (n = s->nodes[i]); i = (i + 1) & mask) {
+		if (n->json == json && !strcmp(n->base, base)) {
+			*out = n;
+			return 0;
+		}
+	}
+	if (cc->ntodo == cc->cap) {
+		size_t cap = cc->cap ? cc->cap * 2 : 64;
+
+		if (!(nt = realloc(cc->todo, cap * sizeof(*nt))))
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		cc->todo = nt;
+		cc->cap = cap;
+	}
+	if (!(n = calloc(1, sizeof(*n))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	n->json = json;
+	n->base = base;
+	n->kind = json_is_object(json) ? SN_OBJECT : json_is_true(json) ? SN_TRUE :
+	          json_is_false(json) ? SN_FALSE : SN_BAD;
+	s->nodes[i] = n;
+	s->nnodes++;
+	if (n->kind == SN_OBJECT)
+		cc->todo[cc->ntodo++] = n;
+	*out = n;
+	return 0;
+}
+
+/* The subschema under keyword `kw` of n, or NULL when absent. */
+static int node_sub(struct compiler *cc, struct snode *n, const char *kw, struct snode **out)
+{
+	const json_t *v = json_object_get(n->json, kw);
+
+	*out = NULL;
+	return v ? node_get(cc, v, n->base, out) : 0;
+}
+
+static int node_list(struct compiler *cc, struct snode *n, const char *kw, struct snode_list *l)
+{
+	size_t i;
+	int r;
+
+	l->json = json_object_get(n->json, kw);
+	if (!json_is_array(l->json) || !json_array_size(l->json))
+		return 0;
+	if (!(l->v = calloc(json_array_size(l->json), sizeof(*l->v))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	for (i = 0; i < json_array_size(l->json); i++)
+		if ((r = node_get(cc, json_array_get(l->json, i), n->base, &l->v[l->n++])))
+			return r;
+	return 0;
+}
+
+static int node_props(struct compiler *cc, struct snode *n, const json_t *props)
+{
+	const char *key;
+	size_t len, i;
+	json_t *v;
+	int r;
+
+	if (!json_object_size(props))
+		return 0;
+	for (n->nprops = 4; n->nprops < 2 * json_object_size(props); n->nprops *= 2)
+		;
+	if (!(n->props = calloc(n->nprops, sizeof(*n->props))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	json_object_keylen_foreach((json_t *)props, key, len, v) {
+		for (i = hash_bytes(key, len) & (n->nprops - 1); n->props[i].key;
+		     i = (i + 1) & (n->nprops - 1))
+			;
+		n->props[i].key = key;
+		n->props[i].len = len;
+		if ((r = node_get(cc, v, n->base, &n->props[i].node)))
+			return r;
+	}
+	return 0;
+}
+
+static int node_fill(struct compiler *cc, struct snode *n)
+{
+	const json_t *o = n->json, *pp, *v;
+	const char *key;
+	const json_t *tgt;
+	const char *tbase;
+	size_t i;
+	int r;
+
+	n->type = json_object_get(o, "type");
+	if (json_is_string(n->type))
+		n->types = type_bit(json_string_value(n->type));
+	for (i = 0; i < json_array_size(n->type); i++)
+		if (json_is_string(json_array_get(n->type, i)))
+			n->types |= type_bit(json_string_value(json_array_get(n->type, i)));
+	n->enum_ = json_object_get(o, "enum");
+	n->const_ = json_object_get(o, "const");
+	n->min_length = json_object_get(o, "minLength");
+	n->max_length = json_object_get(o, "maxLength");
+	n->pattern = json_object_get(o, "pattern");
+	if (json_is_string(n->pattern))
+		n->pat = find_pattern(cc->s, json_string_value(n->pattern));
+	for (i = 0; i < 4; i++)
+		n->num[i] = json_object_get(o, number_limits[i]);
+	n->multiple_of = json_object_get(o, "multipleOf");
+
+	v = json_object_get(o, "properties");
+	pp = json_object_get(o, "patternProperties");
+	n->required = json_object_get(o, "required");
+	n->object_bad = (v && !json_is_object(v)) || (pp && !json_is_object(pp)) ||
+	                (n->required && !json_is_array(n->required));
+	if ((r = node_props(cc, n, v)))
+		return r;
+	if (json_object_size(pp)) {
+		json_t *sub;
+
+		if (!(n->pp = calloc(json_object_size(pp), sizeof(*n->pp))))
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		json_object_foreach((json_t *)pp, key, sub) {
+			struct snode_pp *e = &n->pp[n->npp++];
+
+			e->source = key;
+			e->pat = find_pattern(cc->s, key);
+			if ((r = node_get(cc, sub, n->base, &e->node)))
+				return r;
+		}
+	}
+	n->min_props = json_object_get(o, "minProperties");
+	n->max_props = json_object_get(o, "maxProperties");
+	if ((r = node_sub(cc, n, "additionalProperties", &n->additional)) ||
+	    (r = node_sub(cc, n, "propertyNames", &n->names)))
+		return r;
+
+	n->min_items = json_object_get(o, "minItems");
+	n->max_items = json_object_get(o, "maxItems");
+	n->unique = json_object_get(o, "uniqueItems");
+	if ((r = node_list(cc, n, "prefixItems", &n->prefix)) ||
+	    (r = node_sub(cc, n, "items", &n->items)))
+		return r;
+
+	n->ref = json_object_get(o, "$ref");
+	if (json_is_string(n->ref)) {
+		r = resolve_ref(cc->s, n->base, json_string_value(n->ref), &tgt, &tbase);
+		if (r < 0)
+			return r;
+		/* unresolved (only where loading does not look): an error when evaluated */
+		if (r == 0 && (r = node_get(cc, tgt, tbase, &n->ref_node)))
+			return r;
+	}
+	for (i = 0; i < L_COUNT; i++)
+		if ((r = node_list(cc, n, logic_keywords[i], &n->logic[i])))
+			return r;
+	if ((r = node_sub(cc, n, "not", &n->not_)) || (r = node_sub(cc, n, "if", &n->if_)) ||
+	    (r = node_sub(cc, n, "then", &n->then_)) || (r = node_sub(cc, n, "else", &n->else_)))
+		return r;
+	return 0;
+}
+
+/* A node for every document, and for everything they reach. */
+static int schemas_compile(struct ledger_schemas *s)
+{
+	struct compiler cc = { .s = s };
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < s->ndocs && !r; i++)
+		r = node_get(&cc, s->docs[i].root, s->docs[i].uri, &s->docs[i].node);
+	while (!r && cc.ntodo)
+		r = node_fill(&cc, cc.todo[--cc.ntodo]);
+	free(cc.todo);
+	return r;
+}
+
+static const struct snode *prop_find(const struct snode *n, const char *key)
+{
+	size_t len = strlen(key), i;
+
+	for (i = hash_bytes(key, len) & (n->nprops - 1); n->props[i].key;
+	     i = (i + 1) & (n->nprops - 1))
+		if (n->props[i].len == len && !memcmp(n->props[i].key, key, len))
+			return n->props[i].node;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Validation */
 
 enum { V_OK = 0, V_INVALID = 1, V_FATAL = -1 };
@@ -1126,10 +1657,14 @@ static size_t path_push(struct vctx *c, const char *tok)
 
 static size_t path_push_index(struct vctx *c, size_t i)
 {
-	char tok[32];
+	char tok[32], *p = tok + sizeof(tok) - 1;
 
-	snprintf(tok, sizeof(tok), "%zu", i);
-	return path_push(c, tok);
+	/* decimal digits by hand: this runs for every item of every array */
+	*p = '\0';
+	do
+		*--p = (char)('0' + i % 10);
+	while ((i /= 10));
+	return path_push(c, p);
 }
 
 static void path_pop(struct vctx *c, size_t old)
@@ -1164,13 +1699,19 @@ static bool is_integral(const json_t *v)
 	return isfinite(d) && floor(d) == d;
 }
 
-static bool type_matches(const char *t, const json_t *v)
+/* The T_* types `v` belongs to ("integer" includes 1.0). */
+static unsigned instance_types(const json_t *v)
 {
-	if (!strcmp(t, "integer"))
-		return is_integral(v);
-	if (!strcmp(t, "number"))
-		return json_is_number(v);
-	return !strcmp(t, type_name(v));
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return T_OBJECT;
+	case JSON_ARRAY: return T_ARRAY;
+	case JSON_STRING: return T_STRING;
+	case JSON_INTEGER: return T_INTEGER | T_NUMBER;
+	case JSON_REAL: return T_NUMBER | (is_integral(v) ? T_INTEGER : 0);
+	case JSON_TRUE:
+	case JSON_FALSE: return T_BOOLEAN;
+	default: return T_NULL;
+	}
 }
 
 /* -1, 0, 1 like strcmp, for two numbers. */
@@ -1236,31 +1777,29 @@ static size_t utf8_length(const char *s, size_t len)
 	return n;
 }
 
-static int regex_matches(const struct vctx *c, const char *source, const char *str, size_t len)
+static bool pattern_matches(const struct vctx *c, const struct schema_pattern *pat,
+                            const char *str, size_t len)
 {
-	const regex_t *re = find_pattern(c->s, source);
 	regmatch_t m[1];
 	locale_t saved = (locale_t)0;
 	int rc;
 
-	if (!re)
-		return -1;
+	if (pat->fast)
+		return pat->fast(str, len);
 	m[0].rm_so = 0;
 	m[0].rm_eo = (regoff_t)len;
 	if (c->s->utf8)
 		saved = uselocale(c->s->utf8);
 	/* REG_STARTEND: the string may hold U+0000 */
-	rc = regexec(re, str, 1, m, REG_STARTEND);
+	rc = regexec(&pat->re, str, 1, m, REG_STARTEND);
 	if (c->s->utf8)
 		uselocale(saved);
 	return rc == 0;
 }
 
-/* A non-negative integer keyword; 1 when present, 0 when absent, -1 when malformed. */
-static int get_count(const json_t *schema, const char *kw, size_t *out)
+/* A non-negative integer keyword value; 1 when present, 0 when absent, -1 when malformed. */
+static int get_count(const json_t *v, size_t *out)
 {
-	const json_t *v = json_object_get(schema, kw);
-
 	if (!v)
 		return 0;
 	if (!is_integral(v) || json_number_value(v) < 0)
@@ -1272,14 +1811,13 @@ static int get_count(const json_t *schema, const char *kw, size_t *out)
 	return 1;
 }
 
-static int validate(struct vctx *c, const json_t *schema, const json_t *inst, const char *base,
-                    struct verr *e);
+static int validate(struct vctx *c, const struct snode *n, const json_t *inst, struct verr *e);
 
-static int check_count(struct vctx *c, const json_t *schema, const char *kw, size_t have,
-                       bool is_min, const char *what, struct verr *e)
+static int check_count(struct vctx *c, const json_t *v, const char *kw, size_t have, bool is_min,
+                       const char *what, struct verr *e)
 {
 	size_t lim;
-	int g = get_count(schema, kw, &lim);
+	int g = get_count(v, &lim);
 
 	if (g < 0)
 		return verr_set(c, e, V_FATAL, kw, "schema value is not a non-negative integer");
@@ -1292,33 +1830,23 @@ static int check_count(struct vctx *c, const json_t *schema, const char *kw, siz
 	return V_OK;
 }
 
-static int check_type(struct vctx *c, const json_t *schema, const json_t *inst, struct verr *e)
+static int check_type(struct vctx *c, const struct snode *n, const json_t *inst, struct verr *e)
 {
-	const json_t *t = json_object_get(schema, "type");
-	size_t i;
-
-	if (!t)
+	if (!n->type || (n->types & instance_types(inst)))
 		return V_OK;
-	if (json_is_string(t)) {
-		if (type_matches(json_string_value(t), inst))
-			return V_OK;
-		return verr_set(c, e, V_INVALID, "type", "expected %s, got %s", json_string_value(t),
-		                type_name(inst));
-	}
-	if (!json_is_array(t))
+	if (json_is_string(n->type))
+		return verr_set(c, e, V_INVALID, "type", "expected %s, got %s",
+		                json_string_value(n->type), type_name(inst));
+	if (!json_is_array(n->type))
 		return verr_set(c, e, V_FATAL, "type", "schema value is not a string or array");
-	for (i = 0; i < json_array_size(t); i++)
-		if (json_is_string(json_array_get(t, i)) &&
-		    type_matches(json_string_value(json_array_get(t, i)), inst))
-			return V_OK;
 	return verr_set(c, e, V_INVALID, "type", "%s is not one of the allowed types",
 	                type_name(inst));
 }
 
-static int check_enum_const(struct vctx *c, const json_t *schema, const json_t *inst,
+static int check_enum_const(struct vctx *c, const struct snode *n, const json_t *inst,
                             struct verr *e)
 {
-	const json_t *v = json_object_get(schema, "enum");
+	const json_t *v = n->enum_;
 	size_t i;
 
 	if (v) {
@@ -1330,7 +1858,7 @@ static int check_enum_const(struct vctx *c, const json_t *schema, const json_t *
 		if (i == json_array_size(v))
 			return verr_set(c, e, V_INVALID, "enum", "value not allowed");
 	}
-	v = json_object_get(schema, "const");
+	v = n->const_;
 	if (v && !json_same(v, inst)) {
 		if (json_is_string(v))
 			return verr_set(c, e, V_INVALID, "const", "expected \"%s\"", json_string_value(v));
@@ -1345,58 +1873,58 @@ static int check_enum_const(struct vctx *c, const json_t *schema, const json_t *
 	return V_OK;
 }
 
-static int check_string(struct vctx *c, const json_t *schema, const json_t *inst, struct verr *e)
+static int check_string(struct vctx *c, const struct snode *n, const json_t *inst, struct verr *e)
 {
-	const json_t *p = json_object_get(schema, "pattern");
-	size_t len = utf8_length(json_string_value(inst), json_string_length(inst));
-	int r, m;
+	const json_t *p = n->pattern;
+	int r;
 
-	if ((r = check_count(c, schema, "minLength", len, true, "characters", e)) ||
-	    (r = check_count(c, schema, "maxLength", len, false, "characters", e)))
-		return r;
+	if (n->min_length || n->max_length) {
+		size_t len = utf8_length(json_string_value(inst), json_string_length(inst));
+
+		if ((r = check_count(c, n->min_length, "minLength", len, true, "characters", e)) ||
+		    (r = check_count(c, n->max_length, "maxLength", len, false, "characters", e)))
+			return r;
+	}
 	if (!p)
 		return V_OK;
 	if (!json_is_string(p))
 		return verr_set(c, e, V_FATAL, "pattern", "schema value is not a string");
-	m = regex_matches(c, json_string_value(p), json_string_value(inst), json_string_length(inst));
-	if (m < 0)
+	if (!n->pat)
 		return verr_set(c, e, V_FATAL, "pattern", "\"%s\" was not compiled",
 		                json_string_value(p));
-	if (!m)
+	if (!pattern_matches(c, n->pat, json_string_value(inst), json_string_length(inst)))
 		return verr_set(c, e, V_INVALID, "pattern", "does not match \"%s\"",
 		                json_string_value(p));
 	return V_OK;
 }
 
-static int check_number(struct vctx *c, const json_t *schema, const json_t *inst, struct verr *e)
+static int check_number(struct vctx *c, const struct snode *n, const json_t *inst, struct verr *e)
 {
 	static const struct {
-		const char *kw;
 		int bad1, bad2; /* num_cmp(inst, limit) results that fail */
 		const char *what;
 	} lim[] = {
-		{ "minimum", -1, -1, "less than" },
-		{ "maximum", 1, 1, "greater than" },
-		{ "exclusiveMinimum", -1, 0, "not greater than" },
-		{ "exclusiveMaximum", 1, 0, "not less than" },
+		{ -1, -1, "less than" },
+		{ 1, 1, "greater than" },
+		{ -1, 0, "not greater than" },
+		{ 1, 0, "not less than" },
 	};
-	const json_t *m;
+	const json_t *m = n->multiple_of;
 	size_t i;
 
 	for (i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
-		const json_t *v = json_object_get(schema, lim[i].kw);
+		const json_t *v = n->num[i];
 		int cmp;
 
 		if (!v)
 			continue;
 		if (!json_is_number(v))
-			return verr_set(c, e, V_FATAL, lim[i].kw, "schema value is not a number");
+			return verr_set(c, e, V_FATAL, number_limits[i], "schema value is not a number");
 		cmp = num_cmp(inst, v);
 		if (cmp == lim[i].bad1 || cmp == lim[i].bad2)
-			return verr_set(c, e, V_INVALID, lim[i].kw, "value is %s %g", lim[i].what,
+			return verr_set(c, e, V_INVALID, number_limits[i], "value is %s %g", lim[i].what,
 			                json_number_value(v));
 	}
-	m = json_object_get(schema, "multipleOf");
 	if (m) {
 		bool ok;
 
@@ -1416,24 +1944,19 @@ static int check_number(struct vctx *c, const json_t *schema, const json_t *inst
 	return V_OK;
 }
 
-static int check_object(struct vctx *c, const json_t *schema, const json_t *inst,
-                        const char *base, struct verr *e)
+static int check_object(struct vctx *c, const struct snode *n, const json_t *inst,
+                        struct verr *e)
 {
-	const json_t *req = json_object_get(schema, "required");
-	const json_t *props = json_object_get(schema, "properties");
-	const json_t *pp = json_object_get(schema, "patternProperties");
-	const json_t *ap = json_object_get(schema, "additionalProperties");
-	const json_t *pn = json_object_get(schema, "propertyNames");
-	const char *key, *src;
-	json_t *v, *sub;
+	const struct snode *sub;
+	const char *key;
+	json_t *v;
 	size_t i, old;
 	int r;
 
-	if ((props && !json_is_object(props)) || (pp && !json_is_object(pp)) ||
-	    (req && !json_is_array(req)))
+	if (n->object_bad)
 		return verr_set(c, e, V_FATAL, "properties", "malformed schema keyword");
-	for (i = 0; i < json_array_size(req); i++) {
-		const json_t *name = json_array_get(req, i);
+	for (i = 0; i < json_array_size(n->required); i++) {
+		const json_t *name = json_array_get(n->required, i);
 
 		if (!json_is_string(name))
 			return verr_set(c, e, V_FATAL, "required", "schema value holds a non-string");
@@ -1441,17 +1964,19 @@ static int check_object(struct vctx *c, const json_t *schema, const json_t *inst
 			return verr_set(c, e, V_INVALID, "required", "missing member \"%s\"",
 			                json_string_value(name));
 	}
-	if ((r = check_count(c, schema, "minProperties", json_object_size(inst), true, "members", e)) ||
-	    (r = check_count(c, schema, "maxProperties", json_object_size(inst), false, "members", e)))
+	if ((r = check_count(c, n->min_props, "minProperties", json_object_size(inst), true,
+	                     "members", e)) ||
+	    (r = check_count(c, n->max_props, "maxProperties", json_object_size(inst), false,
+	                     "members", e)))
 		return r;
-	if (pn) {
+	if (n->names) {
 		json_object_foreach((json_t *)inst, key, v) {
 			json_t *name = json_string(key);
 
 			if (!name)
 				return verr_set(c, e, V_FATAL, "propertyNames", "out of memory");
 			old = path_push(c, key);
-			r = validate(c, pn, name, base, e);
+			r = validate(c, n->names, name, e);
 			path_pop(c, old);
 			json_decref(name);
 			if (r)
@@ -1462,25 +1987,23 @@ static int check_object(struct vctx *c, const json_t *schema, const json_t *inst
 		bool known = false;
 
 		old = path_push(c, key);
-		if (props && (sub = json_object_get(props, key))) {
+		if (n->nprops && (sub = prop_find(n, key))) {
 			known = true;
-			if ((r = validate(c, sub, v, base, e)))
+			if ((r = validate(c, sub, v, e)))
 				goto out;
 		}
-		if (pp) {
-			json_object_foreach((json_t *)pp, src, sub) {
-				if (regex_matches(c, src, key, strlen(key)) != 1)
-					continue;
-				known = true;
-				if ((r = validate(c, sub, v, base, e)))
-					goto out;
-			}
+		for (i = 0; i < n->npp; i++) {
+			if (!n->pp[i].pat || !pattern_matches(c, n->pp[i].pat, key, strlen(key)))
+				continue;
+			known = true;
+			if ((r = validate(c, n->pp[i].node, v, e)))
+				goto out;
 		}
-		if (!known && ap) {
-			if (json_is_false(ap))
+		if (!known && n->additional) {
+			if (json_is_false(n->additional->json))
 				r = verr_set(c, e, V_INVALID, "additionalProperties", "member not allowed");
 			else
-				r = validate(c, ap, v, base, e);
+				r = validate(c, n->additional, v, e);
 		}
 out:
 		path_pop(c, old);
@@ -1490,37 +2013,35 @@ out:
 	return V_OK;
 }
 
-static int check_array(struct vctx *c, const json_t *schema, const json_t *inst,
-                       const char *base, struct verr *e)
+static int check_array(struct vctx *c, const struct snode *n, const json_t *inst,
+                       struct verr *e)
 {
-	const json_t *prefix = json_object_get(schema, "prefixItems");
-	const json_t *items = json_object_get(schema, "items");
-	const json_t *uniq = json_object_get(schema, "uniqueItems");
-	size_t n = json_array_size(inst), i, j, old;
+	size_t len = json_array_size(inst), i, j, old;
 	int r;
 
-	if ((r = check_count(c, schema, "minItems", n, true, "items", e)) ||
-	    (r = check_count(c, schema, "maxItems", n, false, "items", e)))
+	if ((r = check_count(c, n->min_items, "minItems", len, true, "items", e)) ||
+	    (r = check_count(c, n->max_items, "maxItems", len, false, "items", e)))
 		return r;
-	if (json_is_true(uniq)) {
-		for (i = 0; i < n; i++)
-			for (j = i + 1; j < n; j++)
+	if (json_is_true(n->unique)) {
+		for (i = 0; i < len; i++)
+			for (j = i + 1; j < len; j++)
 				if (json_same(json_array_get(inst, i), json_array_get(inst, j)))
 					return verr_set(c, e, V_INVALID, "uniqueItems",
 					                "items %zu and %zu are equal", i, j);
 	}
-	if (prefix && !json_is_array(prefix))
+	if (n->prefix.json && !json_is_array(n->prefix.json))
 		return verr_set(c, e, V_FATAL, "prefixItems", "schema value is not an array");
-	for (i = 0; i < n; i++) {
-		const json_t *sub = i < json_array_size(prefix) ? json_array_get(prefix, i) : items;
+	for (i = 0; i < len; i++) {
+		const struct snode *sub = i < n->prefix.n ? n->prefix.v[i] : n->items;
 
 		if (!sub)
 			continue;
 		old = path_push_index(c, i);
-		if (sub == items && json_is_false(items))
+		/* the JSON "false" is one value: a prefixItems false is also "items" false */
+		if (n->items && sub->json == n->items->json && json_is_false(sub->json))
 			r = verr_set(c, e, V_INVALID, "items", "no item allowed here");
 		else
-			r = validate(c, sub, json_array_get(inst, i), base, e);
+			r = validate(c, sub, json_array_get(inst, i), e);
 		path_pop(c, old);
 		if (r)
 			return r;
@@ -1550,145 +2071,133 @@ static int not_matched(struct vctx *c, const json_t *sub, struct verr *e)
 	return verr_set(c, e, V_INVALID, "not", "value matches a forbidden schema");
 }
 
-static int check_logic(struct vctx *c, const json_t *schema, const json_t *inst,
-                       const char *base, struct verr *e)
+static int check_logic(struct vctx *c, const struct snode *n, const json_t *inst,
+                       struct verr *e)
 {
-	static const char *const kws[] = { "allOf", "anyOf", "oneOf" };
-	const json_t *sub;
+	const struct snode *sub;
 	struct verr best, tmp;
 	size_t k, i, first = 0;
 	int r;
 
-	for (k = 0; k < 3; k++) {
-		const json_t *arr = json_object_get(schema, kws[k]);
+	for (k = 0; k < L_COUNT; k++) {
+		const struct snode_list *l = &n->logic[k];
 		size_t matched = 0;
 
-		if (!arr)
+		if (!l->json)
 			continue;
-		if (!json_is_array(arr) || !json_array_size(arr))
-			return verr_set(c, e, V_FATAL, kws[k], "schema value is not a non-empty array");
+		if (!l->n)
+			return verr_set(c, e, V_FATAL, logic_keywords[k],
+			                "schema value is not a non-empty array");
 		best.depth = 0;
 		best.text[0] = '\0';
-		for (i = 0; i < json_array_size(arr); i++) {
-			r = validate(c, json_array_get(arr, i), inst, base, k == 0 ? e : &tmp);
+		for (i = 0; i < l->n; i++) {
+			r = validate(c, l->v[i], inst, k == L_ALL ? e : &tmp);
 			if (r == V_FATAL) {
-				if (k)
+				if (k != L_ALL)
 					*e = tmp;
 				return r;
 			}
 			if (r == V_INVALID) {
-				if (k == 0)
+				if (k == L_ALL)
 					return r;
 				if (!best.text[0] || tmp.depth > best.depth)
 					best = tmp;
 				continue;
 			}
-			if (k == 1)
+			if (k == L_ANY)
 				break;
-			if (k == 2 && matched++)
+			if (k == L_ONE && matched++)
 				return verr_set(c, e, V_INVALID, "oneOf",
 				                "value matches alternatives %zu and %zu", first, i);
 			first = i;
 		}
-		if (k == 1 && i == json_array_size(arr))
+		if (k == L_ANY && i == l->n)
 			return no_alternative(c, "anyOf", &best, e);
-		if (k == 2 && !matched)
+		if (k == L_ONE && !matched)
 			return no_alternative(c, "oneOf", &best, e);
 	}
-	if ((sub = json_object_get(schema, "not"))) {
-		r = validate(c, sub, inst, base, &tmp);
+	if (n->not_) {
+		r = validate(c, n->not_, inst, &tmp);
 		if (r == V_FATAL) {
 			*e = tmp;
 			return r;
 		}
 		if (r == V_OK)
-			return not_matched(c, sub, e);
+			return not_matched(c, n->not_->json, e);
 	}
-	if ((sub = json_object_get(schema, "if"))) {
-		r = validate(c, sub, inst, base, &tmp);
+	if (n->if_) {
+		r = validate(c, n->if_, inst, &tmp);
 		if (r == V_FATAL) {
 			*e = tmp;
 			return r;
 		}
-		sub = json_object_get(schema, r == V_OK ? "then" : "else");
-		if (sub && (r = validate(c, sub, inst, base, e)))
+		sub = r == V_OK ? n->then_ : n->else_;
+		if (sub && (r = validate(c, sub, inst, e)))
 			return r;
 	}
 	return V_OK;
 }
 
-static int validate(struct vctx *c, const json_t *schema, const json_t *inst, const char *base,
-                    struct verr *e)
+static int validate(struct vctx *c, const struct snode *n, const json_t *inst, struct verr *e)
 {
-	const json_t *ref;
-	const char *b;
 	int r;
 
-	if (json_is_true(schema))
+	switch (n->kind) {
+	case SN_TRUE:
 		return V_OK;
-	if (json_is_false(schema))
+	case SN_FALSE:
 		return verr_set(c, e, V_INVALID, "false", "no value is allowed here");
-	if (!json_is_object(schema))
+	case SN_BAD:
 		return verr_set(c, e, V_FATAL, "schema", "not an object or boolean");
+	case SN_OBJECT:
+		break;
+	}
 	if (c->depth >= SCHEMA_MAX_DEPTH)
 		return verr_set(c, e, V_FATAL, "$ref", "schemas nested too deeply (a reference loop?)");
 	c->depth++;
-	if (json_object_get(schema, "$id") && (b = resource_base(c->s, schema)))
-		base = b;
-	if ((r = check_type(c, schema, inst, e)) || (r = check_enum_const(c, schema, inst, e)))
+	if ((r = check_type(c, n, inst, e)) || (r = check_enum_const(c, n, inst, e)))
 		goto done;
 	if (json_is_string(inst))
-		r = check_string(c, schema, inst, e);
+		r = check_string(c, n, inst, e);
 	else if (json_is_number(inst))
-		r = check_number(c, schema, inst, e);
+		r = check_number(c, n, inst, e);
 	else if (json_is_object(inst))
-		r = check_object(c, schema, inst, base, e);
+		r = check_object(c, n, inst, e);
 	else if (json_is_array(inst))
-		r = check_array(c, schema, inst, base, e);
+		r = check_array(c, n, inst, e);
 	if (r)
 		goto done;
-	if ((ref = json_object_get(schema, "$ref"))) {
-		const json_t *target;
-		const char *tbase;
-
-		if (!json_is_string(ref)) {
+	if (n->ref) {
+		if (!json_is_string(n->ref)) {
 			r = verr_set(c, e, V_FATAL, "$ref", "schema value is not a string");
 			goto done;
 		}
-		if (resolve_ref(c->s, base, json_string_value(ref), &target, &tbase)) {
+		if (!n->ref_node) {
 			r = verr_set(c, e, V_FATAL, "$ref", "\"%s\" cannot be resolved",
-			             json_string_value(ref));
+			             json_string_value(n->ref));
 			goto done;
 		}
-		if ((r = validate(c, target, inst, tbase, e)))
+		if ((r = validate(c, n->ref_node, inst, e)))
 			goto done;
 	}
-	r = check_logic(c, schema, inst, base, e);
+	r = check_logic(c, n, inst, e);
 done:
 	c->depth--;
 	return r;
 }
 
-static int run(const struct ledger_schemas *s, const json_t *schema, const char *base,
-               const json_t *instance)
+static int run(const struct ledger_schemas *s, const struct snode *schema, const json_t *instance)
 {
-	struct vctx *c;
-	struct verr *e;
+	struct vctx c;
+	struct verr e;
 	int r;
 
-	c = calloc(1, sizeof(*c));
-	e = calloc(1, sizeof(*e));
-	if (!c || !e) {
-		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		goto done;
-	}
-	c->s = s;
-	r = validate(c, schema, instance, base, e);
-	r = r == V_OK ? 0 : ledger_error_set(LEDGER_EINVALID, "%s", e->text);
-done:
-	free(c);
-	free(e);
-	return r;
+	c.s = s;
+	c.depth = 0;
+	c.plen = 0;
+	c.ptr[0] = '\0';
+	r = validate(&c, schema, instance, &e);
+	return r == V_OK ? 0 : ledger_error_set(LEDGER_EINVALID, "%s", e.text);
 }
 
 int ledger_schemas_validate(const ledger_schemas *schemas, const char *name,
@@ -1700,7 +2209,7 @@ int ledger_schemas_validate(const ledger_schemas *schemas, const char *name,
 		return ledger_error_set(LEDGER_EINVALID, "schema validation: missing argument");
 	if (!(d = find_doc(schemas, name)))
 		return ledger_error_set(LEDGER_ENOTFOUND, "schema \"%s\": not found", name);
-	return run(schemas, d->root, d->uri, instance);
+	return run(schemas, d->node, instance);
 }
 
 int ledger_schema_validate_document(const json_t *schema, const json_t *instance)
@@ -1714,7 +2223,7 @@ int ledger_schema_validate_document(const json_t *schema, const json_t *instance
 	if ((r = add_doc(&s, json_incref((json_t *)schema), NULL, "")) ||
 	    (r = schemas_index(&s)))
 		goto done;
-	r = run(&s, schema, s.docs[0].uri, instance);
+	r = run(&s, s.docs[0].node, instance);
 done:
 	schemas_clear(&s);
 	return r;
