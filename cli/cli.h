@@ -172,9 +172,13 @@ int cmd_status(int argc, char **argv);
 int cmd_incident(int argc, char **argv);
 int cmd_roster(int argc, char **argv);
 int cmd_findings(int argc, char **argv);
+/* request, dispatch, report, opinion, close, consent (cmd_acts.c): by cli_command_name. */
+int cmd_act(int argc, char **argv);
 
 extern const char cmd_init_help[], cmd_key_help[], cmd_principal_help[], cmd_revoke_help[],
 	cmd_append_help[], cmd_show_help[], cmd_log_help[], cmd_verify_help[], cmd_canon_help[],
-	cmd_status_help[], cmd_incident_help[], cmd_roster_help[], cmd_findings_help[];
+	cmd_status_help[], cmd_incident_help[], cmd_roster_help[], cmd_findings_help[],
+	cmd_request_help[], cmd_dispatch_help[], cmd_report_help[], cmd_opinion_help[],
+	cmd_close_help[], cmd_consent_help[];
 
 #endif
