@@ -464,10 +464,12 @@ static int run_act(const struct act *act, int argc, char **argv)
 
 	/* Defaults the acts imply. */
 	if (strcmp(act->type, "request") == 0 && !json_object_get(body, "occurred_at")) {
-		/* Unless told otherwise, it happened when it is recorded. */
-		if (!rec.time)
+		/* Unless told otherwise, it happened when it is recorded: one time for both. */
+		if (!rec.time) {
 			ledger_time_format(now_text, (int64_t)time(NULL));
-		json_object_set_new(body, "occurred_at", json_string(rec.time ? rec.time : now_text));
+			rec.time = now_text;
+		}
+		json_object_set_new(body, "occurred_at", json_string(rec.time));
 	}
 	if (strcmp(act->type, "dispatch") == 0) {
 		if (!json_object_get(body, "basis")) {
@@ -480,13 +482,20 @@ static int run_act(const struct act *act, int argc, char **argv)
 			json_object_set_new(json_object_get(body, "team"), "members", json_array());
 	}
 	for (i = 0; i < nfields; i++) {
+		json_t *parent;
+		const char *name;
+
 		f = &act->fields[i];
 		if (member_present(body, f->path) || !f->value)
 			continue;
+		if (!(parent = member_parent(body, f->path, &name))) {
+			cli_error("out of memory");
+			goto done;
+		}
 		if (f->kind == FIELD_FLAG)
-			json_object_set_new(body, f->path, json_false());
+			json_object_set_new(parent, name, json_false());
 		else
-			json_object_set_new(body, f->path, json_string(f->value));
+			json_object_set_new(parent, name, json_string(f->value));
 	}
 	for (i = 0; i < nfields; i++) {
 		f = &act->fields[i];

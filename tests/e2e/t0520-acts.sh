@@ -102,6 +102,15 @@ ok "$CYMAT" -C "$L" consent --key "$K/moj-csirt" --purpose pre_request_dispatch 
 CON=$(last_id)
 body_is "$CON" '{"purpose":"pre_request_dispatch","note":"Come early"}'
 
+# Without --occurred, the request happened when it is recorded.
+ok "$CYMAT" -C "$L" request --key "$K/moj-ciso" --affected moj --summary "Second"
+"$CYMAT" -C "$L" show --json "$(last_id)" >"$T/rec.json" || fail "cymat show failed"
+python3 -c '
+import json, sys
+rec = json.load(open(sys.argv[1]))["record"]
+assert rec["body"]["occurred_at"] == rec["time"], rec
+' "$T/rec.json" || fail "occurred_at is not the record time"
+
 ok "$CYMAT" -C "$L" verify --no-cache
 for c in request dispatch report opinion close consent; do
 	ok "$CYMAT" "$c" --help
