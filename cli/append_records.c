@@ -112,54 +112,6 @@ static char *commit_message(ledger_record *const *recs, size_t count, const char
 	return msg;
 }
 
-/*
- * The acts of the agreement (DOMAIN.md record types), the records the rules
- * are about.  Trust records (root, principal, revocation) are the
- * verifier's: ledger_policy_evaluate leaves them out, so judging them here
- * would refuse what the ledger's own view of the rules never objects to.
- * Other types (a "note") are no act of the agreement.
- */
-static int is_act(const char *type)
-{
-	static const char *const acts[] = {
-		"agency", "nomination", "appointment", "registration", "withdrawal",
-		"training_application", "participation", "request", "consent", "dispatch",
-		"activity", "report", "opinion", "closure", "share", "council_report"
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
-		if (strcmp(type, acts[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/*
- * The CYMAT rules (DOMAIN.md) on a record the verifier accepts: refuse it
- * when it breaks an error-level rule; print warnings (conflicts a human
- * should look at) but let the record through.
- */
-static int policy_judge(const ledger_state *state, ledger_repo *repo, const ledger_record *rec)
-{
-	ledger_report *report = NULL;
-	int error, rc = CLI_EXIT_OK;
-
-	if (!is_act(rec->type))
-		return CLI_EXIT_OK;
-	error = ledger_policy_judge(&report, state, repo, rec, NULL);
-	if (error < 0)
-		return cli_lib_error(error, "cannot judge record %s against the rules", rec->id);
-	if (ledger_report_count_severity(report, LEDGER_SEVERITY_ERROR) > 0) {
-		cli_error("record %s (type \"%s\") refused by the rules:", rec->id, rec->type);
-		rc = CLI_EXIT_REFUSED;
-	} else if (ledger_report_count(report) > 0) {
-		cli_error("record %s (type \"%s\"): the rules warn:", rec->id, rec->type);
-	}
-	cli_print_report(stderr, report, 0);
-	ledger_report_free(report);
-	return rc;
-}
-
 int cli_append_records(const struct cli_new_record *records, size_t count,
                        const struct cli_append_options *opts)
 {
@@ -177,7 +129,7 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	const char *author = NULL;
 	int64_t seq, at;
 	size_t i, refused = 0;
-	int lock_fd = -1, judged, error, rc;
+	int lock_fd = -1, error, rc;
 
 	if (count == 0) {
 		cli_error("nothing to append");
@@ -256,20 +208,12 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 				rc = cli_lib_error(error, "cannot judge record %s", recs[i]->id);
 				goto done;
 			}
-			judged = CLI_EXIT_REFUSED;
 			if (ledger_report_count_severity(report, LEDGER_SEVERITY_ERROR) > 0) {
 				cli_error("record %s (type \"%s\") refused:", recs[i]->id, recs[i]->type);
 				cli_print_report(stderr, report, 0);
-			} else {
-				judged = policy_judge(state, repo, recs[i]);
+				refused++;
 			}
 			ledger_report_free(report);
-			if (judged == CLI_EXIT_REFUSED) {
-				refused++;
-			} else if (judged != CLI_EXIT_OK) {
-				rc = judged;
-				goto done;
-			}
 		}
 
 		error = ledger_record_envelope(&envelope, &files[i].len, recs[i]);
