@@ -54,7 +54,7 @@ printf '{"basis":"11.1","request":"%s","affected":"moj","team":{"field_leaders":
 ok "$CYMAT" -C "$L" append --key "$K/director" --type dispatch --incident "$REQ" --ref "$REQ" dispatch.json
 DISP=$(last_id)
 printf '{"number":1,"status":"contained","summary":"Two servers isolated","gsoc_substitute":false,"cabinet_emergency":false}' >report.json
-ok "$CYMAT" -C "$L" append --key "$K/moj-csirt" --type report --class c2 --incident "$REQ" --ref "$REQ" report.json
+ok "$CYMAT" -C "$L" append --key "$K/moj-csirt" --type report --class c2 --incident "$REQ" --ref "$DISP" report.json
 REP=$(last_id)
 printf '{"view":"end_support","summary":"Contained; we can go on alone"}' >opinion.json
 ok "$CYMAT" -C "$L" append --key "$K/moj-ciso" --type opinion --incident "$REQ" --ref "$REP" opinion.json

@@ -62,8 +62,10 @@ DISP=$(last_id)
 body_is "$DISP" "{\"basis\":\"11.1\",\"request\":\"$REQ\",\"affected\":\"moj\",\"team\":{\"field_leaders\":[\"nisc/field-leader\"],\"members\":[]},\"summary\":\"Establish the facts\"}" \
 	"$REQ" "$REQ"
 
-ok "$CYMAT" -C "$L" report --key "$K/moj-csirt" --class c2 --incident "$REQ" --number 1 \
-	--status contained --summary "Two servers isolated" --json
+# Each act names the one before it, so that the rules order them even
+# within one second.
+ok "$CYMAT" -C "$L" report --key "$K/moj-csirt" --class c2 --incident "$REQ" --ref "$DISP" \
+	--number 1 --status contained --summary "Two servers isolated" --json
 python3 -c '
 import json, sys
 o = json.loads(open(sys.argv[1]).readline())
@@ -71,12 +73,12 @@ assert o["type"] == "report" and len(o["id"]) == 64, o
 ' "$T/out" || fail "report --json is not the new record"
 REP=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["id"])' "$T/out")
 body_is "$REP" '{"number":1,"status":"contained","summary":"Two servers isolated","gsoc_substitute":false,"cabinet_emergency":false}' \
-	"$REQ" "$REQ"
+	"$REQ" "$DISP"
 
-ok "$CYMAT" -C "$L" opinion --key "$K/moj-ciso" --incident "$REQ" --view end_support \
-	--summary "We can go on alone"
+ok "$CYMAT" -C "$L" opinion --key "$K/moj-ciso" --incident "$REQ" --ref "$REP" \
+	--view end_support --summary "We can go on alone"
 OPN=$(last_id)
-body_is "$OPN" '{"view":"end_support","summary":"We can go on alone"}' "$REQ" "$REQ"
+body_is "$OPN" '{"view":"end_support","summary":"We can go on alone"}' "$REQ" "$REP"
 
 ok "$CYMAT" -C "$L" close --key "$K/director" --incident "$REQ" --opinion "$OPN" \
 	--decision "Support ends"
