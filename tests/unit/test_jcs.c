@@ -646,26 +646,6 @@ END_TEST
 
 /* --- upstream vectors -------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long size;
-
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	size = ftell(f);
-	ck_assert_int_ge(size, 0);
-	rewind(f);
-	buf = malloc((size_t)size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-	buf[size] = '\0';
-	fclose(f);
-	*len = (size_t)size;
-	return buf;
-}
-
 START_TEST(test_upstream_vectors)
 {
 	ledger_json_limits any = LEDGER_JSON_LIMITS_INIT;
@@ -686,7 +666,8 @@ START_TEST(test_upstream_vectors)
 		snprintf(out_path, sizeof(out_path), "%s/jcs/output/%s", VECTORS_DIR, de->d_name);
 		ck_assert_msg(ledger_json_parse_file(&v, in_path, &any) == 0, "%s: %s", in_path,
 		              ledger_error_last()->message);
-		want = slurp(out_path, &want_len);
+		want = testutil_slurp(out_path, &want_len);
+		ck_assert_msg(want != NULL, "%s: %s", out_path, strerror(errno));
 		got = jcs_ok(v, &got_len);
 		ck_assert_msg(got_len == want_len && memcmp(got, want, want_len) == 0,
 		              "%s:\ngot  %s\nwant %s", de->d_name, got, want);

@@ -12,28 +12,6 @@
 #define JSON_VECTORS TESTS_DIR "/vectors/json"
 
 /* Whole file, malloc'd and NUL-terminated, or NULL if it does not exist. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long size;
-
-	if (!f)
-		return NULL;
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	size = ftell(f);
-	ck_assert_int_ge(size, 0);
-	rewind(f);
-	buf = malloc((size_t)size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-	buf[size] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)size;
-	return buf;
-}
-
 static int has_suffix(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -106,7 +84,7 @@ START_TEST(test_vectors_valid)
 		/* A sibling .jcs holds the expected canonical form. */
 		snprintf(jcs_path, sizeof(jcs_path), "%.*s.jcs",
 		         (int)(strlen(path) - strlen(".json")), path);
-		if ((want = slurp(jcs_path, &want_len))) {
+		if ((want = testutil_slurp(jcs_path, &want_len))) {
 			ck_assert_int_eq(ledger_jcs(&got, &got_len, v), 0);
 			ck_assert_msg(got_len == want_len && memcmp(got, want, want_len) == 0,
 			              "%s: got %s", jcs_path, got);
@@ -150,7 +128,7 @@ START_TEST(test_vectors_invalid)
 		              "%s: no position in \"%s\"", path, last_message());
 		snprintf(err_path, sizeof(err_path), "%.*s.err",
 		         (int)(strlen(path) - strlen(".json")), path);
-		if ((want = slurp(err_path, &want_len))) {
+		if ((want = testutil_slurp(err_path, &want_len))) {
 			while (want_len && want[want_len - 1] == '\n')
 				want[--want_len] = '\0';
 			ck_assert_msg(strstr(last_message(), want), "%s: message \"%s\" lacks \"%s\"",

@@ -26,28 +26,6 @@
 /* --- helpers ------------------------------------------------------------- */
 
 /* Whole file, malloc'd and NUL-terminated, or NULL if it does not exist. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long size;
-
-	if (!f)
-		return NULL;
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	size = ftell(f);
-	ck_assert_int_ge(size, 0);
-	rewind(f);
-	buf = malloc((size_t)size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-	buf[size] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)size;
-	return buf;
-}
-
 static void spit(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -194,7 +172,7 @@ static int run(const char *fmt, ...)
 
 static void test_pub(uint8_t pub[32])
 {
-	char *line = slurp(ENVELOPE_VECTORS "/test.pub", NULL);
+	char *line = testutil_slurp(ENVELOPE_VECTORS "/test.pub", NULL);
 
 	ck_assert_ptr_nonnull(line);
 	line[strcspn(line, "\n")] = '\0';
@@ -226,8 +204,8 @@ START_TEST(test_vectors_valid)
 			continue;
 		snprintf(path, sizeof(path), "%s/valid/%s", ENVELOPE_VECTORS, de->d_name);
 		snprintf(id_path, sizeof(id_path), "%.*s.id", (int)(strlen(path) - 5), path);
-		buf = slurp(path, &len);
-		want_id = slurp(id_path, NULL);
+		buf = testutil_slurp(path, &len);
+		want_id = testutil_slurp(id_path, NULL);
 		ck_assert_ptr_nonnull(buf);
 		ck_assert_msg(want_id != NULL, "%s: no .id", path);
 		want_id[strcspn(want_id, "\n")] = '\0';
@@ -281,8 +259,8 @@ START_TEST(test_vectors_invalid)
 			continue;
 		snprintf(path, sizeof(path), "%s/invalid/%s", ENVELOPE_VECTORS, de->d_name);
 		snprintf(err_path, sizeof(err_path), "%.*s.err", (int)(strlen(path) - 5), path);
-		buf = slurp(path, &len);
-		want = slurp(err_path, &want_len);
+		buf = testutil_slurp(path, &len);
+		want = testutil_slurp(err_path, &want_len);
 		ck_assert_ptr_nonnull(buf);
 		ck_assert_msg(want != NULL, "%s: no .err", path);
 		while (want_len && want[want_len - 1] == '\n')
@@ -433,7 +411,7 @@ START_TEST(test_openssl_agrees)
 	ck_assert_int_eq(run("openssl pkey -in '%s' -pubout -out '%s'", keyp, pubp), 0);
 	ck_assert_int_eq(run("openssl pkey -pubin -in '%s' -outform DER | tail -c 32 | "
 	                     "openssl dgst -sha256 -r | cut -c1-64 > '%s'", pubp, kidp), 0);
-	got_kid = slurp(kidp, NULL);
+	got_kid = testutil_slurp(kidp, NULL);
 	ck_assert_ptr_nonnull(got_kid);
 	got_kid[strcspn(got_kid, "\n")] = '\0';
 	ck_assert_str_eq(got_kid, rec->kid);

@@ -39,6 +39,29 @@ static inline int testutil_run(Suite *s)
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* A whole file, NUL-terminated, malloc'd; NULL when it cannot be opened.  *len may be NULL. */
+static inline char *testutil_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long size;
+
+	if (!f)
+		return NULL;
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	ck_assert_int_ge(size, 0);
+	rewind(f);
+	buf = malloc((size_t)size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+	buf[size] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)size;
+	return buf;
+}
+
 /* A fresh temporary directory under $TMPDIR, malloc'd path. */
 static inline char *testutil_tmpdir(void)
 {
