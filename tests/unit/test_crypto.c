@@ -61,25 +61,6 @@ static uint8_t *run_capture(const char *cmd, size_t *len)
 	return buf;
 }
 
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_ge(n, 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static void write_text(const char *path, const char *text, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
@@ -556,7 +537,7 @@ START_TEST(test_save_load)
 	ck_assert_uint_eq(st.st_mode & 07777, 0600);
 	ck_assert_uint_eq(count_dir_entries(dir), 2); /* no temporary file left behind */
 
-	before = read_text(path);
+	before = testutil_read_text(path);
 	ck_assert_ptr_nonnull(strstr(before, "-----BEGIN PRIVATE KEY-----\n"));
 
 	ck_assert_int_eq(ledger_key_load(&loaded, path), 0);
@@ -577,7 +558,7 @@ START_TEST(test_save_load)
 	ck_assert_int_eq(ledger_key_save(loaded, xpath), LEDGER_EEXISTS);
 	ck_assert_ptr_nonnull(strstr(last_message(), xpath));
 	ck_assert_int_eq(ledger_key_save(x, path), LEDGER_EEXISTS);
-	after = read_text(path);
+	after = testutil_read_text(path);
 	ck_assert_str_eq(before, after);
 	ck_assert_uint_eq(count_dir_entries(dir), 2);
 
@@ -1079,7 +1060,7 @@ START_TEST(test_openssh_with_ssh_keygen)
 	ck_assert_int_ge(asprintf(&cmd, "ssh-keygen -q -t ed25519 -N '' -C bob -f '%s'", keyf), 0);
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
-	text = read_text(pubf);
+	text = testutil_read_text(pubf);
 	ck_assert_int_eq(ledger_ed25519_parse_openssh(parsed, text), 0);
 	free(text);
 	expected_fingerprint(fp, parsed);

@@ -37,25 +37,6 @@ static int have_ssh_keygen(void)
 	return 0;
 }
 
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	ck_assert_int_ge(n, 0);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 static void write_file(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -117,7 +98,7 @@ static int verify(const char *armour, const char *ns, const char *data, size_t l
 static void openssh_private_seed(uint8_t seed[32], uint8_t pub[32], const char *path)
 {
 	static const char magic[] = "openssh-key-v1";
-	char *text = read_text(path), *b64, *w;
+	char *text = testutil_read_text(path), *b64, *w;
 	const char *p;
 	uint8_t *blob, *q;
 	size_t blob_len;
@@ -355,8 +336,8 @@ START_TEST(test_we_verify_ssh_keygen)
 	ck_assert_int_eq(run("ssh-keygen -q -t ed25519 -N '' -C alice -f '%s'", keyf), 0);
 	write_file(datf, commit_payload, len);
 	ck_assert_int_eq(run("ssh-keygen -q -Y sign -n git -f '%s' '%s'", keyf, datf), 0);
-	theirs = read_text(sigf);
-	text = read_text(pubf);
+	theirs = testutil_read_text(sigf);
+	text = testutil_read_text(pubf);
 	ck_assert_int_eq(ledger_ed25519_parse_openssh(pub, text), 0);
 	free(text);
 
@@ -415,7 +396,7 @@ START_TEST(test_refuses_sha256)
 	write_file(datf, commit_payload, len);
 	ck_assert_int_eq(run("ssh-keygen -q -Y sign -O hashalg=sha256 -n git -f '%s' '%s'",
 	                     keyf, datf), 0);
-	theirs = read_text(sigf);
+	theirs = testutil_read_text(sigf);
 	ck_assert_int_eq(verify(theirs, "git", commit_payload, len), LEDGER_EINVALID);
 	ck_assert_ptr_nonnull(strstr(last_message(), "sha256"));
 	free(theirs);

@@ -62,6 +62,15 @@ static inline char *testutil_slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* A file the test needs: its absence is a failure. */
+static inline char *testutil_read_text(const char *path)
+{
+	char *text = testutil_slurp(path, NULL);
+
+	ck_assert_msg(text != NULL, "cannot open %s", path);
+	return text;
+}
+
 /* A fresh temporary directory under $TMPDIR, malloc'd path. */
 static inline char *testutil_tmpdir(void)
 {
