@@ -43,6 +43,10 @@ int cli_exit_code(int code)
 	case LEDGER_ECONFLICT:
 	case LEDGER_EEXISTS:
 		return CLI_EXIT_BUSY;
+	case LEDGER_ETIMEOUT:
+	case LEDGER_ELIMIT:
+	case LEDGER_ENETWORK:
+		return CLI_EXIT_REMOTE;
 	default:
 		return CLI_EXIT_INTERNAL;
 	}

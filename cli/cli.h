@@ -19,7 +19,8 @@ enum cli_exit {
 	CLI_EXIT_USAGE = 2,    /* bad command line */
 	CLI_EXIT_INPUT = 3,    /* bad input: file, JSON, key */
 	CLI_EXIT_BUSY = 4,     /* ledger busy or a concurrent change won */
-	CLI_EXIT_INTERNAL = 5  /* internal or I/O failure */
+	CLI_EXIT_INTERNAL = 5, /* internal or I/O failure */
+	CLI_EXIT_REMOTE = 6    /* a remote unreachable, too slow or too large */
 };
 
 struct cli_command {

@@ -442,7 +442,11 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	st->repo = repo;
 	if ((r = report_new(&st->report)) < 0)
 		goto done;
-	if ((r = ledger_repo_head(st->tip, repo)) < 0)
+	if (opts->tip)
+		r = ledger_repo_resolve(st->tip, repo, opts->tip);
+	else
+		r = ledger_repo_head(st->tip, repo);
+	if (r < 0)
 		goto done;
 	if ((r = choose_root(st, opts)) < 0)
 		goto done;

@@ -19,5 +19,6 @@
 #include "ledger/verify.h"
 #include "ledger/schema.h"
 #include "ledger/policy.h"
+#include "ledger/sync.h"
 
 #endif

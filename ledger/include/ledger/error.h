@@ -18,7 +18,10 @@ enum ledger_error_code {
 	LEDGER_EIO = -8,       /* I/O failure: read, write, fsync, rename */
 	LEDGER_ENOMEM = -9,
 	LEDGER_EGIT = -10,     /* libgit2 failure */
-	LEDGER_ENONCANONICAL = -11 /* well-formed JSON that is not its own RFC 8785 form */
+	LEDGER_ENONCANONICAL = -11, /* well-formed JSON that is not its own RFC 8785 form */
+	LEDGER_ETIMEOUT = -12, /* a transfer passed its deadline */
+	LEDGER_ELIMIT = -13,   /* a transfer passed a size or object cap */
+	LEDGER_ENETWORK = -14  /* a remote could not be reached, or the transfer broke */
 };
 
 typedef struct {

@@ -77,10 +77,16 @@ typedef struct {
 	const char *root;
 	ledger_progress_cb progress;
 	void *progress_payload;
+	/*
+	 * Commit to verify instead of the tip of main: a fetched tip, or a
+	 * union merge not yet on main.  The cache is read as for main (used
+	 * when its commit is an ancestor) and rewritten for this commit.
+	 */
+	const char *tip;
 } ledger_verify_options;
 
 #define LEDGER_VERIFY_OPTIONS_VERSION 1
-#define LEDGER_VERIFY_OPTIONS_INIT { LEDGER_VERIFY_OPTIONS_VERSION, NULL, 1, 0, NULL, NULL, NULL }
+#define LEDGER_VERIFY_OPTIONS_INIT { LEDGER_VERIFY_OPTIONS_VERSION, NULL, 1, 0, NULL, NULL, NULL, NULL }
 
 #ifdef __cplusplus
 }
