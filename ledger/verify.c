@@ -524,7 +524,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	count_stats(st);
 	report_sort(st->report);
 	/* Best effort: a missing cache only costs time.  Unchanged, it is not rewritten. */
-	if (opts->use_cache && !opts->since && !opts->root && strcmp(cached_tip, st->tip) != 0)
+	if (opts->use_cache && !opts->cache_readonly && !opts->since && !opts->root &&
+	    strcmp(cached_tip, st->tip) != 0)
 		cache_save(st);
 	ledger_error_clear();
 	*out = st;

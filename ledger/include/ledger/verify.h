@@ -83,10 +83,12 @@ typedef struct {
 	 * when its commit is an ancestor) and rewritten for this commit.
 	 */
 	const char *tip;
+	/* Read the cache but never rewrite it (a pre-receive hook judging a quarantined push). */
+	int cache_readonly;
 } ledger_verify_options;
 
 #define LEDGER_VERIFY_OPTIONS_VERSION 1
-#define LEDGER_VERIFY_OPTIONS_INIT { LEDGER_VERIFY_OPTIONS_VERSION, NULL, 1, 0, NULL, NULL, NULL, NULL }
+#define LEDGER_VERIFY_OPTIONS_INIT { LEDGER_VERIFY_OPTIONS_VERSION, NULL, 1, 0, NULL, NULL, NULL, NULL, 0 }
 
 #ifdef __cplusplus
 }
