@@ -20,5 +20,7 @@
 #include "ledger/schema.h"
 #include "ledger/policy.h"
 #include "ledger/sync.h"
+#include "ledger/append.h"
+#include "ledger/node.h"
 
 #endif
