@@ -343,12 +343,6 @@ done:
 	return rc;
 }
 
-int cli_commit_signer(char **out_armour, const char *buf, size_t len, void *payload)
-{
-	return ledger_sshsig_sign(out_armour, (const ledger_key *)payload, "git",
-	                          (const uint8_t *)buf, len);
-}
-
 void cli_print_json(const json_t *value, int pretty)
 {
 	char *text = NULL;
@@ -419,60 +413,3 @@ size_t cli_print_report(FILE *fp, const ledger_report *report, int json)
 	return errors;
 }
 
-static const char *body_string(const ledger_record *rec, const char *name)
-{
-	return json_string_value(json_object_get(rec->body, name));
-}
-
-char *cli_record_summary(const ledger_record *rec)
-{
-	const char *s;
-	char *out = NULL;
-	json_t *roles, *v;
-	size_t i;
-	char rolebuf[256] = "";
-
-	if (strcmp(rec->type, "principal") == 0) {
-		roles = json_object_get(rec->body, "roles");
-		json_array_foreach(roles, i, v) {
-			if (i)
-				strncat(rolebuf, ",", sizeof(rolebuf) - strlen(rolebuf) - 1);
-			if (json_string_value(v))
-				strncat(rolebuf, json_string_value(v),
-				        sizeof(rolebuf) - strlen(rolebuf) - 1);
-		}
-		s = body_string(rec, "principal");
-		if (asprintf(&out, "bind %s%s%s%s", s ? s : "?", *rolebuf ? " (" : "", rolebuf,
-		             *rolebuf ? ")" : "") < 0)
-			out = NULL;
-	} else if (strcmp(rec->type, "revocation") == 0) {
-		s = body_string(rec, "kid");
-		if (asprintf(&out, "revoke key %.12s (%s)", s ? s : "?",
-		             body_string(rec, "reason") ? body_string(rec, "reason") : "?") < 0)
-			out = NULL;
-	} else if (strcmp(rec->type, "root") == 0) {
-		const char *director = json_string_value(json_object_get(
-			json_object_get(rec->body, "director"), "principal"));
-
-		s = body_string(rec, "ledger");
-		if (asprintf(&out, "ledger %s, director %s", s ? s : "?",
-		             director ? director : "?") < 0)
-			out = NULL;
-	} else {
-		static const char *const keys[] = { "summary", "title", "id", "kind", "purpose" };
-
-		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if ((s = body_string(rec, keys[i])) != NULL)
-				break;
-		if (s) {
-			out = strdup(s);
-			/* One line: commit subjects and log lines must not break. */
-			for (char *p = out; p && *p; p++)
-				if (*p == '\n' || *p == '\r' || *p == '\t')
-					*p = ' ';
-		} else if (asprintf(&out, "record %.12s", rec->id) < 0) {
-			out = NULL;
-		}
-	}
-	return out;
-}

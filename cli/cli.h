@@ -94,9 +94,6 @@ struct cli_principal_entry {
 };
 int cli_principal_entry_build(json_t **out, const struct cli_principal_entry *entry);
 
-/* The commit signer for ledger_commit_options: SSHSIG, namespace "git", payload a ledger_key. */
-int cli_commit_signer(char **out_armour, const char *buf, size_t len, void *payload);
-
 /* Read a whole file ("-": stdin) into a malloc'd NUL-terminated buffer. */
 int cli_read_file(char **out, size_t *out_len, const char *path);
 
@@ -109,9 +106,6 @@ const char *cli_severity_name(ledger_severity severity);
 
 /* Print every finding of a report; returns how many are errors. */
 size_t cli_print_report(FILE *fp, const ledger_report *report, int json);
-
-/* One-line human summary of a record (log, commit subjects). */
-char *cli_record_summary(const ledger_record *rec);
 
 /* Records to append through cli_append_records. */
 struct cli_new_record {

@@ -218,7 +218,7 @@ int cmd_init(int argc, char **argv)
 	copts.name = director_p;
 	copts.email = email;
 	copts.time = rec->time_unix;
-	copts.sign = cli_commit_signer;
+	copts.sign = ledger_key_commit_signer;
 	copts.sign_payload = key;
 	error = ledger_repo_init(&repo, dir, files, 2, &copts);
 	if (error < 0) {

@@ -185,7 +185,7 @@ int cmd_log(int argc, char **argv)
 	for (i = 0; i < ctx.count; i++) {
 		rec = ctx.recs[i];
 		status = status_of(report, rec->id);
-		summary = cli_record_summary(rec);
+		summary = ledger_record_summary(rec);
 		if (json) {
 			obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
 			                "id", rec->id, "time", rec->time, "type", rec->type,
