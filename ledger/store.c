@@ -641,6 +641,26 @@ int ledger_repo_open(ledger_repo **out, const char *path)
 	return r;
 }
 
+int ledger_repo_open_env(ledger_repo **out)
+{
+	git_repository *git = NULL;
+	int r, error;
+
+	*out = NULL;
+	if ((r = store_global()) < 0)
+		return r;
+	/* libgit2 reads GIT_DIR, GIT_OBJECT_DIRECTORY, GIT_ALTERNATE_OBJECT_DIRECTORIES, ... */
+	error = git_repository_open_ext(&git, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL);
+	if (error == GIT_ENOTFOUND)
+		return ledger_error_set(LEDGER_ENOTFOUND,
+		                        "no git repository in the environment (GIT_DIR) or here");
+	if (error < 0)
+		return store_error_git(error, "cannot open the repository of the environment");
+	if ((r = repo_wrap(out, git)) < 0)
+		git_repository_free(git);
+	return r;
+}
+
 void ledger_repo_free(ledger_repo *repo)
 {
 	if (!repo)

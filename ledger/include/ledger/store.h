@@ -56,6 +56,14 @@ int ledger_repo_init(ledger_repo **out, const char *path, const ledger_file *fil
 /* Open an existing repository: a bare ledger, or a work tree / .git of a clone. */
 int ledger_repo_open(ledger_repo **out, const char *path);
 
+/*
+ * Open the repository git's environment names, as git does: GIT_DIR (else
+ * the one around the current directory), GIT_OBJECT_DIRECTORY and
+ * GIT_ALTERNATE_OBJECT_DIRECTORIES.  Inside a pre-receive hook these point
+ * at receive-pack's quarantine, where the pushed objects wait.
+ */
+int ledger_repo_open_env(ledger_repo **out);
+
 void ledger_repo_free(ledger_repo *repo);
 
 /* The repository's git directory (absolute). */
