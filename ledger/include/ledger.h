@@ -22,5 +22,6 @@
 #include "ledger/sync.h"
 #include "ledger/append.h"
 #include "ledger/node.h"
+#include "ledger/receive.h"
 
 #endif

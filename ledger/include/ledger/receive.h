@@ -1,0 +1,52 @@
+/*
+ * Judging what arrives at NISC's master before it is accepted: the ref
+ * rules of a push (FORMAT.md section 4: agencies write refs/inbox/<agency>,
+ * fast-forward only) and which findings of a verification refuse new work.
+ */
+#ifndef LEDGER_RECEIVE_H
+#define LEDGER_RECEIVE_H
+
+#include "ledger/store.h"
+#include "ledger/verify.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LEDGER_INBOX_PREFIX "refs/inbox/"
+
+/*
+ * The findings of `report` (a verification of a commit meant to join the
+ * ledger whose main is `base`) that refuse that commit: errors of a FORMAT
+ * rule about what `base` lacks, that is about a commit not reachable from
+ * base, a record file base does not hold with the same bytes, or about
+ * neither (the commit as a whole).  DOMAIN rule findings, warnings and
+ * pending records never refuse: records stay as evidence.  *out is a new
+ * report (empty: nothing refuses).
+ */
+int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
+                           const char *base);
+
+/*
+ * Judge one ref update of a push to the master, as git hands it to a
+ * pre-receive hook: `ref` from `old_id` to `new_id` (40 zeros: absent).
+ * `repo` is opened with ledger_repo_open_env inside receive-pack's
+ * quarantine.  *out lists every reason to refuse (empty: accept):
+ *   - a write outside refs/inbox/<agency>, refs/heads/main included;
+ *   - an inbox deleted, set to other than a commit, or moved other than by
+ *     a fast-forward;
+ *   - ledger_report_refusals of the verification of new_id over main:
+ *     malformed, non-canonical, unsigned, forged or unknown-key records,
+ *     record files changed or deleted, foreign files.
+ * The verification reads the cache but never writes it, and trusts the
+ * root pinned in cymat.root, else the one main's LEDGER file names (never
+ * one the push brings).
+ */
+int ledger_receive_judge(ledger_report **out, ledger_repo *repo, const char *ref,
+                         const char *old_id, const char *new_id);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

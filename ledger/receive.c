@@ -1,0 +1,203 @@
+/*
+ * Judging a push to the master before git accepts it: the ref rules first
+ * (cheap, and a refused ref is not verified at all), then a verification of
+ * the pushed commit of which only what main lacks is held against it.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/error.h"
+#include "ledger/json.h"
+#include "ledger/receive.h"
+#include "ledger/trust.h"
+#include "state_internal.h"
+
+static int is_hex_id(const char *s)
+{
+	size_t n = s ? strspn(s, "0123456789abcdef") : 0;
+
+	return n == LEDGER_OID_HEX_LEN && s[n] == '\0';
+}
+
+static int is_zero_id(const char *s)
+{
+	return strspn(s, "0") == LEDGER_OID_HEX_LEN;
+}
+
+/* refs/inbox/<agency>, the agency as in records: ^[a-z][a-z0-9-]{1,31}$. */
+static int inbox_ref_valid(const char *ref)
+{
+	const char *agency;
+	size_t n;
+
+	if (strncmp(ref, LEDGER_INBOX_PREFIX, strlen(LEDGER_INBOX_PREFIX)) != 0)
+		return 0;
+	agency = ref + strlen(LEDGER_INBOX_PREFIX);
+	n = strspn(agency, "abcdefghijklmnopqrstuvwxyz0123456789-");
+	return agency[0] >= 'a' && agency[0] <= 'z' && n >= 2 && n <= 32 && agency[n] == '\0';
+}
+
+/* 1 when `base` holds the file at `path` with the bytes it has in `tip`. */
+static int file_in_base(ledger_repo *repo, const char *base, const char *tip, const char *path)
+{
+	char *a = NULL, *b = NULL;
+	size_t alen, blen;
+	int same;
+
+	same = ledger_repo_read(&a, &alen, repo, base, path) == 0 &&
+	       ledger_repo_read(&b, &blen, repo, tip, path) == 0 && alen == blen &&
+	       memcmp(a, b, alen) == 0;
+	free(a);
+	free(b);
+	ledger_error_clear();
+	return same;
+}
+
+int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
+                           const char *base)
+{
+	ledger_report *refusals = NULL;
+	const char *tip = report->stats.tip;
+	int r;
+
+	*out = NULL;
+	if ((r = report_new(&refusals)) < 0)
+		return r;
+	for (size_t i = 0; i < report->count; i++) {
+		const ledger_finding *f = &report->items[i];
+		int old;
+
+		if (f->severity != LEDGER_SEVERITY_ERROR || strncmp(f->rule, "FORMAT-", 7) != 0)
+			continue;
+		if (f->commit[0]) {
+			if ((old = ledger_repo_is_ancestor(repo, f->commit, base)) < 0) {
+				r = old;
+				goto done;
+			}
+		} else {
+			old = f->path[0] && file_in_base(repo, base, tip, f->path);
+		}
+		if (old)
+			continue;
+		if ((r = report_add(refusals, f->severity, f->code, f->rule, f->id, f->path, f->commit,
+		                    "%s", f->message)) < 0)
+			goto done;
+	}
+	refusals->stats = report->stats;
+	*out = refusals;
+	refusals = NULL; /* transferred */
+	r = 0;
+done:
+	ledger_report_free(refusals);
+	return r;
+}
+
+/* The master's own root: cymat.root, else the one main's LEDGER file names. */
+static int master_root(char out[LEDGER_HEX_ID_LEN + 1], ledger_repo *repo)
+{
+	char *pinned = NULL, *text = NULL;
+	json_t *ledger = NULL;
+	const char *root;
+	size_t len;
+	int r;
+
+	if (ledger_repo_config_get(&pinned, repo, "cymat.root") == 0) {
+		r = strlen(pinned) == LEDGER_HEX_ID_LEN ? 0 : LEDGER_EINVALID;
+		if (r == 0)
+			memcpy(out, pinned, LEDGER_HEX_ID_LEN + 1);
+		else
+			ledger_error_set(r, "config \"cymat.root\" is not a record id");
+		free(pinned);
+		return r;
+	}
+	if ((r = ledger_repo_read(&text, &len, repo, NULL, "LEDGER")) < 0)
+		return ledger_error_prefix("no pinned root (git config cymat.root) and no LEDGER file");
+	r = ledger_json_parse(&ledger, text, len, NULL);
+	root = json_string_value(json_object_get(ledger, "root"));
+	if (r < 0 || !root || strlen(root) != LEDGER_HEX_ID_LEN) {
+		r = ledger_error_set(LEDGER_EINVALID, "file \"LEDGER\" of %s does not name a root record",
+		                     LEDGER_MAIN_REF);
+	} else {
+		memcpy(out, root, LEDGER_HEX_ID_LEN + 1);
+		r = 0;
+	}
+	json_decref(ledger);
+	free(text);
+	return r;
+}
+
+/* Refusals about the ref itself, before anything is verified. */
+static int judge_ref(ledger_report *refusals, ledger_repo *repo, const char *ref,
+                     const char *old_id, const char *new_id)
+{
+	char commit[LEDGER_OID_HEX_LEN + 1];
+	int r;
+
+	if (!inbox_ref_valid(ref))
+		return report_add(refusals, LEDGER_SEVERITY_ERROR, "ref-not-inbox", "FORMAT-4", NULL,
+		                  NULL, NULL, "pushes may write %s<agency> only, not \"%s\"",
+		                  LEDGER_INBOX_PREFIX, ref);
+	if (is_zero_id(new_id))
+		return report_add(refusals, LEDGER_SEVERITY_ERROR, "inbox-deleted", "FORMAT-4", NULL,
+		                  NULL, old_id, "inbox \"%s\" may not be deleted", ref);
+	if (ledger_repo_resolve(commit, repo, new_id) < 0 || strcmp(commit, new_id) != 0) {
+		ledger_error_clear();
+		return report_add(refusals, LEDGER_SEVERITY_ERROR, "not-a-commit", "FORMAT-4", NULL,
+		                  NULL, new_id, "inbox \"%s\" may hold a commit only", ref);
+	}
+	if (is_zero_id(old_id))
+		return 0;
+	if ((r = ledger_repo_is_ancestor(repo, old_id, new_id)) < 0)
+		return r;
+	if (r == 0)
+		return report_add(refusals, LEDGER_SEVERITY_ERROR, "not-fast-forward", "FORMAT-4",
+		                  NULL, NULL, new_id,
+		                  "inbox \"%s\" moves by fast-forward only, and this commit does not "
+		                  "contain its %s", ref, old_id);
+	return 0;
+}
+
+int ledger_receive_judge(ledger_report **out, ledger_repo *repo, const char *ref,
+                         const char *old_id, const char *new_id)
+{
+	ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
+	ledger_report *refusals = NULL, *found = NULL;
+	ledger_state *state = NULL;
+	char main_tip[LEDGER_OID_HEX_LEN + 1], root[LEDGER_HEX_ID_LEN + 1];
+	int r;
+
+	*out = NULL;
+	if (!ref || !is_hex_id(old_id) || !is_hex_id(new_id))
+		return ledger_error_set(LEDGER_EINVALID, "a ref update needs a ref and two commit ids "
+		                        "of 40 hex digits");
+	if ((r = report_new(&refusals)) < 0)
+		return r;
+	if ((r = judge_ref(refusals, repo, ref, old_id, new_id)) < 0)
+		goto done;
+	if (refusals->count == 0) {
+		if ((r = ledger_repo_head(main_tip, repo)) < 0 || (r = master_root(root, repo)) < 0)
+			goto done;
+		opts.tip = new_id;
+		opts.root = root;
+		opts.use_cache = 1;
+		opts.cache_readonly = 1; /* the push may yet be refused: nothing of it is kept */
+		if ((r = ledger_state_load(&state, repo, &opts)) < 0)
+			goto done;
+		if ((r = ledger_report_refusals(&found, repo, ledger_state_report(state), main_tip)) < 0)
+			goto done;
+		ledger_report_free(refusals);
+		refusals = found;
+		found = NULL;
+	}
+	*out = refusals;
+	refusals = NULL; /* transferred */
+	r = 0;
+done:
+	ledger_state_free(state);
+	ledger_report_free(found);
+	ledger_report_free(refusals);
+	return r;
+}
