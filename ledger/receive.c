@@ -12,6 +12,7 @@
 #include "ledger/error.h"
 #include "ledger/json.h"
 #include "ledger/receive.h"
+#include "ledger/record.h"
 #include "ledger/trust.h"
 #include "state_internal.h"
 
@@ -56,6 +57,20 @@ static int file_in_base(ledger_repo *repo, const char *base, const char *tip, co
 	return same;
 }
 
+/* A record file that base holds with other bytes: the union would have two contents at one path. */
+static int conflict_found(const char *path, const char *data, size_t len, void *payload)
+{
+	char id[LEDGER_HEX_ID_LEN + 1];
+
+	(void)data;
+	(void)len;
+	if (ledger_record_path_id(id, path) < 0)
+		id[0] = '\0';
+	ledger_error_clear();
+	return report_add(payload, LEDGER_SEVERITY_ERROR, "record-conflict", "FORMAT-5", id, path,
+	                  NULL, "%s", "main holds this record file with other bytes");
+}
+
 int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
                            const char *base)
 {
@@ -86,6 +101,8 @@ int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_
 		                    "%s", f->message)) < 0)
 			goto done;
 	}
+	if ((r = ledger_repo_foreach_differing(repo, base, tip, conflict_found, refusals)) < 0)
+		goto done;
 	refusals->stats = report->stats;
 	*out = refusals;
 	refusals = NULL; /* transferred */

@@ -928,6 +928,7 @@ struct file_walk {
 	ledger_repo *repo;
 	ledger_file_cb cb;
 	void *payload;
+	int differing; /* the files both trees hold with different bytes, not the added ones */
 	char path[STORE_PATH_MAX];
 };
 
@@ -959,8 +960,9 @@ static int walk_blob(struct file_walk *w, const git_tree_entry *e)
 }
 
 /*
- * Files of `to` that `from` (NULL: none) lacks, in path order, skipping
- * subtrees whose ids are equal.  w->path holds the directory at `len`.
+ * Files of `to` that `from` (NULL: none) lacks (w->differing: that both
+ * hold with different bytes), in path order, skipping subtrees whose ids are
+ * equal.  w->path holds the directory at `len`.
  */
 static int walk_added(struct file_walk *w, const git_tree *from, const git_tree *to, size_t len)
 {
@@ -977,6 +979,8 @@ static int walk_added(struct file_walk *w, const git_tree *from, const git_tree 
 		if (f && git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(f)) &&
 		    git_tree_entry_filemode(e) == git_tree_entry_filemode(f))
 			continue;
+		if (w->differing && (!f || git_tree_entry_type(f) != type))
+			continue; /* nothing in common below */
 		if (!(sub_len = walk_push(w, len, name)))
 			return LEDGER_EINVALID;
 		if (type == GIT_OBJECT_TREE) {
@@ -994,7 +998,8 @@ static int walk_added(struct file_walk *w, const git_tree *from, const git_tree 
 			git_tree_free(sub_to);
 		} else if (type == GIT_OBJECT_BLOB &&
 		           git_tree_entry_filemode(e) != GIT_FILEMODE_LINK &&
-		           (!f || git_tree_entry_type(f) != GIT_OBJECT_BLOB)) {
+		           (w->differing ? !git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(f))
+		                         : !f || git_tree_entry_type(f) != GIT_OBJECT_BLOB)) {
 			r = walk_blob(w, e);
 		}
 		w->path[len] = '\0';
@@ -1022,7 +1027,7 @@ static int records_tree(git_tree **out, ledger_repo *repo, const char *rev)
 }
 
 static int foreach_added(ledger_repo *repo, const char *from, const char *to, int from_empty,
-                         ledger_file_cb cb, void *payload)
+                         int differing, ledger_file_cb cb, void *payload)
 {
 	git_tree *t_from = NULL, *t_to = NULL;
 	struct file_walk *w = NULL;
@@ -1044,6 +1049,7 @@ static int foreach_added(ledger_repo *repo, const char *from, const char *to, in
 	w->repo = repo;
 	w->cb = cb;
 	w->payload = payload;
+	w->differing = differing;
 	r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"));
 done:
 	free(w);
@@ -1055,13 +1061,19 @@ done:
 int ledger_repo_foreach_record(ledger_repo *repo, const char *commit, ledger_file_cb cb,
                                void *payload)
 {
-	return foreach_added(repo, NULL, commit, 1, cb, payload);
+	return foreach_added(repo, NULL, commit, 1, 0, cb, payload);
 }
 
 int ledger_repo_foreach_added(ledger_repo *repo, const char *from, const char *to,
                               ledger_file_cb cb, void *payload)
 {
-	return foreach_added(repo, from, to, from == NULL, cb, payload);
+	return foreach_added(repo, from, to, from == NULL, 0, cb, payload);
+}
+
+int ledger_repo_foreach_differing(ledger_repo *repo, const char *a, const char *b,
+                                  ledger_file_cb cb, void *payload)
+{
+	return foreach_added(repo, a, b, 0, 1, cb, payload);
 }
 
 static int config_local(git_config **out, ledger_repo *repo)

@@ -210,4 +210,18 @@ hook_cases() {
 		fail "the hook wrote the verification cache"
 	ok "$CYMAT" -C "$MASTER" verify --no-cache
 	git -C "$MASTER" fsck --strict >/dev/null 2>&1 || fail "git fsck --strict failed on the master"
+
+	# Main's record file with other bytes: the same record with another valid
+	# signature (a random nonce), in a history without main's copy; a union
+	# would hold two contents at one path.
+	fresh push
+	craft side moj-csirt "signed twice"
+	python3 "$TOP_SRCDIR/tests/e2e/ed25519-resign.py" "$K/moj-csirt.key" "$T/side.json" \
+		>"$T/bad.json" || fail "re-signing failed"
+	cmp -s "$T/side.json" "$T/bad.json" && fail "the same signature twice"
+	# main moves as the master's intake would move it.
+	commit_change "$MASTER" "note: signed twice" add "$CRAFT_PATH" "$T/side.json"
+	commit_change "$T/push.git" "note: signed twice" add "$CRAFT_PATH" "$T/bad.json"
+	push_refused "$T/push.git" main:refs/inbox/moj-z refs/inbox/moj-z FORMAT-5 record-conflict \
+		"record $CRAFT_ID \"$CRAFT_PATH\" (pushed in"
 }

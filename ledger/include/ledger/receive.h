@@ -20,7 +20,9 @@ extern "C" {
  * ledger whose main is `base`) that refuse that commit: errors of a FORMAT
  * rule about what `base` lacks, that is about a commit not reachable from
  * base, a record file base does not hold with the same bytes, or about
- * neither (the commit as a whole).  DOMAIN rule findings, warnings and
+ * neither (the commit as a whole); and every record file base holds with
+ * other bytes (record-conflict, FORMAT-5: the union would have two contents
+ * at one path).  DOMAIN rule findings, warnings and
  * pending records never refuse: records stay as evidence.  *out is a new
  * report (empty: nothing refuses).
  */

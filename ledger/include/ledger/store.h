@@ -118,6 +118,14 @@ int ledger_repo_foreach_record(ledger_repo *repo, const char *commit, ledger_fil
 int ledger_repo_foreach_added(ledger_repo *repo, const char *from, const char *to,
                               ledger_file_cb cb, void *payload);
 
+/*
+ * Every file under records/ that both `a` and `b` hold with different bytes
+ * (a union of the two would have two contents at one path), in path order,
+ * with its bytes in `b`.  Costs in proportion to what differs.
+ */
+int ledger_repo_foreach_differing(ledger_repo *repo, const char *a, const char *b,
+                                  ledger_file_cb cb, void *payload);
+
 typedef enum {
 	LEDGER_CHANGE_MODIFIED = 1,     /* a file's bytes changed */
 	LEDGER_CHANGE_DELETED = 2,      /* a file disappeared */
