@@ -25,3 +25,4 @@ E2E_TESTS += e2e/t0990-demo.sh
 E2E_TESTS += e2e/t0500-views.sh
 E2E_TESTS += e2e/t0520-acts.sh
 E2E_TESTS += e2e/t0600-hook-daemon.sh
+E2E_TESTS += e2e/t0610-hook-http.sh

@@ -31,6 +31,7 @@ stop_servers() {
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() {
+	command -v python3 >/dev/null 2>&1 || skip "python3 not installed"
 	python3 -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
