@@ -345,11 +345,10 @@ done:
 	return r;
 }
 
-/* Create the commit object for `tree` over `parent` (NULL: a root commit), signed if asked. */
-static int commit_write(git_oid *out, ledger_repo *repo, const git_tree *tree,
-                        const git_commit *parent, const ledger_commit_options *opts)
+int store_commit_write(git_oid *out, ledger_repo *repo, const git_tree *tree,
+                       const git_commit **parents, size_t nparents, const char *message,
+                       const ledger_commit_options *opts)
 {
-	const git_commit *parents[1] = { parent };
 	git_signature *sig = NULL;
 	git_buf buf = GIT_BUF_INIT;
 	char *armour = NULL;
@@ -362,8 +361,8 @@ static int commit_write(git_oid *out, ledger_repo *repo, const git_tree *tree,
 		                    opts->email);
 		goto done;
 	}
-	error = git_commit_create_buffer(&buf, repo->git, sig, sig, NULL, opts->message, tree,
-	                                 parent ? 1 : 0, parents);
+	error = git_commit_create_buffer(&buf, repo->git, sig, sig, NULL, message, tree,
+	                                 nparents, parents);
 	if (error < 0) {
 		r = store_error_git(error, "cannot build the commit");
 		goto done;
@@ -400,8 +399,7 @@ done:
 	return r;
 }
 
-/* Put an in-memory backend above git's own, so that new objects are written there. */
-static int mempack_attach(ledger_repo *repo)
+int store_mempack_attach(ledger_repo *repo)
 {
 	git_odb *odb = NULL;
 	git_odb_backend *mp = NULL;
@@ -436,7 +434,7 @@ static int objects_write(git_oid *out, ledger_repo *repo, const git_tree *base,
 	git_oid tree_id;
 	int r, error;
 
-	if ((r = mempack_attach(repo)) < 0)
+	if ((r = store_mempack_attach(repo)) < 0)
 		return r;
 	if ((r = blobs_write(repo, ents, n, &ids)) < 0 ||
 	    (r = tree_build(&tree_id, repo, base, ents, n, 0, &ids)) < 0)
@@ -445,7 +443,8 @@ static int objects_write(git_oid *out, ledger_repo *repo, const git_tree *base,
 		r = store_error_git(error, "cannot read the new tree");
 		goto done;
 	}
-	if ((r = commit_write(out, repo, tree, parent, opts)) < 0 ||
+	if ((r = store_commit_write(out, repo, tree, parent ? &parent : NULL, parent ? 1 : 0,
+	                            opts->message, opts)) < 0 ||
 	    (r = ids_add(&ids, out)) < 0 ||
 	    (r = store_pack_write(repo, ids.ids, ids.count)) < 0)
 		goto done;
@@ -458,11 +457,11 @@ done:
 	return r;
 }
 
-static int commit_options_check(const ledger_commit_options *opts)
+int store_commit_options_check(const ledger_commit_options *opts, int need_message)
 {
 	if (!opts || opts->version != LEDGER_COMMIT_OPTIONS_VERSION)
 		return ledger_error_set(LEDGER_EINVALID, "commit options missing or of an unknown version");
-	if (!opts->message || !opts->name || !opts->email)
+	if ((need_message && !opts->message) || !opts->name || !opts->email)
 		return ledger_error_set(LEDGER_EINVALID, "commit options need a message, name and email");
 	return 0;
 }
@@ -573,7 +572,7 @@ int ledger_repo_init(ledger_repo **out, const char *path, const ledger_file *fil
 		return r;
 	if (!path || !*path)
 		return ledger_error_set(LEDGER_EINVALID, "no ledger path given");
-	if ((r = commit_options_check(opts)) < 0)
+	if ((r = store_commit_options_check(opts, 1)) < 0)
 		return r;
 	if ((r = entries_prepare(&ents, &n, files, count)) < 0)
 		return r;
@@ -795,7 +794,7 @@ int ledger_repo_append(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
 	size_t n;
 	int locked = 0, r, error;
 
-	if ((r = commit_options_check(opts)) < 0)
+	if ((r = store_commit_options_check(opts, 1)) < 0)
 		return r;
 	if ((r = entries_prepare(&ents, &n, files, count)) < 0)
 		return r;

@@ -1,6 +1,7 @@
 /*
  * Private: what the store's files (store.c, store_lock.c, store_history.c,
- * store_pack.c) share.  None of these symbols is exported.
+ * store_pack.c, store_union.c, store_refs.c, store_transfer.c) share.  None
+ * of these symbols is exported.
  */
 #ifndef LEDGER_STORE_INTERNAL_H
 #define LEDGER_STORE_INTERNAL_H
@@ -42,6 +43,20 @@ int store_lookup_commit(git_commit **out, ledger_repo *repo, const char *rev);
 
 /* fsync a directory (or file) by path. */
 int store_fsync_path(const char *path);
+
+/* Commit options usable for a commit; the message may be left out when the caller writes it. */
+int store_commit_options_check(const ledger_commit_options *opts, int need_message);
+
+/* Put the in-memory backend above git's own, so that new objects are written there. */
+int store_mempack_attach(ledger_repo *repo);
+
+/*
+ * Create the commit object for `tree` over `parents` (none: a root commit)
+ * with `message`, author and committer and signature as `opts` say.
+ */
+int store_commit_write(git_oid *out, ledger_repo *repo, const git_tree *tree,
+                       const git_commit **parents, size_t nparents, const char *message,
+                       const ledger_commit_options *opts);
 
 /*
  * The ledger lock, <git dir>/cymat/lock: created exclusively, holding
