@@ -53,9 +53,10 @@ int ledger_remote_push(ledger_repo *repo, const char *url, const char *commit,
  * `ours` when `theirs` is already contained in it, `theirs` when `ours` is
  * one of its ancestors (fast-forward), otherwise a new merge commit with
  * parents ours then theirs, whose tree is the union of theirs, signed as
- * `opts` says (the node key).  Two different blobs at one path are
- * LEDGER_ECONFLICT naming the path.  The new objects are durable when it
- * returns; no ref moves.
+ * `opts` says (the node key).  opts->message is not used: a merge's
+ * message is "merge: <n> records from <theirs>" (docs/FORMAT.md).  Two
+ * different blobs at one path are LEDGER_ECONFLICT naming the path.  The
+ * new objects are durable when it returns; no ref moves.
  */
 int ledger_repo_union(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *ours,
                       const char *theirs, const ledger_commit_options *opts);

@@ -1,0 +1,533 @@
+/*
+ * The sync layer against real repositories and real keys: union merges
+ * checked by the store's own history check and by stock git (fsck --strict,
+ * verify-commit with an allowed-signers file), and ref updates.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define NODE "node@cymat.invalid"
+
+static const char *git_env = "GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t "
+                             "GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t";
+
+/* Run a shell command; its exit status (-1 when it did not exit). */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char *cmd, *full;
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	ck_assert_int_ge(asprintf(&full, "%s %s", git_env, cmd), 0);
+	st = system(full);
+	free(cmd);
+	free(full);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run a shell command that must succeed; its stdout with trailing newlines cut. */
+static char *run_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *run_out(const char *fmt, ...)
+{
+	char *cmd, *full, *buf = NULL;
+	size_t len = 0, n;
+	char chunk[4096];
+	va_list ap;
+	FILE *p;
+	int st;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	ck_assert_int_ge(asprintf(&full, "%s %s", git_env, cmd), 0);
+	p = popen(full, "r");
+	ck_assert_ptr_nonnull(p);
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+		buf = realloc(buf, len + n + 1);
+		ck_assert_ptr_nonnull(buf);
+		memcpy(buf + len, chunk, n);
+		len += n;
+	}
+	st = pclose(p);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "command failed: %s", cmd);
+	if (!buf)
+		buf = calloc(1, 1);
+	buf[len] = '\0';
+	while (len > 0 && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	free(cmd);
+	free(full);
+	return buf;
+}
+
+static const char *errmsg(void)
+{
+	const ledger_error *e = ledger_error_last();
+
+	return e ? e->message : "(none)";
+}
+
+/* A ledger in a fresh directory, signed by a fresh node key, with an allowed-signers file. */
+struct fixture {
+	char *base;
+	char *path;
+	char *signers;
+	ledger_key *key;
+	ledger_repo *repo;
+	char genesis[41];
+};
+
+static int node_signer(char **out, const char *buf, size_t len, void *payload)
+{
+	return ledger_sshsig_sign(out, payload, "git", (const uint8_t *)buf, len);
+}
+
+static ledger_commit_options node_opts(struct fixture *f, const char *message)
+{
+	ledger_commit_options o = LEDGER_COMMIT_OPTIONS_INIT;
+
+	o.message = message;
+	o.name = "nisc/node";
+	o.email = NODE;
+	o.time = 1767225600;
+	o.sign = node_signer;
+	o.sign_payload = f->key;
+	return o;
+}
+
+/* A record-like path "records/ab/cd/<64 hex>.json" derived from `seed`. */
+static void record_path(char out[96], uint64_t seed)
+{
+	char hex[65];
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		snprintf(hex + i * 16, 17, "%016llx", (unsigned long long)z);
+	}
+	snprintf(out, 96, "records/%.2s/%.2s/%s.json", hex, hex + 2, hex);
+}
+
+/* Append records seeds [first, first + n) with bodies "{"record":<seed><suffix>}". */
+static int append_seeds(struct fixture *f, uint64_t first, size_t n, const char *suffix,
+                        char tip[41])
+{
+	ledger_file *files = calloc(n, sizeof(*files));
+	char (*paths)[96] = calloc(n, sizeof(*paths));
+	ledger_commit_options o = node_opts(f, "batch: records\n");
+	static int64_t later;
+	int r;
+
+	ck_assert_ptr_nonnull(files);
+	ck_assert_ptr_nonnull(paths);
+	for (size_t i = 0; i < n; i++) {
+		char *body;
+
+		record_path(paths[i], first + i);
+		ck_assert_int_ge(asprintf(&body, "{\"record\":%llu%s}",
+		                          (unsigned long long)(first + i), suffix), 0);
+		files[i].path = paths[i];
+		files[i].data = body;
+		files[i].len = strlen(body);
+	}
+	o.time += ++later; /* the same files appended twice still make two commits */
+	r = ledger_repo_append(tip, f->repo, files, n, &o);
+	for (size_t i = 0; i < n; i++)
+		free((char *)files[i].data);
+	free(files);
+	free(paths);
+	return r;
+}
+
+static void fixture_init(struct fixture *f)
+{
+	char rec[96], *pub, *line;
+	uint8_t raw[32];
+	ledger_file files[2] = {
+		{ "LEDGER", "{\"format\":\"cymat-ledger/1\"}", 27 },
+		{ NULL, "{\"record\":0}", 12 },
+	};
+	ledger_commit_options o;
+	FILE *sf;
+
+	memset(f, 0, sizeof(*f));
+	f->base = testutil_tmpdir();
+	ck_assert_ptr_nonnull(f->base);
+	ck_assert_int_ge(asprintf(&f->path, "%s/ledger.git", f->base), 0);
+	ck_assert_int_ge(asprintf(&f->signers, "%s/allowed_signers", f->base), 0);
+	ck_assert_int_eq(ledger_key_generate(&f->key, LEDGER_KEY_ED25519), 0);
+	ledger_key_public(raw, f->key);
+	ck_assert_int_eq(ledger_ed25519_openssh(&pub, raw, NULL), 0);
+	ck_assert_int_ge(asprintf(&line, NODE " namespaces=\"git\" %s\n", pub), 0);
+	sf = fopen(f->signers, "w");
+	ck_assert_ptr_nonnull(sf);
+	ck_assert_int_ge(fputs(line, sf), 0);
+	ck_assert_int_eq(fclose(sf), 0);
+	free(line);
+	free(pub);
+	record_path(rec, 0);
+	files[1].path = rec;
+	o = node_opts(f, "root: genesis\n");
+	ck_assert_msg(ledger_repo_init(&f->repo, f->path, files, 2, &o) == 0, "init: %s", errmsg());
+	ck_assert_int_eq(ledger_repo_head(f->genesis, f->repo), 0);
+}
+
+static void fixture_free(struct fixture *f)
+{
+	ledger_repo_free(f->repo);
+	ledger_key_free(f->key);
+	run("rm -rf '%s'", f->base);
+	free(f->signers);
+	free(f->path);
+	free(f->base);
+}
+
+/* Append on a branch of `from`: main is moved there for the append and put back after. */
+static void append_branch(struct fixture *f, const char *from, uint64_t first, size_t n,
+                          const char *suffix, char tip[41])
+{
+	char main_tip[41];
+
+	ck_assert_int_eq(ledger_repo_head(main_tip, f->repo), 0);
+	ck_assert_int_eq(run("git --git-dir='%s' update-ref refs/heads/main %s", f->path, from), 0);
+	ck_assert_msg(append_seeds(f, first, n, suffix, tip) == 0, "append: %s", errmsg());
+	ck_assert_int_eq(run("git --git-dir='%s' update-ref refs/heads/main %s", f->path, main_tip),
+	                 0);
+}
+
+static void check_git_accepts(struct fixture *f, const char *commit)
+{
+	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	                  f->path) == 0, "git fsck --strict failed");
+	ck_assert_msg(run("git --git-dir='%s' -c gpg.format=ssh -c gpg.ssh.allowedSignersFile='%s' "
+	                  "verify-commit %s >/dev/null 2>&1", f->path, f->signers, commit) == 0,
+	              "git verify-commit rejects %s", commit);
+}
+
+struct changes {
+	size_t count;
+	char first[256];
+};
+
+static int change_cb(const char *commit, ledger_change_kind kind, const char *path,
+                     void *payload)
+{
+	struct changes *c = payload;
+
+	(void)commit;
+	(void)kind;
+	if (c->count++ == 0)
+		snprintf(c->first, sizeof(c->first), "%s", path);
+	return 0;
+}
+
+static int count_cb(const char *path, const char *data, size_t len, void *payload)
+{
+	(void)path;
+	(void)data;
+	(void)len;
+	++*(size_t *)payload;
+	return 0;
+}
+
+static size_t count_added(struct fixture *f, const char *from, const char *to)
+{
+	size_t n = 0;
+
+	ck_assert_int_eq(ledger_repo_foreach_added(f->repo, from, to, count_cb, &n), 0);
+	return n;
+}
+
+static void check_history_clean(struct fixture *f, const char *tip)
+{
+	struct changes ch = { 0 };
+
+	ck_assert_int_eq(ledger_repo_check_history(f->repo, NULL, tip, change_cb, &ch), 0);
+	ck_assert_msg(ch.count == 0, "history check: %zu findings, first at \"%s\"", ch.count,
+	              ch.first);
+}
+
+START_TEST(test_union_contained_and_fast_forward)
+{
+	struct fixture f;
+	ledger_commit_options o;
+	char a[41], u[41], loose[8];
+
+	fixture_init(&f);
+	o = node_opts(&f, NULL);
+	ck_assert_int_eq(append_seeds(&f, 1, 3, "", a), 0);
+	/* theirs contained in ours (or equal): ours, nothing written */
+	ck_assert_msg(ledger_repo_union(u, f.repo, a, f.genesis, &o) == 0, "%s", errmsg());
+	ck_assert_str_eq(u, a);
+	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, a, &o), 0);
+	ck_assert_str_eq(u, a);
+	/* ours an ancestor of theirs: fast-forward to theirs */
+	ck_assert_int_eq(ledger_repo_union(u, f.repo, f.genesis, a, &o), 0);
+	ck_assert_str_eq(u, a);
+	/* revisions resolve; unknown commits are ENOTFOUND */
+	ck_assert_int_eq(ledger_repo_union(u, f.repo, "main", f.genesis, &o), 0);
+	ck_assert_str_eq(u, a);
+	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, "0123456789012345678901234567890123456789",
+	                                   &o), LEDGER_ENOTFOUND);
+	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, NULL, &o), LEDGER_EINVALID);
+	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, a, NULL), LEDGER_EINVALID);
+	/* no merge commit was made: still genesis, the append and nothing loose */
+	{
+		char *s = run_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
+
+		snprintf(loose, sizeof(loose), "%s", s);
+		free(s);
+	}
+	ck_assert_str_eq(loose, "0");
+	fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_union_merge)
+{
+	struct fixture f;
+	ledger_commit_options o;
+	char a[41], b[41], m[41], m2[41], c[41], s12[13], *s, *msg;
+
+	fixture_init(&f);
+	o = node_opts(&f, NULL);
+	ck_assert_int_eq(append_seeds(&f, 1, 4, "", a), 0);      /* ours: records 1-4 */
+	append_branch(&f, f.genesis, 100, 3, "", b);              /* theirs: 100-102 */
+	ck_assert_msg(ledger_repo_union(m, f.repo, a, b, &o) == 0, "%s", errmsg());
+	ck_assert_str_ne(m, a);
+	ck_assert_str_ne(m, b);
+	/* parents ours then theirs; the tree holds every record of both */
+	s = run_out("git --git-dir='%s' rev-list --parents -1 %s", f.path, m);
+	ck_assert_int_ge(asprintf(&msg, "%s %s %s", m, a, b), 0);
+	ck_assert_str_eq(s, msg);
+	free(s);
+	free(msg);
+	ck_assert_uint_eq(count_added(&f, NULL, m), 1 + 4 + 3);
+	ck_assert_uint_eq(count_added(&f, a, m), 3);
+	ck_assert_uint_eq(count_added(&f, b, m), 4);
+	/* the message names how many records came and from where; no trailers */
+	snprintf(s12, sizeof(s12), "%.12s", b);
+	s = run_out("git --git-dir='%s' cat-file commit %s | sed '1,/^$/d'", f.path, m);
+	ck_assert_int_ge(asprintf(&msg, "merge: 3 records from %s", s12), 0);
+	ck_assert_str_eq(s, msg);
+	free(s);
+	free(msg);
+	s = run_out("git --git-dir='%s' log -1 --format='%%an <%%ae> %%at' %s", f.path, m);
+	ck_assert_str_eq(s, "nisc/node <" NODE "> 1767225600");
+	free(s);
+	/* the store's union rule, git fsck and git verify-commit accept it */
+	check_history_clean(&f, m);
+	check_git_accepts(&f, m);
+	/* durable: in a pack, not loose; main did not move */
+	s = run_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
+	ck_assert_str_eq(s, "0");
+	free(s);
+	s = run_out("git --git-dir='%s' rev-parse main", f.path);
+	ck_assert_str_eq(s, a);
+	free(s);
+	/* the merge is now contained: merging either side again gives it back */
+	ck_assert_int_eq(ledger_repo_union(m2, f.repo, m, b, &o), 0);
+	ck_assert_str_eq(m2, m);
+	ck_assert_int_eq(ledger_repo_union(m2, f.repo, b, m, &o), 0);
+	ck_assert_str_eq(m2, m);
+
+	/* theirs grows in the same directories ours has: nested merges of subtrees */
+	append_branch(&f, b, 200, 40, "", c);
+	ck_assert_msg(ledger_repo_union(m2, f.repo, m, c, &o) == 0, "%s", errmsg());
+	ck_assert_uint_eq(count_added(&f, m, m2), 40);
+	ck_assert_uint_eq(count_added(&f, NULL, m2), 1 + 4 + 3 + 40);
+	check_history_clean(&f, m2);
+	check_git_accepts(&f, m2);
+	/* both sides holding the same records, with neither containing the other */
+	{
+		char d[41], e[41], m3[41];
+
+		append_branch(&f, f.genesis, 1, 4, "", d); /* same files as a, another commit */
+		ck_assert_str_ne(d, a);
+		ck_assert_int_eq(ledger_repo_union(m3, f.repo, a, d, &o), 0);
+		ck_assert_uint_eq(count_added(&f, a, m3), 0);
+		s = run_out("git --git-dir='%s' log -1 --format=%%s %s", f.path, m3);
+		ck_assert_int_ge(asprintf(&msg, "merge: 0 records from %.12s", d), 0);
+		ck_assert_str_eq(s, msg);
+		free(s);
+		free(msg);
+		check_history_clean(&f, m3);
+		/* an unsigned merge when no signer is given */
+		o.sign = NULL;
+		append_branch(&f, f.genesis, 300, 1, "", e);
+		ck_assert_int_eq(ledger_repo_union(m3, f.repo, a, e, &o), 0);
+		s = run_out("git --git-dir='%s' cat-file commit %s", f.path, m3);
+		ck_assert_ptr_null(strstr(s, "gpgsig"));
+		free(s);
+	}
+	fixture_free(&f);
+}
+END_TEST
+
+START_TEST(test_union_conflict)
+{
+	struct fixture f;
+	ledger_commit_options o;
+	char a[41], b[41], u[41], rec[96], *s;
+
+	fixture_init(&f);
+	o = node_opts(&f, NULL);
+	ck_assert_int_eq(append_seeds(&f, 1, 3, "", a), 0);
+	append_branch(&f, f.genesis, 2, 1, ",\"x\":1", b); /* record 2 with other bytes */
+	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, b, &o), LEDGER_ECONFLICT);
+	record_path(rec, 2);
+	ck_assert_msg(strstr(errmsg(), rec) != NULL, "message does not name %s: %s", rec, errmsg());
+	/* nothing was left behind */
+	s = run_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
+	ck_assert_str_eq(s, "0");
+	free(s);
+	fixture_free(&f);
+}
+END_TEST
+
+struct refs_seen {
+	size_t count;
+	char names[8][128];
+	char commits[8][41];
+	int stop_at;
+};
+
+static int ref_cb(const char *ref, const char *commit, void *payload)
+{
+	struct refs_seen *rs = payload;
+
+	ck_assert_uint_lt(rs->count, 8);
+	snprintf(rs->names[rs->count], sizeof(rs->names[0]), "%s", ref);
+	snprintf(rs->commits[rs->count], sizeof(rs->commits[0]), "%s", commit);
+	rs->count++;
+	return rs->stop_at && (int)rs->count == rs->stop_at ? 7 : 0;
+}
+
+START_TEST(test_update_ref)
+{
+	struct fixture f;
+	ledger_commit_options o;
+	struct refs_seen rs;
+	char a[41], b[41], m[41], out[41], *s;
+
+	fixture_init(&f);
+	o = node_opts(&f, NULL);
+	ck_assert_int_eq(append_seeds(&f, 1, 2, "", a), 0);
+	append_branch(&f, f.genesis, 50, 2, "", b);
+
+	/* create (expected NULL), then only by compare-and-swap */
+	ck_assert_int_eq(ledger_repo_ref(out, f.repo, "refs/cymat/remotes/x/main"), LEDGER_ENOTFOUND);
+	ck_assert_msg(ledger_repo_update_ref(f.repo, "refs/cymat/remotes/x/main", NULL, b) == 0,
+	              "%s", errmsg());
+	ck_assert_int_eq(ledger_repo_ref(out, f.repo, "refs/cymat/remotes/x/main"), 0);
+	ck_assert_str_eq(out, b);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/cymat/remotes/x/main", NULL, a),
+	                 LEDGER_ECONFLICT);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/cymat/remotes/x/main", a, a),
+	                 LEDGER_ECONFLICT);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/cymat/remotes/y/main", a, a),
+	                 LEDGER_ECONFLICT);
+	/* any ref but main may move anywhere */
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/cymat/remotes/x/main", b, a), 0);
+	s = run_out("git --git-dir='%s' rev-parse refs/cymat/remotes/x/main", f.path);
+	ck_assert_str_eq(s, a);
+	free(s);
+	/* invalid names and targets */
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/bad..name", NULL, a), LEDGER_EINVALID);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "HEAD", NULL, a), LEDGER_EINVALID);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/cymat/z", "abc", a), LEDGER_EINVALID);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/cymat/z", NULL,
+	                                        "0123456789012345678901234567890123456789"),
+	                 LEDGER_ENOTFOUND);
+
+	/* main: only to a commit that contains the expected one */
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, a, b), LEDGER_EINVALID);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, a, f.genesis),
+	                 LEDGER_EINVALID);
+	ck_assert_int_eq(ledger_repo_head(out, f.repo), 0);
+	ck_assert_str_eq(out, a);
+	ck_assert_msg(ledger_repo_union(m, f.repo, a, b, &o) == 0, "%s", errmsg());
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, b, m), LEDGER_ECONFLICT);
+	ck_assert_msg(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, a, m) == 0, "%s", errmsg());
+	ck_assert_int_eq(ledger_repo_head(out, f.repo), 0);
+	ck_assert_str_eq(out, m);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, m, m), 0);
+	/* the lock was released each time */
+	{
+		const char *state;
+		char *lock;
+
+		ck_assert_int_eq(ledger_repo_state_dir(&state, f.repo), 0);
+		ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
+		ck_assert_int_ne(access(lock, F_OK), 0);
+		free(lock);
+	}
+
+	/* listing by prefix, sorted, through packed refs too */
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/b", NULL, b), 0);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/a", NULL, a), 0);
+	ck_assert_int_eq(run("git --git-dir='%s' pack-refs --all", f.path), 0);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/c/d", NULL, m), 0);
+	memset(&rs, 0, sizeof(rs));
+	ck_assert_int_eq(ledger_repo_foreach_ref(f.repo, "refs/inbox/", ref_cb, &rs), 0);
+	ck_assert_uint_eq(rs.count, 3);
+	ck_assert_str_eq(rs.names[0], "refs/inbox/a");
+	ck_assert_str_eq(rs.commits[0], a);
+	ck_assert_str_eq(rs.names[1], "refs/inbox/b");
+	ck_assert_str_eq(rs.commits[1], b);
+	ck_assert_str_eq(rs.names[2], "refs/inbox/c/d");
+	ck_assert_str_eq(rs.commits[2], m);
+	memset(&rs, 0, sizeof(rs));
+	rs.stop_at = 2;
+	ck_assert_int_eq(ledger_repo_foreach_ref(f.repo, "refs/inbox/", ref_cb, &rs), 7);
+	ck_assert_uint_eq(rs.count, 2);
+	memset(&rs, 0, sizeof(rs));
+	ck_assert_int_eq(ledger_repo_foreach_ref(f.repo, "refs/nothing/", ref_cb, &rs), 0);
+	ck_assert_uint_eq(rs.count, 0);
+	/* a packed ref moves by CAS too */
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/a", b, m), LEDGER_ECONFLICT);
+	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/a", a, m), 0);
+	ck_assert_int_eq(ledger_repo_ref(out, f.repo, "refs/inbox/a"), 0);
+	ck_assert_str_eq(out, m);
+	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	                  f.path) == 0, "git fsck --strict failed");
+	fixture_free(&f);
+}
+END_TEST
+
+static Suite *sync_suite(void)
+{
+	Suite *s = suite_create("sync");
+	TCase *tc = tcase_create("union");
+
+	tcase_add_test(tc, test_union_contained_and_fast_forward);
+	tcase_add_test(tc, test_union_merge);
+	tcase_add_test(tc, test_union_conflict);
+	tcase_add_test(tc, test_update_ref);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return testutil_run(sync_suite());
+}
