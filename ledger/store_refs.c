@@ -103,7 +103,8 @@ int ledger_repo_foreach_ref(ledger_repo *repo, const char *prefix, ledger_ref_cb
 		r = store_error_git(error, "cannot list refs");
 		goto done;
 	}
-	qsort(names, count, sizeof(*names), name_cmp);
+	if (count > 1)
+		qsort(names, count, sizeof(*names), name_cmp);
 	for (i = 0; i < count && r == 0; i++) {
 		git_oid id;
 
