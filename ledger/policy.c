@@ -1,6 +1,7 @@
 /*
  * The policy engine: gathers the valid records, orders them causally (a
- * record after what it names, then by (time, id)), judges each with the
+ * record after what it names, then by time, the place of its type in an
+ * incident's life, and id), judges each with the
  * rules of DOMAIN.md as of its place in that order, and lets the records
  * that break no error-level rule take effect on the derived state.  The
  * result is a function of the record set alone.
@@ -333,6 +334,46 @@ static int note_names(precord *r, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * Records of one second that name nothing of each other are ordered by the
+ * place of their type in the agreement's course: an organisation is
+ * registered before anyone acts for it, staff are appointed before they are
+ * sent, a dispatch comes before its activities and reports, a consent is
+ * given before it is used and withdrawn after.  A record's time has whole
+ * seconds, and scripts (or a busy desk) act within one; ordering such ties
+ * by id instead would judge a request before the registration of its
+ * agency at random.  `data` is the record file (JCS), read without parsing.
+ */
+static uint8_t tie_rank(const char *type, const char *data, size_t len)
+{
+	static const struct {
+		const char *type;
+		uint8_t rank;
+	} ranks[] = {
+		{ "agency", 0 },       { "appointment", 2 },     { "withdrawal", 3 },
+		{ "nomination", 4 },   { "registration", 4 },    { "training_application", 5 },
+		{ "consent", 6 },      { "request", 7 },         { "dispatch", 8 },
+		{ "participation", 9 }, { "activity", 10 },      { "report", 11 },
+		{ "share", 12 },       { "opinion", 13 },        { "closure", 15 },
+		{ "council_report", 16 },
+	};
+	static const char iaa[] = "\"kind\":\"iaa\"", stakeholder[] = "\"kind\":\"stakeholder\"";
+	static const char withdrawn[] = "\"withdrawn\":true";
+
+	for (size_t i = 0; i < sizeof(ranks) / sizeof(ranks[0]); i++) {
+		if (strcmp(ranks[i].type, type) != 0)
+			continue;
+		/* An IAA after the agency that oversees it; a withdrawal after the uses of a consent. */
+		if (ranks[i].rank == 0 && (memmem(data, len, iaa, sizeof(iaa) - 1) ||
+		                           memmem(data, len, stakeholder, sizeof(stakeholder) - 1)))
+			return 1;
+		if (ranks[i].rank == 6 && memmem(data, len, withdrawn, sizeof(withdrawn) - 1))
+			return 14;
+		return ranks[i].rank;
+	}
+	return 17;
+}
+
 /* Take R from a record file's bytes into r->rec (a new reference). */
 static int parse_record(precord *r, const char *data, size_t len)
 {
@@ -391,6 +432,7 @@ static int collect_file(const char *path, const char *data, size_t len, void *pa
 		return 0;
 	}
 	r->read = 1;
+	r->rank = tie_rank(r->type_buf, data, len);
 	if ((ret = note_names(r, data, len)) < 0)
 		return ret;
 	if (!(r->data = malloc(len)))
@@ -413,6 +455,7 @@ static int add_candidate(ledger_policy *pol, const ledger_record *cand)
 	    (ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(r)) < 0 ||
 	    (ret = note_names(r, r->data, r->len)) < 0)
 		return ret;
+	r->rank = tie_rank(r->type_buf, r->data, r->len);
 	if (r->time > pol->latest)
 		pol->latest = r->time;
 	ledger_unhex(raw, 32, r->id);
@@ -484,12 +527,22 @@ static int resolve_names(ledger_policy *pol, precord *r)
 	return ret;
 }
 
+/*
+ * The order of records ready to be judged: candidates after everything in
+ * the ledger (they are new: whoever made one saw the ledger as it is), in
+ * the order given; the others by time, then tie_rank, then id.
+ */
 static int before(const ledger_policy *pol, size_t a, size_t b)
 {
 	const precord *x = &pol->recs[a], *y = &pol->recs[b];
+	int xc = a >= pol->first_candidate, yc = b >= pol->first_candidate;
 
+	if (xc || yc)
+		return xc && yc ? a < b : yc;
 	if (x->time != y->time)
 		return x->time < y->time;
+	if (x->rank != y->rank)
+		return x->rank < y->rank;
 	return strcmp(x->id, y->id) < 0;
 }
 
@@ -526,8 +579,8 @@ static size_t heap_pop(const ledger_policy *pol, size_t *heap, size_t *n)
 }
 
 /*
- * Kahn's algorithm with the ready records in a (time, id) heap: every record
- * after what it names, otherwise oldest first.
+ * Kahn's algorithm with the ready records in a heap ordered by before():
+ * every record after what it names, otherwise oldest first.
  */
 static int causal_order(ledger_policy *pol)
 {
@@ -605,7 +658,8 @@ static int judge(ledger_policy *pol, precord *r)
 }
 
 static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo,
-               const ledger_policy_options *opts, const ledger_record *candidate)
+               const ledger_policy_options *opts, const ledger_record *const *candidates,
+               size_t ncandidates)
 {
 	ledger_policy_options defaults = LEDGER_POLICY_OPTIONS_INIT;
 	ledger_policy *pol;
@@ -625,8 +679,12 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	if ((r = ledger_repo_foreach_record(repo, state->tip[0] ? state->tip : NULL, collect_file,
 	                                    pol)) < 0)
 		goto done;
-	if (candidate && (r = add_candidate(pol, candidate)) < 0)
-		goto done;
+	pol->first_candidate = pol->nrecs;
+	/* Trust records are the verifier's to judge, as in a full pass. */
+	for (i = 0; i < ncandidates; i++)
+		if (!entry_is_trust_type(candidates[i]->type) &&
+		    (r = add_candidate(pol, candidates[i])) < 0)
+			goto done;
 	pol->now = pol->opts.now ? pol->opts.now : pol->latest;
 	for (i = 0; i < pol->nrecs; i++)
 		point_summary(&pol->recs[i]);
@@ -657,23 +715,32 @@ done:
 int ledger_policy_evaluate(ledger_policy **out, const ledger_state *state, ledger_repo *repo,
                            const ledger_policy_options *opts)
 {
-	return run(out, state, repo, opts, NULL);
+	return run(out, state, repo, opts, NULL, 0);
 }
 
 int ledger_policy_judge(ledger_report **out, const ledger_state *state, ledger_repo *repo,
                         const ledger_record *candidate, const ledger_policy_options *opts)
+{
+	return ledger_policy_judge_batch(out, state, repo, &candidate, 1, opts);
+}
+
+int ledger_policy_judge_batch(ledger_report **out, const ledger_state *state, ledger_repo *repo,
+                              const ledger_record *const *candidates, size_t count,
+                              const ledger_policy_options *opts)
 {
 	ledger_policy *pol = NULL;
 	ledger_report *mine = NULL;
 	int r;
 
 	*out = NULL;
-	if ((r = run(&pol, state, repo, opts, candidate)) < 0 || (r = report_new(&mine)) < 0)
+	if ((r = run(&pol, state, repo, opts, candidates, count)) < 0 ||
+	    (r = report_new(&mine)) < 0)
 		goto done;
 	for (size_t i = 0; i < pol->report->count; i++) {
 		const ledger_finding *f = &pol->report->items[i];
+		const precord *c = policy_record(pol, f->id);
 
-		if (strcmp(f->id, candidate->id) != 0)
+		if (!c || c < &pol->recs[pol->first_candidate])
 			continue;
 		if ((r = report_add(mine, f->severity, f->code, f->rule, f->id, f->path, NULL, "%s",
 		                    f->message)) < 0)

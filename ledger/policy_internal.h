@@ -61,6 +61,7 @@ typedef struct {
 	size_t ndeps;
 	uint8_t verdict;         /* PV_* */
 	uint8_t broken;          /* an error-level rule failed while judging */
+	uint8_t rank;            /* place of its type in an incident's life, for ties in time */
 } precord;
 
 struct ledger_policy {
@@ -68,6 +69,7 @@ struct ledger_policy {
 	ledger_policy_options opts;
 	precord *recs;
 	size_t nrecs, capacity;
+	size_t first_candidate;  /* recs from here on are candidates (ledger_policy_judge) */
 	idmap ids;               /* record id -> index into recs */
 	size_t *order;           /* causal order, indexes into recs */
 	size_t norder;

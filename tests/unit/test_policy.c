@@ -1460,6 +1460,150 @@ START_TEST(judge_refuses_a_candidate_before_writing)
 }
 END_TEST
 
+/* Sign a record of `who` at `when` without staging it (body stolen; refs: the incident). */
+static ledger_record *candidate_at(int who, const char *type, const char *when,
+                                   const char *incident, json_t *body)
+{
+	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
+	ledger_record *cand = NULL;
+	signer *s = &fx.s[who];
+	json_t *refs = incident ? refs1(incident) : NULL;
+
+	f.type = type;
+	f.author = s->principal;
+	f.seq = s->seq + 1;
+	f.prev = s->prev[0] ? s->prev : NULL;
+	f.time = when;
+	f.incident = incident;
+	f.refs = refs;
+	f.body = body;
+	ck_assert_int_eq(ledger_record_create(&cand, &f, s->key), 0);
+	json_decref(body);
+	json_decref(refs);
+	return cand;
+}
+
+START_TEST(judge_puts_a_same_second_candidate_after_the_ledger)
+{
+	char agency[65], when[21], summary[32];
+	ledger_record *cand = NULL;
+	ledger_report *rep = NULL;
+	file *out;
+	int n;
+
+	memcpy(agency, rec(MANAGER, "agency", NULL, agency_body("mof", "government"), NULL), 65);
+	evaluate();
+	/* A request of the registration's second whose id sorts before the registration's. */
+	ledger_time_format(when, fx.clock);
+	for (n = 0; n < 256; n++) {
+		json_t *body = request_body("10.1", "normal", "director", "mof");
+
+		snprintf(summary, sizeof(summary), "attempt %d", n);
+		json_object_set_new(body, "summary", json_string(summary));
+		cand = candidate_at(MOF_CISO, "request", when, NULL, body);
+		if (strcmp(cand->id, agency) < 0)
+			break;
+		ledger_record_free(cand);
+		cand = NULL;
+	}
+	ck_assert_ptr_nonnull(cand);
+	ck_assert_int_eq(ledger_policy_judge(&rep, fx.state, fx.repo, cand, NULL), 0);
+	ck_assert_uint_eq(ledger_report_count(rep), 0);
+	ledger_report_free(rep);
+
+	/* Once in the ledger, the records of that second are still judged in that order. */
+	out = &fx.all[fx.nall++];
+	ledger_record_path(out->path, cand->id);
+	ck_assert_int_eq(ledger_record_envelope(&out->data, &out->len, cand), 0);
+	evaluate();
+	expect_clean(cand->id);
+	expect_incident(cand->id, "state", "requested");
+	ledger_record_free(cand);
+}
+END_TEST
+
+START_TEST(judge_puts_a_candidate_after_a_same_second_record_of_its_type)
+{
+	char req[65], first[65], when[21], summary[32];
+	ledger_record *cand = NULL;
+	ledger_report *rep = NULL;
+	int n;
+
+	memcpy(req, request_normal(MOE_CISO, "moe"), 65);
+	memcpy(first, dispatch(req), 65);
+	evaluate();
+	/* The deputy, acting, dispatches in the director's second: a second dispatch. */
+	ledger_time_format(when, fx.clock);
+	for (n = 0; n < 256; n++) {
+		json_t *body = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s}", "basis", "11.1",
+		                         "request", req, "affected", "moe", "team",
+		                         team("nisc/fl1", NULL), "acting", 1, "reason",
+		                         "the director cannot be reached");
+
+		snprintf(summary, sizeof(summary), "attempt %d", n);
+		json_object_set_new(body, "summary", json_string(summary));
+		cand = candidate_at(DEPUTY, "dispatch", when, req, body);
+		if (strcmp(cand->id, first) < 0)
+			break;
+		ledger_record_free(cand);
+		cand = NULL;
+	}
+	ck_assert_ptr_nonnull(cand);
+	ck_assert_int_eq(ledger_policy_judge(&rep, fx.state, fx.repo, cand, NULL), 0);
+	ck_assert_uint_eq(ledger_report_count(rep), 1);
+	ck_assert_str_eq(ledger_report_get(rep, 0)->code, "second-dispatch");
+	ledger_report_free(rep);
+	ledger_record_free(cand);
+}
+END_TEST
+
+START_TEST(judge_leaves_trust_records_to_the_verifier)
+{
+	ledger_record *cand;
+	ledger_report *rep = NULL;
+
+	/* mof is not registered (R2.1), but a revocation is no act of the agreement. */
+	evaluate();
+	cand = candidate_at(MOF_CISO, "revocation", now_text(), NULL,
+	                    json_pack("{s:s, s:s, s:s}", "kid", fx.s[MOF_CISO].kid, "reason",
+	                              "retired", "effective", "2027-01-01T00:00:00Z"));
+	ck_assert_int_eq(ledger_policy_judge(&rep, fx.state, fx.repo, cand, NULL), 0);
+	ck_assert_uint_eq(ledger_report_count(rep), 0);
+	ledger_report_free(rep);
+	ledger_record_free(cand);
+}
+END_TEST
+
+START_TEST(judge_batch_sees_the_records_before)
+{
+	ledger_record *cands[2];
+	ledger_report *rep = NULL;
+	const char *when = now_text();
+	signer *s = &fx.s[MANAGER];
+
+	evaluate();
+	/* The manager registers mof and, next in its chain, signs mof's request (R10.4). */
+	cands[0] = candidate_at(MANAGER, "agency", when, NULL, agency_body("mof", "government"));
+	s->seq++;
+	memcpy(s->prev, cands[0]->id, 65);
+	cands[1] = candidate_at(MANAGER, "request", when, NULL,
+	                        request_body("10.1", "normal", "director", "mof"));
+	ck_assert_int_eq(ledger_policy_judge_batch(&rep, fx.state, fx.repo,
+	                                           (const ledger_record *const *)cands, 2, NULL),
+	                 0);
+	for (size_t i = 0; i < ledger_report_count(rep); i++) {
+		const ledger_finding *f = ledger_report_get(rep, i);
+
+		ck_assert_msg(strcmp(f->rule, "R2.1") != 0, "judged before its registration: %s",
+		              f->message);
+	}
+	ck_assert_uint_ge(ledger_report_count_severity(rep, LEDGER_SEVERITY_ERROR), 1);
+	ledger_report_free(rep);
+	ledger_record_free(cands[0]);
+	ledger_record_free(cands[1]);
+}
+END_TEST
+
 START_TEST(incident_view_has_timeline_and_findings)
 {
 	const char *req = request_normal(MOE_CISO, "moe");
@@ -1686,6 +1830,10 @@ static Suite *policy_suite(void)
 	tcase_add_test(engine, rules_table_names_every_rule);
 	tcase_add_test(engine, pending_record_is_not_judged_and_has_no_effect);
 	tcase_add_test(engine, judge_refuses_a_candidate_before_writing);
+	tcase_add_test(engine, judge_puts_a_same_second_candidate_after_the_ledger);
+	tcase_add_test(engine, judge_puts_a_candidate_after_a_same_second_record_of_its_type);
+	tcase_add_test(engine, judge_leaves_trust_records_to_the_verifier);
+	tcase_add_test(engine, judge_batch_sees_the_records_before);
 	tcase_add_test(engine, incident_view_has_timeline_and_findings);
 	tcase_add_test(engine, same_records_in_any_order_give_the_same_result);
 	tcase_add_test(engine, verification_cache_does_not_change_the_result);

@@ -1,12 +1,18 @@
 /*
  * The CYMAT rules (DOMAIN.md): the policy engine and the state it derives.
  *
- * The engine takes every record the verifier found valid, orders them
+ * The engine takes every record the verifier found valid but the trust
+ * records (root, principal, revocation: the verifier's), orders them
  * causally (a record after everything it names in `refs`, its `incident`
- * and the previous record of its key; otherwise by (time, id)), and judges
- * each at its place in that order: roles, appointments, quotas, consents
- * and revocations are those in force then, not today.  The result is a
- * function of the record set alone, whatever the commit or merge order.
+ * and the previous record of its key; otherwise by time, then, within one
+ * second, by the place of its type in the agreement's course: agency,
+ * appointment, withdrawal, nomination and registration, training
+ * application, consent, request, dispatch, participation, activity, report,
+ * share, opinion, consent withdrawal, closure, council report, any other
+ * type; then by id), and judges each at its place in that order: roles,
+ * appointments, quotas, consents and revocations are those in force then,
+ * not today.  The result is a function of the record set alone, whatever
+ * the commit or merge order.
  *
  * - A record whose references are not (yet) valid records is `pending`: not
  *   judged, no effect on derived state.
@@ -141,11 +147,23 @@ json_t *ledger_policy_council_summary(const ledger_policy *policy, int64_t from,
 /*
  * The findings a record not yet in the ledger would get from the rules if
  * appended now (a new report, empty when it breaks none); commands use it
- * to refuse before they write.  The candidate is taken as verified: check
- * it with ledger_state_judge as well.  A full pass over the ledger.
+ * to refuse before they write.  The candidate is judged after every record
+ * of the ledger, whatever its time: it is new.  A trust record gets no
+ * findings here (the verifier judges it).  The candidate is taken as
+ * verified: check it with ledger_state_judge as well.  A full pass over the
+ * ledger.
  */
 int ledger_policy_judge(ledger_report **out, const ledger_state *state, ledger_repo *repo,
                         const ledger_record *candidate, const ledger_policy_options *opts);
+
+/*
+ * The same for records to be appended together (one commit), judged in the
+ * order given after every record of the ledger, each seeing the effect of
+ * those before it: the findings about any of them, in one report.
+ */
+int ledger_policy_judge_batch(ledger_report **out, const ledger_state *state, ledger_repo *repo,
+                              const ledger_record *const *candidates, size_t count,
+                              const ledger_policy_options *opts);
 
 void ledger_policy_free(ledger_policy *policy);
 
