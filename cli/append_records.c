@@ -11,6 +11,18 @@
 #include "ledger.h"
 #include "cli.h"
 
+/* Does one of the report's errors come from a rule of the agreement (R2.1 ...)? */
+static int by_rules(const ledger_report *report)
+{
+	for (size_t i = 0; i < ledger_report_count(report); i++) {
+		const ledger_finding *f = ledger_report_get(report, i);
+
+		if (f->severity == LEDGER_SEVERITY_ERROR && f->rule && f->rule[0] == 'R')
+			return 1;
+	}
+	return 0;
+}
+
 int cli_append_records(const struct cli_new_record *records, size_t count,
                        const struct cli_append_options *opts)
 {
@@ -58,8 +70,9 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 			if (!result.reports[i] ||
 			    ledger_report_count_severity(result.reports[i], LEDGER_SEVERITY_ERROR) == 0)
 				continue;
-			cli_error("record %s (type \"%s\") refused:", result.records[i]->id,
-			          result.records[i]->type);
+			cli_error("record %s (type \"%s\") refused%s:", result.records[i]->id,
+			          result.records[i]->type,
+			          by_rules(result.reports[i]) ? " by the rules" : "");
 			cli_print_report(stderr, result.reports[i], 0);
 		}
 		if (result.reports)
@@ -73,6 +86,13 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	if (error < 0) {
 		rc = cli_lib_error(error, NULL);
 		goto done;
+	}
+	for (i = 0; result.reports && i < count; i++) {
+		if (!result.reports[i] || !ledger_report_count(result.reports[i]))
+			continue;
+		cli_error("record %s (type \"%s\") appended, with findings:", result.records[i]->id,
+		          result.records[i]->type);
+		cli_print_report(stderr, result.reports[i], 0);
 	}
 	for (i = 0; i < count; i++) {
 		if (opts->json) {

@@ -132,9 +132,8 @@ static const struct act acts[] = {
 	"  --json            print the new record as JSON\n" \
 	"  -h, --help        show this help\n" \
 	"\n" \
-	"The record is judged like `cymat append`'s: refused (exit 1) when the\n" \
-	"verifier would refuse it; nothing is written then.  `cymat findings`\n" \
-	"shows what the agreement's rules make of it.\n"
+	"The record is judged like `cymat append`'s: refused (exit 1, with the rule\n" \
+	"id) when it breaks the format or an error-level rule; nothing is written.\n"
 
 const char cmd_request_help[] =
 	"usage: cymat request [OPTIONS] --affected ORG --summary TEXT\n"

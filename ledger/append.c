@@ -16,8 +16,10 @@
 
 #include "ledger/error.h"
 #include "ledger/append.h"
+#include "ledger/policy.h"
 #include "ledger/sshsig.h"
 #include "ledger/trust.h"
+#include "state_internal.h"
 
 #define APPEND_LOCK_WAIT_MS 120000
 #define APPEND_LOCK_POLL_MS 50
@@ -205,6 +207,65 @@ void ledger_append_result_clear(ledger_append_result *result)
 	memset(result, 0, sizeof(*result));
 }
 
+/*
+ * The acts of the agreement (DOMAIN.md record types), the records its rules
+ * are about.  Trust records (root, principal, revocation) are the
+ * verifier's; other types (a "note") are no act of the agreement.
+ */
+static int is_act(const char *type)
+{
+	static const char *const acts[] = {
+		"agency", "nomination", "appointment", "registration", "withdrawal",
+		"training_application", "participation", "request", "consent", "dispatch",
+		"activity", "report", "opinion", "closure", "share", "council_report"
+	};
+
+	for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++)
+		if (strcmp(type, acts[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The agreement's rules on the records the verifier accepts, judged in
+ * order after everything in the ledger: their findings about an act join
+ * its report, and an error refuses it.
+ */
+static int judge_acts(ledger_append_result *out, const ledger_state *state, ledger_repo *repo)
+{
+	ledger_report *rules = NULL;
+	int error;
+
+	error = ledger_policy_judge_batch(&rules, state, repo,
+	                                  (const ledger_record *const *)out->records, out->count,
+	                                  NULL);
+	if (error < 0) {
+		ledger_error_prefix("cannot judge the records against the rules");
+		return error;
+	}
+	for (size_t i = 0; i < out->count; i++) {
+		ledger_report *mine = out->reports[i];
+		size_t before = ledger_report_count_severity(mine, LEDGER_SEVERITY_ERROR);
+
+		if (!is_act(out->records[i]->type))
+			continue;
+		for (size_t k = 0; k < ledger_report_count(rules); k++) {
+			const ledger_finding *f = ledger_report_get(rules, k);
+
+			if (strcmp(f->id, out->records[i]->id) == 0 &&
+			    (error = report_add(mine, f->severity, f->code, f->rule, f->id, f->path,
+			                        NULL, "%s", f->message)) < 0)
+				goto done;
+		}
+		if (!before && ledger_report_count_severity(mine, LEDGER_SEVERITY_ERROR))
+			out->refused++;
+	}
+	error = 0;
+done:
+	ledger_report_free(rules);
+	return error;
+}
+
 int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key *key,
                   const ledger_new_record *records, size_t count,
                   const ledger_append_options *opts)
@@ -318,6 +379,8 @@ int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key
 		ledger_record_path(paths[i], out->records[i]->id);
 		files[i].path = paths[i];
 	}
+	if (!opts->no_judge && !out->refused && (error = judge_acts(out, state, repo)) < 0)
+		goto done;
 	if (out->refused) {
 		error = ledger_error_set(LEDGER_EINVALID, "nothing written: %zu of %zu records refused",
 		                         out->refused, count);

@@ -17,9 +17,6 @@ printf '%s\n' \
 	'{"type":"agency","body":{"id":"moj","kind":"government","name":{"ja":"法務省","en":"Ministry of Justice"}}}' \
 	>agencies.jsonl
 ok "$CYMAT" -C "$L" append --key "$K/manager" --batch agencies.jsonl
-# The rules order records of the same second that name nothing of each
-# other by id: let the acts come strictly after the registration.
-sleep 1
 
 # body_is ID BODY [INCIDENT REFS]: the record has this body, incident and refs.
 body_is() {
@@ -42,7 +39,11 @@ expect 2 "$CYMAT" -C "$L" report --key "$K/moj-csirt" --number 1 --status ongoin
 assert_err "--incident is required"
 expect 2 "$CYMAT" -C "$L" request --key "$K/moj-ciso" --incident abc --affected moj --summary x
 
+# The rules refuse a normal-route request from the CSIRT (R10.4); nothing is written.
 before=$(git -C "$L" rev-parse refs/heads/main)
+expect 1 "$CYMAT" -C "$L" request --key "$K/moj-csirt" --affected moj --summary "Intrusion"
+assert_err "error R10.4 "
+assert_eq "$(git -C "$L" rev-parse refs/heads/main)" "$before" "main after a refused request"
 
 # --dry-run prints the body and writes nothing.
 ok "$CYMAT" -C "$L" request --dry-run --key "$K/moj-ciso" --affected moj --summary "Intrusion" \
@@ -80,6 +81,10 @@ ok "$CYMAT" -C "$L" opinion --key "$K/moj-ciso" --incident "$REQ" --ref "$REP" \
 OPN=$(last_id)
 body_is "$OPN" '{"view":"end_support","summary":"We can go on alone"}' "$REQ" "$REP"
 
+# A closure is the director's: the CISO's is refused by the rules.
+expect 1 "$CYMAT" -C "$L" close --key "$K/moj-ciso" --incident "$REQ" --opinion "$OPN" \
+	--decision "Support ends"
+assert_err "refused"
 ok "$CYMAT" -C "$L" close --key "$K/director" --incident "$REQ" --opinion "$OPN" \
 	--decision "Support ends"
 CLO=$(last_id)

@@ -1,8 +1,11 @@
 /*
  * Appending records: the one path by which new records enter a ledger.
  * Each record is built and signed with the caller's key, judged against the
- * ledger's state as the verifier would judge it once appended, and then all
- * of them are appended as one signed commit, or none is.
+ * ledger's state as the verifier would judge it once appended, an act of the
+ * agreement (every DOMAIN.md record type but root, principal and revocation)
+ * also by the agreement's rules (policy.h: ledger_policy_judge_batch, after
+ * everything in the ledger), and then all of them are appended as one signed
+ * commit, or none is.
  *
  * Appenders of one ledger are serialised by a lock file
  * (<gitdir>/cymat/append.lock, flock(2)) held from reading the signing key's
@@ -43,7 +46,7 @@ typedef struct {
 	/* The first record's seq and its prev (expert: rebuilding a chain); 0: next in the key's chain. */
 	int64_t seq;
 	const char *prev;
-	/* Append even when the verifier's judgement refuses a record (expert, tests). */
+	/* Append even when the verifier or the rules refuse a record (expert, tests). */
 	int no_judge;
 	/* The commit subject's summary after "<type>: "; NULL: from the record(s). */
 	const char *subject;
@@ -60,8 +63,10 @@ typedef struct {
 	size_t count;             /* records built (the arrays below have count entries) */
 	ledger_record **records;  /* the records, in the order given: ids, seqs, envelopes */
 	/*
-	 * The verifier's judgement of each record (NULL when not judged): empty
-	 * when valid; a record with an error finding was refused.
+	 * The verifier's judgement of each record and, for an act, the rules'
+	 * (NULL when not judged): empty when valid; a record with an error
+	 * finding was refused, warnings (rule findings a human should look at)
+	 * do not refuse it.
 	 */
 	ledger_report **reports;
 	size_t refused;           /* records refused: nothing was written */
