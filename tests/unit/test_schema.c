@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,6 +426,223 @@ START_TEST(test_cross_document_refs)
 }
 END_TEST
 
+/*
+ * The patterns of the project's schemas have hand-written matchers
+ * (ledger/schema.c), chosen by the exact pattern text.  The same pattern
+ * wrapped in a group, "(?:P)", means the same but has no hand-written
+ * matcher, so it goes through the POSIX translation and regexec: both must
+ * give the same answer on every string, here on strings near the pattern's
+ * edges (mutated valid examples) and on random ones.
+ */
+static const struct fast_case {
+	const char *pattern, *example;
+} fast_cases[] = {
+	{ "^[a-z][a-z0-9._-]{0,63}$", "a.b_c-d9" },
+	{ "^[a-z0-9][a-z0-9_.-]{0,63}$", "9a.b_c-d" },
+	{ "^[a-z][a-z0-9-]{1,31}$", "mof-2" },
+	{ "^[a-z][a-z0-9-]{1,31}/[a-z][a-z0-9._-]{0,63}$", "mof/csirt.a_b-1" },
+	{ "^[a-z][a-z_]{0,31}$", "council_report" },
+	{ "^[0-9a-f]{64}$", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" },
+	{ "^([0-9a-f]{40}|[0-9a-f]{64})$", "0123456789abcdef0123456789abcdef01234567" },
+	{ "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", "QUJD+/9z" },
+	{ "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" },
+	{ "^[A-Za-z0-9+/]{85}[AQgw]==$",
+	  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==" },
+	{ "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$",
+	  "2026-12-31T23:59:59Z" },
+};
+
+/* Bytes the strings are made of: every class the patterns use, their edges, and non-ASCII. */
+static const char *const fast_pieces[] = {
+	"a", "f", "g", "z", "A", "Q", "Z", "0", "1", "2", "3", "4", "5", "9", "+", "/", "=",
+	".", "_", "-", ":", "T", "Z", "`", "{", "@", "[", " ", "\xc3\xa9", "\xe6\x97\xa5",
+};
+
+#define NPIECES (sizeof(fast_pieces) / sizeof(fast_pieces[0]))
+
+static uint64_t fast_rng = 0x853c49e6748fea9bULL;
+
+static unsigned int fast_rand(unsigned int n)
+{
+	fast_rng ^= fast_rng >> 12;
+	fast_rng ^= fast_rng << 25;
+	fast_rng ^= fast_rng >> 27;
+	return (unsigned int)((fast_rng * 2685821657736338717ULL) >> 33) % n;
+}
+
+/* A valid example with a few random edits (replace, insert, delete, duplicate a run). */
+static void mutate(char *out, size_t cap, const char *example)
+{
+	size_t len = strlen(example);
+	unsigned int edits = 1 + fast_rand(3);
+	size_t want;
+
+	memcpy(out, example, len + 1);
+	while (edits--) {
+		const char *piece = fast_pieces[fast_rand(NPIECES)];
+		size_t plen = strlen(piece), at = len ? fast_rand((unsigned int)len + 1) : 0;
+
+		switch (fast_rand(5)) {
+		case 0: /* replace one byte's worth, keeping UTF-8 whole */
+			if (at < len && ((unsigned char)out[at] & 0x80) == 0 && len - 1 + plen < cap) {
+				memmove(out + at + plen, out + at + 1, len - at);
+				memcpy(out + at, piece, plen);
+				len += plen - 1;
+			}
+			break;
+		case 1: /* insert, between characters */
+			if (len + plen < cap && ((unsigned char)out[at] & 0xc0) != 0x80) {
+				memmove(out + at + plen, out + at, len - at + 1);
+				memcpy(out + at, piece, plen);
+				len += plen;
+			}
+			break;
+		case 2: /* delete an ASCII byte */
+			if (at < len && ((unsigned char)out[at] & 0x80) == 0) {
+				memmove(out + at, out + at + 1, len - at);
+				len--;
+			}
+			break;
+		case 3: /* stretch or cut to a random length, to cross length limits */
+			want = fast_rand(100);
+			if (want < len) {
+				while (want && ((unsigned char)out[want] & 0xc0) == 0x80)
+					want--;
+				out[len = want] = '\0';
+			} else if (len && ((unsigned char)out[len - 1] & 0x80) == 0 && want < cap) {
+				memset(out + len, out[len - 1], want - len);
+				out[len = want] = '\0';
+			}
+			break;
+		default: /* repeat the tail */
+			if (2 * len < cap && at < len && ((unsigned char)out[at] & 0xc0) != 0x80) {
+				memmove(out + len, out + at, len - at);
+				len += len - at;
+				out[len] = '\0';
+			}
+			break;
+		}
+	}
+}
+
+static void random_string(char *out, size_t cap, size_t maxlen)
+{
+	size_t len = 0, want = fast_rand((unsigned int)maxlen + 1);
+
+	while (len < want) {
+		const char *piece = fast_pieces[fast_rand(NPIECES)];
+		size_t plen = strlen(piece);
+
+		if (len + plen >= cap)
+			break;
+		memcpy(out + len, piece, plen);
+		len += plen;
+	}
+	out[len] = '\0';
+}
+
+static int matches(const ledger_schemas *s, const char *name, const char *str)
+{
+	json_t *inst = json_string(str);
+	int r;
+
+	ck_assert_ptr_nonnull(inst);
+	r = ledger_schemas_validate(s, name, inst);
+	json_decref(inst);
+	return r == 0;
+}
+
+START_TEST(test_fast_patterns_agree)
+{
+	const struct fast_case *fc = &fast_cases[_i];
+	char *dir = testutil_tmpdir(), path[4096], wrapped[256], str[512];
+	ledger_schemas *s = NULL;
+	size_t accepted = 0, refused = 0;
+	json_t *doc;
+
+	ck_assert_ptr_nonnull(dir);
+	snprintf(wrapped, sizeof(wrapped), "(?:%s)", fc->pattern);
+	snprintf(path, sizeof(path), "%s/fast.schema.json", dir);
+	ck_assert_ptr_nonnull(doc = json_pack("{s:s}", "pattern", fc->pattern));
+	ck_assert_int_eq(json_dump_file(doc, path, 0), 0);
+	json_decref(doc);
+	snprintf(path, sizeof(path), "%s/slow.schema.json", dir);
+	ck_assert_ptr_nonnull(doc = json_pack("{s:s}", "pattern", wrapped));
+	ck_assert_int_eq(json_dump_file(doc, path, 0), 0);
+	json_decref(doc);
+	ck_assert_int_eq(ledger_schemas_load(&s, dir), 0);
+
+	ck_assert_msg(matches(s, "fast", fc->example) && matches(s, "slow", fc->example),
+	              "example \"%s\" does not match %s", fc->example, fc->pattern);
+	ck_assert_int_eq(matches(s, "fast", ""), matches(s, "slow", ""));
+	for (int k = 0; k < 20000; k++) {
+		int a, b;
+
+		if (k % 3 == 2)
+			random_string(str, sizeof(str), k % 2 ? 12 : 100);
+		else
+			mutate(str, sizeof(str), fc->example);
+		a = matches(s, "fast", str);
+		b = matches(s, "slow", str);
+		ck_assert_msg(a == b, "pattern %s, string \"%s\": hand-written matcher says %d, "
+		              "regexec says %d", fc->pattern, str, a, b);
+		if (a)
+			accepted++;
+		else
+			refused++;
+	}
+	/* Both answers occur, so the strings do probe the edges. */
+	ck_assert_uint_gt(accepted, 0);
+	ck_assert_uint_gt(refused, 0);
+	ledger_schemas_free(s);
+	snprintf(path, sizeof(path), "%s/fast.schema.json", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/slow.schema.json", dir);
+	unlink(path);
+	rmdir(dir);
+	free(dir);
+}
+END_TEST
+
+/* Every pattern above is one the project's schemas use, so the list cannot go stale. */
+START_TEST(test_fast_patterns_in_schemas)
+{
+	DIR *d = opendir(SCHEMAS_DIR);
+	struct dirent *de;
+	char *all = NULL;
+	size_t total = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name), len;
+		char path[1024], *text;
+
+		if (n < 12 || strcmp(de->d_name + n - 12, ".schema.json") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", SCHEMAS_DIR, de->d_name);
+		text = testutil_slurp(path, &len);
+		ck_assert_ptr_nonnull(text);
+		all = realloc(all, total + len + 1);
+		ck_assert_ptr_nonnull(all);
+		memcpy(all + total, text, len);
+		total += len;
+		all[total] = '\0';
+		free(text);
+	}
+	closedir(d);
+	ck_assert_ptr_nonnull(all);
+	for (size_t i = 0; i < sizeof(fast_cases) / sizeof(fast_cases[0]); i++) {
+		json_t *p = json_string(fast_cases[i].pattern);
+		char *quoted = json_dumps(p, JSON_ENCODE_ANY);
+
+		ck_assert_msg(strstr(all, quoted) != NULL, "pattern %s is in no schema", quoted);
+		free(quoted);
+		json_decref(p);
+	}
+	free(all);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("schema");
@@ -438,6 +656,9 @@ int main(void)
 	tcase_add_test(tc, test_pattern_translation);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_cross_document_refs);
+	tcase_add_loop_test(tc, test_fast_patterns_agree, 0,
+	                    (int)(sizeof(fast_cases) / sizeof(fast_cases[0])));
+	tcase_add_test(tc, test_fast_patterns_in_schemas);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("project_schemas");
