@@ -1,8 +1,9 @@
 /*
  * cymat-bench: build a realistic ledger with the library and measure what
  * the targets name (full and incremental verification against the raw
- * Ed25519 rate, peak memory), plus append rates and git fsck.  Prints a
- * table; a benchmark, not a test.
+ * Ed25519 rate, peak memory; the policy pass and incremental judging
+ * against verification), plus append rates and git fsck.  Prints a table;
+ * a benchmark, not a test.
  *
  * The parent process stays small: every measured step runs in a forked
  * child that sends its numbers back through a pipe, so each step's peak
@@ -33,6 +34,7 @@
 #include "ledger/crypto.h"
 #include "ledger/error.h"
 #include "ledger/json.h"
+#include "ledger/policy.h"
 #include "ledger/record.h"
 #include "ledger/schema.h"
 #include "ledger/sshsig.h"
@@ -50,13 +52,15 @@
 static const char usage_text[] =
 	"usage: cymat-bench [--records N] [--batch N] [--incremental N] [--appends N]\n"
 	"                   [--keep DIR] [--gen-dir DIR | --in-place] [--profile] [--json]\n"
-	"                   [--cymat PATH]\n"
+	"                   [--cymat PATH] [--reuse DIR]\n"
 	"\n"
 	"Build a ledger of N records (default 100000) with the library, appending\n"
 	"them BATCH (default 1000) to a commit, then measure: batch and one-record\n"
 	"(`cymat append`, APPENDS runs, default 200) append rates, full and\n"
-	"incremental (INCREMENTAL new records, default 1000) verification, the raw\n"
-	"single-core Ed25519 verify rate, `git fsck --strict` and peak memory.\n"
+	"incremental (INCREMENTAL new records, default 1000) verification, the\n"
+	"policy pass (every rule over every record) and judging after the new\n"
+	"records, the raw single-core Ed25519 verify rate, `git fsck --strict` and\n"
+	"peak memory.\n"
 	"Prints a table of measurement, value, target and verdict.\n"
 	"\n"
 	"  --keep DIR    work in DIR (must not exist) and keep the ledger there\n"
@@ -67,7 +71,9 @@ static const char usage_text[] =
 	"  --in-place    build the ledger in the work directory itself\n"
 	"  --profile     also time the phases of verification one by one (one core)\n"
 	"  --json        print the results as JSON instead of a table\n"
-	"  --cymat PATH  the cymat command to run (default: the built one)\n";
+	"  --cymat PATH  the cymat command to run (default: the built one)\n"
+	"  --reuse DIR   measure the ledger an earlier --keep DIR run left instead of\n"
+	"                building one (each run adds INCREMENTAL + APPENDS records)\n";
 
 /* --- small helpers ----------------------------------------------------- */
 
@@ -610,12 +616,52 @@ static void signer_set_key(signer *s, ledger_key *key)
 	ledger_key_id(s->kid, s->pub);
 }
 
-/* Step 1: keys, root, principals, then the records in batches. */
+/*
+ * The roster the rules need (DOMAIN.md sections 2 and 5-8): the agencies,
+ * each with its CSIRT as a member candidate; the field leaders; NISC's
+ * member; the agencies' members appointed from their nominations.
+ */
+static void gen_roster(gen *g)
+{
+	char from[21], nom[65];
+
+	for (int a = 0; a < NAGENCIES; a++)
+		make(g, NULL, MANAGER, "agency",
+		     json_pack("{s:s, s:{s:s, s:s}, s:s}", "id", agencies[a], "name", "ja",
+		               agencies[a], "en", agencies[a], "kind", "government"),
+		     NULL, NULL, "c1", NULL);
+	for (int who = FL1; who <= TANAKA; who++) {
+		ledger_time_format(from, g->when);
+		make(g, NULL, DIRECTOR, "appointment",
+		     json_pack("{s:s, s:s, s:s}", "principal", people[who].principal, "role",
+		               who == TANAKA ? "member" : "field_leader", "from", from),
+		     NULL, NULL, "c1", NULL);
+	}
+	for (int a = 0; a < NAGENCIES; a++) {
+		make(g, NULL, CISO(a), "nomination",
+		     json_pack("{s:s, s:s}", "candidate", people[CSIRT(a)].principal, "agency",
+		               agencies[a]),
+		     NULL, NULL, "c1", NULL);
+		if (agency_member[a] < 0)
+			continue;
+		make(g, nom, CISO(a), "nomination",
+		     json_pack("{s:s, s:s}", "candidate", people[agency_member[a]].principal,
+		               "agency", agencies[a]),
+		     NULL, NULL, "c1", NULL);
+		ledger_time_format(from, g->when);
+		make(g, NULL, DIRECTOR, "appointment",
+		     json_pack("{s:s, s:s, s:s, s:s}", "principal", people[agency_member[a]].principal,
+		               "role", "member", "from", from, "nomination", nom),
+		     json_pack("[s]", nom), NULL, "c1", NULL);
+	}
+}
+
+/* Step 1: keys, root, principals, the roster, then the records in batches. */
 static int phase_generate(const bench *b, void *out)
 {
 	gen_result *res = out;
 	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
-	ledger_record *root = NULL, *principals[NPEOPLE];
+	ledger_record *root = NULL, *principals[2 * NPEOPLE];
 	ledger_repo *repo = NULL;
 	ledger_file files[2];
 	char path[LEDGER_RECORD_PATH_LEN + 1], ledger_text[128], *data, *email, *dir;
@@ -674,6 +720,11 @@ static int phase_generate(const bench *b, void *out)
 	while (g.qhead < g.qlen)
 		principals[nprincipals++] = next_record(&g);
 	append_records(&g, repo, principals, nprincipals, DIRECTOR);
+	gen_roster(&g);
+	nprincipals = 0;
+	while (g.qhead < g.qlen)
+		principals[nprincipals++] = next_record(&g);
+	append_records(&g, repo, principals, nprincipals, MANAGER);
 
 	g.t_create = g.t_append = 0;
 	g.bytes = 0;
@@ -760,7 +811,18 @@ static int phase_full(const bench *b, void *out)
 typedef struct {
 	double fill, append, incremental, noop;
 	verify_result inc;
+	double judge_cpu; /* the policy pass over the ledger with the new records */
 } incremental_result;
+
+/* CPU seconds of ledger_policy_evaluate over st (all threads); the policy into *out. */
+static double timed_policy(ledger_policy **out, const ledger_state *st, ledger_repo *repo)
+{
+	double c0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+
+	if (ledger_policy_evaluate(out, st, repo, NULL) < 0)
+		fatal("policy: %s", lib_error());
+	return cpu_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+}
 
 /* Step 4: fill the cache, append new records, verify again with the cache. */
 static int phase_incremental(const bench *b, void *out)
@@ -796,12 +858,52 @@ static int phase_incremental(const bench *b, void *out)
 	res->append = now() - t0;
 	seconds = timed_load(&st, repo, 1, 0, &cpu);
 	verify_fill(&res->inc, st, seconds, cpu);
+	{
+		ledger_policy *pol = NULL;
+
+		res->judge_cpu = timed_policy(&pol, st, repo);
+		ledger_policy_free(pol);
+	}
 	ledger_state_free(st);
 	/* Nothing new: what every cached run pays whatever it finds (cache read and write, trust). */
 	res->noop = timed_load(&st, repo, 1, 0, NULL);
 	ledger_state_free(st);
 	ledger_repo_free(repo);
 	gen_release(&g);
+	return 0;
+}
+
+typedef struct {
+	double verify_cpu, policy_cpu, policy_wall;
+	size_t judged, valid, errors, warnings, pending;
+} policy_result;
+
+/* Step 3b: full verification again, then every rule over every valid record (issue 3). */
+static int phase_policy(const bench *b, void *out)
+{
+	policy_result *res = out;
+	ledger_repo *repo = NULL;
+	ledger_state *st = NULL;
+	ledger_policy *pol = NULL;
+	const ledger_report *rep;
+	const ledger_report_stats *stats;
+	double t0;
+
+	if (ledger_repo_open(&repo, b->repo) < 0)
+		fatal("open \"%s\": %s", b->repo, lib_error());
+	timed_load(&st, repo, 0, 0, &res->verify_cpu);
+	t0 = now();
+	res->policy_cpu = timed_policy(&pol, st, repo);
+	res->policy_wall = now() - t0;
+	rep = ledger_policy_report(pol);
+	stats = ledger_report_stats_of(ledger_state_report(st));
+	res->judged = stats->valid;
+	res->errors = ledger_report_count_severity(rep, LEDGER_SEVERITY_ERROR);
+	res->warnings = ledger_report_count_severity(rep, LEDGER_SEVERITY_WARNING);
+	res->pending = ledger_report_count_severity(rep, LEDGER_SEVERITY_PENDING);
+	ledger_policy_free(pol);
+	ledger_state_free(st);
+	ledger_repo_free(repo);
 	return 0;
 }
 
@@ -1335,6 +1437,33 @@ static void profile_rows(table *t, const profile_result *p)
 	}
 }
 
+/* DIR/bench-state: the time for the next records and the average record size. */
+static int state_read(const char *work, int64_t *next_time, size_t *record_bytes)
+{
+	char *path = xasprintf("%s/bench-state", work);
+	FILE *f = fopen(path, "r");
+	long long t;
+	int ok;
+
+	free(path);
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%lld %zu", &t, record_bytes) == 2;
+	fclose(f);
+	*next_time = t;
+	return ok ? 0 : -1;
+}
+
+static void state_write(const char *work, int64_t next_time, size_t record_bytes)
+{
+	char *path = xasprintf("%s/bench-state", work);
+	FILE *f = fopen(path, "w");
+
+	if (!f || fprintf(f, "%lld %zu\n", (long long)next_time, record_bytes) < 0 || fclose(f))
+		fatal("cannot write \"%s\"", path);
+	free(path);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1348,6 +1477,7 @@ int main(int argc, char **argv)
 		{ "cymat", required_argument, NULL, 'c' },
 		{ "gen-dir", required_argument, NULL, 'g' },
 		{ "in-place", no_argument, NULL, 'P' },
+		{ "reuse", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1358,8 +1488,9 @@ int main(int argc, char **argv)
 	incremental_result inc;
 	raw_result raw;
 	profile_result pr;
-	struct rusage ru_gen, ru_full, ru_inc, ru_raw, ru_prof, ru_cmd, ru_fsck, self;
-	const char *keep = NULL, *gen_dir = "/dev/shm";
+	policy_result pol;
+	struct rusage ru_pol, ru_gen, ru_full, ru_inc, ru_raw, ru_prof, ru_cmd, ru_fsck, self;
+	const char *keep = NULL, *reuse = NULL, *gen_dir = "/dev/shm";
 	char *gen_work = NULL;
 	double load_start, load_end, t_copy = 0;
 	struct stat sb;
@@ -1389,6 +1520,7 @@ int main(int argc, char **argv)
 		case 'c': b.cymat = optarg; break;
 		case 'g': gen_dir = optarg; break;
 		case 'P': gen_dir = NULL; break;
+		case 'r': reuse = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
@@ -1400,7 +1532,10 @@ int main(int argc, char **argv)
 	if (BENCH_SCHEMAS_DIR)
 		setenv("CYMAT_SCHEMAS_DIR", BENCH_SCHEMAS_DIR, 0);
 
-	if (keep) {
+	if (reuse) {
+		work = realpath(reuse, NULL);
+		gen_dir = NULL;
+	} else if (keep) {
 		if (mkdir(keep, 0700) < 0)
 			fatal("cannot create \"%s\": %s", keep, strerror(errno));
 		work = realpath(keep, NULL);
@@ -1418,7 +1553,7 @@ int main(int argc, char **argv)
 	b.gen_repo = b.repo;
 	cleanup_owner = getpid();
 	atexit(cleanup);
-	if (!keep)
+	if (!keep && !reuse)
 		cleanup_dirs[0] = work;
 	if (gen_dir && stat(gen_dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		char *tmpl = xasprintf("%s/cymat-bench.XXXXXX", gen_dir);
@@ -1432,8 +1567,15 @@ int main(int argc, char **argv)
 	load_start = load_average();
 
 	/* 1. Generation, batch appends. */
-	progress("generating %zu records in %s", b.records, b.gen_repo);
-	run_phase("generation", &b, phase_generate, &gr, sizeof(gr), &ru_gen);
+	memset(&gr, 0, sizeof(gr));
+	memset(&ru_gen, 0, sizeof(ru_gen));
+	if (reuse) {
+		if (state_read(work, &gr.next_time, &b.record_bytes) < 0)
+			fatal("\"%s\" holds no ledger kept by cymat-bench --keep", work);
+	} else {
+		progress("generating %zu records in %s", b.records, b.gen_repo);
+		run_phase("generation", &b, phase_generate, &gr, sizeof(gr), &ru_gen);
+	}
 	if (gen_work) {
 		char *cp[] = { "cp", "-a", (char *)b.gen_repo, (char *)b.repo, NULL };
 		char *rm[] = { "rm", "-rf", gen_work, NULL };
@@ -1448,7 +1590,11 @@ int main(int argc, char **argv)
 		cleanup_dirs[1] = NULL;
 	}
 	b.next_time = gr.next_time;
-	b.record_bytes = gr.records ? gr.bytes / gr.records : 0;
+	if (!reuse)
+		b.record_bytes = gr.records ? gr.bytes / gr.records : 0;
+	/* What a later --reuse run needs: a time after every record this run appends. */
+	state_write(work, b.next_time + 2 * 86400 + (int64_t)(b.appends * 60 + b.incremental * 41),
+	            b.record_bytes);
 
 	/* 3. Full verification in a child of its own, for its peak memory. */
 	progress("full verification");
@@ -1456,6 +1602,10 @@ int main(int argc, char **argv)
 	if (full.errors || full.pending)
 		fprintf(stderr, "cymat-bench: warning: the generated ledger has %zu errors and %zu "
 		        "pending records:\n%s", full.errors, full.pending, full.diag);
+
+	/* 3b. The policy pass. */
+	progress("policy pass");
+	run_phase("policy pass", &b, phase_policy, &pol, sizeof(pol), &ru_pol);
 
 	/* 4. Incremental verification. */
 	progress("incremental verification of %zu new records", b.incremental);
@@ -1529,15 +1679,19 @@ int main(int argc, char **argv)
 	add_row(&t, "record file size, average", NULL, -1, "%zu bytes", b.record_bytes);
 	add_row(&t, "cores online; load average start / end", NULL, -1, "%ld; %.2f / %.2f",
 	        cores(), load_start, load_end);
-	add_row(&t, "ledger built in", NULL, -1, "%s%s", gen_work ? gen_work : work,
-	        gen_work ? " (then copied)" : "");
-	add_row(&t, "generation: build + sign records", NULL, -1, "%.0f rec/s",
-	        (double)gr.records / gr.create);
-	add_row(&t, gen_work ? "batch append, 1000/commit, end to end (tmpfs)"
-	                     : "batch append, 1000/commit, end to end",
-	        NULL, -1, "%.0f rec/s (%.1f s)", (double)gr.records / gr.total, gr.total);
-	add_row(&t, "  of which ledger_repo_append", NULL, -1, "%.0f rec/s (%.1f ms/commit)",
-	        (double)gr.records / gr.append, 1000.0 * gr.append / (double)gr.commits);
+	if (reuse) {
+		add_row(&t, "ledger reused from", NULL, -1, "%s", work);
+	} else {
+		add_row(&t, "ledger built in", NULL, -1, "%s%s", gen_work ? gen_work : work,
+		        gen_work ? " (then copied)" : "");
+		add_row(&t, "generation: build + sign records", NULL, -1, "%.0f rec/s",
+		        (double)gr.records / gr.create);
+		add_row(&t, gen_work ? "batch append, 1000/commit, end to end (tmpfs)"
+		                     : "batch append, 1000/commit, end to end",
+		        NULL, -1, "%.0f rec/s (%.1f s)", (double)gr.records / gr.total, gr.total);
+		add_row(&t, "  of which ledger_repo_append", NULL, -1, "%.0f rec/s (%.1f ms/commit)",
+		        (double)gr.records / gr.append, 1000.0 * gr.append / (double)gr.commits);
+	}
 	if (gen_work)
 		add_row(&t, "copy of the ledger to the work directory", NULL, -1, "%.1f s", t_copy);
 	add_row(&t, "one record per `cymat append` run", NULL, -1, "%.1f rec/s (%.0f ms/run)",
@@ -1570,13 +1724,30 @@ int main(int argc, char **argv)
 	add_row(&t, "incremental as share of full", "<= 3 %", pct_inc <= 3.0, "%.1f %%", pct_inc);
 	add_row(&t, "  same in CPU time (load-independent)", "<= 3 %", pct_inc_cpu <= 3.0,
 	        "%.1f %% (%.3f of %.2f CPU-s)", pct_inc_cpu, inc.inc.cpu, full.cpu);
+	{
+		double pct_pol = 100.0 * pol.policy_cpu / pol.verify_cpu;
+		double pct_judge = 100.0 * (inc.inc.cpu + inc.judge_cpu) / (pol.verify_cpu + pol.policy_cpu);
+
+		add_row(&t, "policy pass, every rule (issue 3)", NULL, -1,
+		        "%.2f CPU-s, %.2f s (%zu records judged)", pol.policy_cpu, pol.policy_wall,
+		        pol.judged);
+		add_row(&t, "  findings of the rules", NULL, -1, "%zu errors, %zu warnings, %zu pending",
+		        pol.errors, pol.warnings, pol.pending);
+		add_row(&t, "policy pass added to full verification", "<= 25 %", pct_pol <= 25.0,
+		        "%.1f %% (of %.2f CPU-s, same run)", pct_pol, pol.verify_cpu);
+		add_row(&t, "incremental judging after new records", "<= 3 %", pct_judge <= 3.0,
+		        "%.1f %% (%.3f + %.3f of %.2f CPU-s)", pct_judge, inc.inc.cpu, inc.judge_cpu,
+		        pol.verify_cpu + pol.policy_cpu);
+	}
 	add_row(&t, "cached verification, nothing new", NULL, -1, "%.3f s (%.1f %% of full)",
 	        inc.noop, 100.0 * inc.noop / full.seconds);
 	add_row(&t, "git fsck --strict", NULL, -1, "%.2f s (exit %d)", t_fsck, fsck_rc);
 	add_row(&t, "peak RSS, full verification (child)", "<= 200 MB", mib(&ru_full) <= 200.0,
 	        "%.1f MB", mib(&ru_full));
+	add_row(&t, "peak RSS, full verification + policy pass", NULL, -1, "%.1f MB", mib(&ru_pol));
 	add_row(&t, "peak RSS, incremental verification", NULL, -1, "%.1f MB", mib(&ru_inc));
-	add_row(&t, "peak RSS, generation", NULL, -1, "%.1f MB", mib(&ru_gen));
+	if (!reuse)
+		add_row(&t, "peak RSS, generation", NULL, -1, "%.1f MB", mib(&ru_gen));
 	add_row(&t, "peak RSS, one `cymat append`", NULL, -1, "%.1f MB", mib(&ru_cmd));
 	add_row(&t, "peak RSS, git fsck", NULL, -1, "%.1f MB", mib(&ru_fsck));
 	add_row(&t, "peak RSS, this process (RUSAGE_SELF)", NULL, -1, "%.1f MB", mib(&self));
