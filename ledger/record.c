@@ -182,6 +182,176 @@ static int record_check_common(ledger_record *rec)
 	return 0;
 }
 
+/* --- the canonical-form check in one pass ----------------------------------- */
+
+#define QUICK_DEPTH 33 /* the record limit (32) plus the envelope */
+
+/* A string at *p ('"' included) as JCS writes it: only its escapes, lowercase \u00xx. */
+static int quick_string(const char **p, const char *end, int *plain)
+{
+	const char *s = *p + 1;
+
+	*plain = 1;
+	while (s < end && *s != '"') {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x80)
+			*plain = 0;
+		if (c != '\\') {
+			if (c < 0x20)
+				return 0;
+			s++;
+			continue;
+		}
+		*plain = 0;
+		if (end - s < 2)
+			return 0;
+		switch (s[1]) {
+		case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't':
+			s += 2;
+			continue;
+		case 'u':
+			/* \u00xx only for the controls without a short escape, hex in lowercase */
+			if (end - s < 6 || s[2] != '0' || s[3] != '0' || (s[4] != '0' && s[4] != '1') ||
+			    !((s[5] >= '0' && s[5] <= '9') || (s[5] >= 'a' && s[5] <= 'f')))
+				return 0;
+			switch ((s[4] - '0') * 16 + (s[5] <= '9' ? s[5] - '0' : s[5] - 'a' + 10)) {
+			case '\b': case '\f': case '\n': case '\r': case '\t':
+				return 0;
+			}
+			s += 6;
+			continue;
+		default:
+			return 0;
+		}
+	}
+	if (s == end)
+		return 0;
+	*p = s + 1;
+	return 1;
+}
+
+/*
+ * Whether buf, which ledger_json_parse accepted within the record limits, is
+ * surely its own JCS form: no whitespace, members in order, strings with
+ * exactly JCS's escapes, integers in their shortest form.  It saves
+ * serialising every record to compare; "no" only means that the full check
+ * decides.  Member names with escapes or non-ASCII bytes (whose UTF-16 order
+ * needs more care) and numbers other than short integers are left to it.
+ */
+static int surely_canonical(const char *buf, size_t len)
+{
+	struct {
+		char kind;       /* '{' or '[' */
+		const char *key; /* previous member name, NULL before the first */
+		size_t key_len;
+	} stack[QUICK_DEPTH];
+	const char *p = buf, *end = buf + len;
+	int depth = 0, plain;
+
+value:
+	if (p == end)
+		return 0;
+	switch (*p) {
+	case '{':
+	case '[':
+		if (depth == QUICK_DEPTH)
+			return 0;
+		stack[depth].kind = *p;
+		stack[depth].key = NULL;
+		stack[depth].key_len = 0;
+		depth++;
+		p++;
+		if (p < end && *p == (stack[depth - 1].kind == '{' ? '}' : ']')) {
+			p++;
+			depth--;
+			goto after;
+		}
+		if (stack[depth - 1].kind == '{')
+			goto member;
+		goto value;
+	case '"':
+		if (!quick_string(&p, end, &plain))
+			return 0;
+		goto after;
+	case 't':
+		if (end - p < 4 || memcmp(p, "true", 4) != 0)
+			return 0;
+		p += 4;
+		goto after;
+	case 'f':
+		if (end - p < 5 || memcmp(p, "false", 5) != 0)
+			return 0;
+		p += 5;
+		goto after;
+	case 'n':
+		if (end - p < 4 || memcmp(p, "null", 4) != 0)
+			return 0;
+		p += 4;
+		goto after;
+	default: {
+		const char *digits;
+
+		if (*p == '-')
+			p++;
+		digits = p;
+		if (p == end || *p < '0' || *p > '9')
+			return 0;
+		if (*p == '0') {
+			if (digits != buf && digits[-1] == '-')
+				return 0; /* -0 is written 0 */
+			p++;
+		} else {
+			while (p < end && *p >= '0' && *p <= '9')
+				p++;
+		}
+		/* Fractions, exponents and 16 digits or more (near 2^53) go to the full check. */
+		if ((p < end && (*p == '.' || *p == 'e' || *p == 'E')) || p - digits > 15)
+			return 0;
+		goto after;
+	}
+	}
+
+member: {
+		const char *key = p + 1;
+		size_t key_len, n;
+		int cmp;
+
+		if (p == end || *p != '"' || !quick_string(&p, end, &plain) || !plain)
+			return 0;
+		key_len = (size_t)(p - 1 - key);
+		if (stack[depth - 1].key) {
+			n = key_len < stack[depth - 1].key_len ? key_len : stack[depth - 1].key_len;
+			cmp = memcmp(stack[depth - 1].key, key, n);
+			if (cmp > 0 || (cmp == 0 && stack[depth - 1].key_len >= key_len))
+				return 0;
+		}
+		stack[depth - 1].key = key;
+		stack[depth - 1].key_len = key_len;
+		if (p == end || *p != ':')
+			return 0;
+		p++;
+		goto value;
+	}
+
+after:
+	if (depth == 0)
+		return p == end;
+	if (p == end)
+		return 0;
+	if (*p == ',') {
+		p++;
+		if (stack[depth - 1].kind == '{')
+			goto member;
+		goto value;
+	}
+	if (*p != (stack[depth - 1].kind == '{' ? '}' : ']'))
+		return 0;
+	p++;
+	depth--;
+	goto after;
+}
+
 int ledger_record_parse(ledger_record **out, const char *buf, size_t len)
 {
 	ledger_json_limits limits = LEDGER_JSON_LIMITS_INIT;
@@ -204,12 +374,14 @@ int ledger_record_parse(ledger_record **out, const char *buf, size_t len)
 		ledger_error_set(r, "not a record envelope {\"record\": {...}, \"sig\": \"...\"}");
 		goto done;
 	}
-	if ((r = ledger_jcs(&canon, &canon_len, envelope)) < 0)
-		goto done;
-	if (canon_len != len || memcmp(canon, buf, len) != 0) {
-		r = ledger_error_set(LEDGER_ENONCANONICAL, "not in canonical form (RFC 8785): "
-		                     "the file must equal its own JCS serialisation");
-		goto done;
+	if (!surely_canonical(buf, len)) {
+		if ((r = ledger_jcs(&canon, &canon_len, envelope)) < 0)
+			goto done;
+		if (canon_len != len || memcmp(canon, buf, len) != 0) {
+			r = ledger_error_set(LEDGER_ENONCANONICAL, "not in canonical form (RFC 8785): "
+			                     "the file must equal its own JCS serialisation");
+			goto done;
+		}
 	}
 	sig_text = json_string_value(json_object_get(envelope, "sig"));
 	/* The length first: a U+0000 after the base64 would hide from the decoder. */

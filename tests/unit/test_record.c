@@ -949,6 +949,89 @@ START_TEST(test_parse_sig)
 }
 END_TEST
 
+/*
+ * ledger_record_parse decides canonical form in one pass when it can and
+ * serialises only otherwise: on random edits of a record file whose body
+ * holds every kind of JCS escape, it refuses as non-canonical exactly the
+ * texts that parse as an envelope and differ from their own JCS form.
+ */
+START_TEST(test_parse_canonical_one_pass)
+{
+	static const char *const pieces[] = {
+		" ", "\\u0065", "\\/", "\\u001f", "\\u001F", "\\u000a", "\\u0001", "\\n", "\\t",
+		"\\\"", "\\\\", "-0", "0", "01", "1.0", "1e2", "12345678901234567", "-5",
+		"\\u00e9", "\xc3\xa9", ",", ":", "\"a\":1,", "\"z\":1,", "true", "null", "[]", "{}",
+	};
+	ledger_key *key = new_key();
+	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
+	ledger_record *rec = NULL;
+	json_t *body = json_pack("{s:s, s:[i,i,i,b,n], s:{s:s, s:{}}}", "summary",
+	                         "a\nb\x01" "c\"d\\e\x1f\x7f \xc3\xa9\xe6\x97\xa5/", "n", 0, -7,
+	                         (json_int_t)900719925474099, 1, "o", "a_b", "x\ty", "z", "");
+	char *file, text[4096];
+	size_t len, refused = 0, accepted = 0;
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+	f.type = "request";
+	f.author = "nisc/alice";
+	f.seq = 1;
+	f.time = "2026-04-01T09:00:00Z";
+	f.body = body;
+	ck_assert_int_eq(ledger_record_create(&rec, &f, key), 0);
+	file = file_of(rec, &len);
+	ck_assert_int_eq(parse_text(file), 0);
+	for (int k = 0; k < 20000; k++) {
+		json_t *v = NULL;
+		char *canon = NULL;
+		size_t n = len, clen = 0;
+		int r, differs;
+
+		memcpy(text, file, len + 1);
+		for (int edit = 0; edit < 1 + k % 2; edit++) {
+			const char *piece;
+			size_t plen, at, cut;
+
+			rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+			piece = pieces[(rng >> 8) % (sizeof(pieces) / sizeof(pieces[0]))];
+			plen = strlen(piece);
+			at = (rng >> 24) % (n + 1);
+			cut = (rng >> 40) % 3 == 0 && at < n ? 1 : 0; /* replace a byte, or insert */
+			if (n - cut + plen >= sizeof(text))
+				continue;
+			memmove(text + at + plen, text + at + cut, n - at - cut + 1);
+			memcpy(text + at, piece, plen);
+			n = n - cut + plen;
+		}
+		if (ledger_json_parse(&v, text, n, NULL) < 0)
+			continue;
+		if (!json_is_object(v) || json_object_size(v) != 2 ||
+		    !json_is_object(json_object_get(v, "record")) ||
+		    !json_is_string(json_object_get(v, "sig"))) {
+			json_decref(v);
+			continue;
+		}
+		ck_assert_int_eq(ledger_jcs(&canon, &clen, v), 0);
+		differs = clen != n || memcmp(canon, text, n) != 0;
+		r = parse_text(text);
+		ck_assert_msg((r == LEDGER_ENONCANONICAL) == differs, "r=%d (%s) for %s", r,
+		              r ? last_message() : "accepted", text);
+		if (differs)
+			refused++;
+		else
+			accepted++;
+		free(canon);
+		json_decref(v);
+	}
+	/* Both kinds occur, beyond the unedited file. */
+	ck_assert_uint_gt(refused, 100);
+	ck_assert_uint_gt(accepted, 0);
+	free(file);
+	json_decref(body);
+	ledger_record_free(rec);
+	ledger_key_free(key);
+}
+END_TEST
+
 START_TEST(test_parse_noncanonical)
 {
 	ledger_key *key = new_key();
@@ -1338,6 +1421,7 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_parse_envelope);
 	tcase_add_test(tc, test_parse_sig);
 	tcase_add_test(tc, test_parse_noncanonical);
+	tcase_add_test(tc, test_parse_canonical_one_pass);
 	tcase_add_test(tc, test_parse_strict_json);
 	tcase_add_test(tc, test_chain);
 	tcase_add_test(tc, test_path_id);
