@@ -45,6 +45,7 @@ typedef struct {
 	size_t canonical_len;
 	ledger_record *trust;  /* parsed root, principal and revocation records */
 	int cached;            /* came from the verification cache */
+	size_t rank;           /* place in path order while the files are gathered */
 } entry;
 
 typedef struct {

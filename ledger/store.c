@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "ledger/error.h"
 #include "ledger/store.h"
 #include "store_internal.h"
+#include "store_order.h"
 
 #define STORE_PATH_MAX 4096
 /*
@@ -923,13 +925,63 @@ done:
 	return r;
 }
 
+/* A file to read later: where its path is in the list's buffer, its blob, its places. */
+struct listed_file {
+	size_t path_at;
+	git_oid id;
+	size_t rank;  /* in path order */
+	size_t order; /* in the order the commits added it; SIZE_MAX: not noted */
+};
+
+struct file_list {
+	struct listed_file *items;
+	size_t count, cap;
+	char *paths;
+	size_t paths_len, paths_cap;
+};
+
 struct file_walk {
 	ledger_repo *repo;
 	ledger_file_cb cb;
 	void *payload;
 	int differing; /* the files both trees hold with different bytes, not the added ones */
+	struct file_list *list; /* when set, files are listed here instead of read */
 	char path[STORE_PATH_MAX];
 };
+
+static int list_add(struct file_list *l, const char *path, const git_oid *id)
+{
+	size_t n = strlen(path) + 1;
+
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		struct listed_file *bigger = realloc(l->items, cap * sizeof(*bigger));
+
+		if (!bigger)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		l->items = bigger;
+		l->cap = cap;
+	}
+	if (l->paths_len + n > l->paths_cap) {
+		size_t cap = l->paths_cap ? 2 * l->paths_cap : 64 * 1024;
+		char *bigger;
+
+		while (cap < l->paths_len + n)
+			cap *= 2;
+		if (!(bigger = realloc(l->paths, cap)))
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		l->paths = bigger;
+		l->paths_cap = cap;
+	}
+	memcpy(l->paths + l->paths_len, path, n);
+	l->items[l->count].path_at = l->paths_len;
+	git_oid_cpy(&l->items[l->count].id, id);
+	l->items[l->count].rank = l->count;
+	l->items[l->count].order = SIZE_MAX;
+	l->paths_len += n;
+	l->count++;
+	return 0;
+}
 
 /* Append "/name" (or "name" at the start) to w->path at `len`; the new length, or 0 if too long. */
 static size_t walk_push(struct file_walk *w, size_t len, const char *name)
@@ -951,6 +1003,8 @@ static int walk_blob(struct file_walk *w, const git_tree_entry *e)
 	git_blob *blob = NULL;
 	int r, error;
 
+	if (w->list)
+		return list_add(w->list, w->path, git_tree_entry_id(e));
 	if ((error = git_blob_lookup(&blob, w->repo->git, git_tree_entry_id(e))) < 0)
 		return store_error_git(error, "file \"%s\": cannot read", w->path);
 	r = w->cb(w->path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), w->payload);
@@ -1051,6 +1105,73 @@ static int foreach_added(ledger_repo *repo, const char *from, const char *to, in
 	w->differing = differing;
 	r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"));
 done:
+	free(w);
+	git_tree_free(t_from);
+	git_tree_free(t_to);
+	return r;
+}
+
+static int listed_cmp(const void *a, const void *b)
+{
+	const struct listed_file *x = a, *y = b;
+
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+int store_foreach_added_ordered(ledger_repo *repo, const char *from, const char *to,
+                                const store_order *order, store_file_cb cb, void *payload)
+{
+	git_tree *t_from = NULL, *t_to = NULL;
+	struct file_walk *w = NULL;
+	struct file_list list = { 0 };
+	int r;
+
+	if (!cb)
+		return ledger_error_set(LEDGER_EINVALID, "no callback given");
+	if ((r = records_tree(&t_to, repo, to)) < 0)
+		goto done;
+	if (from && (r = records_tree(&t_from, repo, from)) < 0)
+		goto done;
+	if (!t_to)
+		goto done;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	w->repo = repo;
+	w->list = &list;
+	/* First the list of files (trees only), then their blobs in the order noted. */
+	if ((r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"))) != 0)
+		goto done;
+	for (size_t i = 0; i < list.count; i++) {
+		uint8_t key[32] = { 0 };
+		size_t rank;
+
+		memcpy(key, list.items[i].id.id, GIT_OID_RAWSZ);
+		if (order && idmap_get(&order->ranks, key, &rank))
+			list.items[i].order = rank;
+	}
+	qsort(list.items, list.count, sizeof(*list.items), listed_cmp);
+	for (size_t i = 0; i < list.count && r == 0; i++) {
+		const struct listed_file *f = &list.items[i];
+		const char *path = list.paths + f->path_at;
+		git_blob *blob = NULL;
+		int error;
+
+		if ((error = git_blob_lookup(&blob, repo->git, &f->id)) < 0) {
+			r = store_error_git(error, "file \"%s\": cannot read", path);
+			break;
+		}
+		r = cb(f->rank, path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
+		       payload);
+		git_blob_free(blob);
+	}
+done:
+	free(list.items);
+	free(list.paths);
 	free(w);
 	git_tree_free(t_from);
 	git_tree_free(t_to);

@@ -14,6 +14,7 @@
 #include "ledger/error.h"
 #include "ledger/store.h"
 #include "store_internal.h"
+#include "store_order.h"
 
 #define HISTORY_PATH_MAX 4096
 #define HISTORY_MERGE_MAX 64
@@ -22,6 +23,7 @@ struct history {
 	ledger_repo *repo;
 	ledger_change_cb cb;
 	void *payload;
+	store_order *order; /* or NULL */
 	char commit[LEDGER_OID_HEX_LEN + 1];
 	char path[HISTORY_PATH_MAX];
 };
@@ -98,6 +100,28 @@ static int report_all(struct history *h, const git_tree_entry *e, size_t len,
 	return r;
 }
 
+void store_order_init(store_order *order)
+{
+	idmap_init(&order->ranks);
+	order->next = 0;
+}
+
+void store_order_release(store_order *order)
+{
+	idmap_release(&order->ranks);
+}
+
+static int note_added(store_order *order, const git_oid *id)
+{
+	uint8_t key[32] = { 0 };
+	size_t rank;
+
+	memcpy(key, id->id, GIT_OID_RAWSZ);
+	if (idmap_get(&order->ranks, key, &rank))
+		return 0;
+	return idmap_put(&order->ranks, key, order->next++);
+}
+
 /* A file added by a non-merge commit: under records/, a regular non-executable file. */
 static int check_added(struct history *h, const git_tree_entry *e, size_t len, int genesis)
 {
@@ -113,7 +137,7 @@ static int check_added(struct history *h, const git_tree_entry *e, size_t len, i
 		if (git_tree_entry_type(e) != GIT_OBJECT_BLOB ||
 		    git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB)
 			return report(h, LEDGER_CHANGE_BAD_MODE);
-		return 0;
+		return h->order ? note_added(h->order, git_tree_entry_id(e)) : 0;
 	}
 	if (git_tree_entry_filemode(e) != GIT_FILEMODE_TREE)
 		return report(h, LEDGER_CHANGE_BAD_MODE);
@@ -377,6 +401,12 @@ done:
 int ledger_repo_check_history(ledger_repo *repo, const char *from, const char *to,
                               ledger_change_cb cb, void *payload)
 {
+	return store_check_history_ordered(repo, from, to, cb, payload, NULL);
+}
+
+int store_check_history_ordered(ledger_repo *repo, const char *from, const char *to,
+                                ledger_change_cb cb, void *payload, store_order *order)
+{
 	struct history *h = NULL;
 	git_revwalk *walk = NULL;
 	git_oid id;
@@ -395,6 +425,7 @@ int ledger_repo_check_history(ledger_repo *repo, const char *from, const char *t
 	h->repo = repo;
 	h->cb = cb;
 	h->payload = payload;
+	h->order = order;
 	while ((error = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 

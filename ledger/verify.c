@@ -17,6 +17,7 @@
 #include "ledger/json.h"
 #include "ledger/sshsig.h"
 #include "state_internal.h"
+#include "store_order.h"
 
 /* --- running a job on every core ---------------------------------------- */
 
@@ -160,6 +161,8 @@ static int check_signature(ledger_state *st, size_t i)
 		return 0;
 	if (!(pk = trust_pubkey(st, e->kid))) {
 		e->sig = SIG_BAD; /* a malformed or small-order key verifies nothing */
+		free(e->canonical);
+		e->canonical = NULL;
 		return 0;
 	}
 	msg = malloc(prefix + e->canonical_len);
@@ -172,12 +175,15 @@ static int check_signature(ledger_state *st, size_t i)
 	                 ? SIG_OK
 	                 : SIG_BAD;
 	free(msg);
+	free(e->canonical); /* checked: JCS(R) is not needed any more */
+	e->canonical = NULL;
 	return 0;
 }
 
 /* --- gathering files and history -------------------------------------- */
 
-static int add_entry(ledger_state *st, const char *path, const char *data, size_t len)
+static int add_entry(ledger_state *st, size_t rank, const char *path, const char *data,
+                     size_t len)
 {
 	entry *e;
 
@@ -192,6 +198,7 @@ static int add_entry(ledger_state *st, const char *path, const char *data, size_
 	}
 	e = &st->entries[st->count];
 	memset(e, 0, sizeof(*e));
+	e->rank = rank;
 	e->path = strdup(path);
 	e->canonical = malloc(len + 1);
 	if (!e->path || !e->canonical) {
@@ -207,9 +214,12 @@ static int add_entry(ledger_state *st, const char *path, const char *data, size_
 }
 
 /*
- * Files are gathered in chunks and each chunk's content checked on every core
- * as soon as it is full, so that at most one chunk of raw file bytes is held
- * at a time: what stays is JCS(R), until its signature is checked.
+ * Files are gathered in chunks and each chunk checked on every core as soon
+ * as it is full, so that at most one chunk of raw file bytes is held at a
+ * time.  New files come in the order the commits added them, after the
+ * principal records that bind their keys: each chunk's signatures are
+ * checked at once and JCS(R) is kept only for a record whose key is not
+ * known yet.
  */
 #define GATHER_CHUNK 4096
 
@@ -217,33 +227,76 @@ typedef struct {
 	ledger_state *state;
 	job *job;
 	unsigned int threads;
-	size_t checked; /* entries [0, checked) have had their content checked */
+	size_t checked;   /* entries [0, checked) have had their content checked */
+	size_t sign_from; /* signatures of entries from here on are checked per chunk */
+	size_t signed_early;
+	int error;        /* of collecting keys */
 } gatherer;
 
-static void gather_check(gatherer *g)
+static void gather_run(gatherer *g, size_t first, int (*work)(ledger_state *, size_t))
 {
 	job *j = g->job;
 
 	j->next = 0;
 	j->completed = 0;
-	j->first = g->checked;
-	j->count = g->state->count - g->checked;
-	j->work = check_content;
-	j->progress_base = g->checked;
+	j->first = first;
+	j->count = g->state->count - first;
+	j->work = work;
+	j->progress_base = first;
 	job_run(j, g->threads);
-	g->checked = g->state->count;
+}
+
+static void gather_check(gatherer *g)
+{
+	ledger_state *st = g->state;
+	ledger_progress_cb progress = g->job->progress;
+	size_t first = g->checked > g->sign_from ? g->checked : g->sign_from, before = 0;
+	int r;
+
+	gather_run(g, g->checked, check_content);
+	g->checked = st->count;
+	if (first >= st->count || g->error)
+		return;
+	/* Keys are a function of the trust records' bytes: those seen so far are final. */
+	if ((r = trust_collect_keys(st)) < 0) {
+		g->error = r;
+		return;
+	}
+	for (size_t i = first; i < st->count; i++)
+		before += st->entries[i].sig == SIG_UNCHECKED;
+	g->job->progress = NULL; /* the whole signature pass reports later */
+	gather_run(g, first, check_signature);
+	g->job->progress = progress;
+	for (size_t i = first; i < st->count; i++)
+		before -= st->entries[i].sig == SIG_UNCHECKED;
+	g->signed_early += before;
+}
+
+static int gather_ranked(size_t rank, const char *path, const char *data, size_t len,
+                         void *payload)
+{
+	gatherer *g = payload;
+	int r;
+
+	if ((r = add_entry(g->state, rank, path, data, len)) < 0)
+		return r;
+	if (g->state->count - g->checked >= GATHER_CHUNK)
+		gather_check(g);
+	return g->error;
 }
 
 static int gather_file(const char *path, const char *data, size_t len, void *payload)
 {
 	gatherer *g = payload;
-	int r;
 
-	if ((r = add_entry(g->state, path, data, len)) < 0)
-		return r;
-	if (g->state->count - g->checked >= GATHER_CHUNK)
-		gather_check(g);
-	return 0;
+	return gather_ranked(g->state->count, path, data, len, payload);
+}
+
+static int rank_cmp(const void *a, const void *b)
+{
+	const entry *x = a, *y = b;
+
+	return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
 static int history_finding(const char *commit, ledger_change_kind kind, const char *path,
@@ -428,6 +481,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	size_t first_unchecked, first_new, ncommits = 0, unchecked_before = 0, unchecked_after = 0;
 	unsigned int threads;
 	gatherer gather;
+	store_order order;
 	size_t findings_before_cache;
 	job j;
 	int r;
@@ -436,6 +490,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	if (!opts)
 		opts = &defaults;
 	threads = thread_count(opts->threads);
+	store_order_init(&order);
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -471,8 +526,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		ledger_error_clear();
 	}
 	/* History: everything after what the cache or --since vouches for. */
-	if ((r = ledger_repo_check_history(repo, from ? from : (since[0] ? since : NULL), st->tip,
-	                                   history_finding, st)) < 0)
+	if ((r = store_check_history_ordered(repo, from ? from : (since[0] ? since : NULL),
+	                                     st->tip, history_finding, st, &order)) < 0)
 		goto done;
 	ledger_repo_count_commits(&ncommits, repo, from ? from : (since[0] ? since : NULL), st->tip);
 	st->report->stats.commits = ncommits;
@@ -487,14 +542,22 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	gather.job = &j;
 	gather.threads = threads;
 	gather.checked = first_unchecked = st->count;
+	gather.sign_from = SIZE_MAX;
+	gather.signed_early = 0;
+	gather.error = 0;
 	if (!from && since[0] &&
 	    (r = ledger_repo_foreach_record(repo, since, gather_file, &gather)) < 0)
 		goto done;
-	first_new = st->count;
-	if ((r = ledger_repo_foreach_added(repo, from ? from : (since[0] ? since : NULL), st->tip,
-	                                   gather_file, &gather)) < 0)
+	gather_check(&gather);
+	first_new = gather.sign_from = st->count;
+	if ((r = store_foreach_added_ordered(repo, from ? from : (since[0] ? since : NULL),
+	                                     st->tip, &order, gather_ranked, &gather)) < 0)
 		goto done;
 	gather_check(&gather);
+	if ((r = gather.error) < 0)
+		goto done;
+	/* Back to path order, the order everything after and the cache see. */
+	qsort(st->entries + first_new, st->count - first_new, sizeof(*st->entries), rank_cmp);
 	if ((r = index_entries(st)) < 0 || (r = trust_collect_keys(st)) < 0)
 		goto done;
 	for (size_t i = first_unchecked; i < first_new; i++)
@@ -517,7 +580,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	job_run(&j, threads);
 	for (size_t i = 0; i < st->count; i++)
 		unchecked_after += st->entries[i].sig == SIG_UNCHECKED;
-	st->report->stats.checked = unchecked_before - unchecked_after;
+	st->report->stats.checked = gather.signed_early + unchecked_before - unchecked_after;
 	free_canonical(st);
 	if ((r = trust_judge(st)) < 0)
 		goto done;
@@ -532,6 +595,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	st = NULL; /* transferred */
 	r = 0;
 done:
+	store_order_release(&order);
 	ledger_state_free(st);
 	return r;
 }
