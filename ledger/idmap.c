@@ -29,12 +29,13 @@ static size_t slot_of(const uint8_t key[32], size_t capacity)
 	return (size_t)h & (capacity - 1);
 }
 
-static int grow(idmap *map)
+/* Rehash into a table of `capacity` slots (a power of two, above the count). */
+static int rehash(idmap *map, size_t capacity)
 {
 	idmap bigger;
 	size_t i;
 
-	bigger.capacity = map->capacity ? map->capacity * 2 : 64;
+	bigger.capacity = capacity;
 	bigger.count = 0;
 	bigger.keys = malloc(bigger.capacity * sizeof(*bigger.keys));
 	bigger.values = malloc(bigger.capacity * sizeof(*bigger.values));
@@ -51,6 +52,20 @@ static int grow(idmap *map)
 	idmap_release(map);
 	*map = bigger;
 	return 0;
+}
+
+static int grow(idmap *map)
+{
+	return rehash(map, map->capacity ? map->capacity * 2 : 64);
+}
+
+int idmap_reserve(idmap *map, size_t count)
+{
+	size_t capacity = map->capacity ? map->capacity : 64;
+
+	while (count * 4 > capacity * 3)
+		capacity *= 2;
+	return capacity > map->capacity ? rehash(map, capacity) : 0;
 }
 
 int idmap_put(idmap *map, const uint8_t key[32], size_t value)

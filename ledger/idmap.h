@@ -18,6 +18,8 @@ typedef struct {
 
 void idmap_init(idmap *map);
 void idmap_release(idmap *map);
+/* Make room for `count` ids in all, so that inserting them never rehashes; 0, or LEDGER_ENOMEM. */
+int idmap_reserve(idmap *map, size_t count);
 /* Insert or replace; 0, or LEDGER_ENOMEM. */
 int idmap_put(idmap *map, const uint8_t key[32], size_t value);
 /* 1 and *value when present, else 0. */

@@ -440,6 +440,8 @@ static int index_entries(ledger_state *st)
 	int r;
 
 	idmap_release(&st->by_id);
+	if ((r = idmap_reserve(&st->by_id, st->count)) < 0)
+		return r;
 	for (size_t i = 0; i < st->count; i++) {
 		entry *e = &st->entries[i];
 		size_t other;

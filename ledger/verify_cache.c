@@ -10,7 +10,10 @@
  * findings about commits (history and commit signatures: they are not
  * found again, since old commits are not walked again), the entry count,
  * then per entry the fields below.  Written to a temporary file, fsync'd and
- * renamed into place.
+ * renamed into place; read through a mapping.  A file at the path its id
+ * names (all but broken ones) does not repeat the path, and the signature
+ * is kept only while it is unchecked: that keeps the cache (read by every
+ * run) near half the size.
  */
 #include "config.h"
 
@@ -20,14 +23,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ledger/crypto.h"
 #include "ledger/error.h"
 #include "state_internal.h"
 
-#define CACHE_MAGIC "CYMATVC4"
+#define CACHE_MAGIC "CYMATVC5"
 #define CACHE_FILE "verified"
+
+/* Entry flags. */
+#define F_HAS_ID 1
+#define F_HAS_PREV 2
+#define F_HAS_INCIDENT 4
+#define F_OWN_PATH 8 /* at the path its id names: the path is not stored */
 
 /* Failure codes are static strings in entries; map them back on load. */
 static const char *const fail_codes[] = { "malformed", "not-canonical", "wrong-path",
@@ -167,13 +178,21 @@ int cache_save(const ledger_state *cst)
 	put_u32(&w, (uint32_t)st->count);
 	for (size_t i = 0; i < st->count; i++) {
 		entry *e = &st->entries[i];
-		uint8_t flags = (uint8_t)((e->has_id ? 1 : 0) | (e->has_prev ? 2 : 0) |
-		                          (e->has_incident ? 4 : 0));
+		char hex[LEDGER_HEX_ID_LEN + 1], own[LEDGER_RECORD_PATH_LEN + 1];
+		uint8_t flags = (uint8_t)((e->has_id ? F_HAS_ID : 0) | (e->has_prev ? F_HAS_PREV : 0) |
+		                          (e->has_incident ? F_HAS_INCIDENT : 0));
 		uint8_t sig = (uint8_t)e->sig;
 
+		if (e->has_id) {
+			ledger_hex(hex, e->id, 32);
+			ledger_record_path(own, hex);
+			if (strcmp(own, e->path) == 0)
+				flags |= F_OWN_PATH;
+		}
 		put(&w, &flags, 1);
 		put(&w, &sig, 1);
-		put_str(&w, e->path);
+		if (!(flags & F_OWN_PATH))
+			put_str(&w, e->path);
 		put(&w, e->id, 32);
 		put_str(&w, e->fail_code);
 		put_str(&w, e->fail_message);
@@ -186,7 +205,8 @@ int cache_save(const ledger_state *cst)
 		put(&w, e->prev, 32);
 		put_i64(&w, e->time);
 		put(&w, e->incident, 32);
-		put(&w, e->sig_bytes, 64);
+		if (e->sig == SIG_UNCHECKED)
+			put(&w, e->sig_bytes, 64);
 		put_u32(&w, (uint32_t)e->nrefs);
 		put(&w, e->refs, e->nrefs * 32);
 		/* Trust records are kept whole: their bodies feed the trust judgement. */
@@ -242,12 +262,19 @@ static int load_entry(ledger_state *st, reader *rd)
 	memset(e, 0, sizeof(*e));
 	get(rd, &flags, 1);
 	get(rd, &sig, 1);
-	e->has_id = flags & 1;
-	e->has_prev = (flags & 2) != 0;
-	e->has_incident = (flags & 4) != 0;
+	e->has_id = flags & F_HAS_ID;
+	e->has_prev = (flags & F_HAS_PREV) != 0;
+	e->has_incident = (flags & F_HAS_INCIDENT) != 0;
 	e->sig = sig <= SIG_BAD ? (sig_state)sig : SIG_UNCHECKED;
-	e->path = get_str(rd);
+	if (!(flags & F_OWN_PATH))
+		e->path = get_str(rd);
 	get(rd, e->id, 32);
+	if (flags & F_OWN_PATH && (e->path = malloc(LEDGER_RECORD_PATH_LEN + 1))) {
+		char hex[LEDGER_HEX_ID_LEN + 1];
+
+		ledger_hex(hex, e->id, 32);
+		ledger_record_path(e->path, hex);
+	}
 	code = get_str(rd);
 	e->fail_code = static_code(code);
 	e->fail_rule = e->fail_code ? "FORMAT-2" : NULL;
@@ -268,7 +295,8 @@ static int load_entry(ledger_state *st, reader *rd)
 	get(rd, e->prev, 32);
 	e->time = get_i64(rd);
 	get(rd, e->incident, 32);
-	get(rd, e->sig_bytes, 64);
+	if (e->sig == SIG_UNCHECKED)
+		get(rd, e->sig_bytes, 64);
 	e->nrefs = get_u32(rd);
 	if (rd->ok && e->nrefs) {
 		if ((size_t)(rd->end - rd->p) / 32 < e->nrefs || !(e->refs = malloc(e->nrefs * 32))) {
@@ -334,20 +362,19 @@ static int load_commit_findings(ledger_state *st, reader *rd)
 int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id)
 {
 	char *path = NULL, magic[8], root[LEDGER_HEX_ID_LEN];
-	uint8_t *buf = NULL;
+	uint8_t *buf = MAP_FAILED;
 	struct stat sb;
 	reader rd;
 	uint32_t count, schemas_checked;
-	FILE *f = NULL;
-	int r = -1;
+	int fd = -1, r = -1;
 
 	if (cache_path(&path, st) < 0)
 		return -1;
-	f = fopen(path, "rb");
-	if (!f || fstat(fileno(f), &sb) != 0 || sb.st_size < 8)
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size < 8)
 		goto done;
-	buf = malloc((size_t)sb.st_size);
-	if (!buf || fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size)
+	buf = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (buf == MAP_FAILED)
 		goto done;
 	rd.p = buf;
 	rd.end = buf + sb.st_size;
@@ -373,9 +400,10 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 			goto done;
 	r = rd.ok ? 0 : -1;
 done:
-	if (f)
-		fclose(f);
-	free(buf);
+	if (buf != MAP_FAILED)
+		munmap(buf, (size_t)sb.st_size);
+	if (fd >= 0)
+		close(fd);
 	free(path);
 	return r;
 }
