@@ -87,14 +87,15 @@ typedef struct {
  * is not an error (nothing to merge).  A refused fetch does not stop the
  * push: our own records still reach the master.
  *
- * The remote's status file is updated: last_attempt always; on success
- * last_success, failures reset to 0, fetched and pushed; on failure
- * failures + 1, last_error_time and last_error.  next_attempt is kept as
- * found: backoff is the caller's to schedule.
+ * The remote's status file is updated: last_attempt always; fetched and
+ * pushed as they happen; on success last_success and failures reset to 0;
+ * on failure failures + 1, last_error_time and last_error.  next_attempt is
+ * kept as found: backoff is the caller's to schedule.
  *
  * Returns 0 when everything the role asks for was done.  LEDGER_EINVALID
- * when the fetched main was refused (out->refused holds why; the message
- * names the first record or commit and its finding); LEDGER_ECONFLICT when
+ * when the fetched main was refused: the message names the first record or
+ * commit and its finding, and out->refused holds them all (NULL when the
+ * union itself failed: two files at one path); LEDGER_ECONFLICT when
  * the master refused the push (its message is in the error);
  * LEDGER_ETIMEOUT, LEDGER_ELIMIT or LEDGER_ENETWORK from the transfers;
  * other codes as usual.  `out` is filled as far as the sync went; clear it
@@ -114,15 +115,17 @@ typedef struct {
 	const char *inbox;   /* the agency: refs/inbox/<inbox> */
 	const char *commit;  /* the inbox's commit that was judged */
 	/*
-	 * 0: accepted and merged.  LEDGER_EINVALID: refused on its findings
-	 * (`refused`); other codes: it could not be judged or merged (a union
-	 * conflict, I/O).  Main is unchanged by a refused or failed inbox.
+	 * 0: accepted and merged.  LEDGER_EINVALID: refused, on its findings
+	 * (`refused`) or because it cannot be merged (two files at one path);
+	 * other codes: it could not be judged (I/O, ...).  Main is unchanged by
+	 * a refused inbox; an inbox that failed after its merge (appending the
+	 * receipt) has `merged` set and gets no receipt later.
 	 */
 	int error;
 	const char *message;        /* when error: one line naming the record or commit and why */
 	const ledger_report *refused; /* when refused on findings: the FORMAT-* errors; else NULL */
-	const char *merged;         /* main after the merge and the receipt; "" when not merged */
-	const char *receipt;        /* the receipt record's id; "" when not merged */
+	const char *merged;         /* main after the merge (and the receipt); "" when not merged */
+	const char *receipt;        /* the receipt record's id; "" when none was appended */
 	size_t accepted;            /* records the inbox brought into main */
 } ledger_intake_event;
 
@@ -131,7 +134,7 @@ typedef void (*ledger_intake_cb)(const ledger_intake_event *event, void *payload
 /* Totals of one intake pass. */
 typedef struct {
 	size_t inboxes;  /* inboxes found under refs/inbox/ */
-	size_t merged;   /* inboxes merged (each with a receipt) */
+	size_t merged;   /* inboxes merged */
 	size_t refused;  /* inboxes refused or failed */
 	size_t records;  /* records brought into main */
 } ledger_intake_result;
@@ -142,10 +145,12 @@ typedef struct {
  * record (schemas/receipt.schema.json) by the node key naming the inbox,
  * the commit judged, the ids of the records it brought into main and the
  * counts, by severity, of the findings about those records (the verifier's
- * and the DOMAIN rules').  An inbox already contained in main is skipped
- * and gets no new receipt, so a second intake with nothing new does
- * nothing.  A refused inbox gets no receipt and is judged again at the next
- * intake.  `cb` (may be NULL) hears of every inbox judged; `out` may be NULL.
+ * and the DOMAIN rules'); past 8192 records, one receipt per 8192 in the
+ * same commit.  An inbox that brings commits but no new records (a node's
+ * merge of what it fetched from here) is merged without a receipt.  An
+ * inbox already contained in main is skipped and gets no new receipt, so a
+ * second intake with nothing new does nothing.  A refused inbox gets no
+ * receipt and is judged again at the next intake.  `cb` (may be NULL) hears of every inbox judged; `out` may be NULL.
  *
  * Returns 0 when every inbox was judged, whatever the verdicts; a negative
  * code when the pass could not run, or the first error that was not a
@@ -175,7 +180,7 @@ typedef struct {
 	int64_t last_error_time;
 	int64_t next_attempt;   /* when the caller's backoff allows the next try */
 	unsigned int failures;  /* consecutive failed attempts */
-	char last_error[256];   /* the last failure's message, "" after none */
+	char last_error[256];   /* the last failure's message (kept after a success); "" for none */
 	char fetched[LEDGER_OID_HEX_LEN + 1]; /* the remote's main as last fetched */
 	char pushed[LEDGER_OID_HEX_LEN + 1];  /* what was last pushed to it */
 } ledger_sync_status;
