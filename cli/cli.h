@@ -168,6 +168,7 @@ int cmd_incident(int argc, char **argv);
 int cmd_roster(int argc, char **argv);
 int cmd_findings(int argc, char **argv);
 int cmd_hook(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
 /* request, dispatch, report, opinion, close, consent (cmd_acts.c): by cli_command_name. */
 int cmd_act(int argc, char **argv);
 
@@ -177,5 +178,6 @@ extern const char cmd_init_help[], cmd_key_help[], cmd_principal_help[], cmd_rev
 	cmd_request_help[], cmd_dispatch_help[], cmd_report_help[], cmd_opinion_help[],
 	cmd_close_help[], cmd_consent_help[];
 extern const char cmd_hook_help[];
+extern const char cmd_bundle_help[];
 
 #endif

@@ -23,5 +23,6 @@
 #include "ledger/append.h"
 #include "ledger/node.h"
 #include "ledger/receive.h"
+#include "ledger/bundle.h"
 
 #endif
