@@ -30,7 +30,7 @@ static const struct cli_command commands[] = {
 	{ "findings", "every finding of the rules, with rule ids", cmd_findings_help, cmd_findings },
 	{ "canon", "print the RFC 8785 canonical form of JSON", cmd_canon_help, cmd_canon },
 	{ "hook", "pre-receive hook of the master ledger (hook install)", cmd_hook_help, cmd_hook },
-	{ "bundle", "carry a ledger by hand as a git bundle (create)", cmd_bundle_help, cmd_bundle },
+	{ "bundle", "carry a ledger by hand as a git bundle (create, import)", cmd_bundle_help, cmd_bundle },
 };
 
 static void print_main_help(FILE *fp)

@@ -7,8 +7,13 @@
  */
 #include "config.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +24,11 @@
 
 #include "ledger/bundle.h"
 #include "ledger/error.h"
+#include "ledger/record.h"
 #include "ledger/store.h"
+#include "ledger/sync.h"
+#include "ledger/trust.h"
+#include "state_internal.h"
 #include "store_internal.h"
 
 #define BUNDLE_SIGNATURE "# v2 git bundle\n"
@@ -260,4 +269,824 @@ done:
 	git_commit_free(since);
 	git_commit_free(tip);
 	return r;
+}
+
+/*
+ * Importing.  The header is read line by line and checked strictly; the
+ * pack that follows is streamed into libgit2's indexer, which writes it and
+ * its index into a quarantine: <git dir>/cymat/import-<pid>-XXXXXX, a bare
+ * repository of its own whose objects/info/alternates names the ledger's
+ * object store.  Opened as a ledger, the quarantine sees both, and whatever
+ * the union writes (a merge commit) lands there too.  The union is verified
+ * in the quarantine (with a link to the ledger's verification cache, so
+ * only what is new is read); only when nothing the bundle adds breaks a
+ * FORMAT rule are the quarantine's objects renamed into the object store
+ * and main moved.  A refused bundle leaves nothing but the quarantine,
+ * which is removed.
+ */
+
+#define BUNDLE_LINE_MAX 8192
+#define BUNDLE_REFS_MAX 4096
+#define BUNDLE_CHUNK (64 * 1024)
+/* Unions made again after an append moved main under the import. */
+#define BUNDLE_IMPORT_TRIES 8
+#define BUNDLE_QUARANTINE_PREFIX "import-"
+
+struct bundle_prereq {
+	char hex[LEDGER_OID_HEX_LEN + 1];
+	char *subject;
+};
+
+struct bundle_header {
+	struct bundle_prereq *prereqs;
+	size_t nprereqs;
+	char main[LEDGER_OID_HEX_LEN + 1]; /* "" until refs/heads/main is read */
+	char *refs;                        /* the ref names, ", "-separated, for messages */
+	size_t nrefs;
+};
+
+static void header_clear(struct bundle_header *h)
+{
+	for (size_t i = 0; i < h->nprereqs; i++)
+		free(h->prereqs[i].subject);
+	free(h->prereqs);
+	free(h->refs);
+	memset(h, 0, sizeof(*h));
+}
+
+/*
+ * One header line without its newline into buf: 1, or 0 at the end of the
+ * file (nothing read), or -1 for a line too long, holding a NUL or cut off
+ * by the end of the file.
+ */
+static int line_read(char *buf, size_t cap, size_t *out_len, FILE *f)
+{
+	size_t n = 0;
+	int c;
+
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (c == '\0' || n + 1 >= cap)
+			return -1;
+		buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	*out_len = n;
+	if (c == EOF)
+		return n == 0 ? 0 : -1;
+	return 1;
+}
+
+static int hex_oid(const char *s)
+{
+	for (size_t i = 0; i < LEDGER_OID_HEX_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* A reference name as git writes it in a bundle: printable, no space. */
+static int ref_name_ok(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int header_add_prereq(struct bundle_header *h, const char *hex, const char *subject)
+{
+	struct bundle_prereq *p;
+
+	if (h->nprereqs == BUNDLE_REFS_MAX)
+		return ledger_error_set(LEDGER_EINVALID, "more than %d prerequisites",
+		                        BUNDLE_REFS_MAX);
+	p = realloc(h->prereqs, (h->nprereqs + 1) * sizeof(*p));
+	if (!p)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	h->prereqs = p;
+	p = &h->prereqs[h->nprereqs];
+	memcpy(p->hex, hex, LEDGER_OID_HEX_LEN);
+	p->hex[LEDGER_OID_HEX_LEN] = '\0';
+	if (!(p->subject = strdup(subject)))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	h->nprereqs++;
+	return 0;
+}
+
+static int header_add_ref(struct bundle_header *h, const char *hex, const char *name)
+{
+	char *refs;
+
+	if (h->nrefs == BUNDLE_REFS_MAX)
+		return ledger_error_set(LEDGER_EINVALID, "more than %d references", BUNDLE_REFS_MAX);
+	if (strcmp(name, LEDGER_MAIN_REF) == 0) {
+		if (*h->main)
+			return ledger_error_set(LEDGER_EINVALID, "%s named twice", LEDGER_MAIN_REF);
+		memcpy(h->main, hex, LEDGER_OID_HEX_LEN);
+		h->main[LEDGER_OID_HEX_LEN] = '\0';
+	}
+	if (asprintf(&refs, "%s%s%s", h->refs ? h->refs : "", h->refs ? ", " : "", name) < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	free(h->refs);
+	h->refs = refs;
+	h->nrefs++;
+	return 0;
+}
+
+/* Read the header up to the blank line; `f` is then at the pack. */
+static int header_read(struct bundle_header *h, FILE *f, const char *path)
+{
+	char *line = NULL;
+	size_t len;
+	unsigned int lineno;
+	int r;
+
+	if (!(line = malloc(BUNDLE_LINE_MAX)))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	r = line_read(line, BUNDLE_LINE_MAX, &len, f);
+	if (r <= 0 || strcmp(line, "# v2 git bundle") != 0) {
+		if (r > 0 && strncmp(line, "# v3 git bundle", 15) == 0)
+			r = ledger_error_set(LEDGER_EINVALID,
+			                     "\"%s\" is a version 3 git bundle; only version 2 is read "
+			                     "(git bundle create --version=2)", path);
+		else if (r > 0 && strncmp(line, "# v", 3) == 0 && strstr(line, " git bundle"))
+			r = ledger_error_set(LEDGER_EINVALID,
+			                     "\"%s\" is a git bundle of an unknown version (\"%.40s\")",
+			                     path, line);
+		else if (ferror(f))
+			r = ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", path,
+			                     strerror(errno));
+		else
+			r = ledger_error_set(LEDGER_EINVALID, "\"%s\" is not a git bundle", path);
+		goto done;
+	}
+	for (lineno = 2;; lineno++) {
+		r = line_read(line, BUNDLE_LINE_MAX, &len, f);
+		if (r <= 0) {
+			if (ferror(f))
+				r = ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", path,
+				                     strerror(errno));
+			else if (r == 0 || feof(f))
+				r = ledger_error_set(LEDGER_EINVALID,
+				                     "bundle \"%s\": the header ends before its blank line "
+				                     "(truncated)", path);
+			else
+				r = ledger_error_set(LEDGER_EINVALID,
+				                     "bundle \"%s\": header line %u is too long or holds "
+				                     "a NUL", path, lineno);
+			goto done;
+		}
+		if (len == 0)
+			break;
+		if (line[0] == '-' && len >= 1 + LEDGER_OID_HEX_LEN && hex_oid(line + 1) &&
+		    (line[1 + LEDGER_OID_HEX_LEN] == '\0' || line[1 + LEDGER_OID_HEX_LEN] == ' ')) {
+			r = header_add_prereq(h, line + 1,
+			                      line[1 + LEDGER_OID_HEX_LEN] ?
+			                      line + 2 + LEDGER_OID_HEX_LEN : "");
+		} else if (len > LEDGER_OID_HEX_LEN + 1 && hex_oid(line) &&
+		           line[LEDGER_OID_HEX_LEN] == ' ' &&
+		           ref_name_ok(line + LEDGER_OID_HEX_LEN + 1)) {
+			r = header_add_ref(h, line, line + LEDGER_OID_HEX_LEN + 1);
+		} else {
+			r = ledger_error_set(LEDGER_EINVALID,
+			                     "header line %u is neither a prerequisite nor a reference: "
+			                     "\"%.60s\"", lineno, line);
+		}
+		if (r < 0) {
+			ledger_error_prefix("bundle \"%s\"", path);
+			goto done;
+		}
+	}
+	if (!*h->main) {
+		r = ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" has no %s (%s%s)", path,
+		                     LEDGER_MAIN_REF, h->refs ? "its refs: " : "it has no refs",
+		                     h->refs ? h->refs : "");
+		goto done;
+	}
+	r = 0;
+done:
+	free(line);
+	return r;
+}
+
+/* Every prerequisite must be in main's history: name those that are not. */
+static int prereqs_check(ledger_repo *repo, const struct bundle_header *h, const char *main_hex,
+                         const char *path)
+{
+	char *missing = NULL, *more;
+	size_t nmissing = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < h->nprereqs; i++) {
+		const struct bundle_prereq *p = &h->prereqs[i];
+
+		if (ledger_repo_is_ancestor(repo, p->hex, main_hex) == 1)
+			continue;
+		if (asprintf(&more, "%s%s%s%s%s%s", missing ? missing : "", missing ? ", " : "",
+		             p->hex, *p->subject ? " (\"" : "", p->subject,
+		             *p->subject ? "\")" : "") < 0) {
+			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			goto done;
+		}
+		free(missing);
+		missing = more;
+		nmissing++;
+	}
+	if (nmissing)
+		r = ledger_error_set(LEDGER_ENOTFOUND,
+		                     "bundle \"%s\" needs %s this ledger's main lacks: %s", path,
+		                     nmissing == 1 ? "a commit" : "commits", missing);
+done:
+	free(missing);
+	return r;
+}
+
+static int quarantine_remove_one(const char *path, const struct stat *st, int flag,
+                                 struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+static void quarantine_remove(const char *dir)
+{
+	nftw(dir, quarantine_remove_one, 16, FTW_PHYS | FTW_DEPTH);
+}
+
+/* Quarantines left by imports that were killed (their process is gone). */
+static void quarantine_sweep(const char *state_dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (!(d = opendir(state_dir)))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *s = de->d_name;
+		char *end;
+		long pid;
+
+		if (strncmp(s, BUNDLE_QUARANTINE_PREFIX, strlen(BUNDLE_QUARANTINE_PREFIX)) != 0)
+			continue;
+		pid = strtol(s + strlen(BUNDLE_QUARANTINE_PREFIX), &end, 10);
+		if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", state_dir, s);
+		quarantine_remove(path);
+	}
+	closedir(d);
+}
+
+static int file_put(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (!(f = fopen(path, "we")))
+		return ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", path, strerror(errno));
+	ok = fputs(text, f) >= 0;
+	if (fclose(f) != 0)
+		ok = 0;
+	if (!ok)
+		return ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", path, strerror(errno));
+	return 0;
+}
+
+/*
+ * Make the quarantine: a bare repository whose own objects are only what
+ * the import writes, and which reads the ledger's through its alternates.
+ * It never needs to survive a crash: nothing in it is referenced.
+ */
+static int quarantine_make(char **out, ledger_repo *repo)
+{
+	static const char *const dirs[] = { "objects", "objects/pack", "objects/info", "refs",
+		                            "refs/heads", "cymat" };
+	const char *state_dir;
+	char *dir = NULL, *alternates = NULL;
+	char path[PATH_MAX];
+	int r;
+
+	*out = NULL;
+	if ((r = ledger_repo_state_dir(&state_dir, repo)) < 0)
+		return r;
+	quarantine_sweep(state_dir);
+	if (asprintf(&dir, "%s/" BUNDLE_QUARANTINE_PREFIX "%ld-XXXXXX", state_dir,
+	             (long)getpid()) < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	if (!mkdtemp(dir)) {
+		r = ledger_error_set(LEDGER_EIO, "cannot create a quarantine in \"%s\": %s",
+		                     state_dir, strerror(errno));
+		free(dir);
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, dirs[i]);
+		if (mkdir(path, 0700) < 0) {
+			r = ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", path,
+			                     strerror(errno));
+			goto done;
+		}
+	}
+	if (asprintf(&alternates, "%s/objects\n", repo->git_dir) < 0) {
+		alternates = NULL;
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = file_put(dir, "HEAD", "ref: " LEDGER_MAIN_REF "\n")) < 0 ||
+	    (r = file_put(dir, "config", "[core]\n\trepositoryformatversion = 0\n\tbare = true\n")) < 0 ||
+	    (r = file_put(dir, "objects/info/alternates", alternates)) < 0)
+		goto done;
+	*out = dir;
+	dir = NULL; /* transferred */
+	r = 0;
+done:
+	if (dir) {
+		quarantine_remove(dir);
+		free(dir);
+	}
+	free(alternates);
+	return r;
+}
+
+struct index_progress {
+	ledger_bundle_progress_cb cb;
+	void *payload;
+	unsigned int last;
+};
+
+static int index_progress_cb(const git_indexer_progress *stats, void *payload)
+{
+	struct index_progress *p = payload;
+
+	if (stats->received_objects != p->last || stats->received_objects == stats->total_objects) {
+		p->last = stats->received_objects;
+		p->cb("receiving objects", stats->received_objects, stats->total_objects,
+		      p->payload);
+	}
+	return 0;
+}
+
+/* The libgit2 message, as the reason a bundle is refused. */
+static int pack_refused(const char *path, const char *what)
+{
+	const git_error *e = git_error_last();
+
+	return ledger_error_set(LEDGER_EINVALID, "bundle \"%s\": %s: %s", path, what,
+	                        e && e->message ? e->message : "unknown libgit2 error");
+}
+
+/*
+ * Stream the rest of `f` (the pack) into the indexer, writing it and its
+ * index into the quarantine.  Thin packs are completed from the ledger's
+ * objects; the indexer checks every object's hash, the pack's checksum and
+ * that everything the pack's commits and trees name is there.
+ */
+static int pack_index(size_t *out_objects, ledger_repo *repo, FILE *f, const char *qdir,
+                      const char *path, const ledger_bundle_import_options *opts)
+{
+	git_indexer_options io;
+	struct index_progress prog = { opts->progress, opts->progress_payload, 0 };
+	git_indexer_progress stats;
+	git_indexer *idx = NULL;
+	git_odb *odb = NULL;
+	char pack_dir[PATH_MAX];
+	char *buf = NULL;
+	uint64_t total = 0;
+	size_t n;
+	int r, error;
+
+	*out_objects = 0;
+	snprintf(pack_dir, sizeof(pack_dir), "%s/objects/pack", qdir);
+	git_indexer_options_init(&io, GIT_INDEXER_OPTIONS_VERSION);
+	io.verify = 1;
+	if (opts->progress) {
+		io.progress_cb = index_progress_cb;
+		io.progress_cb_payload = &prog;
+	}
+	if ((error = git_repository_odb(&odb, repo->git)) < 0) {
+		r = store_error_git(error, "cannot open the object database");
+		goto done;
+	}
+	if ((error = git_indexer_new(&idx, pack_dir, 0, odb, &io)) < 0) {
+		r = store_error_git(error, "cannot start indexing the pack");
+		goto done;
+	}
+	if (!(buf = malloc(BUNDLE_CHUNK))) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	while ((n = fread(buf, 1, BUNDLE_CHUNK, f)) > 0) {
+		total += n;
+		if ((error = git_indexer_append(idx, buf, n, &stats)) < 0) {
+			r = pack_refused(path, "its pack is damaged");
+			goto done;
+		}
+	}
+	if (ferror(f)) {
+		r = ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", path, strerror(errno));
+		goto done;
+	}
+	if (total == 0) {
+		r = ledger_error_set(LEDGER_EINVALID, "bundle \"%s\": no pack after the header", path);
+		goto done;
+	}
+	if ((error = git_indexer_commit(idx, &stats)) < 0) {
+		r = pack_refused(path, "its pack is damaged or incomplete");
+		goto done;
+	}
+	*out_objects = stats.total_objects;
+	r = 0;
+done:
+	free(buf);
+	git_indexer_free(idx);
+	git_odb_free(odb);
+	return r;
+}
+
+/* Record ids a union adds to main, sorted. */
+struct id_set {
+	char (*ids)[LEDGER_HEX_ID_LEN + 1];
+	size_t count, cap;
+};
+
+static int id_set_add(const char *path, const char *data, size_t len, void *payload)
+{
+	struct id_set *s = payload;
+	char id[LEDGER_HEX_ID_LEN + 1];
+
+	(void)data;
+	(void)len;
+	if (ledger_record_path_id(id, path) < 0) {
+		/* Not a record path: the history check reports it, about its commit. */
+		ledger_error_clear();
+		return 0;
+	}
+	if (s->count == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		void *ids = realloc(s->ids, cap * sizeof(*s->ids));
+
+		if (!ids)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		s->ids = ids;
+		s->cap = cap;
+	}
+	memcpy(s->ids[s->count++], id, sizeof(id));
+	return 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int id_set_has(const struct id_set *s, const char *id)
+{
+	return s->count && bsearch(id, s->ids, s->count, sizeof(*s->ids), id_cmp) != NULL;
+}
+
+/*
+ * The error findings of FORMAT rules about what `tip` adds to `main_hex`:
+ * records it adds, commits it adds.  Findings about what main already held
+ * never refuse a bundle (they are main's own).  *out is NULL when none.
+ */
+static int findings_new(ledger_report **out, size_t *out_records, ledger_repo *qrepo,
+                        const ledger_state *state, const char *main_hex, const char *tip)
+{
+	const ledger_report *report = ledger_state_report(state);
+	ledger_report *refused = NULL;
+	struct id_set added = { 0 };
+	int r;
+
+	*out = NULL;
+	*out_records = 0;
+	if ((r = ledger_repo_foreach_added(qrepo, main_hex, tip, id_set_add, &added)) < 0)
+		goto done;
+	if (added.count > 1)
+		qsort(added.ids, added.count, sizeof(*added.ids), id_cmp);
+	for (size_t i = 0; i < ledger_report_count(report); i++) {
+		const ledger_finding *f = ledger_report_get(report, i);
+		int is_new;
+
+		if (f->severity != LEDGER_SEVERITY_ERROR || strncmp(f->rule, "FORMAT-", 7) != 0)
+			continue;
+		is_new = (*f->id && id_set_has(&added, f->id)) ||
+		         (*f->commit && ledger_repo_is_ancestor(qrepo, f->commit, main_hex) != 1);
+		if (!is_new)
+			continue;
+		if ((!refused && (r = report_new(&refused)) < 0) ||
+		    (r = report_add(refused, f->severity, f->code, f->rule, f->id, f->path, f->commit,
+		                    "%s", f->message)) < 0)
+			goto done;
+	}
+	ledger_error_clear();
+	*out_records = added.count;
+	*out = refused;
+	refused = NULL; /* transferred */
+	r = 0;
+done:
+	ledger_report_free(refused);
+	free(added.ids);
+	return r;
+}
+
+struct verify_progress {
+	ledger_bundle_progress_cb cb;
+	void *payload;
+};
+
+static void verify_progress_cb(size_t done, size_t total, void *payload)
+{
+	struct verify_progress *p = payload;
+
+	p->cb(total ? "checking signatures" : "reading records", done, total, p->payload);
+}
+
+/* Rename the files of directory `from` into `to` (created if need be), then sync `to`. */
+static int dir_move(const char *from, const char *to, const char *suffix)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int moved = 0, r = 0;
+
+	if (!(d = opendir(from)))
+		return ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", from, strerror(errno));
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name), slen = suffix ? strlen(suffix) : 0;
+
+		if (de->d_name[0] == '.' ||
+		    (suffix && (len <= slen || strcmp(de->d_name + len - slen, suffix) != 0)))
+			continue;
+		if (!moved && mkdir(to, 0755) < 0 && errno != EEXIST) {
+			r = ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", to,
+			                     strerror(errno));
+			break;
+		}
+		snprintf(src, sizeof(src), "%s/%s", from, de->d_name);
+		snprintf(dst, sizeof(dst), "%s/%s", to, de->d_name);
+		if (rename(src, dst) < 0)
+			r = ledger_error_set(LEDGER_EIO, "cannot move \"%s\" to \"%s\": %s", src, dst,
+			                     strerror(errno));
+		moved = 1;
+	}
+	closedir(d);
+	if (r == 0 && moved)
+		r = store_fsync_path(to);
+	return r;
+}
+
+/*
+ * Move the quarantine's objects into the ledger's object store, durably:
+ * each pack before its index (git and libgit2 find a pack by its index),
+ * loose objects (if the union wrote any) into their fan-out directories.
+ * Both were synced when written.
+ */
+static int objects_move(ledger_repo *repo, const char *qdir)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int r;
+
+	snprintf(from, sizeof(from), "%s/objects/pack", qdir);
+	snprintf(to, sizeof(to), "%s/objects/pack", repo->git_dir);
+	if ((r = dir_move(from, to, ".pack")) < 0 || (r = dir_move(from, to, ".idx")) < 0)
+		return r;
+	snprintf(from, sizeof(from), "%s/objects", qdir);
+	if (!(d = opendir(from)))
+		return ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", from, strerror(errno));
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		char sub[PATH_MAX + sizeof(de->d_name) + 1];
+
+		if (strlen(de->d_name) != 2 || !isxdigit((unsigned char)de->d_name[0]) ||
+		    !isxdigit((unsigned char)de->d_name[1]))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", from, de->d_name);
+		snprintf(to, sizeof(to), "%s/objects/%s", repo->git_dir, de->d_name);
+		r = dir_move(sub, to, NULL);
+	}
+	closedir(d);
+	if (r == 0) {
+		snprintf(to, sizeof(to), "%s/objects", repo->git_dir);
+		r = store_fsync_path(to);
+	}
+	return r;
+}
+
+/* The quarantine as a ledger, pinned to the ledger's root when it has one. */
+static int quarantine_open(ledger_repo **out, ledger_repo *repo, const char *qdir)
+{
+	char *root = NULL;
+	int r;
+
+	if ((r = ledger_repo_open(out, qdir)) < 0)
+		return r;
+	r = ledger_repo_config_get(&root, repo, "cymat.root");
+	if (r == LEDGER_ENOTFOUND) {
+		ledger_error_clear();
+		return 0;
+	}
+	if (r == 0)
+		r = ledger_repo_config_set(*out, "cymat.root", root);
+	free(root);
+	if (r < 0) {
+		ledger_repo_free(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+/* Start the quarantine's cache from the ledger's, so that only what is new is read. */
+static void cache_link(ledger_repo *repo, const char *qdir, int back)
+{
+	char ours[PATH_MAX], theirs[PATH_MAX];
+
+	snprintf(ours, sizeof(ours), "%s/cymat/verified", repo->git_dir);
+	snprintf(theirs, sizeof(theirs), "%s/cymat/verified", qdir);
+	if (back)
+		rename(theirs, ours);
+	else
+		link(ours, theirs);
+}
+
+/* Refuse with the first finding named, the others in out->refused. */
+static int import_refuse(const ledger_report *refused, const char *path)
+{
+	const ledger_finding *f = ledger_report_get(refused, 0);
+	size_t more = ledger_report_count(refused) - 1;
+	char extra[64] = "";
+
+	if (more)
+		snprintf(extra, sizeof(extra), " (and %zu more finding%s)", more,
+		         more == 1 ? "" : "s");
+	if (*f->id)
+		return ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" refused: record %s: %s %s: %s%s",
+		                        path, f->id, f->rule, f->code, f->message, extra);
+	return ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" refused: commit %s: %s %s: %s%s",
+	                        path, f->commit, f->rule, f->code, f->message, extra);
+}
+
+int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, const char *path,
+                         const ledger_bundle_import_options *opts)
+{
+	ledger_bundle_import_options defaults = LEDGER_BUNDLE_IMPORT_OPTIONS_INIT;
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	struct bundle_header h = { 0 };
+	struct verify_progress vprog;
+	ledger_repo *qrepo = NULL;
+	ledger_state *state = NULL;
+	char main_hex[LEDGER_OID_HEX_LEN + 1], tip[LEDGER_OID_HEX_LEN + 1];
+	char *qdir = NULL, *conflict = NULL;
+	struct stat st;
+	FILE *f = NULL;
+	int tries, r;
+
+	memset(out, 0, sizeof(*out));
+	if (!opts)
+		opts = &defaults;
+	if (opts->version != LEDGER_BUNDLE_IMPORT_OPTIONS_VERSION)
+		return ledger_error_set(LEDGER_EINVALID, "bundle options of an unknown version");
+	if (!path || !*path)
+		return ledger_error_set(LEDGER_EINVALID, "no bundle file given");
+	if (!(f = fopen(path, "rbe"))) {
+		return ledger_error_set(errno == ENOENT ? LEDGER_ENOTFOUND : LEDGER_EIO,
+		                        "cannot open \"%s\": %s", path, strerror(errno));
+	}
+	if (fstat(fileno(f), &st) == 0)
+		out->bundle.bytes = (uint64_t)st.st_size;
+	if ((r = ledger_repo_head(main_hex, repo)) < 0)
+		goto done;
+	memcpy(out->before, main_hex, sizeof(out->before));
+	memcpy(out->after, main_hex, sizeof(out->after));
+	if ((r = header_read(&h, f, path)) < 0)
+		goto done;
+	memcpy(out->bundle.tip, h.main, sizeof(out->bundle.tip));
+	if (h.nprereqs)
+		memcpy(out->bundle.since, h.prereqs[0].hex, sizeof(out->bundle.since));
+	if ((r = prereqs_check(repo, &h, main_hex, path)) < 0 ||
+	    (r = quarantine_make(&qdir, repo)) < 0 ||
+	    (r = pack_index(&out->bundle.objects, repo, f, qdir, path, opts)) < 0 ||
+	    (r = quarantine_open(&qrepo, repo, qdir)) < 0)
+		goto done;
+	fclose(f);
+	f = NULL;
+	r = ledger_repo_resolve(tip, qrepo, h.main);
+	if (r == 0 && strcmp(tip, h.main) != 0)
+		r = ledger_error_set(LEDGER_EINVALID, "it is not a commit");
+	if (r < 0) {
+		ledger_error_prefix("bundle \"%s\": its %s %s", path, LEDGER_MAIN_REF, h.main);
+		if (r != LEDGER_ENOMEM && r != LEDGER_EIO)
+			r = LEDGER_EINVALID;
+		goto done;
+	}
+	cache_link(repo, qdir, 0);
+	vopts.use_cache = 1;
+	if (opts->progress) {
+		vprog.cb = opts->progress;
+		vprog.payload = opts->progress_payload;
+		vopts.progress = verify_progress_cb;
+		vopts.progress_payload = &vprog;
+	}
+	for (tries = 0;; tries++) {
+		char target[LEDGER_OID_HEX_LEN + 1];
+
+		free(conflict);
+		conflict = NULL;
+
+		if ((r = ledger_repo_is_ancestor(qrepo, h.main, main_hex)) < 0)
+			goto done;
+		if (r == 1) {
+			out->up_to_date = 1;
+			r = 0;
+			goto done;
+		}
+		if ((r = ledger_repo_is_ancestor(qrepo, main_hex, h.main)) < 0)
+			goto done;
+		if (r == 1) {
+			memcpy(target, h.main, sizeof(target));
+		} else if (!opts->merge) {
+			r = ledger_error_set(LEDGER_EINVALID,
+			                     "main and bundle \"%s\" have both moved on: a merge commit "
+			                     "is needed, and no key was given to sign it", path);
+			goto done;
+		} else if ((r = ledger_repo_union(target, qrepo, main_hex, h.main, opts->merge)) < 0) {
+			if (r != LEDGER_ECONFLICT)
+				goto done;
+			/*
+			 * Two contents at one path: the bundle's own history shows
+			 * which of its commits changed a file, so verify that.
+			 */
+			if (!(conflict = strdup(ledger_error_last()->message))) {
+				r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+				goto done;
+			}
+			memcpy(target, h.main, sizeof(target));
+		}
+		vopts.tip = target;
+		ledger_state_free(state);
+		state = NULL;
+		if ((r = ledger_state_load(&state, qrepo, &vopts)) < 0 ||
+		    (r = findings_new(&out->refused, &out->new_records, qrepo, state, main_hex,
+		                      target)) < 0)
+			goto done;
+		if (out->refused) {
+			r = import_refuse(out->refused, path);
+			goto done;
+		}
+		if (conflict) {
+			r = ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" refused: %s", path,
+			                     conflict);
+			goto done;
+		}
+		if ((r = objects_move(repo, qdir)) < 0)
+			goto done;
+		r = ledger_repo_update_ref(repo, LEDGER_MAIN_REF, main_hex, target);
+		if (r == 0) {
+			memcpy(out->after, target, sizeof(out->after));
+			/* The quarantine's cache vouches for the new main: keep it. */
+			cache_link(repo, qdir, 1);
+			break;
+		}
+		if (r != LEDGER_ECONFLICT || tries + 1 == BUNDLE_IMPORT_TRIES)
+			goto done;
+		/* An append moved main: unite with the new main; the objects are in place now. */
+		ledger_repo_free(qrepo);
+		qrepo = NULL;
+		if ((r = ledger_repo_head(main_hex, repo)) < 0 ||
+		    (r = quarantine_open(&qrepo, repo, qdir)) < 0)
+			goto done;
+	}
+	r = 0;
+done:
+	free(conflict);
+	ledger_state_free(state);
+	ledger_repo_free(qrepo);
+	if (qdir) {
+		quarantine_remove(qdir);
+		free(qdir);
+	}
+	if (f)
+		fclose(f);
+	header_clear(&h);
+	if (r < 0)
+		memcpy(out->after, out->before, sizeof(out->after));
+	return r;
+}
+
+void ledger_bundle_import_result_clear(ledger_bundle_import_result *result)
+{
+	if (!result)
+		return;
+	ledger_report_free(result->refused);
+	memset(result, 0, sizeof(*result));
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ledger/store.h"
+#include "ledger/verify.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +52,51 @@ typedef struct {
  */
 int ledger_bundle_create(ledger_bundle_info *out, ledger_repo *repo, const char *path,
                          const ledger_bundle_create_options *opts);
+
+typedef struct {
+	unsigned int version;
+	/*
+	 * How the merge commit is made when main and the bundle have both
+	 * moved on (message, name, email and the node key's signer); NULL:
+	 * such an import is refused.
+	 */
+	const ledger_commit_options *merge;
+	ledger_bundle_progress_cb progress;
+	void *progress_payload;
+} ledger_bundle_import_options;
+
+#define LEDGER_BUNDLE_IMPORT_OPTIONS_VERSION 1
+#define LEDGER_BUNDLE_IMPORT_OPTIONS_INIT { LEDGER_BUNDLE_IMPORT_OPTIONS_VERSION, NULL, NULL, NULL }
+
+typedef struct {
+	ledger_bundle_info bundle;           /* what the bundle holds (commits: 0, not counted) */
+	char before[LEDGER_OID_HEX_LEN + 1]; /* main before the import */
+	char after[LEDGER_OID_HEX_LEN + 1];  /* main after it (before, when nothing changed) */
+	int up_to_date;                      /* main held the bundle already: nothing changed */
+	size_t new_records;                  /* record files main gained */
+	/* When verification refused the bundle: the error findings about what it adds. */
+	ledger_report *refused;
+} ledger_bundle_import_result;
+
+/*
+ * Bring the records of the bundle at `path` into main, verifying
+ * everything before changing anything.  The header is checked strictly
+ * (version 2, refs/heads/main present, every prerequisite in main's
+ * history); the pack is indexed and its checksum checked in a quarantine
+ * under <git dir>/cymat/, not in the object store; the union of main and
+ * the bundle's main is verified there, and any error finding of a FORMAT
+ * rule about a record or commit the bundle adds refuses the import
+ * (LEDGER_EINVALID, out->refused set).  Only then are the objects moved
+ * into the object store, durably, and main moved by compare-and-swap (the
+ * union is made again when an append moved main meanwhile).  When main
+ * already holds the bundle nothing changes (out->up_to_date).  A refused
+ * bundle leaves the refs and the object store as they were.  The caller
+ * clears `out` with ledger_bundle_import_result_clear, also on error.
+ */
+int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, const char *path,
+                         const ledger_bundle_import_options *opts);
+
+void ledger_bundle_import_result_clear(ledger_bundle_import_result *result);
 
 #ifdef __cplusplus
 }
