@@ -30,3 +30,4 @@ E2E_TESTS += e2e/t0610-hook-http.sh
 E2E_TESTS += e2e/t0650-bundle-create.sh
 E2E_TESTS += e2e/t0660-bundle-import.sh
 E2E_TESTS += e2e/t0670-bundle-refuse.sh
+E2E_TESTS += e2e/t0700-sync-tools.sh
