@@ -1,5 +1,5 @@
 # The world of the sync scenarios (t07NN-sync-*.sh): source it after lib.sh
-# and servers.sh.
+# and servers.sh (only the proxy and hostile server work without it).
 #
 #   sync_world            NISC's master ($MASTER = $T/srv/master.git: the standard
 #                         ledger, plus mic's CISO and CSIRT, the three agencies
@@ -25,8 +25,16 @@
 #   proxy_mode NAME MODE...   change the proxy's faults (next connections)
 #   start_hostile NAME trickle|endless git|http   tests/e2e/hostilegit.py; $HOSTILE_PORT
 #   file_record, write_batch, sync_retry, sync_status, hostport: see below
-# Every process is stopped on exit (servers.sh's track_pid).
+# Every process is stopped on exit (servers.sh's track_pid, or our own
+# when servers.sh was not sourced).
 
+if ! command -v track_pid >/dev/null 2>&1; then
+	SYNC_PIDS=
+	track_pid() {
+		SYNC_PIDS="$SYNC_PIDS $1"
+	}
+	trap 'for sp in $SYNC_PIDS; do kill "$sp" 2>/dev/null; done; rm -rf "$T"' EXIT
+fi
 command -v python3 >/dev/null 2>&1 || skip "python3 not installed (fault proxy, hostile server)"
 if [ -z "${SYNCD:-}" ]; then
 	if [ -n "${TOP_BUILDDIR:-}" ]; then

@@ -4,9 +4,9 @@
 # cuts mid-pack, a blackhole and a server that is down when told to; the
 # hostile server trickles its advertisement and streams a pack without end.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
 . "$(dirname "$0")/lib-sync.sh"
 command -v timeout >/dev/null 2>&1 || skip "timeout (coreutils) not installed"
+[ -x "$(git --exec-path)/git-daemon" ] || skip "git daemon not installed"
 
 # A repository of about a megabyte, served by git daemon.
 mkdir -p srv work
@@ -19,9 +19,22 @@ done
 git -C work add . && git -C work commit -qm data || fail "git commit failed"
 git clone -q --bare work srv/data.git || fail "git clone --bare failed"
 want=$(git -C srv/data.git rev-parse main)
-start_git_daemon srv
-gd_hostport=${GIT_DAEMON_URL#git://}
-start_proxy p "$gd_hostport"
+# git daemon on a free port (another process may take it first: try again).
+tries=0
+until git ls-remote "git://127.0.0.1:${gd_port:-0}/data.git" >/dev/null 2>&1; do
+	tries=$((tries + 1))
+	[ "$tries" -le 5 ] || fail "git daemon did not start"
+	gd_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port="$gd_port" \
+		--base-path="$T/srv" --export-all >"$T/git-daemon.log" 2>&1 &
+	track_pid $!
+	n=0
+	while [ "$n" -lt 100 ] && ! git ls-remote "git://127.0.0.1:$gd_port/data.git" >/dev/null 2>&1; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+done
+start_proxy p "127.0.0.1:$gd_port"
 URL=git://127.0.0.1:$PROXY_PORT/data.git
 
 # fetch_through DIR: a fresh bare repository DIR fetches main through the proxy; status in $RC.
