@@ -1,16 +1,24 @@
 /*
  * The sync layer against real repositories and real keys: union merges
  * checked by the store's own history check and by stock git (fsck --strict,
- * verify-commit with an allowed-signers file), and ref updates.
+ * verify-commit with an allowed-signers file), ref updates, and transfers
+ * with a real git daemon, stock paths and hostile fake servers on
+ * 127.0.0.1 (trickling, an endless pack, garbage).
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -249,12 +257,17 @@ static int count_cb(const char *path, const char *data, size_t len, void *payloa
 	return 0;
 }
 
-static size_t count_added(struct fixture *f, const char *from, const char *to)
+static size_t count_added_in(ledger_repo *repo, const char *from, const char *to)
 {
 	size_t n = 0;
 
-	ck_assert_int_eq(ledger_repo_foreach_added(f->repo, from, to, count_cb, &n), 0);
+	ck_assert_int_eq(ledger_repo_foreach_added(repo, from, to, count_cb, &n), 0);
 	return n;
+}
+
+static size_t count_added(struct fixture *f, const char *from, const char *to)
+{
+	return count_added_in(f->repo, from, to);
 }
 
 static void check_history_clean(struct fixture *f, const char *tip)
@@ -514,6 +527,527 @@ START_TEST(test_update_ref)
 }
 END_TEST
 
+/* ---- transfers: git daemon, stock paths and fake servers on 127.0.0.1 ---- */
+
+/* A free TCP port on 127.0.0.1 (the kernel's choice; git daemon binds it with SO_REUSEADDR). */
+static int listen_any(int *port)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static int free_port(void)
+{
+	int port, fd = listen_any(&port);
+
+	close(fd);
+	return port;
+}
+
+static int port_open(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)port);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/*
+ * Children of the test die with it (PR_SET_PDEATHSIG), each in its own
+ * process group so that killing the group takes a daemon's own children too.
+ */
+static void child_guard(void)
+{
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(1);
+}
+
+static void child_kill(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* git daemon serving `base` on a free port with receive-pack enabled. */
+static pid_t daemon_start(const char *base, int *port)
+{
+	char port_arg[32], base_arg[4096];
+	pid_t pid;
+
+	*port = free_port();
+	snprintf(port_arg, sizeof(port_arg), "--port=%d", *port);
+	snprintf(base_arg, sizeof(base_arg), "--base-path=%s", base);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		child_guard();
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execlp("git", "git", "daemon", "--reuseaddr", "--listen=127.0.0.1", port_arg,
+		       base_arg, "--export-all", "--enable=receive-pack", "--timeout=60",
+		       "--init-timeout=60", base, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 400 && !port_open(*port); i++)
+		usleep(50 * 1000);
+	if (!port_open(*port)) {
+		child_kill(pid);
+		ck_abort_msg("git daemon did not start on port %d", *port);
+	}
+	return pid;
+}
+
+enum fake_mode { FAKE_TRICKLE, FAKE_ENDLESS_PACK, FAKE_GARBAGE };
+
+static void send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void send_pkt(int fd, const char *data, size_t len)
+{
+	char hdr[5];
+
+	snprintf(hdr, sizeof(hdr), "%04zx", len + 4);
+	send_all(fd, hdr, 4);
+	send_all(fd, data, len);
+}
+
+/* Read from the client until `marker` has been seen (or it hangs up). */
+static void read_until(int fd, const char *marker)
+{
+	char buf[8192];
+	size_t have = 0;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
+
+		if (n <= 0)
+			_exit(0);
+		have += (size_t)n;
+		buf[have] = '\0';
+		if (memmem(buf, have, marker, strlen(marker)))
+			return;
+		if (have > sizeof(buf) / 2) {
+			size_t keep = strlen(marker);
+
+			memmove(buf, buf + have - keep, keep);
+			have = keep;
+		}
+	}
+}
+
+#define FAKE_BLOB 60000
+
+/*
+ * One blob of FAKE_BLOB bytes as a pack entry: the type and size header,
+ * then a zlib stream of one stored (uncompressed) block; `n` makes each
+ * blob different.
+ */
+static size_t pack_blob(unsigned char *out, uint64_t n)
+{
+	unsigned char *p = out, *data;
+	uint32_t a = 1, b = 0;
+	size_t size = FAKE_BLOB;
+
+	*p++ = (unsigned char)(0x80 | (3 << 4) | (size & 0x0f));
+	size >>= 4;
+	while (size) {
+		*p = (unsigned char)(size & 0x7f);
+		size >>= 7;
+		if (size)
+			*p |= 0x80;
+		p++;
+	}
+	*p++ = 0x78;
+	*p++ = 0x01;
+	*p++ = 0x01; /* final block, stored */
+	*p++ = FAKE_BLOB & 0xff;
+	*p++ = FAKE_BLOB >> 8;
+	*p++ = (unsigned char)(~FAKE_BLOB & 0xff);
+	*p++ = (unsigned char)((~FAKE_BLOB >> 8) & 0xff);
+	data = p;
+	memset(data, 'x', FAKE_BLOB);
+	snprintf((char *)data, 32, "blob %llu", (unsigned long long)n);
+	for (size_t i = 0; i < FAKE_BLOB; i++) {
+		a = (a + data[i]) % 65521;
+		b = (b + a) % 65521;
+	}
+	p += FAKE_BLOB;
+	*p++ = (unsigned char)(b >> 8);
+	*p++ = (unsigned char)b;
+	*p++ = (unsigned char)(a >> 8);
+	*p++ = (unsigned char)a;
+	return (size_t)(p - out);
+}
+
+/* Serve one client after a valid-looking ref advertisement, as `mode` says. */
+static void fake_serve(int fd, enum fake_mode mode)
+{
+	static unsigned char obj[FAKE_BLOB + 64], pkt[FAKE_BLOB + 128];
+	const char *adv = "1111111111111111111111111111111111111111 refs/heads/main";
+	char line[256];
+	uint64_t n = 0;
+	int len;
+
+	if (mode == FAKE_TRICKLE) {
+		/* a valid start, one byte a second, never finished */
+		for (const char *p = "0050"; ; p = *p && p[1] ? p + 1 : "0") {
+			send_all(fd, p, 1);
+			sleep(1);
+		}
+	}
+	read_until(fd, "git-upload-pack");
+	len = snprintf(line, sizeof(line), "%s%c%s\n", adv, '\0', "side-band-64k ofs-delta");
+	send_pkt(fd, line, (size_t)len);
+	send_all(fd, "0000", 4);
+	read_until(fd, "done");
+	send_pkt(fd, "NAK\n", 4);
+	if (mode == FAKE_GARBAGE) {
+		memset(pkt, '\x07', sizeof(pkt));
+		for (;;)
+			send_all(fd, pkt, sizeof(pkt));
+	}
+	/* band 1: a pack announcing a million blobs, sent without end */
+	memcpy(pkt, "\x01PACK\0\0\0\x02\0\x0f\x42\x40", 13);
+	send_pkt(fd, (char *)pkt, 13);
+	for (;;) {
+		size_t olen = pack_blob(obj, n++);
+
+		for (size_t off = 0; off < olen;) {
+			size_t chunk = olen - off > 65000 ? 65000 : olen - off;
+
+			pkt[0] = 1;
+			memcpy(pkt + 1, obj + off, chunk);
+			send_pkt(fd, (char *)pkt, chunk + 1);
+			off += chunk;
+		}
+	}
+}
+
+/* A fake git:// server, a forked child on a free port of 127.0.0.1. */
+static pid_t fake_start(enum fake_mode mode, int *port)
+{
+	int lfd = listen_any(port);
+	pid_t pid;
+
+	ck_assert_int_eq(listen(lfd, 8), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		child_guard();
+		alarm(120); /* never outlives a stuck test */
+		for (;;) {
+			int fd = accept(lfd, NULL, NULL);
+
+			if (fd < 0)
+				continue;
+			if (fork() == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				alarm(120);
+				close(lfd);
+				fake_serve(fd, mode);
+				_exit(0);
+			}
+			close(fd);
+		}
+	}
+	close(lfd);
+	return pid;
+}
+
+/* The remote: a ledger served by git daemon; the local node: a bare clone of its genesis. */
+struct net {
+	struct fixture f;    /* the remote ledger, f.path = <base>/ledger.git */
+	char *local_path;
+	ledger_repo *local;
+	pid_t daemon;
+	int port;
+	char *url;           /* git://127.0.0.1:<port>/ledger.git */
+};
+
+static void net_init(struct net *n)
+{
+	memset(n, 0, sizeof(*n));
+	fixture_init(&n->f);
+	ck_assert_int_ge(asprintf(&n->local_path, "%s/local.git", n->f.base), 0);
+	ck_assert_int_eq(run("git clone -q --bare '%s' '%s' 2>/dev/null", n->f.path, n->local_path), 0);
+	ck_assert_int_eq(ledger_repo_open(&n->local, n->local_path), 0);
+	n->daemon = daemon_start(n->f.base, &n->port);
+	ck_assert_int_ge(asprintf(&n->url, "git://127.0.0.1:%d/ledger.git", n->port), 0);
+}
+
+static void net_free(struct net *n)
+{
+	child_kill(n->daemon);
+	ledger_repo_free(n->local);
+	free(n->local_path);
+	free(n->url);
+	fixture_free(&n->f);
+}
+
+static void check_main(struct net *n, const char *expect)
+{
+	char *s = run_out("git --git-dir='%s' rev-parse refs/heads/main", n->local_path);
+
+	ck_assert_str_eq(s, expect);
+	free(s);
+}
+
+START_TEST(test_fetch)
+{
+	struct net n;
+	ledger_transfer_limits lim = LEDGER_TRANSFER_LIMITS_INIT;
+	char t[41], out[41], *url, *s;
+
+	net_init(&n);
+	lim.deadline_s = 60;
+	ck_assert_int_eq(append_seeds(&n.f, 1, 5, "", t), 0);
+	ck_assert_msg(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                  "refs/cymat/remotes/m/main", &lim) == 0, "%s", errmsg());
+	ck_assert_str_eq(out, t);
+	ck_assert_int_eq(ledger_repo_ref(out, n.local, "refs/cymat/remotes/m/main"), 0);
+	ck_assert_str_eq(out, t);
+	check_main(&n, n.f.genesis); /* main never moves */
+	ck_assert_uint_eq(count_added_in(n.local, NULL, t), 6);
+	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	                  n.local_path) == 0, "git fsck --strict failed on the fetching side");
+	/* again, with nothing new: the same commit, no error */
+	ck_assert_msg(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                  "refs/cymat/remotes/m/main", &lim) == 0, "%s", errmsg());
+	ck_assert_str_eq(out, t);
+	/* more records: the ref follows */
+	ck_assert_int_eq(append_seeds(&n.f, 10, 2, "", t), 0);
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                     "refs/cymat/remotes/m/main", NULL), 0);
+	ck_assert_str_eq(out, t);
+	/* a path and a file:// url */
+	ck_assert_int_eq(append_seeds(&n.f, 20, 1, "", t), 0);
+	ck_assert_msg(ledger_remote_fetch(out, n.local, n.f.path, LEDGER_MAIN_REF,
+	                                  "refs/cymat/remotes/p/main", &lim) == 0, "%s", errmsg());
+	ck_assert_str_eq(out, t);
+	ck_assert_int_eq(append_seeds(&n.f, 30, 1, "", t), 0);
+	ck_assert_int_ge(asprintf(&url, "file://%s", n.f.path), 0);
+	ck_assert_msg(ledger_remote_fetch(out, n.local, url, LEDGER_MAIN_REF,
+	                                  "refs/cymat/remotes/p/main", &lim) == 0, "%s", errmsg());
+	ck_assert_str_eq(out, t);
+	free(url);
+	check_main(&n, n.f.genesis);
+	/* no temporary files left in objects/pack */
+	s = run_out("ls '%s/objects/pack' | grep -v '^pack-[0-9a-f]*\\.\\(pack\\|idx\\)$' | wc -l",
+	            n.local_path);
+	ck_assert_str_eq(s, "0");
+	free(s);
+
+	/* errors: a missing remote ref, a port nobody listens on, bad arguments */
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, "refs/heads/nope",
+	                                     "refs/cymat/remotes/m/main", &lim), LEDGER_ENOTFOUND);
+	ck_assert_int_ge(asprintf(&url, "git://127.0.0.1:%d/ledger.git", free_port()), 0);
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, url, LEDGER_MAIN_REF,
+	                                     "refs/cymat/remotes/x/main", &lim), LEDGER_ENETWORK);
+	free(url);
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF, LEDGER_MAIN_REF,
+	                                     &lim), LEDGER_EINVALID);
+	ck_assert_int_eq(ledger_repo_ref(out, n.local, "refs/cymat/remotes/x/main"), LEDGER_ENOTFOUND);
+	check_main(&n, n.f.genesis);
+	net_free(&n);
+}
+END_TEST
+
+START_TEST(test_push)
+{
+	struct net n;
+	ledger_transfer_limits lim = LEDGER_TRANSFER_LIMITS_INIT;
+	struct fixture local;
+	char t[41], u[41], v[41], w[41], out[41], *s, *hook;
+	FILE *hf;
+
+	net_init(&n);
+	lim.deadline_s = 60;
+	ck_assert_int_eq(append_seeds(&n.f, 1, 2, "", t), 0);
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                     "refs/cymat/remotes/m/main", &lim), 0);
+	ck_assert_int_eq(ledger_repo_update_ref(n.local, LEDGER_MAIN_REF, n.f.genesis, t), 0);
+	/* the local node appends with the same key, through a fixture view of it */
+	local = n.f;
+	local.repo = n.local;
+	ck_assert_int_eq(append_seeds(&local, 100, 3, "", u), 0);
+
+	/* fast-forward pushes: a new inbox ref, then the remote's main */
+	ck_assert_msg(ledger_remote_push(n.local, n.url, u, "refs/inbox/a", &lim) == 0, "%s",
+	              errmsg());
+	s = run_out("git --git-dir='%s' rev-parse refs/inbox/a", n.f.path);
+	ck_assert_str_eq(s, u);
+	free(s);
+	ck_assert_msg(ledger_remote_push(n.local, n.url, u, LEDGER_MAIN_REF, &lim) == 0, "%s",
+	              errmsg());
+	s = run_out("git --git-dir='%s' rev-parse main", n.f.path);
+	ck_assert_str_eq(s, u);
+	free(s);
+	/* pushing what is already there is fine */
+	ck_assert_int_eq(ledger_remote_push(n.local, n.url, u, LEDGER_MAIN_REF, &lim), 0);
+	/* no temporary ref stays behind */
+	s = run_out("git --git-dir='%s' for-each-ref refs/cymat/push | wc -l", n.local_path);
+	ck_assert_str_eq(s, "0");
+	free(s);
+
+	/* not a fast-forward: back to an ancestor, and a side the remote does not have */
+	ck_assert_int_eq(ledger_remote_push(n.local, n.url, t, LEDGER_MAIN_REF, &lim),
+	                 LEDGER_ECONFLICT);
+	ck_assert_msg(strstr(errmsg(), "fast-forward") != NULL, "%s", errmsg());
+	ck_assert_int_eq(append_seeds(&n.f, 200, 1, "", v), 0);   /* remote main: u + 200 */
+	ck_assert_int_eq(append_seeds(&local, 300, 1, "", w), 0); /* local main: u + 300 */
+	ck_assert_int_eq(ledger_remote_push(n.local, n.url, w, LEDGER_MAIN_REF, &lim),
+	                 LEDGER_ECONFLICT);
+	s = run_out("git --git-dir='%s' rev-parse main", n.f.path);
+	ck_assert_str_eq(s, v);
+	free(s);
+
+	/* a pre-receive hook says no: its message comes back */
+	ck_assert_int_ge(asprintf(&hook, "%s/hooks/pre-receive", n.f.path), 0);
+	hf = fopen(hook, "w");
+	ck_assert_ptr_nonnull(hf);
+	fputs("#!/bin/sh\necho 'record 1234: refused by the test hook' >&2\nexit 1\n", hf);
+	ck_assert_int_eq(fclose(hf), 0);
+	ck_assert_int_eq(chmod(hook, 0755), 0);
+	ck_assert_int_eq(ledger_remote_push(n.local, n.url, w, "refs/inbox/b", &lim),
+	                 LEDGER_ECONFLICT);
+	ck_assert_msg(strstr(errmsg(), "record 1234: refused by the test hook") != NULL, "%s",
+	              errmsg());
+	ck_assert_int_ne(run("git --git-dir='%s' rev-parse -q --verify refs/inbox/b >/dev/null",
+	                     n.f.path), 0);
+	free(hook);
+
+	/* an unreachable server, an unknown commit */
+	{
+		char *url;
+
+		ck_assert_int_ge(asprintf(&url, "git://127.0.0.1:%d/ledger.git", free_port()), 0);
+		ck_assert_int_eq(ledger_remote_push(n.local, url, u, "refs/inbox/c", &lim),
+		                 LEDGER_ENETWORK);
+		free(url);
+	}
+	ck_assert_int_eq(ledger_remote_push(n.local, n.url,
+	                                    "0123456789012345678901234567890123456789",
+	                                    "refs/inbox/c", &lim), LEDGER_ENOTFOUND);
+	s = run_out("git --git-dir='%s' for-each-ref refs/cymat/push | wc -l", n.local_path);
+	ck_assert_str_eq(s, "0");
+	free(s);
+	check_main(&n, w);
+	net_free(&n);
+}
+END_TEST
+
+static char fake_error[1024];
+
+/*
+ * Fetch from a fake server: the code it ends with, its message in
+ * fake_error; main and the local ref must not change.
+ */
+static int fetch_fake(struct net *n, enum fake_mode mode, const ledger_transfer_limits *lim)
+{
+	char out[41], *url;
+	pid_t server;
+	int port, r;
+
+	server = fake_start(mode, &port);
+	ck_assert_int_ge(asprintf(&url, "git://127.0.0.1:%d/ledger.git", port), 0);
+	r = ledger_remote_fetch(out, n->local, url, LEDGER_MAIN_REF, "refs/cymat/remotes/f/main",
+	                        lim);
+	snprintf(fake_error, sizeof(fake_error), "%s", errmsg());
+	/* the server is still there: the fetch gave up on it, not the other way round */
+	ck_assert_int_eq(kill(server, 0), 0);
+	child_kill(server);
+	free(url);
+	check_main(n, n->f.genesis);
+	ck_assert_int_eq(ledger_repo_ref(out, n->local, "refs/cymat/remotes/f/main"),
+	                 LEDGER_ENOTFOUND);
+	return r;
+}
+
+START_TEST(test_fetch_hostile)
+{
+	struct net n;
+	ledger_transfer_limits lim = LEDGER_TRANSFER_LIMITS_INIT;
+	char *s;
+	int r;
+
+	net_init(&n);
+	/* trickling: cut off at the deadline */
+	lim.deadline_s = 2;
+	r = fetch_fake(&n, FAKE_TRICKLE, &lim);
+	ck_assert_msg(r == LEDGER_ETIMEOUT, "%d: %s", r, fake_error);
+	/* an endless pack: cut off at the byte cap, then at the object cap */
+	lim.deadline_s = 100;
+	lim.max_bytes = 1024 * 1024;
+	r = fetch_fake(&n, FAKE_ENDLESS_PACK, &lim);
+	ck_assert_msg(r == LEDGER_ELIMIT, "%d: %s", r, fake_error);
+	ck_assert_msg(strstr(fake_error, "bytes") != NULL, "%s", fake_error);
+	lim.max_bytes = 0;
+	lim.max_objects = 1000;
+	r = fetch_fake(&n, FAKE_ENDLESS_PACK, &lim);
+	ck_assert_msg(r == LEDGER_ELIMIT, "%d: %s", r, fake_error);
+	ck_assert_msg(strstr(fake_error, "objects") != NULL, "%s", fake_error);
+	/* garbage after the advertisement: the transfer broke */
+	lim.max_objects = 0;
+	r = fetch_fake(&n, FAKE_GARBAGE, &lim);
+	ck_assert_msg(r == LEDGER_ENETWORK, "%d: %s", r, fake_error);
+	/* nothing half-received stays in objects/pack; a real fetch still works */
+	s = run_out("ls '%s/objects/pack' | grep -v '^pack-[0-9a-f]*\\.\\(pack\\|idx\\)$' | wc -l",
+	            n.local_path);
+	ck_assert_str_eq(s, "0");
+	free(s);
+	{
+		char t[41], out[41];
+
+		ck_assert_int_eq(append_seeds(&n.f, 1, 1, "", t), 0);
+		ck_assert_msg(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+		                                  "refs/cymat/remotes/m/main", NULL) == 0, "%s", errmsg());
+		ck_assert_str_eq(out, t);
+	}
+	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	                  n.local_path) == 0, "git fsck --strict failed on the fetching side");
+	net_free(&n);
+}
+END_TEST
+
 static Suite *sync_suite(void)
 {
 	Suite *s = suite_create("sync");
@@ -523,6 +1057,12 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, test_union_merge);
 	tcase_add_test(tc, test_union_conflict);
 	tcase_add_test(tc, test_update_ref);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("transfer");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_fetch);
+	tcase_add_test(tc, test_push);
+	tcase_add_test(tc, test_fetch_hostile);
 	suite_add_tcase(s, tc);
 	return s;
 }
