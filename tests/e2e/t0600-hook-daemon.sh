@@ -4,8 +4,8 @@
 # refused with its reason and changes no ref, the good ones land in
 # refs/inbox/<agency>.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/hook-cases.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/hook-cases.sh"
 
 hook_master
 start_git_daemon "$T/srv"

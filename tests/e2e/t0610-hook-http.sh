@@ -3,8 +3,8 @@
 # CGI of lighttpd, pushes enabled by http.receivepack.  The same pushes as
 # through git daemon, with the same verdicts.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/hook-cases.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/hook-cases.sh"
 
 hook_master
 start_http_git "$T/srv"

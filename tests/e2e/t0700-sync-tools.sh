@@ -4,7 +4,7 @@
 # cuts mid-pack, a blackhole and a server that is down when told to; the
 # hostile server trickles its advertisement and streams a pack without end.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-sync.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 command -v timeout >/dev/null 2>&1 || skip "timeout (coreutils) not installed"
 [ -x "$(git --exec-path)/git-daemon" ] || skip "git daemon not installed"
 

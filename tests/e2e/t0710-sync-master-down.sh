@@ -6,8 +6,8 @@
 # daemon (moj, mic) and by git http-backend behind lighttpd (mof), hook
 # installed, each behind a fault proxy that plays the outage.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/lib-sync.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 have_sync
 
 sync_world

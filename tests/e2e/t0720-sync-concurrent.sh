@@ -4,8 +4,8 @@
 # smart HTTP) and while the master takes in its inboxes and NISC's manager
 # writes on the master: every node converges and no record is lost.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/lib-sync.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 have_sync
 
 sync_world

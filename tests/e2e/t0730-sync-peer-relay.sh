@@ -5,8 +5,8 @@
 # the other way round, verified as anything from the master would be; once
 # the master is back, everything converges.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/lib-sync.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 have_sync
 
 sync_world

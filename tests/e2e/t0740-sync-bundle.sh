@@ -6,8 +6,8 @@
 # nothing; both sides had moved on, so each import merges with the node key.
 # Then the servers come up and every node converges.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/lib-sync.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 "$CYMAT" help bundle >/dev/null 2>&1 || skip "cymat bundle not built yet"
 have_sync
 

@@ -7,8 +7,8 @@
 # master's receive-pack quarantine, the merge window between the fetched
 # ref moving and main following it.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/lib-sync.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 have_sync
 [ -x "$SYNCD" ] || skip "cymat-syncd not built at $SYNCD"
 

@@ -6,8 +6,8 @@
 # with a bounded number of retries every node converges, nothing is lost,
 # and the proxies' logs show the faults happened.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/lib-sync.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 have_sync
 
 sync_world

@@ -7,8 +7,8 @@
 # master succeeds.  Then the daemon: stuck on the endless server, it fails
 # its cycle, takes a corrected config on SIGHUP and recovers.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/servers.sh"
-. "$(dirname "$0")/lib-sync.sh"
+. "$TOP_SRCDIR/tests/e2e/servers.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 have_sync
 
 sync_world
