@@ -1,6 +1,8 @@
 /*
  * A node's side of sync, over real repositories and keys: the library
- * append and the sync status file.
+ * append, the sync status file, the master's checkpoints and its intake of
+ * agency inboxes (merge, refusal, receipts, idempotence).  Stock git
+ * builds the clones and inboxes.
  */
 #include "config.h"
 
@@ -109,6 +111,12 @@ static void bind_key(ledger_repo *repo, const signer *by, const signer *whom, co
 		ck_abort_msg("binding %s: %s", whom->principal, ledger_error_last()->message);
 }
 
+static void note(ledger_repo *repo, const signer *s, const char *text, char id[65])
+{
+	if (append_at(repo, s, "note", json_pack("{s:s}", "summary", text), NULL, id) < 0)
+		ck_abort_msg("note by %s: %s", s->principal, ledger_error_last()->message);
+}
+
 static int sign_genesis(char **out, const char *buf, size_t len, void *payload)
 {
 	return ledger_sshsig_sign(out, payload, "git", (const uint8_t *)buf, len);
@@ -207,6 +215,36 @@ static void teardown(void)
 	free(fx.dir);
 }
 
+/* A bare clone of the master (an agency's ledger, or a peer's): opened, root pinned. */
+static ledger_repo *clone_master(const char *name)
+{
+	ledger_repo *repo = NULL;
+	char path[4400];
+
+	snprintf(path, sizeof(path), "%s/%s.git", fx.dir, name);
+	sh("git clone -q --bare '%s' '%s'", fx.master_path, path);
+	ck_assert_int_eq(ledger_repo_open(&repo, path), 0);
+	ck_assert_int_eq(ledger_repo_config_set(repo, "cymat.root", fx.root_id), 0);
+	return repo;
+}
+
+/* What an agency's push does on the master: its main becomes refs/inbox/<agency>. */
+static void to_inbox(ledger_repo *agency_repo, const char *agency)
+{
+	sh("git -C '%s' fetch -q '%s' +refs/heads/main:refs/inbox/%s", fx.master_path,
+	   ledger_repo_git_dir(agency_repo), agency);
+}
+
+static ledger_sync_options node_options(const signer *node, const char *agency)
+{
+	ledger_sync_options opts = LEDGER_SYNC_OPTIONS_INIT;
+
+	opts.agency = agency;
+	opts.node_key = node->key;
+	opts.node_principal = node->principal;
+	return opts;
+}
+
 static ledger_state *load(ledger_repo *repo)
 {
 	ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
@@ -230,6 +268,57 @@ static void assert_no_errors(ledger_repo *repo)
 		              f->code, f->id, f->message);
 	}
 	ledger_state_free(st);
+}
+
+/* The ids of every record in main, sorted, as one string. */
+static int add_id(const char *path, const char *data, size_t len, void *payload)
+{
+	char id[65], **s = payload, *grown;
+	size_t have = *s ? strlen(*s) : 0;
+
+	(void)data;
+	(void)len;
+	ck_assert_int_eq(ledger_record_path_id(id, path), 0);
+	grown = realloc(*s, have + 66);
+	ck_assert_ptr_nonnull(grown);
+	memcpy(grown + have, id, 64);
+	grown[have + 64] = '\n';
+	grown[have + 65] = '\0';
+	*s = grown;
+	return 0;
+}
+
+static char *record_set(ledger_repo *repo)
+{
+	char *s = strdup("");
+
+	ck_assert_int_eq(ledger_repo_foreach_record(repo, NULL, add_id, &s), 0);
+	return s;
+}
+
+static int has_record(ledger_repo *repo, const char *id)
+{
+	char path[LEDGER_RECORD_PATH_LEN + 1], *data = NULL;
+	size_t len;
+	int error;
+
+	ledger_record_path(path, id);
+	error = ledger_repo_read(&data, &len, repo, NULL, path);
+	free(data);
+	return error == 0;
+}
+
+static ledger_record *read_record(ledger_repo *repo, const char *id)
+{
+	char path[LEDGER_RECORD_PATH_LEN + 1], *data = NULL;
+	ledger_record *rec = NULL;
+	size_t len;
+
+	ledger_record_path(path, id);
+	ck_assert_int_eq(ledger_repo_read(&data, &len, repo, NULL, path), 0);
+	ck_assert_int_eq(ledger_record_parse(&rec, data, len), 0);
+	free(data);
+	return rec;
 }
 
 static void head(char out[41], ledger_repo *repo)
@@ -381,6 +470,231 @@ START_TEST(status_round_trip)
 }
 END_TEST
 
+/* ---- master: checkpoint and intake ---- */
+
+START_TEST(checkpoint_names_main_and_its_record_count)
+{
+	ledger_sync_options opts = node_options(&fx.node, "nisc");
+	ledger_record *rec;
+	char id[65], before[41], after[41], *set;
+	size_t records = 0;
+	const char *p;
+
+	head(before, fx.master);
+	set = record_set(fx.master);
+	for (p = set; *p; p++)
+		records += *p == '\n';
+	free(set);
+	ck_assert_int_eq(ledger_master_checkpoint(id, fx.master, &opts), 0);
+	head(after, fx.master);
+	ck_assert_str_ne(before, after);
+	rec = read_record(fx.master, id);
+	ck_assert_str_eq(rec->type, "checkpoint");
+	ck_assert_str_eq(rec->author, "nisc/node");
+	ck_assert_str_eq(rec->kid, fx.node.kid);
+	ck_assert_str_eq(rec->class_, "c1");
+	ck_assert_str_eq(json_string_value(json_object_get(rec->body, "commit")), before);
+	ck_assert_int_eq(json_integer_value(json_object_get(rec->body, "records")),
+	                 (json_int_t)records);
+	ledger_record_free(rec);
+	/* Verified as any record: schema (checkpoint.schema.json), key binding, signature. */
+	assert_no_errors(fx.master);
+
+	/* Without a node key: refused before anything is written. */
+	opts.node_key = NULL;
+	ck_assert_int_eq(ledger_master_checkpoint(id, fx.master, &opts), LEDGER_EINVALID);
+	head(before, fx.master);
+	ck_assert_str_eq(before, after);
+}
+END_TEST
+
+struct events {
+	int n;
+	int error[8];
+	char inbox[8][40], receipt[8][65], message[8][512];
+	size_t accepted[8];
+	size_t refused_findings[8];
+};
+
+static void on_event(const ledger_intake_event *ev, void *payload)
+{
+	struct events *e = payload;
+
+	ck_assert_int_lt(e->n, 8);
+	e->error[e->n] = ev->error;
+	snprintf(e->inbox[e->n], sizeof(e->inbox[0]), "%s", ev->inbox);
+	snprintf(e->receipt[e->n], sizeof(e->receipt[0]), "%s", ev->receipt);
+	snprintf(e->message[e->n], sizeof(e->message[0]), "%s", ev->message ? ev->message : "");
+	e->accepted[e->n] = ev->accepted;
+	e->refused_findings[e->n] = ev->refused ? ledger_report_count(ev->refused) : 0;
+	e->n++;
+}
+
+START_TEST(intake_merges_an_inbox_and_signs_a_receipt)
+{
+	ledger_sync_options opts = node_options(&fx.node, "nisc");
+	ledger_intake_result res;
+	struct events ev = { 0 };
+	ledger_repo *moj = clone_master("moj");
+	ledger_record *rec;
+	char a1[65], a2[65], m1[65], inbox[41], before[41], after[41], again[41];
+	char *want_ids[2];
+	json_t *accepted, *findings;
+
+	/* Diverge: the agency writes two notes, the master one. */
+	note(moj, &fx.moj_csirt, "agency one", a1);
+	note(moj, &fx.moj_csirt, "agency two", a2);
+	note(fx.master, &fx.manager, "master one", m1);
+	to_inbox(moj, "moj");
+	ck_assert_int_eq(ledger_repo_ref(inbox, fx.master, "refs/inbox/moj"), 0);
+	head(before, fx.master);
+
+	ck_assert_int_eq(ledger_master_intake(&res, fx.master, &opts, on_event, &ev), 0);
+	ck_assert_uint_eq(res.inboxes, 1);
+	ck_assert_uint_eq(res.merged, 1);
+	ck_assert_uint_eq(res.refused, 0);
+	ck_assert_uint_eq(res.records, 2);
+	ck_assert_int_eq(ev.n, 1);
+	ck_assert_int_eq(ev.error[0], 0);
+	ck_assert_str_eq(ev.inbox[0], "moj");
+	ck_assert_uint_eq(ev.accepted[0], 2);
+	head(after, fx.master);
+	ck_assert_int_eq(ledger_repo_is_ancestor(fx.master, before, after), 1);
+	ck_assert_int_eq(ledger_repo_is_ancestor(fx.master, inbox, after), 1);
+	ck_assert(has_record(fx.master, a1) && has_record(fx.master, a2) &&
+	          has_record(fx.master, m1));
+
+	/* The receipt: signed by the node key, naming the inbox, commit and accepted ids. */
+	rec = read_record(fx.master, ev.receipt[0]);
+	ck_assert_str_eq(rec->type, "receipt");
+	ck_assert_str_eq(rec->kid, fx.node.kid);
+	ck_assert_str_eq(rec->author, "nisc/node");
+	ck_assert_str_eq(json_string_value(json_object_get(rec->body, "inbox")), "moj");
+	ck_assert_str_eq(json_string_value(json_object_get(rec->body, "commit")), inbox);
+	accepted = json_object_get(rec->body, "accepted");
+	ck_assert_uint_eq(json_array_size(accepted), 2);
+	want_ids[0] = strcmp(a1, a2) < 0 ? a1 : a2;
+	want_ids[1] = strcmp(a1, a2) < 0 ? a2 : a1;
+	ck_assert_str_eq(json_string_value(json_array_get(accepted, 0)), want_ids[0]);
+	ck_assert_str_eq(json_string_value(json_array_get(accepted, 1)), want_ids[1]);
+	findings = json_object_get(rec->body, "findings");
+	ck_assert_int_eq(json_integer_value(json_object_get(findings, "errors")), 0);
+	ck_assert(json_is_integer(json_object_get(findings, "warnings")));
+	ck_assert(json_is_integer(json_object_get(findings, "pending")));
+	ledger_record_free(rec);
+	/* receipt.schema.json, the binding of nisc/node and every commit signature hold. */
+	assert_no_errors(fx.master);
+
+	/* Idempotent: a second intake finds the inbox contained and does nothing. */
+	memset(&ev, 0, sizeof(ev));
+	ck_assert_int_eq(ledger_master_intake(&res, fx.master, &opts, on_event, &ev), 0);
+	ck_assert_uint_eq(res.inboxes, 1);
+	ck_assert_uint_eq(res.merged, 0);
+	ck_assert_int_eq(ev.n, 0);
+	head(again, fx.master);
+	ck_assert_str_eq(again, after);
+	ledger_repo_free(moj);
+}
+END_TEST
+
+/* Append a record file as is, under a commit signed by `s` (bypassing the judge). */
+static void append_raw(ledger_repo *repo, const signer *s, const char *path, const char *data,
+                       size_t len)
+{
+	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
+	ledger_file file = { path, data, len };
+	char commit[41];
+
+	opts.message = "note: forged\n";
+	opts.name = s->principal;
+	opts.email = "forger@cymat.invalid";
+	opts.sign = ledger_key_commit_signer;
+	opts.sign_payload = s->key;
+	if (ledger_repo_append(commit, repo, &file, 1, &opts) < 0)
+		ck_abort_msg("append: %s", ledger_error_last()->message);
+}
+
+START_TEST(intake_refuses_a_forged_record_and_leaves_main)
+{
+	ledger_sync_options opts = node_options(&fx.node, "nisc");
+	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
+	ledger_intake_result res;
+	struct events ev = { 0 };
+	ledger_repo *moj = clone_master("moj"), *mof = clone_master("mof");
+	ledger_record *rec = NULL, *receipt;
+	json_t *body = json_pack("{s:s}", "summary", "forged"), *findings;
+	char path[LEDGER_RECORD_PATH_LEN + 1], *data = NULL, *sigpos, before[41], after[41];
+	char good[65];
+	size_t len;
+	int64_t seq;
+	char prev[65];
+	ledger_state *st = load(moj);
+
+	/* moj/csirt's next record in its chain, then its signature altered. */
+	ledger_state_chain_tip(&seq, prev, st, fx.moj_csirt.kid);
+	ledger_state_free(st);
+	f.type = "note";
+	f.author = "moj/csirt";
+	f.seq = seq + 1;
+	f.prev = *prev ? prev : NULL;
+	f.body = body;
+	ck_assert_int_eq(ledger_record_create(&rec, &f, fx.moj_csirt.key), 0);
+	ck_assert_int_eq(ledger_record_envelope(&data, &len, rec), 0);
+	sigpos = strstr(data, "\"sig\":\"");
+	ck_assert_ptr_nonnull(sigpos);
+	sigpos[7] = sigpos[7] == 'A' ? 'B' : 'A';
+	ledger_record_path(path, rec->id);
+	append_raw(moj, &fx.moj_csirt, path, data, len);
+	to_inbox(moj, "moj");
+	/* Another agency's good inbox is judged in the same pass. */
+	note(mof, &fx.mof_csirt, "mof is fine", good);
+	to_inbox(mof, "mof");
+	head(before, fx.master);
+
+	ck_assert_int_eq(ledger_master_intake(&res, fx.master, &opts, on_event, &ev), 0);
+	ck_assert_uint_eq(res.inboxes, 2);
+	ck_assert_uint_eq(res.refused, 1);
+	ck_assert_uint_eq(res.merged, 1);
+	ck_assert_int_eq(ev.n, 2);
+	ck_assert_str_eq(ev.inbox[0], "mof");
+	ck_assert_int_eq(ev.error[0], 0);
+	ck_assert_str_eq(ev.inbox[1], "moj");
+	ck_assert_int_eq(ev.error[1], LEDGER_EINVALID);
+	ck_assert_str_eq(ev.receipt[1], "");
+	ck_assert_uint_ge(ev.refused_findings[1], 1);
+	ck_assert_msg(strstr(ev.message[1], rec->id) != NULL, "message lacks the id: %s",
+	              ev.message[1]);
+	ck_assert_msg(strstr(ev.message[1], "bad-signature") != NULL, "message: %s",
+	              ev.message[1]);
+	ck_assert(!has_record(fx.master, rec->id));
+	/* mof's note breaks R2.1 (mof is not registered): merged all the same, and counted. */
+	ck_assert(has_record(fx.master, good));
+	receipt = read_record(fx.master, ev.receipt[0]);
+	findings = json_object_get(receipt->body, "findings");
+	ck_assert_int_eq(json_integer_value(json_object_get(findings, "errors")), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(receipt->body,
+	                                                                  "accepted"), 0)), good);
+	ledger_record_free(receipt);
+
+	/* Judged again at the next intake, refused again, nothing written. */
+	head(after, fx.master);
+	memset(&ev, 0, sizeof(ev));
+	ck_assert_int_eq(ledger_master_intake(&res, fx.master, &opts, on_event, &ev), 0);
+	ck_assert_uint_eq(res.refused, 1);
+	ck_assert_uint_eq(res.merged, 0);
+	ck_assert_int_eq(ev.n, 1);
+	head(before, fx.master);
+	ck_assert_str_eq(before, after);
+	assert_no_errors(fx.master);
+
+	free(data);
+	json_decref(body);
+	ledger_record_free(rec);
+	ledger_repo_free(moj);
+	ledger_repo_free(mof);
+}
+END_TEST
+
 static Suite *node_suite(void)
 {
 	Suite *s = suite_create("node");
@@ -390,6 +704,9 @@ static Suite *node_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, append_writes_one_signed_commit_or_nothing);
 	tcase_add_test(tc, status_round_trip);
+	tcase_add_test(tc, checkpoint_names_main_and_its_record_count);
+	tcase_add_test(tc, intake_merges_an_inbox_and_signs_a_receipt);
+	tcase_add_test(tc, intake_refuses_a_forged_record_and_leaves_main);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,545 @@
+/*
+ * A node's side of sync (node.h): judging incoming work by the union
+ * pattern and merging it into main, the master's intake of agency inboxes
+ * with signed receipts, and checkpoints.  One sync with a remote is in
+ * node_sync.c.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "ledger/error.h"
+#include "ledger/append.h"
+#include "ledger/node.h"
+#include "ledger/policy.h"
+#include "ledger/trust.h"
+#include "state_internal.h"
+#include "sync_internal.h"
+
+/* Ids per receipt: keeps a receipt far below the 1 MiB record limit. */
+#define RECEIPT_MAX_IDS 8192
+
+static void idset_clear(struct idset *set)
+{
+	free(set->ids);
+	memset(set, 0, sizeof(*set));
+}
+
+static int idset_add_cb(const char *path, const char *data, size_t len, void *payload)
+{
+	struct idset *set = payload;
+	char id[LEDGER_HEX_ID_LEN + 1];
+
+	(void)data;
+	(void)len;
+	/* Not a record path: the verifier reports it; it names no record. */
+	if (ledger_record_path_id(id, path) < 0)
+		return 0;
+	if (set->count == set->capacity) {
+		size_t capacity = set->capacity ? set->capacity * 2 : 64;
+		void *ids = realloc(set->ids, capacity * sizeof(*set->ids));
+
+		if (!ids)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		set->ids = ids;
+		set->capacity = capacity;
+	}
+	memcpy(set->ids[set->count++], id, sizeof(id));
+	return 0;
+}
+
+static int id_compare(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Records in `to` and not in `from`, sorted by id. */
+static int idset_added(struct idset *set, ledger_repo *repo, const char *from, const char *to)
+{
+	int error;
+
+	set->count = 0;
+	error = ledger_repo_foreach_added(repo, from, to, idset_add_cb, set);
+	if (error < 0)
+		return error;
+	qsort(set->ids, set->count, sizeof(*set->ids), id_compare);
+	return 0;
+}
+
+static int idset_has(const struct idset *set, const char *id)
+{
+	return set->count && *id &&
+	       bsearch(id, set->ids, set->count, sizeof(*set->ids), id_compare) != NULL;
+}
+
+/*
+ * The error findings of a FORMAT-* rule about what `to` adds over `from`: a
+ * record in `added`, or a commit that is not in `from`'s history.  *out is
+ * NULL when there are none.
+ */
+static int format_errors(ledger_report **out, ledger_repo *repo, const ledger_report *report,
+                         const char *from, const struct idset *added)
+{
+	ledger_report *refused = NULL;
+	size_t i, n = ledger_report_count(report);
+	int error = 0, is_new;
+
+	*out = NULL;
+	for (i = 0; i < n; i++) {
+		const ledger_finding *f = ledger_report_get(report, i);
+
+		if (f->severity != LEDGER_SEVERITY_ERROR || strncmp(f->rule, "FORMAT-", 7) != 0)
+			continue;
+		is_new = idset_has(added, f->id);
+		if (!is_new && *f->commit) {
+			is_new = ledger_repo_is_ancestor(repo, f->commit, from);
+			if (is_new < 0) {
+				error = is_new;
+				goto done;
+			}
+			is_new = !is_new;
+		}
+		if (!is_new)
+			continue;
+		if (!refused && (error = report_new(&refused)) < 0)
+			goto done;
+		error = report_add(refused, f->severity, f->code, f->rule, f->id, f->path, f->commit,
+		                   "%s", f->message);
+		if (error < 0)
+			goto done;
+	}
+	*out = refused;
+	refused = NULL;
+done:
+	ledger_report_free(refused);
+	return error;
+}
+
+/* Commit options for a merge commit by the node key. */
+struct node_signer {
+	ledger_commit_options copts;
+	char *message;
+	char email[LEDGER_HEX_ID_LEN + sizeof("@cymat.invalid")];
+};
+
+static int node_signer_init(struct node_signer *ns, const ledger_sync_options *opts,
+                            const char *what)
+{
+	ledger_commit_options init = LEDGER_COMMIT_OPTIONS_INIT;
+	char kid[LEDGER_HEX_ID_LEN + 1];
+	uint8_t pub[32];
+
+	memset(ns, 0, sizeof(*ns));
+	ledger_key_public(pub, opts->node_key);
+	ledger_key_id(kid, pub);
+	snprintf(ns->email, sizeof(ns->email), "%s@cymat.invalid", kid);
+	if (asprintf(&ns->message, "merge: %s\n", what) < 0) {
+		ns->message = NULL;
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	ns->copts = init;
+	ns->copts.message = ns->message;
+	ns->copts.name = opts->node_principal;
+	ns->copts.email = ns->email;
+	ns->copts.sign = ledger_key_commit_signer;
+	ns->copts.sign_payload = (void *)opts->node_key;
+	return 0;
+}
+
+void node_merge_outcome_clear(struct merge_outcome *m)
+{
+	idset_clear(&m->added);
+	ledger_report_free(m->refused);
+	ledger_state_free(m->state);
+	memset(m, 0, sizeof(*m));
+}
+
+int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char *incoming,
+                        const char *what, const ledger_sync_options *opts, int cache_readonly)
+{
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	struct node_signer ns;
+	char uni[LEDGER_OID_HEX_LEN + 1];
+	ledger_state *state = NULL;
+	int attempt, error, contained;
+
+	if ((error = node_signer_init(&ns, opts, what)) < 0)
+		return error;
+	for (attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
+		ledger_state_free(state);
+		state = NULL;
+		if ((error = ledger_repo_head(out->before, repo)) < 0)
+			goto done;
+		memcpy(out->after, out->before, sizeof(out->after));
+		contained = ledger_repo_is_ancestor(repo, incoming, out->before);
+		if (contained < 0) {
+			error = contained;
+			goto done;
+		}
+		if (contained) {
+			out->added.count = 0;
+			error = 0;
+			goto done;
+		}
+		error = ledger_repo_union(uni, repo, out->before, incoming, &ns.copts);
+		if (error == LEDGER_ECONFLICT) {
+			/* Two records at one path: the incoming side cannot be merged. */
+			const ledger_error *e = ledger_error_last();
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "conflict");
+			error = ledger_error_set(LEDGER_EINVALID, "%s refused: %s", what, why);
+			goto done;
+		}
+		if (error < 0) {
+			ledger_error_prefix("%s", what);
+			goto done;
+		}
+		if ((error = idset_added(&out->added, repo, out->before, uni)) < 0)
+			goto done;
+		vopts.tip = uni;
+		vopts.use_cache = 1;
+		vopts.cache_readonly = cache_readonly;
+		if ((error = ledger_state_load(&state, repo, &vopts)) < 0) {
+			ledger_error_prefix("%s: cannot verify the union %.12s", what, uni);
+			goto done;
+		}
+		error = format_errors(&out->refused, repo, ledger_state_report(state), out->before,
+		                      &out->added);
+		if (error < 0)
+			goto done;
+		if (out->refused) {
+			const ledger_finding *f = ledger_report_get(out->refused, 0);
+
+			if (*f->id)
+				error = ledger_error_set(LEDGER_EINVALID,
+				                         "%s refused: record %s: %s %s: %s", what, f->id,
+				                         f->rule, f->code, f->message);
+			else
+				error = ledger_error_set(LEDGER_EINVALID,
+				                         "%s refused: commit %s: %s %s: %s", what,
+				                         f->commit, f->rule, f->code, f->message);
+			goto done;
+		}
+		error = ledger_repo_update_ref(repo, LEDGER_MAIN_REF, out->before, uni);
+		if (error == LEDGER_ECONFLICT)
+			continue; /* main moved: judge the union with the new main */
+		if (error < 0)
+			goto done;
+		memcpy(out->after, uni, sizeof(out->after));
+		break;
+	}
+	if (attempt == MERGE_ATTEMPTS)
+		error = ledger_error_set(LEDGER_ECONFLICT, "%s: main kept moving; try again", what);
+done:
+	ledger_state_free(state);
+	free(ns.message);
+	return error;
+}
+
+int node_check_options(const ledger_sync_options *opts)
+{
+	if (!opts || opts->version != LEDGER_SYNC_OPTIONS_VERSION)
+		return ledger_error_set(LEDGER_EINVALID, "sync options: unknown version");
+	if (!opts->node_key || !opts->node_principal || !*opts->node_principal)
+		return ledger_error_set(LEDGER_EINVALID, "sync options: a node key and its "
+		                        "principal are needed");
+	return 0;
+}
+
+int node_agency_ok(const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	return len >= 2 && len <= 32 && s[0] >= 'a' && s[0] <= 'z' &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == len;
+}
+
+/* Append receipts for an accepted inbox: one per RECEIPT_MAX_IDS accepted ids. */
+struct receipt_job {
+	const char *inbox;
+	const char *commit;
+	const struct idset *added;
+	const ledger_report *reports[2]; /* the verifier's and the rules' */
+};
+
+static int append_receipts(char id[LEDGER_HEX_ID_LEN + 1], char tip[LEDGER_OID_HEX_LEN + 1],
+                           ledger_repo *repo, const ledger_sync_options *opts,
+                           const struct receipt_job *job)
+{
+	ledger_append_options aopts = LEDGER_APPEND_OPTIONS_INIT;
+	ledger_append_result result = { 0 };
+	ledger_new_record *recs = NULL;
+	size_t nrecs = job->added->count ? (job->added->count + RECEIPT_MAX_IDS - 1) /
+	                                   RECEIPT_MAX_IDS : 1;
+	size_t r, i, j, k;
+	char subject[96];
+	int error = 0;
+
+	recs = calloc(nrecs, sizeof(*recs));
+	if (!recs)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	for (r = 0; r < nrecs; r++) {
+		size_t first = r * RECEIPT_MAX_IDS, last = first + RECEIPT_MAX_IDS;
+		json_int_t counts[3] = { 0, 0, 0 };
+		json_t *accepted = json_array();
+
+		if (last > job->added->count)
+			last = job->added->count;
+		for (i = first; accepted && i < last; i++)
+			if (json_array_append_new(accepted, json_string(job->added->ids[i])) < 0) {
+				json_decref(accepted);
+				accepted = NULL;
+			}
+		/* Findings about the records this receipt names, by severity. */
+		for (k = 0; k < 2; k++) {
+			for (j = 0; j < ledger_report_count(job->reports[k]); j++) {
+				const ledger_finding *f = ledger_report_get(job->reports[k], j);
+				struct idset part = { job->added->ids + first, last - first, 0 };
+
+				if ((unsigned int)f->severity < 3 && idset_has(&part, f->id))
+					counts[f->severity]++;
+			}
+		}
+		recs[r].type = "receipt";
+		recs[r].body = accepted ? json_pack("{s:s, s:s, s:o, s:{s:I, s:I, s:I}}",
+		                                    "inbox", job->inbox, "commit", job->commit,
+		                                    "accepted", accepted,
+		                                    "findings", "errors", counts[LEDGER_SEVERITY_ERROR],
+		                                    "warnings", counts[LEDGER_SEVERITY_WARNING],
+		                                    "pending", counts[LEDGER_SEVERITY_PENDING])
+		                        : NULL;
+		if (!recs[r].body) {
+			error = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			goto done;
+		}
+	}
+	snprintf(subject, sizeof(subject), "inbox %s at %.12s, %zu records accepted", job->inbox,
+	         job->commit, job->added->count);
+	aopts.author = opts->node_principal;
+	aopts.subject = subject;
+	error = ledger_append(&result, repo, opts->node_key, recs, nrecs, &aopts);
+	if (error < 0) {
+		ledger_error_prefix("receipt for inbox \"%s\"", job->inbox);
+		goto done;
+	}
+	memcpy(id, result.records[0]->id, LEDGER_HEX_ID_LEN + 1);
+	memcpy(tip, result.commit, LEDGER_OID_HEX_LEN + 1);
+done:
+	ledger_append_result_clear(&result);
+	for (r = 0; recs && r < nrecs; r++)
+		json_decref(recs[r].body);
+	free(recs);
+	return error;
+}
+
+struct inbox_ref {
+	char *ref;
+	char commit[LEDGER_OID_HEX_LEN + 1];
+};
+
+struct inbox_list {
+	struct inbox_ref *items;
+	size_t count, capacity;
+};
+
+static int collect_inbox(const char *ref, const char *commit, void *payload)
+{
+	struct inbox_list *list = payload;
+
+	if (list->count == list->capacity) {
+		size_t capacity = list->capacity ? list->capacity * 2 : 16;
+		void *items = realloc(list->items, capacity * sizeof(*list->items));
+
+		if (!items)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		list->items = items;
+		list->capacity = capacity;
+	}
+	list->items[list->count].ref = strdup(ref);
+	if (!list->items[list->count].ref)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	snprintf(list->items[list->count].commit, sizeof(list->items[0].commit), "%s", commit);
+	list->count++;
+	return 0;
+}
+
+static int inbox_compare(const void *a, const void *b)
+{
+	return strcmp(((const struct inbox_ref *)a)->ref, ((const struct inbox_ref *)b)->ref);
+}
+
+/* Judge, merge and receipt one inbox; fills the event. */
+static int intake_one(ledger_intake_event *ev, char merged[LEDGER_OID_HEX_LEN + 1],
+                      char receipt[LEDGER_HEX_ID_LEN + 1], struct merge_outcome *m,
+                      ledger_repo *repo, const ledger_sync_options *opts, const char *agency,
+                      const char *commit)
+{
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	ledger_policy *policy = NULL;
+	struct receipt_job job;
+	char what[64];
+	int error;
+
+	snprintf(what, sizeof(what), "inbox \"%s\"", agency);
+	/*
+	 * Judge without rewriting the cache: an inbox refused now is judged
+	 * again at every intake, and must not cost a full verification of main
+	 * each time.  The state loaded for the receipt updates the cache.
+	 */
+	error = node_merge_incoming(m, repo, commit, what, opts, 1);
+	if (error < 0) {
+		ev->refused = m->refused;
+		return error;
+	}
+	ev->accepted = m->added.count;
+	if (strcmp(m->before, m->after) == 0)
+		return 0; /* contained meanwhile: nothing merged */
+	memcpy(merged, m->after, LEDGER_OID_HEX_LEN + 1);
+	ev->merged = merged;
+	/*
+	 * Only commits, no records new to main (typically a node's merge of
+	 * what it fetched from here): a receipt of nothing would only make the
+	 * node fetch, merge and push once more.
+	 */
+	if (m->added.count == 0)
+		return 0;
+	error = ledger_state_load(&m->state, repo, &vopts);
+	if (error < 0)
+		return ledger_error_prefix("%s: cannot load the merged ledger", what);
+	error = ledger_policy_evaluate(&policy, m->state, repo, NULL);
+	if (error < 0)
+		return ledger_error_prefix("%s: cannot judge the merged ledger", what);
+	job.inbox = agency;
+	job.commit = commit;
+	job.added = &m->added;
+	job.reports[0] = ledger_state_report(m->state);
+	job.reports[1] = ledger_policy_report(policy);
+	error = append_receipts(receipt, merged, repo, opts, &job);
+	ledger_policy_free(policy);
+	if (error < 0)
+		return error;
+	ev->receipt = receipt;
+	return 0;
+}
+
+int ledger_master_intake(ledger_intake_result *out, ledger_repo *repo,
+                         const ledger_sync_options *opts, ledger_intake_cb cb, void *payload)
+{
+	struct inbox_list list = { 0 };
+	ledger_intake_result totals = { 0 };
+	char head[LEDGER_OID_HEX_LEN + 1], first_message[512] = "";
+	size_t i;
+	int error, first_error = 0;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if ((error = node_check_options(opts)) < 0)
+		return error;
+	error = ledger_repo_foreach_ref(repo, INBOX_PREFIX, collect_inbox, &list);
+	if (error < 0)
+		goto done;
+	qsort(list.items, list.count, sizeof(*list.items), inbox_compare);
+	totals.inboxes = list.count;
+	for (i = 0; i < list.count; i++) {
+		ledger_intake_event ev = { 0 };
+		struct merge_outcome m = { 0 };
+		char merged[LEDGER_OID_HEX_LEN + 1] = "", receipt[LEDGER_HEX_ID_LEN + 1] = "";
+		const char *agency = list.items[i].ref + strlen(INBOX_PREFIX);
+		int contained;
+
+		if ((error = ledger_repo_head(head, repo)) < 0)
+			goto done;
+		contained = ledger_repo_is_ancestor(repo, list.items[i].commit, head);
+		if (contained < 0) {
+			error = contained;
+			goto done;
+		}
+		if (contained)
+			continue;
+		ev.inbox = agency;
+		ev.commit = list.items[i].commit;
+		ev.merged = "";
+		ev.receipt = "";
+		if (!node_agency_ok(agency))
+			error = ledger_error_set(LEDGER_EINVALID, "inbox \"%s\": not an agency id",
+			                         list.items[i].ref);
+		else
+			error = intake_one(&ev, merged, receipt, &m, repo, opts, agency,
+			                   list.items[i].commit);
+		if (error < 0) {
+			const ledger_error *e = ledger_error_last();
+
+			ev.error = error;
+			ev.message = e && e->message ? e->message : "unknown error";
+			totals.refused++;
+			if (error != LEDGER_EINVALID && first_error == 0) {
+				first_error = error;
+				snprintf(first_message, sizeof(first_message), "%s", ev.message);
+			}
+		} else if (*merged) {
+			totals.merged++;
+			totals.records += ev.accepted;
+		}
+		if (cb && (error < 0 || *merged))
+			cb(&ev, payload);
+		node_merge_outcome_clear(&m);
+	}
+	error = first_error;
+	if (error < 0)
+		ledger_error_set(error, "intake: %zu of %zu inboxes not merged; %s", totals.refused,
+		                 totals.inboxes, first_message);
+done:
+	for (i = 0; i < list.count; i++)
+		free(list.items[i].ref);
+	free(list.items);
+	if (out)
+		*out = totals;
+	return error;
+}
+
+int ledger_master_checkpoint(char id[LEDGER_HEX_ID_LEN + 1], ledger_repo *repo,
+                             const ledger_sync_options *opts)
+{
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	ledger_append_options aopts = LEDGER_APPEND_OPTIONS_INIT;
+	ledger_append_result result = { 0 };
+	ledger_new_record rec = { 0 };
+	ledger_state *state = NULL;
+	const ledger_report_stats *stats;
+	char tip[LEDGER_OID_HEX_LEN + 1];
+	int error;
+
+	if ((error = node_check_options(opts)) < 0)
+		return error;
+	if ((error = ledger_repo_head(tip, repo)) < 0)
+		return error;
+	vopts.tip = tip;
+	if ((error = ledger_state_load(&state, repo, &vopts)) < 0) {
+		ledger_error_prefix("checkpoint: cannot load the ledger");
+		goto done;
+	}
+	stats = ledger_report_stats_of(ledger_state_report(state));
+	rec.type = "checkpoint";
+	rec.body = json_pack("{s:s, s:I}", "commit", tip, "records", (json_int_t)stats->records);
+	if (!rec.body) {
+		error = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	aopts.author = opts->node_principal;
+	error = ledger_append(&result, repo, opts->node_key, &rec, 1, &aopts);
+	if (error < 0) {
+		ledger_error_prefix("checkpoint");
+		goto done;
+	}
+	memcpy(id, result.records[0]->id, LEDGER_HEX_ID_LEN + 1);
+done:
+	ledger_append_result_clear(&result);
+	json_decref(rec.body);
+	ledger_state_free(state);
+	return error;
+}
