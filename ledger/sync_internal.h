@@ -1,4 +1,4 @@
-/* Private to the sync code (node.c, sync_status.c): exports nothing. */
+/* Private to the sync code (node.c, node_sync.c, sync_status.c): exports nothing. */
 #ifndef LEDGER_SYNC_INTERNAL_H
 #define LEDGER_SYNC_INTERNAL_H
 

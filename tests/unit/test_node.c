@@ -1,8 +1,9 @@
 /*
  * A node's side of sync, over real repositories and keys: the library
  * append, the sync status file, the master's checkpoints and its intake of
- * agency inboxes (merge, refusal, receipts, idempotence).  Stock git
- * builds the clones and inboxes.
+ * agency inboxes (merge, refusal, receipts, idempotence), and syncs with
+ * remotes over file paths and git daemon on 127.0.0.1.  Stock git builds
+ * the clones and inboxes.
  */
 #include "config.h"
 
@@ -10,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +32,7 @@ typedef struct {
 	signer director, deputy, manager, node, moj_ciso, moj_csirt, moj_node, mof_ciso,
 		mof_csirt, stranger;
 	char root_id[65];
+	char daemon_pidfile[4300]; /* set while a git daemon runs */
 } fixture;
 
 static fixture fx;
@@ -208,6 +213,8 @@ static void teardown(void)
 	signer *all[] = { &fx.director, &fx.deputy, &fx.manager, &fx.node, &fx.moj_ciso,
 		          &fx.moj_csirt, &fx.moj_node, &fx.mof_ciso, &fx.mof_csirt, &fx.stranger };
 
+	if (fx.daemon_pidfile[0])
+		sh("kill $(cat '%s' 2>/dev/null) 2>/dev/null; true", fx.daemon_pidfile);
 	ledger_repo_free(fx.master);
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		ledger_key_free(all[i]->key);
@@ -695,6 +702,232 @@ START_TEST(intake_refuses_a_forged_record_and_leaves_main)
 }
 END_TEST
 
+/* ---- agency and peer: one sync with a remote ---- */
+
+static ledger_remote remote_of(const char *name, const char *url, ledger_remote_role role)
+{
+	ledger_remote r = { name, url, role };
+
+	return r;
+}
+
+static void assert_same_records(ledger_repo *a, ledger_repo *b)
+{
+	char *sa = record_set(a), *sb = record_set(b);
+
+	ck_assert_str_eq(sa, sb);
+	free(sa);
+	free(sb);
+}
+
+/*
+ * An agency and the master diverge, then converge through two syncs and an
+ * intake, over `url` (a path, or git:// served by git daemon).
+ */
+static void converge_with_master(const char *url)
+{
+	ledger_sync_options mopts = node_options(&fx.node, "nisc");
+	ledger_sync_options aopts = node_options(&fx.moj_node, "moj");
+	ledger_remote nisc = remote_of("nisc", url, LEDGER_REMOTE_MASTER);
+	ledger_sync_result res = { 0 };
+	ledger_intake_result ires;
+	ledger_sync_status st;
+	ledger_repo *moj = clone_master("moj");
+	char a1[65], m1[65], master_head[41], moj_head[41], ref[41];
+
+	note(moj, &fx.moj_csirt, "filed while the master was away", a1);
+	note(fx.master, &fx.manager, "written at nisc", m1);
+	head(master_head, fx.master);
+
+	ck_assert_msg(ledger_sync_remote(&res, moj, &nisc, &aopts) == 0, "sync: %s",
+	              ledger_error_last()->message);
+	ck_assert_str_eq(res.fetched, master_head);
+	ck_assert_uint_eq(res.new_records, 1);
+	ck_assert_ptr_null(res.refused);
+	head(moj_head, moj);
+	ck_assert_str_eq(res.merged, moj_head);
+	ck_assert_str_eq(res.pushed, moj_head);
+	ck_assert(has_record(moj, m1) && has_record(moj, a1));
+	ck_assert_int_eq(ledger_repo_ref(ref, fx.master, "refs/inbox/moj"), 0);
+	ck_assert_str_eq(ref, moj_head);
+	ck_assert_int_eq(ledger_repo_ref(ref, moj, "refs/cymat/pushed/nisc"), 0);
+	ck_assert_str_eq(ref, moj_head);
+	ck_assert_int_eq(ledger_repo_ref(ref, moj, "refs/cymat/remotes/nisc/main"), 0);
+	ck_assert_str_eq(ref, master_head);
+	/* The master's main is untouched until its intake. */
+	head(ref, fx.master);
+	ck_assert_str_eq(ref, master_head);
+	ledger_sync_result_clear(&res);
+
+	ck_assert_int_eq(ledger_sync_status_load(&st, moj, "nisc"), 0);
+	ck_assert_uint_eq(st.failures, 0);
+	ck_assert_int_gt(st.last_success, 0);
+	ck_assert_int_ge(st.last_success, st.last_attempt);
+	ck_assert_str_eq(st.fetched, master_head);
+	ck_assert_str_eq(st.pushed, moj_head);
+
+	ck_assert_int_eq(ledger_master_intake(&ires, fx.master, &mopts, NULL, NULL), 0);
+	ck_assert_uint_eq(ires.merged, 1);
+	ck_assert_uint_eq(ires.records, 1);
+	ck_assert(has_record(fx.master, a1));
+
+	/* The agency learns of the receipt; both hold the same records, and stay put. */
+	ck_assert_msg(ledger_sync_remote(&res, moj, &nisc, &aopts) == 0, "sync: %s",
+	              ledger_error_last()->message);
+	ck_assert_uint_eq(res.new_records, 1); /* the receipt */
+	ledger_sync_result_clear(&res);
+	assert_same_records(fx.master, moj);
+	ck_assert_int_eq(ledger_master_intake(&ires, fx.master, &mopts, NULL, NULL), 0);
+	ck_assert_uint_eq(ires.merged, 0);
+	head(master_head, fx.master);
+	head(moj_head, moj);
+	ck_assert_str_eq(master_head, moj_head);
+	assert_no_errors(moj);
+	assert_no_errors(fx.master);
+	ledger_repo_free(moj);
+}
+
+START_TEST(sync_converges_over_a_path)
+{
+	converge_with_master(fx.master_path);
+}
+END_TEST
+
+START_TEST(peers_relay_records_and_refuse_forgeries)
+{
+	ledger_sync_options opts = node_options(&fx.moj_node, "moj");
+	ledger_sync_result res = { 0 };
+	ledger_sync_status st;
+	ledger_repo *moj = clone_master("moj"), *mof = clone_master("mof");
+	ledger_remote peer = remote_of("mof", ledger_repo_git_dir(mof), LEDGER_REMOTE_PEER);
+	ledger_record *rec = read_record(fx.master, fx.root_id);
+	char f1[65], before[41], after[41], path[LEDGER_RECORD_PATH_LEN + 1];
+	char *data = NULL, *sigpos;
+	size_t len;
+
+	/* A peer's records reach us; nothing is pushed to a peer. */
+	note(mof, &fx.mof_csirt, "relayed", f1);
+	ck_assert_int_eq(ledger_sync_remote(&res, moj, &peer, &opts), 0);
+	ck_assert_uint_eq(res.new_records, 1);
+	ck_assert_str_eq(res.pushed, "");
+	ck_assert(has_record(moj, f1));
+	ck_assert_int_eq(ledger_repo_ref(before, mof, "refs/inbox/moj"), LEDGER_ENOTFOUND);
+	ledger_sync_result_clear(&res);
+
+	/* The peer now carries a record whose signature was altered: refused, main kept. */
+	ledger_record_free(rec);
+	rec = NULL;
+	{
+		ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
+		ledger_state *s = load(mof);
+		json_t *body = json_pack("{s:s}", "summary", "forged");
+		int64_t seq;
+		char prev[65];
+
+		ledger_state_chain_tip(&seq, prev, s, fx.mof_csirt.kid);
+		ledger_state_free(s);
+		f.type = "note";
+		f.author = "mof/csirt";
+		f.seq = seq + 1;
+		f.prev = *prev ? prev : NULL;
+		f.body = body;
+		ck_assert_int_eq(ledger_record_create(&rec, &f, fx.mof_csirt.key), 0);
+		json_decref(body);
+	}
+	ck_assert_int_eq(ledger_record_envelope(&data, &len, rec), 0);
+	sigpos = strstr(data, "\"sig\":\"");
+	sigpos[7] = sigpos[7] == 'A' ? 'B' : 'A';
+	ledger_record_path(path, rec->id);
+	append_raw(mof, &fx.mof_csirt, path, data, len);
+	head(before, moj);
+	ck_assert_int_eq(ledger_sync_remote(&res, moj, &peer, &opts), LEDGER_EINVALID);
+	ck_assert_msg(strstr(ledger_error_last()->message, rec->id) != NULL, "message: %s",
+	              ledger_error_last()->message);
+	ck_assert_ptr_nonnull(res.refused);
+	ck_assert_str_eq(ledger_report_get(res.refused, 0)->id, rec->id);
+	ck_assert_str_eq(ledger_report_get(res.refused, 0)->code, "bad-signature");
+	head(after, moj);
+	ck_assert_str_eq(after, before);
+	ck_assert_str_eq(res.merged, before);
+	ck_assert(!has_record(moj, rec->id));
+	ledger_sync_result_clear(&res);
+	ck_assert_int_eq(ledger_sync_status_load(&st, moj, "mof"), 0);
+	ck_assert_uint_eq(st.failures, 1);
+	ck_assert_ptr_nonnull(strstr(st.last_error, rec->id));
+	ck_assert_int_gt(st.last_error_time, 0);
+	/* Judged again (through the cache, read-only), refused again. */
+	ck_assert_int_eq(ledger_sync_remote(&res, moj, &peer, &opts), LEDGER_EINVALID);
+	ledger_sync_result_clear(&res);
+	ck_assert_int_eq(ledger_sync_status_load(&st, moj, "mof"), 0);
+	ck_assert_uint_eq(st.failures, 2);
+	head(after, moj);
+	ck_assert_str_eq(after, before);
+	assert_no_errors(moj);
+
+	/* An unreachable remote: a network error, counted in the status. */
+	peer = remote_of("gone", "git://127.0.0.1:1/nothing.git", LEDGER_REMOTE_PEER);
+	ck_assert_int_lt(ledger_sync_remote(&res, moj, &peer, &opts), 0);
+	ledger_sync_result_clear(&res);
+	ck_assert_int_eq(ledger_sync_status_load(&st, moj, "gone"), 0);
+	ck_assert_uint_eq(st.failures, 1);
+	ck_assert_str_ne(st.last_error, "");
+
+	/* Bad remotes are refused before anything happens. */
+	peer = remote_of("Bad Name", fx.master_path, LEDGER_REMOTE_PEER);
+	ck_assert_int_eq(ledger_sync_remote(&res, moj, &peer, &opts), LEDGER_EINVALID);
+	peer = remote_of("nisc", fx.master_path, LEDGER_REMOTE_MASTER);
+	opts.agency = NULL;
+	ck_assert_int_eq(ledger_sync_remote(&res, moj, &peer, &opts), LEDGER_EINVALID);
+
+	free(data);
+	ledger_record_free(rec);
+	ledger_repo_free(moj);
+	ledger_repo_free(mof);
+}
+END_TEST
+
+START_TEST(sync_converges_over_git_daemon)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	char url[4600];
+	int fd, port, tries;
+
+	if (system("git daemon -h >/dev/null 2>&1; test $? -ne 127") != 0) {
+		fprintf(stderr, "SKIP: git daemon not available\n");
+		return;
+	}
+	/* A free port: bind to port 0, read it back, close it for the daemon. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &salen), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	/* Killed by teardown; `timeout` ends it even if teardown never runs. */
+	snprintf(fx.daemon_pidfile, sizeof(fx.daemon_pidfile), "%s/daemon.pid", fx.dir);
+	sh("timeout 600 git daemon --reuseaddr --listen=127.0.0.1 --port=%d --base-path='%s' "
+	   "--export-all --enable=receive-pack --pid-file='%s' '%s' </dev/null >/dev/null 2>&1 &",
+	   port, fx.dir, fx.daemon_pidfile, fx.dir);
+	/* Wait until it answers (git ls-remote is the independent client). */
+	for (tries = 0; tries < 100; tries++) {
+		char cmd[4800];
+
+		snprintf(cmd, sizeof(cmd), "git ls-remote git://127.0.0.1:%d/master.git "
+		         ">/dev/null 2>&1", port);
+		if (system(cmd) == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	ck_assert_int_lt(tries, 100);
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/master.git", port);
+	converge_with_master(url);
+}
+END_TEST
+
 static Suite *node_suite(void)
 {
 	Suite *s = suite_create("node");
@@ -707,6 +940,9 @@ static Suite *node_suite(void)
 	tcase_add_test(tc, checkpoint_names_main_and_its_record_count);
 	tcase_add_test(tc, intake_merges_an_inbox_and_signs_a_receipt);
 	tcase_add_test(tc, intake_refuses_a_forged_record_and_leaves_main);
+	tcase_add_test(tc, sync_converges_over_a_path);
+	tcase_add_test(tc, peers_relay_records_and_refuse_forgeries);
+	tcase_add_test(tc, sync_converges_over_git_daemon);
 	suite_add_tcase(s, tc);
 	return s;
 }
