@@ -171,6 +171,7 @@ int cmd_hook(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
 /* request, dispatch, report, opinion, close, consent (cmd_acts.c): by cli_command_name. */
 int cmd_act(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 
 extern const char cmd_init_help[], cmd_key_help[], cmd_principal_help[], cmd_revoke_help[],
 	cmd_append_help[], cmd_show_help[], cmd_log_help[], cmd_verify_help[], cmd_canon_help[],
@@ -179,5 +180,6 @@ extern const char cmd_init_help[], cmd_key_help[], cmd_principal_help[], cmd_rev
 	cmd_close_help[], cmd_consent_help[];
 extern const char cmd_hook_help[];
 extern const char cmd_bundle_help[];
+extern const char cmd_sync_help[];
 
 #endif

@@ -28,6 +28,7 @@ static const struct cli_command commands[] = {
 	{ "incident", "one incident: timeline, state, findings", cmd_incident_help, cmd_incident },
 	{ "roster", "staff per organisation, with quota use", cmd_roster_help, cmd_roster },
 	{ "findings", "every finding of the rules, with rule ids", cmd_findings_help, cmd_findings },
+	{ "sync", "sync with the remotes now; sync status", cmd_sync_help, cmd_sync },
 	{ "canon", "print the RFC 8785 canonical form of JSON", cmd_canon_help, cmd_canon },
 	{ "hook", "pre-receive hook of the master ledger (hook install)", cmd_hook_help, cmd_hook },
 	{ "bundle", "carry a ledger by hand as a git bundle (create, import)", cmd_bundle_help, cmd_bundle },
