@@ -31,3 +31,5 @@ E2E_TESTS += e2e/t0650-bundle-create.sh
 E2E_TESTS += e2e/t0660-bundle-import.sh
 E2E_TESTS += e2e/t0670-bundle-refuse.sh
 E2E_TESTS += e2e/t0700-sync-tools.sh
+E2E_TESTS += e2e/t0800-syncd-config.sh
+E2E_TESTS += e2e/t0810-syncd-daemon.sh
