@@ -3,7 +3,7 @@
 # line and the key; --check-config loads the key and opens the ledger too;
 # `cymat sync` refuses a bad config the same way.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-syncd.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-syncd.sh"
 
 key director
 key deputy

@@ -5,7 +5,7 @@
 # one otherwise; SIGTERM exits 0 and removes the pidfile.  The remotes are
 # closed ports on 127.0.0.1, so every cycle fails and counts in the status.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/lib-syncd.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-syncd.sh"
 
 key director
 key deputy
