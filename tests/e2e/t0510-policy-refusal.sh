@@ -70,9 +70,11 @@ key mext-ciso
 ok "$CYMAT" -C "$L" principal add --key "$K/manager" --pub "$K/mext-ciso" --role ciso \
 	--full-time mext/ciso
 SECOND=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-echo '{"id":"mext","kind":"government","name":{"ja":"文部科学省","en":"Ministry of Education"}}' \
-	>mext.json
+# Both records vary with the attempt: were only the request to vary, an
+# agency id near 00.. would leave almost no request id below it.
 same_second() { # LEDGER N: register mext and request for it; "AGENCY REQUEST" ids
+	printf '{"id":"mext","kind":"government","name":{"ja":"文部科学省","en":"%s"}}' \
+		"Ministry of Education (attempt $2)" >mext.json
 	"$CYMAT" -C "$1" append --key "$K/manager" --time "$SECOND" --type agency mext.json ||
 		return 1
 	"$CYMAT" -C "$1" request --key "$K/mext-ciso" --time "$SECOND" --affected mext \
