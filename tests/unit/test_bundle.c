@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testshell.h"
 #include "testutil.h"
 
 static char *base_dir(void)
@@ -42,28 +43,6 @@ static void put(const char *path, const char *data, size_t len)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char *cmd;
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-	va_end(ap);
-	st = system(cmd);
-	free(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *errmsg(void)
-{
-	const ledger_error *e = ledger_error_last();
-
-	return e ? e->message : "(none)";
-}
-
 /* A ledger of unsigned commits adding fake record files: enough for the store's side. */
 static ledger_repo *ledger_at(const char *path, int appends)
 {
@@ -81,14 +60,14 @@ static ledger_repo *ledger_at(const char *path, int appends)
 	o.name = "nisc/tester";
 	o.email = "tester@cymat.invalid";
 	o.time = 1767225600;
-	ck_assert_msg(ledger_repo_init(&repo, path, f, 1, &o) == 0, "init: %s", errmsg());
+	ck_assert_msg(ledger_repo_init(&repo, path, f, 1, &o) == 0, "init: %s", testshell_errmsg());
 	for (int i = 0; i < appends; i++) {
 		f[0].path = files[i];
 		f[0].data = "{\"record\":1}";
 		f[0].len = 12;
 		o.message = "note: test\n";
 		o.time++;
-		ck_assert_msg(ledger_repo_append(tip, repo, f, 1, &o) == 0, "append: %s", errmsg());
+		ck_assert_msg(ledger_repo_append(tip, repo, f, 1, &o) == 0, "append: %s", testshell_errmsg());
 	}
 	return repo;
 }
@@ -142,7 +121,7 @@ START_TEST(test_create_header)
 	ck_assert_int_eq(ledger_repo_head(tip, repo), 0);
 	opts.progress = count_progress;
 	progress_calls = 0;
-	ck_assert_msg(ledger_bundle_create(&info, repo, bp, &opts) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_bundle_create(&info, repo, bp, &opts) == 0, "%s", testshell_errmsg());
 	ck_assert_uint_gt(progress_calls, 0);
 	ck_assert_str_eq(info.tip, tip);
 	ck_assert_str_eq(info.since, "");
@@ -156,13 +135,13 @@ START_TEST(test_create_header)
 	free(expect);
 	free(data);
 	/* Stock git reads it. */
-	ck_assert_int_eq(sh("git -C '%s' bundle verify '%s' >/dev/null 2>&1", lp, bp), 0);
-	ck_assert_int_eq(sh("git clone -q '%s' '%s/clone' >/dev/null 2>&1", bp, dir), 0);
-	ck_assert_int_eq(sh("test \"$(git -C '%s/clone' rev-parse main)\" = %s", dir, tip), 0);
+	ck_assert_int_eq(testshell_run("git -C '%s' bundle verify '%s' >/dev/null 2>&1", lp, bp), 0);
+	ck_assert_int_eq(testshell_run("git clone -q '%s' '%s/clone' >/dev/null 2>&1", bp, dir), 0);
+	ck_assert_int_eq(testshell_run("test \"$(git -C '%s/clone' rev-parse main)\" = %s", dir, tip), 0);
 
 	/* --since: the prerequisite line, then the refs. */
 	opts.since = "main~2";
-	ck_assert_msg(ledger_bundle_create(&info, repo, bp, &opts) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_bundle_create(&info, repo, bp, &opts) == 0, "%s", testshell_errmsg());
 	ck_assert_uint_eq(info.commits, 2);
 	data = testutil_slurp(bp, NULL);
 	ck_assert_int_ge(asprintf(&expect, "# v2 git bundle\n-%s root: test\n%s refs/heads/main\n",
@@ -172,7 +151,7 @@ START_TEST(test_create_header)
 	free(data);
 
 	ledger_repo_free(repo);
-	sh("rm -rf '%s'", dir);
+	testshell_run("rm -rf '%s'", dir);
 	free(lp);
 	free(bp);
 	free(dir);
@@ -187,10 +166,10 @@ START_TEST(test_create_refusals)
 	ledger_bundle_create_options opts = LEDGER_BUNDLE_CREATE_OPTIONS_INIT;
 	ledger_bundle_info info;
 
-	ck_assert_int_eq(sh("mkdir '%s'", out), 0);
+	ck_assert_int_eq(testshell_run("mkdir '%s'", out), 0);
 	opts.since = "main";
 	ck_assert_int_eq(ledger_bundle_create(&info, repo, bp, &opts), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "nothing to bundle"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "nothing to bundle"));
 	opts.since = "no-such-rev";
 	ck_assert_int_eq(ledger_bundle_create(&info, repo, bp, &opts), LEDGER_ENOTFOUND);
 	opts.since = NULL;
@@ -201,7 +180,7 @@ START_TEST(test_create_refusals)
 	free(names);
 
 	ledger_repo_free(repo);
-	sh("rm -rf '%s'", dir);
+	testshell_run("rm -rf '%s'", dir);
 	free(lp);
 	free(out);
 	free(bp);
@@ -248,51 +227,51 @@ START_TEST(test_import_header_refusals)
 
 	ck_assert_int_eq(ledger_repo_head(tip, repo), 0);
 	ck_assert_int_eq(import_unchanged(repo, dir, "hello\n", 6), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "is not a git bundle"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "is not a git bundle"));
 	ck_assert_int_eq(import_unchanged(repo, dir, "", 0), LEDGER_EINVALID);
 	ck_assert_int_eq(import_unchanged(repo, dir, "# v3 git bundle\n@object-format=sha1\n\n", 37),
 	                 LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "version 3"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "version 3"));
 	ck_assert_int_ge(asprintf(&text, "# v2 git bundle\n%s refs/heads/other\n%s HEAD\n\nPACK", tip,
 	                          tip), 0);
 	ck_assert_int_eq(import_unchanged(repo, dir, text, strlen(text)), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "no refs/heads/main (its refs: refs/heads/other, HEAD)"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "no refs/heads/main (its refs: refs/heads/other, HEAD)"));
 	free(text);
 	ck_assert_int_ge(asprintf(&text, "# v2 git bundle\n%s refs/heads/main\n%s refs/heads/main\n\n",
 	                          tip, tip), 0);
 	ck_assert_int_eq(import_unchanged(repo, dir, text, strlen(text)), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "named twice"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "named twice"));
 	free(text);
 	ck_assert_int_ge(asprintf(&text, "# v2 git bundle\n-%s lost\n%s refs/heads/main\n\nPACK",
 	                          "0123456789abcdef0123456789abcdef01234567", tip), 0);
 	ck_assert_int_eq(import_unchanged(repo, dir, text, strlen(text)), LEDGER_ENOTFOUND);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "0123456789abcdef0123456789abcdef01234567 (\"lost\")"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "0123456789abcdef0123456789abcdef01234567 (\"lost\")"));
 	free(text);
 	ck_assert_int_ge(asprintf(&text, "# v2 git bundle\n%s refs/heads/main\n\n", tip), 0);
 	ck_assert_int_eq(import_unchanged(repo, dir, text, strlen(text)), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "no pack"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "no pack"));
 	free(text);
 	/* Upper-case hex, a line too long, a header without its end. */
 	ck_assert_int_ge(asprintf(&text, "# v2 git bundle\n%s refs/heads/main\n\n",
 	                          "ABCDEF0123456789ABCDEF0123456789ABCDEF01"), 0);
 	ck_assert_int_eq(import_unchanged(repo, dir, text, strlen(text)), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "header line 2"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "header line 2"));
 	free(text);
 	line = malloc(9001);
 	memset(line, 'a', 9000);
 	line[9000] = '\0';
 	ck_assert_int_ge(asprintf(&text, "# v2 git bundle\n%s %s\n\n", tip, line), 0);
 	ck_assert_int_eq(import_unchanged(repo, dir, text, strlen(text)), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "too long"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "too long"));
 	free(text);
 	free(line);
 	ck_assert_int_ge(asprintf(&text, "# v2 git bundle\n%s refs/heads/main\n", tip), 0);
 	ck_assert_int_eq(import_unchanged(repo, dir, text, strlen(text)), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "truncated"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "truncated"));
 	free(text);
 
 	ledger_repo_free(repo);
-	sh("rm -rf '%s'", dir);
+	testshell_run("rm -rf '%s'", dir);
 	free(lp);
 	free(dir);
 }
@@ -310,7 +289,7 @@ START_TEST(test_import_own_and_refused)
 	size_t len;
 
 	ck_assert_int_eq(ledger_repo_head(tip, a), 0);
-	ck_assert_msg(ledger_bundle_create(&info, a, bundle, &copts) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_bundle_create(&info, a, bundle, &copts) == 0, "%s", testshell_errmsg());
 	/* Into the ledger it came from: up to date, nothing changes. */
 	data = testutil_slurp(bundle, &len);
 	ck_assert_int_eq(import_unchanged(a, dir, data, len), 0);
@@ -328,12 +307,12 @@ START_TEST(test_import_own_and_refused)
 	/* A pack with one byte changed. */
 	data[len - 30] ^= 0x55;
 	ck_assert_int_eq(import_unchanged(b, dir, data, len), LEDGER_EINVALID);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "its pack is damaged"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "its pack is damaged"));
 	free(data);
 
 	ledger_repo_free(a);
 	ledger_repo_free(b);
-	sh("rm -rf '%s'", dir);
+	testshell_run("rm -rf '%s'", dir);
 	free(ap);
 	free(bp);
 	free(bundle);

@@ -23,78 +23,16 @@
 
 #include <git2.h>
 
+#include "testshell.h"
 #include "testutil.h"
 
 #define KID "5f2c7a1e9b3d4c6f8a0b2d4e6f8a1c3e5b7d9f0a2c4e6b8d0f1a3c5e7b9d2f4a"
 #define ARMOUR "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQ==\n-----END SSH SIGNATURE-----\n"
 
-static const char *git_env = "GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t "
-                             "GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t";
-
-/* Run a shell command; its exit status (-1 when it did not exit). */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char *cmd, *full;
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-	va_end(ap);
-	ck_assert_int_ge(asprintf(&full, "%s %s", git_env, cmd), 0);
-	st = system(full);
-	free(cmd);
-	free(full);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Run a shell command that must succeed; its stdout with trailing newlines cut. */
-static char *run_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *run_out(const char *fmt, ...)
-{
-	char *cmd, *full, *buf = NULL;
-	size_t len = 0, n;
-	char chunk[4096];
-	va_list ap;
-	FILE *p;
-	int st;
-
-	va_start(ap, fmt);
-	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-	va_end(ap);
-	ck_assert_int_ge(asprintf(&full, "%s %s", git_env, cmd), 0);
-	p = popen(full, "r");
-	ck_assert_ptr_nonnull(p);
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
-		buf = realloc(buf, len + n + 1);
-		ck_assert_ptr_nonnull(buf);
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	st = pclose(p);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "command failed: %s", cmd);
-	if (!buf)
-		buf = calloc(1, 1);
-	buf[len] = '\0';
-	while (len > 0 && buf[len - 1] == '\n')
-		buf[--len] = '\0';
-	free(cmd);
-	free(full);
-	return buf;
-}
-
 static void check_fsck(const char *dir)
 {
-	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1", dir) == 0,
+	ck_assert_msg(testshell_run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1", dir) == 0,
 	              "git fsck --strict failed on %s", dir);
-}
-
-static const char *errmsg(void)
-{
-	const ledger_error *e = ledger_error_last();
-
-	return e ? e->message : "(none)";
 }
 
 /* A record-like path "records/ab/cd/<64 hex>.json" derived from `seed`. */
@@ -138,7 +76,7 @@ static char *tmp_repo(char **base)
 
 static void cleanup(char *base)
 {
-	run("rm -rf '%s'", base);
+	testshell_run("rm -rf '%s'", base);
 	free(base);
 }
 
@@ -155,7 +93,7 @@ static ledger_repo *genesis(const char *path)
 
 	record_path(rec, 0);
 	files[1].path = rec;
-	ck_assert_msg(ledger_repo_init(&repo, path, files, 2, &o) == 0, "init: %s", errmsg());
+	ck_assert_msg(ledger_repo_init(&repo, path, files, 2, &o) == 0, "init: %s", testshell_errmsg());
 	return repo;
 }
 
@@ -215,7 +153,7 @@ static size_t count_records(ledger_repo *repo, const char *commit)
 	struct collect c = { 0, "", 1, 1 };
 
 	ck_assert_msg(ledger_repo_foreach_record(repo, commit, collect_cb, &c) == 0, "foreach: %s",
-	              errmsg());
+	              testshell_errmsg());
 	ck_assert(c.ordered);
 	ck_assert(c.bodies_ok);
 	return c.count;
@@ -223,7 +161,7 @@ static size_t count_records(ledger_repo *repo, const char *commit)
 
 static size_t count_loose(const char *git_dir)
 {
-	char *s = run_out("find '%s/objects' -path '*/objects/[0-9a-f][0-9a-f]/*' -type f | wc -l",
+	char *s = testshell_out("find '%s/objects' -path '*/objects/[0-9a-f][0-9a-f]/*' -type f | wc -l",
 	                  git_dir);
 	size_t n = strtoul(s, NULL, 10);
 
@@ -233,7 +171,7 @@ static size_t count_loose(const char *git_dir)
 
 static size_t count_packs(const char *git_dir)
 {
-	char *s = run_out("ls '%s/objects/pack' | grep -c '\\.pack$' || true", git_dir);
+	char *s = testshell_out("ls '%s/objects/pack' | grep -c '\\.pack$' || true", git_dir);
 	size_t n = strtoul(s, NULL, 10);
 
 	free(s);
@@ -302,7 +240,7 @@ START_TEST(test_init_append_read)
 	ck_assert_int_eq(ledger_repo_config_get(&value, repo, "cymat.root"), 0);
 	ck_assert_str_eq(value, "abc123");
 	free(value);
-	value = run_out("git --git-dir='%s' config --local cymat.root", path);
+	value = testshell_out("git --git-dir='%s' config --local cymat.root", path);
 	ck_assert_str_eq(value, "abc123");
 	free(value);
 
@@ -316,10 +254,10 @@ START_TEST(test_init_append_read)
 	ck_assert_int_eq(ledger_repo_head(res, again), 0);
 	ck_assert_str_eq(res, tip);
 	ledger_repo_free(again);
-	value = run_out("git --git-dir='%s' symbolic-ref HEAD", path);
+	value = testshell_out("git --git-dir='%s' symbolic-ref HEAD", path);
 	ck_assert_str_eq(value, "refs/heads/main");
 	free(value);
-	value = run_out("git --git-dir='%s' rev-parse --is-bare-repository", path);
+	value = testshell_out("git --git-dir='%s' rev-parse --is-bare-repository", path);
 	ck_assert_str_eq(value, "true");
 	free(value);
 
@@ -349,8 +287,8 @@ START_TEST(test_init_refuses_and_open_errors)
 
 	/* open: no repository there, message names the path */
 	ck_assert_int_eq(ledger_repo_open(&repo, path), LEDGER_ENOTFOUND);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "is not a cymat ledger"));
-	ck_assert_ptr_nonnull(strstr(errmsg(), path));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "is not a cymat ledger"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), path));
 
 	/* invalid paths are refused, an empty existing dir is accepted */
 	ck_assert_int_eq(unlink(file), 0);
@@ -359,7 +297,7 @@ START_TEST(test_init_refuses_and_open_errors)
 	f.path = "/abs";
 	ck_assert_int_eq(ledger_repo_init(&repo, path, &f, 1, &o), LEDGER_EINVALID);
 	f.path = "LEDGER";
-	ck_assert_msg(ledger_repo_init(&repo, path, &f, 1, &o) == 0, "init: %s", errmsg());
+	ck_assert_msg(ledger_repo_init(&repo, path, &f, 1, &o) == 0, "init: %s", testshell_errmsg());
 	ledger_repo_free(repo);
 	check_fsck(path);
 	free(path);
@@ -394,7 +332,7 @@ START_TEST(test_idempotent_and_eexists)
 	f.data = "{\"record\":\"changed\"}";
 	f.len = strlen(f.data);
 	ck_assert_int_eq(ledger_repo_append(t1, repo, &f, 1, &o), LEDGER_EEXISTS);
-	ck_assert_ptr_nonnull(strstr(errmsg(), rec));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), rec));
 	/* the same path twice in one call with different bytes */
 	{
 		ledger_file two[2] = { { "records/zz/zz/a.json", "1", 1 },
@@ -445,12 +383,12 @@ START_TEST(test_fsck_clone_signed)
 	f.len = strlen(f.data);
 	o.sign = fixed_signer;
 	o.sign_payload = &calls;
-	ck_assert_msg(ledger_repo_append(tip, repo, &f, 1, &o) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_repo_append(tip, repo, &f, 1, &o) == 0, "%s", testshell_errmsg());
 	ck_assert_int_eq(calls, 1);
 	check_fsck(path);
 
 	/* stock git sees the gpgsig header, author and message */
-	s = run_out("git --git-dir='%s' cat-file -p %s", path, tip);
+	s = testshell_out("git --git-dir='%s' cat-file -p %s", path, tip);
 	ck_assert_ptr_nonnull(strstr(s, "\ngpgsig -----BEGIN SSH SIGNATURE-----\n U1NIU0lHAAAAAQ==\n"
 	                                " -----END SSH SIGNATURE-----\n\nprincipal: bind"));
 	ck_assert_ptr_nonnull(strstr(s, "author nisc/tester <" KID "@cymat.invalid> 1767225600 +0000"));
@@ -458,18 +396,18 @@ START_TEST(test_fsck_clone_signed)
 
 	/* clone: a normal work tree whose log shows all commits */
 	ck_assert_int_ge(asprintf(&clone, "%s/clone", base), 0);
-	ck_assert_int_eq(run("git clone -q '%s' '%s' 2>/dev/null", path, clone), 0);
-	s = run_out("git -C '%s' log --format=%%H main | wc -l", clone);
+	ck_assert_int_eq(testshell_run("git clone -q '%s' '%s' 2>/dev/null", path, clone), 0);
+	s = testshell_out("git -C '%s' log --format=%%H main | wc -l", clone);
 	ck_assert_str_eq(s, "7");
 	free(s);
-	s = run_out("git -C '%s' log --format=%%s -1", clone);
+	s = testshell_out("git -C '%s' log --format=%%s -1", clone);
 	ck_assert_str_eq(s, "principal: bind nisc/alice");
 	free(s);
-	s = run_out("cat '%s/%s'", clone, rec);
+	s = testshell_out("cat '%s/%s'", clone, rec);
 	ck_assert_str_eq(s, "{\"record\":99}");
 	free(s);
 	/* the clone opens as a ledger, by work tree and by .git */
-	ck_assert_msg(ledger_repo_open(&cr, clone) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_repo_open(&cr, clone) == 0, "%s", testshell_errmsg());
 	ck_assert_int_eq(ledger_repo_head(res, cr), 0);
 	ck_assert_str_eq(res, tip);
 	ck_assert_ptr_nonnull(strstr(ledger_repo_git_dir(cr), "/clone/.git"));
@@ -499,7 +437,7 @@ static int moving_signer(char **out, const char *buf, size_t len, void *payload)
 
 	(void)buf;
 	(void)len;
-	if (run("git --git-dir='%s' update-ref refs/heads/main %s", m->git_dir, m->to) != 0)
+	if (testshell_run("git --git-dir='%s' update-ref refs/heads/main %s", m->git_dir, m->to) != 0)
 		return LEDGER_EIO;
 	*out = strdup(ARMOUR);
 	return *out ? 0 : LEDGER_ENOMEM;
@@ -525,7 +463,7 @@ START_TEST(test_append_cas_conflict)
 	f.data = "{\"record\":2}";
 	f.len = strlen(f.data);
 	ck_assert_int_eq(ledger_repo_append(now, repo, &f, 1, &o), LEDGER_ECONFLICT);
-	ck_assert_ptr_nonnull(strstr(errmsg(), tip));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), tip));
 	/* the ref is where the other writer put it, and the lock is free again */
 	ck_assert_int_eq(ledger_repo_head(now, repo), 0);
 	ck_assert_str_eq(now, g);
@@ -571,7 +509,7 @@ static int has_change(const struct changes *c, ledger_change_kind kind, const ch
 static char *plumb_commit(const char *git_dir, const char *parents, const char *base_tree,
                           const char *edit)
 {
-	return run_out("export GIT_DIR='%s' GIT_INDEX_FILE='%s/plumb.index'; "
+	return testshell_out("export GIT_DIR='%s' GIT_INDEX_FILE='%s/plumb.index'; "
 	               "git read-tree %s && %s && t=$(git write-tree) && "
 	               "git commit-tree $t %s -m plumbed", git_dir, git_dir, base_tree, edit,
 	               parents);
@@ -592,7 +530,7 @@ START_TEST(test_check_history_changes)
 
 	record_path(r1, 1);
 	record_path(r2, 2);
-	blob = run_out("printf tampered | git --git-dir='%s' hash-object -w --stdin", path);
+	blob = testshell_out("printf tampered | git --git-dir='%s' hash-object -w --stdin", path);
 
 	/* modify r1 */
 	ck_assert_int_ge(asprintf(&edit, "git update-index --cacheinfo 100644,%s,%s", blob, r1), 0);
@@ -679,7 +617,7 @@ START_TEST(test_check_history_merges)
 	ck_assert_int_eq(append_seeds(repo, 1, 1, a), 0); /* main: genesis + record 1 */
 	record_path(ra, 1);
 	record_path(rb, 2);
-	blob = run_out("printf '{\"record\":2}' | git --git-dir='%s' hash-object -w --stdin", path);
+	blob = testshell_out("printf '{\"record\":2}' | git --git-dir='%s' hash-object -w --stdin", path);
 	/* branch b: genesis + record 2 */
 	ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,%s", blob, rb),
 	                 0);
@@ -724,7 +662,7 @@ START_TEST(test_check_history_merges)
 	/* bad merge: record 2 with other bytes than branch b has */
 	free(edit);
 	{
-		char *other = run_out("printf x | git --git-dir='%s' hash-object -w --stdin", path);
+		char *other = testshell_out("printf x | git --git-dir='%s' hash-object -w --stdin", path);
 
 		ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,%s",
 		                          other, rb), 0);
@@ -797,7 +735,7 @@ START_TEST(test_concurrent_appenders)
 				_exit(2);
 			for (int i = 0; i < 25; i++)
 				if (append_seeds(r, 1000 + (uint64_t)k * 100 + (uint64_t)i, 1, tip) < 0) {
-					fprintf(stderr, "append: %s\n", errmsg());
+					fprintf(stderr, "append: %s\n", testshell_errmsg());
 					bad = 1;
 				}
 			ledger_repo_free(r);
@@ -821,7 +759,7 @@ START_TEST(test_concurrent_appenders)
 	}
 	ck_assert_int_eq(ledger_repo_count_commits(&n, repo, NULL, NULL), 0);
 	ck_assert_uint_eq(n, 101);
-	s = run_out("git --git-dir='%s' rev-list --min-parents=2 main | wc -l", path);
+	s = testshell_out("git --git-dir='%s' rev-list --min-parents=2 main | wc -l", path);
 	ck_assert_str_eq(s, "0");
 	free(s);
 	check_fsck(path);
@@ -886,7 +824,7 @@ START_TEST(test_stale_lock_recovered)
 	f = fopen(ref_lock, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
-	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", errmsg());
+	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
 	ck_assert(!lock_exists(repo));
 	ck_assert_int_ne(access(ref_lock, F_OK), 0);
 
@@ -902,7 +840,7 @@ START_TEST(test_stale_lock_recovered)
 		ck_assert_int_eq(utime(lock, &old), 0);
 		free(lock);
 	}
-	ck_assert_msg(append_seeds(repo, 2, 1, tip) == 0, "%s", errmsg());
+	ck_assert_msg(append_seeds(repo, 2, 1, tip) == 0, "%s", testshell_errmsg());
 	ck_assert(!lock_exists(repo));
 	check_fsck(path);
 	free(ref_lock);
@@ -939,14 +877,14 @@ START_TEST(test_live_lock)
 	write_lock(repo, line);
 	ck_assert_int_eq(ledger_repo_head(before, repo), 0);
 	ck_assert_int_eq(append_seeds(repo, 1, 1, tip), LEDGER_ELOCKED);
-	ck_assert_ptr_nonnull(strstr(errmsg(), "locked"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "locked"));
 	ck_assert(lock_exists(repo));
 	ck_assert_int_eq(ledger_repo_head(tip, repo), 0);
 	ck_assert_str_eq(tip, before);
 	close(go[1]);
 	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
 	/* the holder is gone now: its lock is stale */
-	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", errmsg());
+	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
 	ck_assert_str_ne(tip, before);
 	free(line);
 	ledger_repo_free(repo);
@@ -979,7 +917,7 @@ START_TEST(test_lock_wait)
 	}
 	ck_assert_int_ge(asprintf(&line, "%ld %s\n", (long)holder, host), 0);
 	write_lock(repo, line);
-	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", errmsg());
+	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
 	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
 	free(lock);
 	free(line);
@@ -1022,7 +960,7 @@ START_TEST(test_auto_pack)
 	ck_assert_int_eq(git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0), 0);
 	for (int i = 0; i < 100; i++)
 		ck_assert_msg(append_seeds(repo, 10000 + (uint64_t)i * 30, 30, tip) == 0, "%s",
-		              errmsg());
+		              testshell_errmsg());
 	loose = count_loose(path);
 	packs = count_packs(path);
 	ck_assert_msg(loose <= 1024 + 128, "%zu loose objects", loose);
@@ -1063,13 +1001,13 @@ END_TEST
 /* The object ids in pack `idx` (a path), sorted, one per line, by stock git. */
 static char *pack_ids(const char *idx)
 {
-	return run_out("git show-index < '%s' | cut -d' ' -f2 | sort", idx);
+	return testshell_out("git show-index < '%s' | cut -d' ' -f2 | sort", idx);
 }
 
 /* The path of the .idx of the pack in `git_dir` not named in `before` (ls output). */
 static char *new_pack_idx(const char *git_dir, const char *before)
 {
-	return run_out("cd '%s/objects/pack' && for f in *.idx; do "
+	return testshell_out("cd '%s/objects/pack' && for f in *.idx; do "
 	               "case '%s' in *\"$f\"*) ;; *) echo \"$PWD/$f\";; esac; done", git_dir,
 	               before);
 }
@@ -1085,18 +1023,18 @@ START_TEST(test_one_pack_per_append)
 	ck_assert_uint_eq(count_packs(path), 1);
 	ck_assert_int_eq(ledger_repo_head(g, repo), 0);
 	for (int i = 0; i < 3; i++) {
-		char *before = run_out("ls '%s/objects/pack'", path);
+		char *before = testshell_out("ls '%s/objects/pack'", path);
 		char *idx, *in_pack, *added;
 
 		ck_assert_msg(append_seeds(repo, 100 + (uint64_t)i * 10, 5, tip) == 0, "%s",
-		              errmsg());
+		              testshell_errmsg());
 		ck_assert_uint_eq(count_loose(path), 0);
 		ck_assert_uint_eq(count_packs(path), 2 + (size_t)i);
 		/* the new pack holds exactly the objects the commit added, by git's count */
 		idx = new_pack_idx(path, before);
 		ck_assert_ptr_null(strchr(idx, '\n'));
 		in_pack = pack_ids(idx);
-		added = run_out("git --git-dir='%s' rev-list --objects %s --not %s | cut -c1-40 | sort",
+		added = testshell_out("git --git-dir='%s' rev-list --objects %s --not %s | cut -c1-40 | sort",
 		                path, tip, i == 0 ? g : "HEAD~1");
 		ck_assert_str_eq(in_pack, added);
 		ck_assert_ptr_nonnull(strstr(in_pack, tip));
@@ -1144,17 +1082,17 @@ START_TEST(test_pack_consolidation)
 	{
 		ledger_commit_options o = opts_msg("batch: noise\n");
 
-		ck_assert_msg(ledger_repo_append(tip, repo, &f, 1, &o) == 0, "%s", errmsg());
+		ck_assert_msg(ledger_repo_append(tip, repo, &f, 1, &o) == 0, "%s", testshell_errmsg());
 	}
-	big_pack = run_out("cd '%s/objects/pack' && ls -S *.pack | head -1", path);
+	big_pack = testshell_out("cd '%s/objects/pack' && ls -S *.pack | head -1", path);
 	ck_assert_int_eq(ledger_repo_open(&fresh, path), 0);
 	for (int i = 0; i < 40; i++) {
 		ck_assert_msg(append_seeds(repo, 1000 + (uint64_t)i * 3, 1 + i % 3, tip) == 0, "%s",
-		              errmsg());
+		              testshell_errmsg());
 		total += 1 + i % 3;
 		/* the small packs are merged, the big one is left alone */
 		ck_assert_uint_le(count_packs(path), 16 + 1);
-		ck_assert_int_eq(run("test -f '%s/objects/pack/%s'", path, big_pack), 0);
+		ck_assert_int_eq(testshell_run("test -f '%s/objects/pack/%s'", path, big_pack), 0);
 		/* a handle opened before the merges still reads everything */
 		if (i % 10 == 9)
 			ck_assert_uint_eq(count_records(fresh, NULL), total);
@@ -1167,7 +1105,7 @@ START_TEST(test_pack_consolidation)
 	/* an explicit pack merges geometrically: never more than 16 packs left */
 	ck_assert_int_eq(ledger_repo_pack(repo), 0);
 	ck_assert_uint_le(count_packs(path), 16);
-	s = run_out("git --git-dir='%s' count-objects -v | grep '^count:'", path);
+	s = testshell_out("git --git-dir='%s' count-objects -v | grep '^count:'", path);
 	ck_assert_str_eq(s, "count: 0");
 	free(s);
 	ck_assert_uint_eq(count_records(fresh, NULL), total);
@@ -1212,13 +1150,13 @@ START_TEST(test_pack_lock)
 	ck_assert_int_eq(read(ready[0], &c, 1), 1);
 	/* appends neither wait for the packer nor merge behind its back */
 	for (int i = 0; i < 20; i++)
-		ck_assert_msg(append_seeds(repo, 100 + (uint64_t)i, 1, tip) == 0, "%s", errmsg());
+		ck_assert_msg(append_seeds(repo, 100 + (uint64_t)i, 1, tip) == 0, "%s", testshell_errmsg());
 	ck_assert_uint_eq(count_packs(path), 21);
 	close(go[1]);
 	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	/* the next append merges */
-	ck_assert_msg(append_seeds(repo, 200, 1, tip) == 0, "%s", errmsg());
+	ck_assert_msg(append_seeds(repo, 200, 1, tip) == 0, "%s", testshell_errmsg());
 	ck_assert_uint_le(count_packs(path), 16);
 	ck_assert_uint_eq(count_records(repo, NULL), 22);
 	check_fsck(path);
@@ -1298,7 +1236,7 @@ START_TEST(test_crash_safety)
 
 			record_path(rec, s + j);
 			ck_assert_msg(ledger_repo_read(&data, NULL, repo, NULL, rec) == 0,
-			              "append %llu lost: %s", (unsigned long long)s, errmsg());
+			              "append %llu lost: %s", (unsigned long long)s, testshell_errmsg());
 			ck_assert_str_eq(data, want);
 			free(data);
 			free(want);
@@ -1309,7 +1247,7 @@ START_TEST(test_crash_safety)
 	{
 		char tip[41];
 
-		ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", errmsg());
+		ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
 	}
 	check_fsck(path);
 	ledger_repo_free(repo);

@@ -24,72 +24,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testshell.h"
 #include "testutil.h"
 
 #define NODE "node@cymat.invalid"
-
-static const char *git_env = "GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t "
-                             "GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t";
-
-/* Run a shell command; its exit status (-1 when it did not exit). */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char *cmd, *full;
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-	va_end(ap);
-	ck_assert_int_ge(asprintf(&full, "%s %s", git_env, cmd), 0);
-	st = system(full);
-	free(cmd);
-	free(full);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Run a shell command that must succeed; its stdout with trailing newlines cut. */
-static char *run_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *run_out(const char *fmt, ...)
-{
-	char *cmd, *full, *buf = NULL;
-	size_t len = 0, n;
-	char chunk[4096];
-	va_list ap;
-	FILE *p;
-	int st;
-
-	va_start(ap, fmt);
-	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-	va_end(ap);
-	ck_assert_int_ge(asprintf(&full, "%s %s", git_env, cmd), 0);
-	p = popen(full, "r");
-	ck_assert_ptr_nonnull(p);
-	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
-		buf = realloc(buf, len + n + 1);
-		ck_assert_ptr_nonnull(buf);
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	st = pclose(p);
-	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "command failed: %s", cmd);
-	if (!buf)
-		buf = calloc(1, 1);
-	buf[len] = '\0';
-	while (len > 0 && buf[len - 1] == '\n')
-		buf[--len] = '\0';
-	free(cmd);
-	free(full);
-	return buf;
-}
-
-static const char *errmsg(void)
-{
-	const ledger_error *e = ledger_error_last();
-
-	return e ? e->message : "(none)";
-}
 
 /* A ledger in a fresh directory, signed by a fresh node key, with an allowed-signers file. */
 struct fixture {
@@ -195,7 +133,7 @@ static void fixture_init(struct fixture *f)
 	record_path(rec, 0);
 	files[1].path = rec;
 	o = node_opts(f, "root: genesis\n");
-	ck_assert_msg(ledger_repo_init(&f->repo, f->path, files, 2, &o) == 0, "init: %s", errmsg());
+	ck_assert_msg(ledger_repo_init(&f->repo, f->path, files, 2, &o) == 0, "init: %s", testshell_errmsg());
 	ck_assert_int_eq(ledger_repo_head(f->genesis, f->repo), 0);
 }
 
@@ -203,7 +141,7 @@ static void fixture_free(struct fixture *f)
 {
 	ledger_repo_free(f->repo);
 	ledger_key_free(f->key);
-	run("rm -rf '%s'", f->base);
+	testshell_run("rm -rf '%s'", f->base);
 	free(f->signers);
 	free(f->path);
 	free(f->base);
@@ -216,17 +154,17 @@ static void append_branch(struct fixture *f, const char *from, uint64_t first, s
 	char main_tip[41];
 
 	ck_assert_int_eq(ledger_repo_head(main_tip, f->repo), 0);
-	ck_assert_int_eq(run("git --git-dir='%s' update-ref refs/heads/main %s", f->path, from), 0);
-	ck_assert_msg(append_seeds(f, first, n, suffix, tip) == 0, "append: %s", errmsg());
-	ck_assert_int_eq(run("git --git-dir='%s' update-ref refs/heads/main %s", f->path, main_tip),
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' update-ref refs/heads/main %s", f->path, from), 0);
+	ck_assert_msg(append_seeds(f, first, n, suffix, tip) == 0, "append: %s", testshell_errmsg());
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' update-ref refs/heads/main %s", f->path, main_tip),
 	                 0);
 }
 
 static void check_git_accepts(struct fixture *f, const char *commit)
 {
-	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	ck_assert_msg(testshell_run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
 	                  f->path) == 0, "git fsck --strict failed");
-	ck_assert_msg(run("git --git-dir='%s' -c gpg.format=ssh -c gpg.ssh.allowedSignersFile='%s' "
+	ck_assert_msg(testshell_run("git --git-dir='%s' -c gpg.format=ssh -c gpg.ssh.allowedSignersFile='%s' "
 	                  "verify-commit %s >/dev/null 2>&1", f->path, f->signers, commit) == 0,
 	              "git verify-commit rejects %s", commit);
 }
@@ -289,7 +227,7 @@ START_TEST(test_union_contained_and_fast_forward)
 	o = node_opts(&f, NULL);
 	ck_assert_int_eq(append_seeds(&f, 1, 3, "", a), 0);
 	/* theirs contained in ours (or equal): ours, nothing written */
-	ck_assert_msg(ledger_repo_union(u, f.repo, a, f.genesis, &o) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_repo_union(u, f.repo, a, f.genesis, &o) == 0, "%s", testshell_errmsg());
 	ck_assert_str_eq(u, a);
 	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, a, &o), 0);
 	ck_assert_str_eq(u, a);
@@ -305,7 +243,7 @@ START_TEST(test_union_contained_and_fast_forward)
 	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, a, NULL), LEDGER_EINVALID);
 	/* no merge commit was made: still genesis, the append and nothing loose */
 	{
-		char *s = run_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
+		char *s = testshell_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
 
 		snprintf(loose, sizeof(loose), "%s", s);
 		free(s);
@@ -325,11 +263,11 @@ START_TEST(test_union_merge)
 	o = node_opts(&f, NULL);
 	ck_assert_int_eq(append_seeds(&f, 1, 4, "", a), 0);      /* ours: records 1-4 */
 	append_branch(&f, f.genesis, 100, 3, "", b);              /* theirs: 100-102 */
-	ck_assert_msg(ledger_repo_union(m, f.repo, a, b, &o) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_repo_union(m, f.repo, a, b, &o) == 0, "%s", testshell_errmsg());
 	ck_assert_str_ne(m, a);
 	ck_assert_str_ne(m, b);
 	/* parents ours then theirs; the tree holds every record of both */
-	s = run_out("git --git-dir='%s' rev-list --parents -1 %s", f.path, m);
+	s = testshell_out("git --git-dir='%s' rev-list --parents -1 %s", f.path, m);
 	ck_assert_int_ge(asprintf(&msg, "%s %s %s", m, a, b), 0);
 	ck_assert_str_eq(s, msg);
 	free(s);
@@ -339,22 +277,22 @@ START_TEST(test_union_merge)
 	ck_assert_uint_eq(count_added(&f, b, m), 4);
 	/* the message names how many records came and from where; no trailers */
 	snprintf(s12, sizeof(s12), "%.12s", b);
-	s = run_out("git --git-dir='%s' cat-file commit %s | sed '1,/^$/d'", f.path, m);
+	s = testshell_out("git --git-dir='%s' cat-file commit %s | sed '1,/^$/d'", f.path, m);
 	ck_assert_int_ge(asprintf(&msg, "merge: 3 records from %s", s12), 0);
 	ck_assert_str_eq(s, msg);
 	free(s);
 	free(msg);
-	s = run_out("git --git-dir='%s' log -1 --format='%%an <%%ae> %%at' %s", f.path, m);
+	s = testshell_out("git --git-dir='%s' log -1 --format='%%an <%%ae> %%at' %s", f.path, m);
 	ck_assert_str_eq(s, "nisc/node <" NODE "> 1767225600");
 	free(s);
 	/* the store's union rule, git fsck and git verify-commit accept it */
 	check_history_clean(&f, m);
 	check_git_accepts(&f, m);
 	/* durable: in a pack, not loose; main did not move */
-	s = run_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
+	s = testshell_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
 	ck_assert_str_eq(s, "0");
 	free(s);
-	s = run_out("git --git-dir='%s' rev-parse main", f.path);
+	s = testshell_out("git --git-dir='%s' rev-parse main", f.path);
 	ck_assert_str_eq(s, a);
 	free(s);
 	/* the merge is now contained: merging either side again gives it back */
@@ -365,7 +303,7 @@ START_TEST(test_union_merge)
 
 	/* theirs grows in the same directories ours has: nested merges of subtrees */
 	append_branch(&f, b, 200, 40, "", c);
-	ck_assert_msg(ledger_repo_union(m2, f.repo, m, c, &o) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_repo_union(m2, f.repo, m, c, &o) == 0, "%s", testshell_errmsg());
 	ck_assert_uint_eq(count_added(&f, m, m2), 40);
 	ck_assert_uint_eq(count_added(&f, NULL, m2), 1 + 4 + 3 + 40);
 	check_history_clean(&f, m2);
@@ -378,7 +316,7 @@ START_TEST(test_union_merge)
 		ck_assert_str_ne(d, a);
 		ck_assert_int_eq(ledger_repo_union(m3, f.repo, a, d, &o), 0);
 		ck_assert_uint_eq(count_added(&f, a, m3), 0);
-		s = run_out("git --git-dir='%s' log -1 --format=%%s %s", f.path, m3);
+		s = testshell_out("git --git-dir='%s' log -1 --format=%%s %s", f.path, m3);
 		ck_assert_int_ge(asprintf(&msg, "merge: 0 records from %.12s", d), 0);
 		ck_assert_str_eq(s, msg);
 		free(s);
@@ -388,7 +326,7 @@ START_TEST(test_union_merge)
 		o.sign = NULL;
 		append_branch(&f, f.genesis, 300, 1, "", e);
 		ck_assert_int_eq(ledger_repo_union(m3, f.repo, a, e, &o), 0);
-		s = run_out("git --git-dir='%s' cat-file commit %s", f.path, m3);
+		s = testshell_out("git --git-dir='%s' cat-file commit %s", f.path, m3);
 		ck_assert_ptr_null(strstr(s, "gpgsig"));
 		free(s);
 	}
@@ -408,9 +346,9 @@ START_TEST(test_union_conflict)
 	append_branch(&f, f.genesis, 2, 1, ",\"x\":1", b); /* record 2 with other bytes */
 	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, b, &o), LEDGER_ECONFLICT);
 	record_path(rec, 2);
-	ck_assert_msg(strstr(errmsg(), rec) != NULL, "message does not name %s: %s", rec, errmsg());
+	ck_assert_msg(strstr(testshell_errmsg(), rec) != NULL, "message does not name %s: %s", rec, testshell_errmsg());
 	/* nothing was left behind */
-	s = run_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
+	s = testshell_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);
 	ck_assert_str_eq(s, "0");
 	free(s);
 	fixture_free(&f);
@@ -450,7 +388,7 @@ START_TEST(test_update_ref)
 	/* create (expected NULL), then only by compare-and-swap */
 	ck_assert_int_eq(ledger_repo_ref(out, f.repo, "refs/cymat/remotes/x/main"), LEDGER_ENOTFOUND);
 	ck_assert_msg(ledger_repo_update_ref(f.repo, "refs/cymat/remotes/x/main", NULL, b) == 0,
-	              "%s", errmsg());
+	              "%s", testshell_errmsg());
 	ck_assert_int_eq(ledger_repo_ref(out, f.repo, "refs/cymat/remotes/x/main"), 0);
 	ck_assert_str_eq(out, b);
 	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/cymat/remotes/x/main", NULL, a),
@@ -461,7 +399,7 @@ START_TEST(test_update_ref)
 	                 LEDGER_ECONFLICT);
 	/* any ref but main may move anywhere */
 	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/cymat/remotes/x/main", b, a), 0);
-	s = run_out("git --git-dir='%s' rev-parse refs/cymat/remotes/x/main", f.path);
+	s = testshell_out("git --git-dir='%s' rev-parse refs/cymat/remotes/x/main", f.path);
 	ck_assert_str_eq(s, a);
 	free(s);
 	/* invalid names and targets */
@@ -478,9 +416,9 @@ START_TEST(test_update_ref)
 	                 LEDGER_EINVALID);
 	ck_assert_int_eq(ledger_repo_head(out, f.repo), 0);
 	ck_assert_str_eq(out, a);
-	ck_assert_msg(ledger_repo_union(m, f.repo, a, b, &o) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_repo_union(m, f.repo, a, b, &o) == 0, "%s", testshell_errmsg());
 	ck_assert_int_eq(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, b, m), LEDGER_ECONFLICT);
-	ck_assert_msg(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, a, m) == 0, "%s", errmsg());
+	ck_assert_msg(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, a, m) == 0, "%s", testshell_errmsg());
 	ck_assert_int_eq(ledger_repo_head(out, f.repo), 0);
 	ck_assert_str_eq(out, m);
 	ck_assert_int_eq(ledger_repo_update_ref(f.repo, LEDGER_MAIN_REF, m, m), 0);
@@ -498,7 +436,7 @@ START_TEST(test_update_ref)
 	/* listing by prefix, sorted, through packed refs too */
 	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/b", NULL, b), 0);
 	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/a", NULL, a), 0);
-	ck_assert_int_eq(run("git --git-dir='%s' pack-refs --all", f.path), 0);
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' pack-refs --all", f.path), 0);
 	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/c/d", NULL, m), 0);
 	memset(&rs, 0, sizeof(rs));
 	ck_assert_int_eq(ledger_repo_foreach_ref(f.repo, "refs/inbox/", ref_cb, &rs), 0);
@@ -521,7 +459,7 @@ START_TEST(test_update_ref)
 	ck_assert_int_eq(ledger_repo_update_ref(f.repo, "refs/inbox/a", a, m), 0);
 	ck_assert_int_eq(ledger_repo_ref(out, f.repo, "refs/inbox/a"), 0);
 	ck_assert_str_eq(out, m);
-	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	ck_assert_msg(testshell_run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
 	                  f.path) == 0, "git fsck --strict failed");
 	fixture_free(&f);
 }
@@ -808,7 +746,7 @@ static void net_init(struct net *n)
 	memset(n, 0, sizeof(*n));
 	fixture_init(&n->f);
 	ck_assert_int_ge(asprintf(&n->local_path, "%s/local.git", n->f.base), 0);
-	ck_assert_int_eq(run("git clone -q --bare '%s' '%s' 2>/dev/null", n->f.path, n->local_path), 0);
+	ck_assert_int_eq(testshell_run("git clone -q --bare '%s' '%s' 2>/dev/null", n->f.path, n->local_path), 0);
 	ck_assert_int_eq(ledger_repo_open(&n->local, n->local_path), 0);
 	n->daemon = daemon_start(n->f.base, &n->port);
 	ck_assert_int_ge(asprintf(&n->url, "git://127.0.0.1:%d/ledger.git", n->port), 0);
@@ -825,7 +763,7 @@ static void net_free(struct net *n)
 
 static void check_main(struct net *n, const char *expect)
 {
-	char *s = run_out("git --git-dir='%s' rev-parse refs/heads/main", n->local_path);
+	char *s = testshell_out("git --git-dir='%s' rev-parse refs/heads/main", n->local_path);
 
 	ck_assert_str_eq(s, expect);
 	free(s);
@@ -841,17 +779,17 @@ START_TEST(test_fetch)
 	lim.deadline_s = 60;
 	ck_assert_int_eq(append_seeds(&n.f, 1, 5, "", t), 0);
 	ck_assert_msg(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
-	                                  "refs/cymat/remotes/m/main", &lim) == 0, "%s", errmsg());
+	                                  "refs/cymat/remotes/m/main", &lim) == 0, "%s", testshell_errmsg());
 	ck_assert_str_eq(out, t);
 	ck_assert_int_eq(ledger_repo_ref(out, n.local, "refs/cymat/remotes/m/main"), 0);
 	ck_assert_str_eq(out, t);
 	check_main(&n, n.f.genesis); /* main never moves */
 	ck_assert_uint_eq(count_added_in(n.local, NULL, t), 6);
-	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	ck_assert_msg(testshell_run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
 	                  n.local_path) == 0, "git fsck --strict failed on the fetching side");
 	/* again, with nothing new: the same commit, no error */
 	ck_assert_msg(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
-	                                  "refs/cymat/remotes/m/main", &lim) == 0, "%s", errmsg());
+	                                  "refs/cymat/remotes/m/main", &lim) == 0, "%s", testshell_errmsg());
 	ck_assert_str_eq(out, t);
 	/* more records: the ref follows */
 	ck_assert_int_eq(append_seeds(&n.f, 10, 2, "", t), 0);
@@ -861,17 +799,17 @@ START_TEST(test_fetch)
 	/* a path and a file:// url */
 	ck_assert_int_eq(append_seeds(&n.f, 20, 1, "", t), 0);
 	ck_assert_msg(ledger_remote_fetch(out, n.local, n.f.path, LEDGER_MAIN_REF,
-	                                  "refs/cymat/remotes/p/main", &lim) == 0, "%s", errmsg());
+	                                  "refs/cymat/remotes/p/main", &lim) == 0, "%s", testshell_errmsg());
 	ck_assert_str_eq(out, t);
 	ck_assert_int_eq(append_seeds(&n.f, 30, 1, "", t), 0);
 	ck_assert_int_ge(asprintf(&url, "file://%s", n.f.path), 0);
 	ck_assert_msg(ledger_remote_fetch(out, n.local, url, LEDGER_MAIN_REF,
-	                                  "refs/cymat/remotes/p/main", &lim) == 0, "%s", errmsg());
+	                                  "refs/cymat/remotes/p/main", &lim) == 0, "%s", testshell_errmsg());
 	ck_assert_str_eq(out, t);
 	free(url);
 	check_main(&n, n.f.genesis);
 	/* no temporary files left in objects/pack */
-	s = run_out("ls '%s/objects/pack' | grep -v '^pack-[0-9a-f]*\\.\\(pack\\|idx\\)$' | wc -l",
+	s = testshell_out("ls '%s/objects/pack' | grep -v '^pack-[0-9a-f]*\\.\\(pack\\|idx\\)$' | wc -l",
 	            n.local_path);
 	ck_assert_str_eq(s, "0");
 	free(s);
@@ -912,31 +850,31 @@ START_TEST(test_push)
 
 	/* fast-forward pushes: a new inbox ref, then the remote's main */
 	ck_assert_msg(ledger_remote_push(n.local, n.url, u, "refs/inbox/a", &lim) == 0, "%s",
-	              errmsg());
-	s = run_out("git --git-dir='%s' rev-parse refs/inbox/a", n.f.path);
+	              testshell_errmsg());
+	s = testshell_out("git --git-dir='%s' rev-parse refs/inbox/a", n.f.path);
 	ck_assert_str_eq(s, u);
 	free(s);
 	ck_assert_msg(ledger_remote_push(n.local, n.url, u, LEDGER_MAIN_REF, &lim) == 0, "%s",
-	              errmsg());
-	s = run_out("git --git-dir='%s' rev-parse main", n.f.path);
+	              testshell_errmsg());
+	s = testshell_out("git --git-dir='%s' rev-parse main", n.f.path);
 	ck_assert_str_eq(s, u);
 	free(s);
 	/* pushing what is already there is fine */
 	ck_assert_int_eq(ledger_remote_push(n.local, n.url, u, LEDGER_MAIN_REF, &lim), 0);
 	/* no temporary ref stays behind */
-	s = run_out("git --git-dir='%s' for-each-ref refs/cymat/push | wc -l", n.local_path);
+	s = testshell_out("git --git-dir='%s' for-each-ref refs/cymat/push | wc -l", n.local_path);
 	ck_assert_str_eq(s, "0");
 	free(s);
 
 	/* not a fast-forward: back to an ancestor, and a side the remote does not have */
 	ck_assert_int_eq(ledger_remote_push(n.local, n.url, t, LEDGER_MAIN_REF, &lim),
 	                 LEDGER_ECONFLICT);
-	ck_assert_msg(strstr(errmsg(), "fast-forward") != NULL, "%s", errmsg());
+	ck_assert_msg(strstr(testshell_errmsg(), "fast-forward") != NULL, "%s", testshell_errmsg());
 	ck_assert_int_eq(append_seeds(&n.f, 200, 1, "", v), 0);   /* remote main: u + 200 */
 	ck_assert_int_eq(append_seeds(&local, 300, 1, "", w), 0); /* local main: u + 300 */
 	ck_assert_int_eq(ledger_remote_push(n.local, n.url, w, LEDGER_MAIN_REF, &lim),
 	                 LEDGER_ECONFLICT);
-	s = run_out("git --git-dir='%s' rev-parse main", n.f.path);
+	s = testshell_out("git --git-dir='%s' rev-parse main", n.f.path);
 	ck_assert_str_eq(s, v);
 	free(s);
 
@@ -949,9 +887,9 @@ START_TEST(test_push)
 	ck_assert_int_eq(chmod(hook, 0755), 0);
 	ck_assert_int_eq(ledger_remote_push(n.local, n.url, w, "refs/inbox/b", &lim),
 	                 LEDGER_ECONFLICT);
-	ck_assert_msg(strstr(errmsg(), "record 1234: refused by the test hook") != NULL, "%s",
-	              errmsg());
-	ck_assert_int_ne(run("git --git-dir='%s' rev-parse -q --verify refs/inbox/b >/dev/null",
+	ck_assert_msg(strstr(testshell_errmsg(), "record 1234: refused by the test hook") != NULL, "%s",
+	              testshell_errmsg());
+	ck_assert_int_ne(testshell_run("git --git-dir='%s' rev-parse -q --verify refs/inbox/b >/dev/null",
 	                     n.f.path), 0);
 	free(hook);
 
@@ -967,7 +905,7 @@ START_TEST(test_push)
 	ck_assert_int_eq(ledger_remote_push(n.local, n.url,
 	                                    "0123456789012345678901234567890123456789",
 	                                    "refs/inbox/c", &lim), LEDGER_ENOTFOUND);
-	s = run_out("git --git-dir='%s' for-each-ref refs/cymat/push | wc -l", n.local_path);
+	s = testshell_out("git --git-dir='%s' for-each-ref refs/cymat/push | wc -l", n.local_path);
 	ck_assert_str_eq(s, "0");
 	free(s);
 	check_main(&n, w);
@@ -991,7 +929,7 @@ static int fetch_fake(struct net *n, enum fake_mode mode, const ledger_transfer_
 	ck_assert_int_ge(asprintf(&url, "git://127.0.0.1:%d/ledger.git", port), 0);
 	r = ledger_remote_fetch(out, n->local, url, LEDGER_MAIN_REF, "refs/cymat/remotes/f/main",
 	                        lim);
-	snprintf(fake_error, sizeof(fake_error), "%s", errmsg());
+	snprintf(fake_error, sizeof(fake_error), "%s", testshell_errmsg());
 	/* the server is still there: the fetch gave up on it, not the other way round */
 	ck_assert_int_eq(kill(server, 0), 0);
 	child_kill(server);
@@ -1030,7 +968,7 @@ START_TEST(test_fetch_hostile)
 	r = fetch_fake(&n, FAKE_GARBAGE, &lim);
 	ck_assert_msg(r == LEDGER_ENETWORK, "%d: %s", r, fake_error);
 	/* nothing half-received stays in objects/pack; a real fetch still works */
-	s = run_out("ls '%s/objects/pack' | grep -v '^pack-[0-9a-f]*\\.\\(pack\\|idx\\)$' | wc -l",
+	s = testshell_out("ls '%s/objects/pack' | grep -v '^pack-[0-9a-f]*\\.\\(pack\\|idx\\)$' | wc -l",
 	            n.local_path);
 	ck_assert_str_eq(s, "0");
 	free(s);
@@ -1039,10 +977,10 @@ START_TEST(test_fetch_hostile)
 
 		ck_assert_int_eq(append_seeds(&n.f, 1, 1, "", t), 0);
 		ck_assert_msg(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
-		                                  "refs/cymat/remotes/m/main", NULL) == 0, "%s", errmsg());
+		                                  "refs/cymat/remotes/m/main", NULL) == 0, "%s", testshell_errmsg());
 		ck_assert_str_eq(out, t);
 	}
-	ck_assert_msg(run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	ck_assert_msg(testshell_run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
 	                  n.local_path) == 0, "git fsck --strict failed on the fetching side");
 	net_free(&n);
 }
