@@ -169,7 +169,7 @@ int cmd_roster(int argc, char **argv);
 int cmd_findings(int argc, char **argv);
 int cmd_hook(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
-/* request, dispatch, report, opinion, close, consent (cmd_acts.c): by cli_command_name. */
+/* The acts of the agreement (cmd_acts.c: request, dispatch, ...): by cli_command_name. */
 int cmd_act(int argc, char **argv);
 int cmd_sync(int argc, char **argv);
 
@@ -177,7 +177,9 @@ extern const char cmd_init_help[], cmd_key_help[], cmd_principal_help[], cmd_rev
 	cmd_append_help[], cmd_show_help[], cmd_log_help[], cmd_verify_help[], cmd_canon_help[],
 	cmd_status_help[], cmd_incident_help[], cmd_roster_help[], cmd_findings_help[],
 	cmd_request_help[], cmd_dispatch_help[], cmd_report_help[], cmd_opinion_help[],
-	cmd_close_help[], cmd_consent_help[];
+	cmd_close_help[], cmd_consent_help[], cmd_agency_help[], cmd_nominate_help[],
+	cmd_appoint_help[], cmd_trainee_help[], cmd_withdraw_help[], cmd_training_help[],
+	cmd_participate_help[], cmd_activity_help[], cmd_share_help[], cmd_council_report_help[];
 extern const char cmd_hook_help[];
 extern const char cmd_bundle_help[];
 extern const char cmd_sync_help[];

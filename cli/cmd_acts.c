@@ -1,8 +1,10 @@
 /*
- * The acts of the agreement as commands (request, dispatch, report,
- * opinion, close, consent): each builds its record body from options
- * (shapes in schemas/<type>.schema.json) and appends it through
- * cli_append_records, so that the record is judged like any other.
+ * The acts of the agreement as commands (agency add, nominate, appoint,
+ * trainee register, withdraw, training apply, participate, request,
+ * consent, dispatch, activity, report, opinion, close, share,
+ * council-report): each builds its record body from options (shapes in
+ * schemas/<type>.schema.json) and appends it through cli_append_records,
+ * so that the record is judged like any other, by the format and the rules.
  */
 #include "config.h"
 
@@ -23,7 +25,15 @@ enum field_kind {
 	FIELD_ACTING   /* body.acting = true, body.reason = VALUE (R4.2) */
 };
 
-/* One option that fills a body member; "a.b" is member b of object a. */
+/*
+ * One option that fills a body member; "a.b" is member b of object a.  A
+ * default is a string, or one of:
+ *   DEFAULT_TIME        the record's time (now unless --time)
+ *   "@agency:PATH"      the organisation of the principal at PATH (a
+ *                       string, or the first of a list): "moj" of "moj/ciso"
+ *   "@copy:PATH"        the string at PATH
+ * Defaults are filled in the order of the fields.
+ */
 struct act_field {
 	const char *option;
 	const char *path;
@@ -33,14 +43,19 @@ struct act_field {
 	const char *value; /* default (FIELD_STRING; FIELD_FLAG: "false") */
 };
 
+#define DEFAULT_TIME "@time"
+
 enum { INCIDENT_NONE, INCIDENT_OPTIONAL, INCIDENT_REQUIRED };
 
 struct act {
 	const char *name;   /* command name */
+	const char *sub;    /* its subcommand ("agency add"), or NULL */
 	const char *type;   /* record type */
 	int incident;       /* whether --incident is refused, allowed, required */
 	const char *incident_from; /* a field whose value is also the incident, or NULL */
 	const struct act_field *fields;
+	/* Fill what the options cannot give (the council summary); an exit code. */
+	int (*complete)(json_t *body);
 };
 
 #define FIELDS_END { NULL, NULL, FIELD_STRING, 0, 0, NULL }
@@ -53,7 +68,7 @@ static const struct act_field request_fields[] = {
 	{ "affected", "affected", FIELD_STRING, 1, 0, NULL },
 	{ "summary", "summary", FIELD_STRING, 1, 0, NULL },
 	{ "system", "systems", FIELD_LIST, 0, 0, NULL },
-	{ "occurred", "occurred_at", FIELD_STRING, 1, 0, NULL },
+	{ "occurred", "occurred_at", FIELD_STRING, 1, 0, DEFAULT_TIME },
 	{ "ask-agency", "ask.agency", FIELD_STRING, 0, 0, NULL },
 	{ "ask-time", "ask.time", FIELD_STRING, 0, 0, NULL },
 	{ "ask-text", "ask.text", FIELD_STRING, 0, 0, NULL },
@@ -110,13 +125,128 @@ static const struct act_field consent_fields[] = {
 	FIELDS_END
 };
 
+static const struct act_field agency_fields[] = {
+	{ "id", "id", FIELD_STRING, 1, 0, NULL },
+	{ "kind", "kind", FIELD_STRING, 1, 0, NULL },
+	{ "name-ja", "name.ja", FIELD_STRING, 1, 0, NULL },
+	{ "name-en", "name.en", FIELD_STRING, 1, 0, NULL },
+	{ "parent", "parent", FIELD_STRING, 0, 0, NULL },
+	{ "requesting-agency", "requesting_agency", FIELD_STRING, 0, 0, NULL },
+	{ "incident", "incident", FIELD_STRING, 0, 1, NULL },
+	{ "note", "note", FIELD_STRING, 0, 0, NULL },
+	{ "acting", "acting", FIELD_ACTING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field nomination_fields[] = {
+	{ "candidate", "candidate", FIELD_STRING, 1, 0, NULL },
+	{ "agency", "agency", FIELD_STRING, 1, 0, "@agency:candidate" },
+	{ "replaces", "replaces", FIELD_STRING, 0, 1, NULL },
+	{ "name-ja", "name.ja", FIELD_STRING, 0, 0, NULL },
+	{ "name-en", "name.en", FIELD_STRING, 0, 0, NULL },
+	{ "note", "note", FIELD_STRING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field appointment_fields[] = {
+	{ "principal", "principal", FIELD_STRING, 1, 0, NULL },
+	{ "role", "role", FIELD_STRING, 1, 0, NULL },
+	{ "from", "from", FIELD_STRING, 1, 0, DEFAULT_TIME },
+	{ "until", "until", FIELD_STRING, 0, 0, NULL },
+	{ "nomination", "nomination", FIELD_STRING, 0, 1, NULL },
+	{ "note", "note", FIELD_STRING, 0, 0, NULL },
+	{ "acting", "acting", FIELD_ACTING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field registration_fields[] = {
+	{ "trainee", "trainee", FIELD_STRING, 1, 0, NULL },
+	{ "agency", "agency", FIELD_STRING, 1, 0, "@agency:trainee" },
+	{ "replaces", "replaces", FIELD_STRING, 0, 1, NULL },
+	{ "name-ja", "name.ja", FIELD_STRING, 0, 0, NULL },
+	{ "name-en", "name.en", FIELD_STRING, 0, 0, NULL },
+	{ "note", "note", FIELD_STRING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field withdrawal_fields[] = {
+	{ "withdraws", "withdraws", FIELD_STRING, 1, 1, NULL },
+	{ "what", "what", FIELD_STRING, 1, 0, NULL },
+	{ "reason", "reason", FIELD_STRING, 1, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field training_fields[] = {
+	{ "trainee", "trainees", FIELD_LIST, 1, 0, NULL },
+	{ "agency", "agency", FIELD_STRING, 1, 0, "@agency:trainees" },
+	{ "kind", "training.kind", FIELD_STRING, 1, 0, "training" },
+	{ "title", "training.title", FIELD_STRING, 1, 0, NULL },
+	{ "from", "training.from", FIELD_STRING, 0, 0, NULL },
+	{ "until", "training.until", FIELD_STRING, 0, 0, NULL },
+	{ "cost-borne-by", "cost_borne_by", FIELD_STRING, 1, 0, "@copy:agency" },
+	{ "note", "note", FIELD_STRING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field participation_fields[] = {
+	{ "principal", "principal", FIELD_STRING, 1, 0, NULL },
+	{ "emergency-reason", "emergency_reason", FIELD_STRING, 1, 0, NULL },
+	{ "from", "from", FIELD_STRING, 0, 0, NULL },
+	{ "until", "until", FIELD_STRING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field activity_fields[] = {
+	{ "kind", "kind", FIELD_STRING, 1, 0, NULL },
+	{ "summary", "summary", FIELD_STRING, 1, 0, NULL },
+	{ "advice-to", "advice_to", FIELD_LIST, 0, 0, NULL },
+	{ "participant", "participants", FIELD_LIST, 0, 0, NULL },
+	{ "from", "from", FIELD_STRING, 0, 0, NULL },
+	{ "until", "until", FIELD_STRING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field share_fields[] = {
+	{ "source", "sources", FIELD_LIST, 1, 1, NULL },
+	{ "recipient", "recipient", FIELD_STRING, 1, 0, NULL },
+	{ "purpose", "purpose", FIELD_STRING, 1, 0, NULL },
+	{ "consent", "consent", FIELD_STRING, 0, 1, NULL },
+	{ "approval", "approval", FIELD_STRING, 0, 1, NULL },
+	{ "use", "use", FIELD_STRING, 0, 0, NULL },
+	{ "acting", "acting", FIELD_ACTING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static const struct act_field council_fields[] = {
+	{ "from", "period.from", FIELD_STRING, 1, 0, NULL },
+	{ "until", "period.until", FIELD_STRING, 1, 0, NULL },
+	{ "published", "published", FIELD_FLAG, 0, 0, NULL },
+	{ "acting", "acting", FIELD_ACTING, 0, 0, NULL },
+	FIELDS_END
+};
+
+static int council_summary(json_t *body);
+
+/* In the order of the agreement (DOMAIN.md sections 2-16). */
 static const struct act acts[] = {
-	{ "request", "request", INCIDENT_NONE, NULL, request_fields },
-	{ "dispatch", "dispatch", INCIDENT_OPTIONAL, "request", dispatch_fields },
-	{ "report", "report", INCIDENT_REQUIRED, NULL, report_fields },
-	{ "opinion", "opinion", INCIDENT_REQUIRED, NULL, opinion_fields },
-	{ "close", "closure", INCIDENT_REQUIRED, NULL, close_fields },
-	{ "consent", "consent", INCIDENT_OPTIONAL, NULL, consent_fields },
+	{ "agency", "add", "agency", INCIDENT_NONE, NULL, agency_fields, NULL },
+	{ "nominate", NULL, "nomination", INCIDENT_NONE, NULL, nomination_fields, NULL },
+	{ "appoint", NULL, "appointment", INCIDENT_NONE, NULL, appointment_fields, NULL },
+	{ "trainee", "register", "registration", INCIDENT_NONE, NULL, registration_fields, NULL },
+	{ "withdraw", NULL, "withdrawal", INCIDENT_NONE, NULL, withdrawal_fields, NULL },
+	{ "training", "apply", "training_application", INCIDENT_NONE, NULL, training_fields, NULL },
+	{ "participate", NULL, "participation", INCIDENT_REQUIRED, NULL, participation_fields,
+	  NULL },
+	{ "request", NULL, "request", INCIDENT_NONE, NULL, request_fields, NULL },
+	{ "consent", NULL, "consent", INCIDENT_OPTIONAL, NULL, consent_fields, NULL },
+	{ "dispatch", NULL, "dispatch", INCIDENT_OPTIONAL, "request", dispatch_fields, NULL },
+	{ "activity", NULL, "activity", INCIDENT_OPTIONAL, NULL, activity_fields, NULL },
+	{ "report", NULL, "report", INCIDENT_REQUIRED, NULL, report_fields, NULL },
+	{ "opinion", NULL, "opinion", INCIDENT_REQUIRED, NULL, opinion_fields, NULL },
+	{ "close", NULL, "closure", INCIDENT_REQUIRED, NULL, close_fields, NULL },
+	{ "share", NULL, "share", INCIDENT_OPTIONAL, NULL, share_fields, NULL },
+	{ "council-report", NULL, "council_report", INCIDENT_NONE, NULL, council_fields,
+	  council_summary },
 };
 
 #define ACT_COMMON_OPTIONS \
@@ -132,8 +262,221 @@ static const struct act acts[] = {
 	"  --json            print the new record as JSON\n" \
 	"  -h, --help        show this help\n" \
 	"\n" \
-	"The record is judged like `cymat append`'s: refused (exit 1, with the rule\n" \
-	"id) when it breaks the format or an error-level rule; nothing is written.\n"
+	"The record is judged like `cymat append`'s, after everything in the ledger:\n" \
+	"refused (exit 1, with the rule id, e.g. \"error R8.1 candidate-quota ...\")\n" \
+	"when it breaks the format or an error-level rule of the agreement; nothing\n" \
+	"is written then.  Warnings are printed and the record is written.\n"
+
+const char cmd_agency_help[] =
+	"usage: cymat agency add [OPTIONS] --id ORG --kind KIND --name-ja NAME\n"
+	"                        --name-en NAME\n"
+	"\n"
+	"Register a supported organisation (DOMAIN.md §2): every organisation a\n"
+	"record names must be registered first (R2.1), by the director or the\n"
+	"manager.\n"
+	"\n"
+	"Options:\n"
+	"  --id ORG                its id, as records name it (^[a-z][a-z0-9-]{1,31}$)\n"
+	"  --kind KIND             government, observer, iaa (独立行政法人) or\n"
+	"                          stakeholder (直接関係者)\n"
+	"  --name-ja NAME, --name-en NAME\n"
+	"                          its Japanese and English names\n"
+	"  --parent ORG            iaa: the overseeing government agency (R2.2)\n"
+	"  --requesting-agency ORG stakeholder: the agency whose request it is tied to\n"
+	"  --incident ID           stakeholder: that incident (R2.2)\n"
+	"  --note TEXT             a note\n"
+	"  --acting REASON         the deputy acting for the director (R4.2)\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Examples:\n"
+	"  cymat agency add --key keys/manager --id mhlw --kind government \\\n"
+	"      --name-ja 厚生労働省 --name-en \"Ministry of Health, Labour and Welfare\"\n"
+	"  cymat agency add --key keys/manager --id cloudco --kind stakeholder \\\n"
+	"      --name-ja クラウド社 --name-en CloudCo --requesting-agency mhlw \\\n"
+	"      --incident \"$REQ\"\n";
+
+const char cmd_nominate_help[] =
+	"usage: cymat nominate [OPTIONS] --candidate PRINCIPAL\n"
+	"\n"
+	"A government agency's CISO nominates a member candidate (DOMAIN.md §6, §8):\n"
+	"at most 4 active candidates (R8.1), candidates and trainees at most 4\n"
+	"together (R8.2).\n"
+	"\n"
+	"Options:\n"
+	"  --candidate P           the candidate, one of the agency's principals\n"
+	"  --agency ORG            the nominating agency (default: the candidate's)\n"
+	"  --replaces ID           the withdrawal this nomination replaces (R9.1)\n"
+	"  --name-ja NAME, --name-en NAME\n"
+	"                          the person's names\n"
+	"  --note TEXT             a note\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Example:\n"
+	"  cymat nominate --key keys/mhlw-ciso --candidate mhlw/sato\n";
+
+const char cmd_appoint_help[] =
+	"usage: cymat appoint [OPTIONS] --principal P --role ROLE\n"
+	"\n"
+	"The director appoints the manager, a field leader or a member (DOMAIN.md\n"
+	"§5-6): full-time national public servants (R5.5); the manager and field\n"
+	"leaders from NISC residents (R6.1, R6.2); members from nominated candidates\n"
+	"or NISC residents (R6.3).\n"
+	"\n"
+	"Options:\n"
+	"  --principal P           who is appointed\n"
+	"  --role ROLE             manager, field_leader or member\n"
+	"  --from TIME             start (default: the record's time)\n"
+	"  --until TIME            end, if fixed\n"
+	"  --nomination ID         a member's nomination (R6.3)\n"
+	"  --note TEXT             a note\n"
+	"  --acting REASON         the deputy acting for the director (R4.2)\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Examples:\n"
+	"  cymat appoint --key keys/director --principal nisc/tanaka --role field_leader\n"
+	"  cymat appoint --key keys/director --principal mhlw/sato --role member \\\n"
+	"      --nomination \"$NOM\"\n";
+
+const char cmd_trainee_help[] =
+	"usage: cymat trainee register [OPTIONS] --trainee PRINCIPAL\n"
+	"\n"
+	"A government or observer agency's CISO registers one of its full-time staff\n"
+	"as a trainee (DOMAIN.md §7, R7.1): for a government agency candidates and\n"
+	"trainees at most 4 together (R8.2); for an observer at most 4 trainees (R8.3).\n"
+	"\n"
+	"Options:\n"
+	"  --trainee P             the trainee, one of the agency's principals\n"
+	"  --agency ORG            the registering agency (default: the trainee's)\n"
+	"  --replaces ID           the withdrawal this registration replaces (R9.1)\n"
+	"  --name-ja NAME, --name-en NAME\n"
+	"                          the person's names\n"
+	"  --note TEXT             a note\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Example:\n"
+	"  cymat trainee register --key keys/mhlw-ciso --trainee mhlw/suzuki\n";
+
+const char cmd_withdraw_help[] =
+	"usage: cymat withdraw [OPTIONS] --withdraws ID --what WHAT --reason TEXT\n"
+	"\n"
+	"The agency that nominated a candidate or registered a trainee withdraws\n"
+	"them (DOMAIN.md §9); a replacement should follow within 30 days (R9.1:\n"
+	"`cymat nominate --replaces` or `cymat trainee register --replaces`).\n"
+	"\n"
+	"Options:\n"
+	"  --withdraws ID          the nomination or registration\n"
+	"  --what WHAT             nomination or registration\n"
+	"  --reason TEXT           why\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Example:\n"
+	"  cymat withdraw --key keys/mhlw-ciso --withdraws \"$NOM\" --what nomination \\\n"
+	"      --reason \"Transferred to another ministry\"\n";
+
+const char cmd_training_help[] =
+	"usage: cymat training apply [OPTIONS] --trainee P... --title TEXT\n"
+	"\n"
+	"An agency's CISO applies for its registered, active trainees to join CYMAT\n"
+	"training or an exercise, the cost borne by the agency (DOMAIN.md §7, R7.2).\n"
+	"\n"
+	"Options:\n"
+	"  --trainee P             a trainee (repeatable, >= 1)\n"
+	"  --agency ORG            the applying agency (default: the first trainee's)\n"
+	"  --kind KIND             training (default) or exercise\n"
+	"  --title TEXT            the training or exercise\n"
+	"  --from TIME, --until TIME\n"
+	"                          when it takes place\n"
+	"  --cost-borne-by ORG     who pays (default: the agency)\n"
+	"  --note TEXT             a note\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Example:\n"
+	"  cymat training apply --key keys/mhlw-ciso --trainee mhlw/suzuki \\\n"
+	"      --kind exercise --title \"Joint incident response exercise\"\n";
+
+const char cmd_participate_help[] =
+	"usage: cymat participate [OPTIONS] --incident ID --principal P\n"
+	"                         --emergency-reason TEXT\n"
+	"\n"
+	"In an emergency the manager brings a NISC resident into an incident's\n"
+	"activities (DOMAIN.md R6.3); the resident may then record activities for it.\n"
+	"\n"
+	"Options:\n"
+	"  --incident ID           the incident\n"
+	"  --principal P           the NISC resident\n"
+	"  --emergency-reason TEXT why\n"
+	"  --from TIME, --until TIME\n"
+	"                          for how long\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Example:\n"
+	"  cymat participate --key keys/manager --incident \"$REQ\" \\\n"
+	"      --principal nisc/yamada --emergency-reason \"Malware analyst needed\"\n";
+
+const char cmd_activity_help[] =
+	"usage: cymat activity [OPTIONS] --kind KIND --summary TEXT\n"
+	"\n"
+	"Record an activity of CYMAT (DOMAIN.md §12), signed by a member, a field\n"
+	"leader, the manager or a participant.  Kinds 12.1a (facts), 12.1b (advice)\n"
+	"and 12.1c (special order) belong to a dispatched incident (R12.1); normal-\n"
+	"time kinds 12.2a-12.2e (contact network, threat information, training,\n"
+	"sharing skills, special orders) to none.\n"
+	"\n"
+	"Options:\n"
+	"  --kind KIND             12.1a, 12.1b, 12.1c, 12.2a ... 12.2e\n"
+	"  --incident ID           the incident (12.1x)\n"
+	"  --summary TEXT          what was done\n"
+	"  --advice-to ORG         12.1b: another organisation also advised (repeatable)\n"
+	"  --participant P         who took part (repeatable)\n"
+	"  --from TIME, --until TIME\n"
+	"                          when\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Example:\n"
+	"  cymat activity --key keys/field-leader --incident \"$REQ\" --kind 12.1a \\\n"
+	"      --summary \"Collected logs of the two servers\"\n";
+
+const char cmd_share_help[] =
+	"usage: cymat share [OPTIONS] --source ID... --recipient ORG --purpose P\n"
+	"\n"
+	"NISC (the manager or the director) shares information of records with an\n"
+	"organisation (DOMAIN.md §15).  c2/c3 information outside its own incident\n"
+	"needs its provider's consent covering it (R15.1), and for 15c the\n"
+	"director's approval.\n"
+	"\n"
+	"Options:\n"
+	"  --source ID             a record whose information is shared (repeatable)\n"
+	"  --recipient ORG         who receives it\n"
+	"  --purpose P             incident (its own incident), 15a (other\n"
+	"                          organisations), 15b (normal-time work), 15c (other)\n"
+	"  --consent ID            the provider's consent (15a-15c)\n"
+	"  --approval ID           15c: the director's approving record\n"
+	"  --use TEXT              the use\n"
+	"  --acting REASON         the deputy acting for the director (R4.2)\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Example:\n"
+	"  cymat share --key keys/manager --source \"$REP\" --recipient mof \\\n"
+	"      --purpose 15a --consent \"$CON\" --use \"Similar intrusion at mof\"\n";
+
+const char cmd_council_report_help[] =
+	"usage: cymat council-report [OPTIONS] --from TIME --until TIME\n"
+	"\n"
+	"The director's periodic report to the council (DOMAIN.md §16): its summary\n"
+	"is generated from the ledger (R16.1): records that took effect in\n"
+	"[from, until) counted per type, incidents opened, dispatched and closed;\n"
+	"counts only, no c2/c3 content.\n"
+	"\n"
+	"Options:\n"
+	"  --from TIME, --until TIME\n"
+	"                          the period\n"
+	"  --published             the summary was published\n"
+	"  --acting REASON         the deputy acting for the director (R4.2)\n"
+	ACT_COMMON_OPTIONS
+	"\n"
+	"Example:\n"
+	"  cymat council-report --key keys/director --from 2026-04-01T00:00:00Z \\\n"
+	"      --until 2026-07-01T00:00:00Z --published\n";
 
 const char cmd_request_help[] =
 	"usage: cymat request [OPTIONS] --affected ORG --summary TEXT\n"
@@ -290,15 +633,52 @@ static json_t *member_parent(json_t *body, const char *path, const char **name)
 	return obj;
 }
 
-static int member_present(const json_t *body, const char *path)
+static json_t *member_get(const json_t *body, const char *path)
 {
 	const char *dot = strchr(path, '.');
 	char outer[64];
 
 	if (!dot)
-		return json_object_get(body, path) != NULL;
+		return json_object_get(body, path);
 	snprintf(outer, sizeof(outer), "%.*s", (int)(dot - path), path);
-	return json_object_get(json_object_get(body, outer), dot + 1) != NULL;
+	return json_object_get(json_object_get(body, outer), dot + 1);
+}
+
+static int member_present(const json_t *body, const char *path)
+{
+	return member_get(body, path) != NULL;
+}
+
+/*
+ * The default of field f (see struct act_field), or NULL when it has none
+ * here; `time` is the record's time, set to now when it has none yet.
+ */
+static const char *field_default(char buf[64], const json_t *body, const struct act_field *f,
+                                 const char **time_text, char now_text[21])
+{
+	const json_t *v;
+	const char *s, *slash;
+
+	if (!f->value || f->kind == FIELD_FLAG)
+		return f->value;
+	if (strcmp(f->value, DEFAULT_TIME) == 0) {
+		/* Unless told otherwise, it happened when it is recorded: one time for both. */
+		if (!*time_text) {
+			ledger_time_format(now_text, (int64_t)time(NULL));
+			*time_text = now_text;
+		}
+		return *time_text;
+	}
+	if (strncmp(f->value, "@copy:", 6) == 0)
+		return json_string_value(member_get(body, f->value + 6));
+	if (strncmp(f->value, "@agency:", 8) != 0)
+		return f->value;
+	v = member_get(body, f->value + 8);
+	s = json_string_value(json_is_array(v) ? json_array_get(v, 0) : v);
+	if (!s || !(slash = strchr(s, '/')) || slash - s >= 64)
+		return NULL;
+	snprintf(buf, 64, "%.*s", (int)(slash - s), s);
+	return buf;
 }
 
 static int set_field(json_t *body, const struct act_field *f, const char *value)
@@ -463,14 +843,6 @@ static int run_act(const struct act *act, int argc, char **argv)
 	}
 
 	/* Defaults the acts imply. */
-	if (strcmp(act->type, "request") == 0 && !json_object_get(body, "occurred_at")) {
-		/* Unless told otherwise, it happened when it is recorded: one time for both. */
-		if (!rec.time) {
-			ledger_time_format(now_text, (int64_t)time(NULL));
-			rec.time = now_text;
-		}
-		json_object_set_new(body, "occurred_at", json_string(rec.time));
-	}
 	if (strcmp(act->type, "dispatch") == 0) {
 		if (!json_object_get(body, "basis")) {
 			if (json_object_get(body, "consent") && !json_object_get(body, "request"))
@@ -483,10 +855,12 @@ static int run_act(const struct act *act, int argc, char **argv)
 	}
 	for (i = 0; i < nfields; i++) {
 		json_t *parent;
-		const char *name;
+		const char *name, *value;
+		char buf[64];
 
 		f = &act->fields[i];
-		if (member_present(body, f->path) || !f->value)
+		if (member_present(body, f->path) ||
+		    !(value = field_default(buf, body, f, &rec.time, now_text)))
 			continue;
 		if (!(parent = member_parent(body, f->path, &name))) {
 			cli_error("out of memory");
@@ -495,7 +869,7 @@ static int run_act(const struct act *act, int argc, char **argv)
 		if (f->kind == FIELD_FLAG)
 			json_object_set_new(parent, name, json_false());
 		else
-			json_object_set_new(parent, name, json_string(f->value));
+			json_object_set_new(parent, name, json_string(value));
 	}
 	for (i = 0; i < nfields; i++) {
 		f = &act->fields[i];
@@ -504,6 +878,9 @@ static int run_act(const struct act *act, int argc, char **argv)
 			goto done;
 		}
 	}
+	if (act->complete && (rc = act->complete(body)) != CLI_EXIT_OK)
+		goto done;
+	rc = CLI_EXIT_INTERNAL;
 	/* A record of an incident refers at least to the incident. */
 	if (nrefs == 0 && rec.incident)
 		ref_ids[nrefs++] = rec.incident;
@@ -529,6 +906,31 @@ done:
 	return rc;
 }
 
+/* R16.1: the summary of the period, as the ledger's rules count it now. */
+static int council_summary(json_t *body)
+{
+	struct cli_policy_view view = { 0 };
+	const json_t *period = json_object_get(body, "period");
+	const char *from = cli_json_str(period, "from"), *until = cli_json_str(period, "until");
+	int64_t t0, t1;
+	json_t *summary;
+	int rc;
+
+	if (ledger_time_parse(&t0, from) < 0)
+		return cli_usage_error("--from wants a time YYYY-MM-DDTHH:MM:SSZ, not \"%s\"", from);
+	if (ledger_time_parse(&t1, until) < 0)
+		return cli_usage_error("--until wants a time YYYY-MM-DDTHH:MM:SSZ, not \"%s\"", until);
+	if ((rc = cli_policy_load(&view)) != CLI_EXIT_OK)
+		return rc;
+	summary = ledger_policy_council_summary(view.policy, t0, t1);
+	cli_policy_view_free(&view);
+	if (!summary || json_object_set_new(body, "summary", summary) < 0) {
+		cli_error("out of memory");
+		return CLI_EXIT_INTERNAL;
+	}
+	return CLI_EXIT_OK;
+}
+
 int cmd_act(int argc, char **argv)
 {
 	const struct act *act = find_act();
@@ -537,5 +939,15 @@ int cmd_act(int argc, char **argv)
 		cli_error("no act named \"%s\"", cli_command_name);
 		return CLI_EXIT_INTERNAL;
 	}
-	return run_act(act, argc, argv);
+	if (!act->sub)
+		return run_act(act, argc, argv);
+	/* "cymat agency add ...": the subcommand, then the act's options. */
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		cli_print_help();
+		return CLI_EXIT_OK;
+	}
+	if (argc < 2 || strcmp(argv[1], act->sub) != 0)
+		return cli_usage_error("the subcommand is \"%s\": cymat %s %s [OPTIONS]", act->sub,
+		                       act->name, act->sub);
+	return run_act(act, argc - 1, argv + 1);
 }

@@ -18,12 +18,24 @@ static const struct cli_command commands[] = {
 	{ "show", "show a record and its findings", cmd_show_help, cmd_show },
 	{ "log", "list records", cmd_log_help, cmd_log },
 	{ "verify", "verify the whole ledger", cmd_verify_help, cmd_verify },
+	{ "agency", "register a supported organisation (agency add)", cmd_agency_help, cmd_act },
+	{ "nominate", "nominate a member candidate", cmd_nominate_help, cmd_act },
+	{ "appoint", "appoint the manager, a field leader or a member", cmd_appoint_help, cmd_act },
+	{ "trainee", "register a trainee (trainee register)", cmd_trainee_help, cmd_act },
+	{ "withdraw", "withdraw a candidate or a trainee", cmd_withdraw_help, cmd_act },
+	{ "training", "apply for training or an exercise (training apply)", cmd_training_help,
+	  cmd_act },
+	{ "participate", "bring a NISC resident into an incident", cmd_participate_help, cmd_act },
 	{ "request", "request CYMAT's support (opens an incident)", cmd_request_help, cmd_act },
 	{ "dispatch", "dispatch CYMAT to an organisation", cmd_dispatch_help, cmd_act },
+	{ "activity", "record an activity of CYMAT", cmd_activity_help, cmd_act },
 	{ "report", "file a damage report", cmd_report_help, cmd_act },
 	{ "opinion", "a CISO's opinion on ending support", cmd_opinion_help, cmd_act },
 	{ "close", "end the support of an incident", cmd_close_help, cmd_act },
 	{ "consent", "give or withdraw a consent", cmd_consent_help, cmd_act },
+	{ "share", "share information with an organisation", cmd_share_help, cmd_act },
+	{ "council-report", "the director's report to the council", cmd_council_report_help,
+	  cmd_act },
 	{ "status", "open incidents at a glance", cmd_status_help, cmd_status },
 	{ "incident", "one incident: timeline, state, findings", cmd_incident_help, cmd_incident },
 	{ "roster", "staff per organisation, with quota use", cmd_roster_help, cmd_roster },
@@ -50,7 +62,7 @@ static void print_main_help(FILE *fp)
 	      "\n"
 	      "Commands:\n", fp);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(fp, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(fp, "  %-14s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nRun `cymat help COMMAND` for a command's options and examples.\n"
 	      "Exit status: 0 ok, 1 errors found or record refused, 2 usage, 3 bad input,\n"
 	      "4 ledger busy, 5 internal or I/O error.\n", fp);
