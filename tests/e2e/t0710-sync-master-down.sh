@@ -48,7 +48,11 @@ cat >report.json <<'JSON'
 {"number": 1, "status": "investigating", "summary": "Three servers isolated, backups intact",
  "gsoc_substitute": false, "cabinet_emergency": false}
 JSON
-REP=$(file_record moj moj-csirt report report.json --class c2 --incident "$REQ" --ref "$REQ")
+# No dispatch can reach moj while the master is down: the report breaks
+# R13.1 and is appended anyway (--no-judge), as evidence; DOMAIN findings
+# never hold a record back from sync.
+REP=$(file_record moj moj-csirt report report.json --class c2 --incident "$REQ" --ref "$REQ" \
+	--no-judge)
 say "moj reports $REP offline"
 NOTE=$(write mof mof-csirt "mof works on while the master is down")
 for n in moj mof mic; do
