@@ -35,3 +35,4 @@ E2E_TESTS += e2e/t0700-sync-tools.sh
 E2E_TESTS += e2e/t0800-syncd-config.sh
 E2E_TESTS += e2e/t0810-syncd-daemon.sh
 E2E_TESTS += e2e/t0710-sync-master-down.sh
+E2E_TESTS += e2e/t0720-sync-concurrent.sh
