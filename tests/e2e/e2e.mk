@@ -36,3 +36,5 @@ E2E_TESTS += e2e/t0800-syncd-config.sh
 E2E_TESTS += e2e/t0810-syncd-daemon.sh
 E2E_TESTS += e2e/t0710-sync-master-down.sh
 E2E_TESTS += e2e/t0720-sync-concurrent.sh
+E2E_TESTS += e2e/t0730-sync-peer-relay.sh
+E2E_TESTS += e2e/t0740-sync-bundle.sh
