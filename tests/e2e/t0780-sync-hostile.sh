@@ -73,6 +73,18 @@ node_config moj nisc "$EGIT" master
 "$SYNCD" -c "$T/moj.conf" 2>>"$T/syncd.log" &
 DPID=$!
 track_pid "$DPID"
+# The last success set the next attempt an hour ahead, and a restarted
+# daemon keeps to it: ask for a cycle now, once the daemon holds its pidfile.
+daemon_started() {
+	kill -0 "$DPID" 2>/dev/null || { cat "$T/syncd.log" >&2; fail "cymat-syncd exited"; }
+	[ "$(cat "$MOJ/cymat/syncd.pid" 2>/dev/null)" = "$DPID" ]
+}
+wait_until "cymat-syncd to start" daemon_started
+asked() {
+	"$CYMAT" sync --config "$T/moj.conf" >"$T/ask.out" 2>&1 &&
+		grep -q "asked the running cymat-syncd" "$T/ask.out"
+}
+wait_until "cymat sync to ask the daemon" asked
 failures_at_least() {
 	kill -0 "$DPID" 2>/dev/null || { cat "$T/syncd.log" >&2; fail "cymat-syncd died"; }
 	"$CYMAT" -C "$MOJ" sync status --json >"$T/st.json" 2>/dev/null || return 1
@@ -89,9 +101,6 @@ pushed() {
 	[ "$(git -C "$MASTER" rev-parse -q --verify refs/inbox/moj)" = "$(git -C "$MOJ" rev-parse main)" ]
 }
 # The reload is applied; then a cycle now (the backoff would wait an hour).
-asked() {
-	"$CYMAT" sync --config "$T/moj.conf" >"$T/ask.out" 2>&1
-}
 wait_until "cymat sync to ask the daemon" asked
 wait_until "the daemon to recover" pushed
 kill -TERM "$DPID"
