@@ -38,5 +38,6 @@ E2E_TESTS += e2e/t0710-sync-master-down.sh
 E2E_TESTS += e2e/t0720-sync-concurrent.sh
 E2E_TESTS += e2e/t0730-sync-peer-relay.sh
 E2E_TESTS += e2e/t0740-sync-bundle.sh
+E2E_TESTS += e2e/t0750-sync-kill.sh
 E2E_TESTS += e2e/t0770-sync-degraded.sh
 E2E_TESTS += e2e/t0780-sync-hostile.sh
