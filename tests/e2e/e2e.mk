@@ -41,4 +41,5 @@ E2E_TESTS += e2e/t0740-sync-bundle.sh
 E2E_TESTS += e2e/t0750-sync-kill.sh
 E2E_TESTS += e2e/t0770-sync-degraded.sh
 E2E_TESTS += e2e/t0780-sync-hostile.sh
+E2E_TESTS += e2e/t0820-syncd-sync.sh
 E2E_TESTS += e2e/t0830-syncd-stop-mid-step.sh
