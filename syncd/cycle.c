@@ -63,6 +63,17 @@ static void log_refused(const char *from, const ledger_report *report)
 	}
 }
 
+/* A library message about a remote begins 'remote "NAME": '; our log line already does. */
+static const char *without_subject(const char *message, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(message, "remote \"", 8) == 0 && strncmp(message + 8, name, n) == 0 &&
+	    strncmp(message + 8 + n, "\": ", 3) == 0)
+		return message + 8 + n + 3;
+	return message;
+}
+
 /*
  * Sync one remote now.  ledger_sync_remote records the outcome in the
  * remote's status (`st`, as it was before, is what we fall back on if that
@@ -113,7 +124,7 @@ static void sync_remote(struct syncd_cycle_stats *stats, ledger_sync_status *st,
 		st->next_attempt = now + delay;
 		stats->failed++;
 		syncd_log(LOG_WARNING, "remote \"%s\": %s; failure %u, next attempt in %us", r->name,
-		          message, st->failures, delay);
+		          without_subject(message, r->name), st->failures, delay);
 		if (res.refused)
 			log_refused(r->name, res.refused);
 	}

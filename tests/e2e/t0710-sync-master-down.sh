@@ -38,6 +38,11 @@ REQ=$(file_record moj moj-ciso request request.json)
 say "moj files request $REQ offline"
 sync_node moj
 assert_eq "$RC" 6 "exit status of a sync with the master down"
+assert_err 'warning: remote "nisc": '
+if grep -qF 'remote "nisc": remote "nisc"' "$T/err"; then
+	show_output
+	fail "the warning names the remote twice"
+fi
 sync_status moj
 assert_out "remote nisc"
 assert_out "failures:      1 in a row"
