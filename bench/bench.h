@@ -97,6 +97,7 @@ typedef struct {
 	const char *gen_repo; /* where the ledger is built: repo, or one on tmpfs copied to repo */
 	const char *cymat;
 	size_t records, batch, incremental, appends;
+	size_t sync;          /* --sync N: new records of the sync cycle; 0: the usual run */
 	int profile, json;
 	int64_t next_time;    /* from the generation, for the records appended later */
 	size_t record_bytes;  /* average record file size, for the raw verify messages */
@@ -141,5 +142,10 @@ double cpu_of(const struct rusage *ru);
 double mib(const struct rusage *ru);
 void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t parse_count(const char *text, const char *opt);
+
+/* --- one sync cycle (bench_sync.c) ---------------------------------------- */
+
+/* --sync N: the whole run on the generated ledger; prints its table, returns the exit status. */
+int bench_sync(const bench *b);
 
 #endif

@@ -54,7 +54,7 @@
 static const char usage_text[] =
 	"usage: cymat-bench [--records N] [--batch N] [--incremental N] [--appends N]\n"
 	"                   [--keep DIR] [--gen-dir DIR | --in-place] [--profile] [--json]\n"
-	"                   [--cymat PATH] [--reuse DIR]\n"
+	"                   [--cymat PATH] [--reuse DIR] [--sync N]\n"
 	"\n"
 	"Build a ledger of N records (default 100000) with the library, appending\n"
 	"them BATCH (default 1000) to a commit, then measure: batch and one-record\n"
@@ -75,7 +75,15 @@ static const char usage_text[] =
 	"  --json        print the results as JSON instead of a table\n"
 	"  --cymat PATH  the cymat command to run (default: the built one)\n"
 	"  --reuse DIR   measure the ledger an earlier --keep DIR run left instead of\n"
-	"                building one (each run adds INCREMENTAL + APPENDS records)\n";
+	"                building one (each run adds INCREMENTAL + APPENDS records)\n"
+	"  --sync N      instead of the above, one sync cycle (make bench-sync): the\n"
+	"                ledger is NISC's master under git daemon on 127.0.0.1 and,\n"
+	"                copied, an agency's (cache filled, 10 records of its own);\n"
+	"                the master gains N records; the agency syncs (fetch, verify,\n"
+	"                merge, push to its inbox), stock `git fetch` takes the same\n"
+	"                objects into a plain copy and OpenSSL verifies the N\n"
+	"                signatures alone (the floor); target: the cycle within\n"
+	"                1.5 x (git fetch + floor), wall time\n";
 
 /* --- the measurements (each runs in a child) ------------------------------ */
 
@@ -574,6 +582,7 @@ int main(int argc, char **argv)
 		{ "gen-dir", required_argument, NULL, 'g' },
 		{ "in-place", no_argument, NULL, 'P' },
 		{ "reuse", required_argument, NULL, 'r' },
+		{ "sync", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -617,6 +626,7 @@ int main(int argc, char **argv)
 		case 'g': gen_dir = optarg; break;
 		case 'P': gen_dir = NULL; break;
 		case 'r': reuse = optarg; break;
+		case 'S': b.sync = parse_count(optarg, "--sync"); break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
@@ -689,8 +699,22 @@ int main(int argc, char **argv)
 	if (!reuse)
 		b.record_bytes = gr.records ? gr.bytes / gr.records : 0;
 	/* What a later --reuse run needs: a time after every record this run appends. */
-	state_write(work, b.next_time + 2 * 86400 + (int64_t)(b.appends * 60 + b.incremental * 41),
-	            b.record_bytes);
+	state_write(work, b.next_time + 2 * 86400 +
+	            (int64_t)(b.appends * 60 + (b.incremental + b.sync + 20) * 41), b.record_bytes);
+	if (b.sync) {
+		int rc = bench_sync(&b);
+
+		if (keep)
+			progress("ledgers kept in %s", work);
+		cleanup();
+		cleanup_dirs[0] = NULL;
+		if (b.gen_repo != b.repo)
+			free((void *)b.gen_repo);
+		free(gen_work);
+		free((void *)b.repo);
+		free(work);
+		return rc;
+	}
 
 	/* 3. Full verification in a child of its own, for its peak memory. */
 	progress("full verification");
