@@ -32,6 +32,7 @@ E2E_TESTS += e2e/t0650-bundle-create.sh
 E2E_TESTS += e2e/t0660-bundle-import.sh
 E2E_TESTS += e2e/t0670-bundle-refuse.sh
 E2E_TESTS += e2e/t0700-sync-tools.sh
+E2E_TESTS += e2e/t0765-sync-full-pack.sh
 E2E_TESTS += e2e/t0800-syncd-config.sh
 E2E_TESTS += e2e/t0810-syncd-daemon.sh
 E2E_TESTS += e2e/t0710-sync-master-down.sh
