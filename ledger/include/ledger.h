@@ -24,5 +24,6 @@
 #include "ledger/node.h"
 #include "ledger/receive.h"
 #include "ledger/bundle.h"
+#include "ledger/seal.h"
 
 #endif
