@@ -52,6 +52,7 @@ typedef struct {
 	uint8_t kid[32];
 	uint8_t pub[32];
 	const char *principal; /* borrowed from the source record */
+	const char *x25519;    /* its sealing key, base64 (borrowed; NULL: none) */
 	unsigned int roles;
 	int64_t from, until;
 	size_t source;         /* entry index of the principal or root record */

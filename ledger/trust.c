@@ -218,6 +218,7 @@ static int add_binding(ledger_state *st, json_t *p, const char *principal, int64
 	ledger_sha256(b->kid, raw, 32);
 	free(raw);
 	b->principal = principal;
+	b->x25519 = json_string_value(json_object_get(p, "x25519"));
 	b->roles = roles;
 	b->from = from;
 	b->until = until;
@@ -898,6 +899,41 @@ const char *ledger_state_key_principal(const ledger_state *state, const char *ki
 			return b->principal;
 	}
 	return NULL;
+}
+
+int ledger_state_foreach_key(const ledger_state *state, int64_t at, ledger_state_key_cb cb,
+                             void *payload)
+{
+	char kid[LEDGER_HEX_ID_LEN + 1];
+	uint8_t *x = NULL;
+	size_t i, len;
+	int r;
+
+	for (size_t k = 0; k < state->nbindings; k++) {
+		const binding *b = &state->bindings[k];
+
+		if (!(b->from <= at && at < b->until) || revoked(state, b->kid, at, 0))
+			continue;
+		/* Each key once, through the binding ledger_state_key_principal picks. */
+		if (!idmap_get(&state->first_binding, b->kid, &i))
+			continue;
+		while (i != NONE && !(state->bindings[i].from <= at && at < state->bindings[i].until))
+			i = state->bindings[i].next;
+		if (i != k)
+			continue;
+		hex_of(kid, b->kid);
+		if (!b->x25519 || ledger_base64_decode(&x, &len, b->x25519) < 0 || len != 32) {
+			free(x);
+			x = NULL;
+			ledger_error_clear();
+		}
+		r = cb(b->principal, kid, x, payload);
+		free(x);
+		x = NULL;
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 int ledger_state_has_role(const ledger_state *state, const char *principal, const char *role,

@@ -36,6 +36,23 @@ void ledger_state_chain_tip(int64_t *seq, char prev[LEDGER_HEX_ID_LEN + 1],
  */
 const char *ledger_state_key_principal(const ledger_state *state, const char *kid, int64_t at);
 
+/*
+ * Called per key by ledger_state_foreach_key: its principal, its kid (64
+ * hex) and the X25519 sealing key its binding carries (raw, NULL when the
+ * binding has none that decodes to 32 bytes).  Return non-zero to stop.
+ */
+typedef int (*ledger_state_key_cb)(const char *principal, const char *kid,
+                                   const uint8_t *x25519, void *payload);
+
+/*
+ * Every key bound to a principal at `at` and not revoked then, each once,
+ * with the binding ledger_state_key_principal would name; roots' keys
+ * first, then in the order the bindings were judged.  Returns 0, or the
+ * first non-zero value cb returned.
+ */
+int ledger_state_foreach_key(const ledger_state *state, int64_t at, ledger_state_key_cb cb,
+                             void *payload);
+
 /* Role check: does `principal` hold `role` at `at`? */
 int ledger_state_has_role(const ledger_state *state, const char *principal, const char *role,
                           int64_t at);
