@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "ledger.h"
 #include "cli.h"
@@ -23,6 +24,66 @@ static int by_rules(const ledger_report *report)
 	return 0;
 }
 
+/*
+ * Check each given sealed part, and seal each confidential one for its
+ * recipients at the record's time (now when none is given: one time for
+ * the batch, in now_text).  sealed[i] holds the new sealed objects.
+ */
+static int prepare_sealed(json_t **sealed, ledger_new_record *recs,
+                          const struct cli_new_record *records, size_t count,
+                          ledger_repo *repo, const ledger_key *key,
+                          const struct cli_append_options *opts, char now_text[21])
+{
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	ledger_state *state = NULL;
+	char kid[LEDGER_HEX_ID_LEN + 1];
+	const char *author;
+	size_t i, nseal = 0;
+	int64_t at;
+	int error, rc = CLI_EXIT_OK;
+
+	for (i = 0; i < count; i++) {
+		if (records[i].confidential) {
+			nseal++;
+			continue;
+		}
+		if (!records[i].sealed || opts->no_judge)
+			continue;
+		if ((error = ledger_seal_check(records[i].sealed)) < 0) {
+			cli_lib_error(error, "record %zu (type \"%s\")", i + 1, records[i].type);
+			return CLI_EXIT_INPUT;
+		}
+	}
+	if (nseal == 0)
+		return CLI_EXIT_OK;
+	error = ledger_state_load(&state, repo, &vopts);
+	if (error < 0)
+		return cli_lib_error(error, "cannot read the ledger's keys");
+	cli_key_kid(kid, key);
+	ledger_time_format(now_text, (int64_t)time(NULL));
+	for (i = 0; i < count; i++) {
+		if (!records[i].confidential)
+			continue;
+		if (!recs[i].time)
+			recs[i].time = now_text;
+		author = opts->author;
+		if (!author && ledger_time_parse(&at, recs[i].time) == 0)
+			author = ledger_state_key_principal(state, kid, at);
+		if (!author) {
+			cli_error("key %s is bound to no principal at %s; bind it first "
+			          "(cymat principal add) or give --author", kid, recs[i].time);
+			rc = CLI_EXIT_REFUSED;
+			break;
+		}
+		if ((rc = cli_seal_record(&sealed[i], &records[i], recs[i].time, author,
+		                          state)) != CLI_EXIT_OK)
+			break;
+		recs[i].sealed = sealed[i];
+	}
+	ledger_state_free(state);
+	return rc;
+}
+
 int cli_append_records(const struct cli_new_record *records, size_t count,
                        const struct cli_append_options *opts)
 {
@@ -31,7 +92,8 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	ledger_new_record *recs = NULL;
 	ledger_repo *repo = NULL;
 	ledger_key *key = NULL;
-	char path[LEDGER_RECORD_PATH_LEN + 1];
+	json_t **sealed = NULL;
+	char path[LEDGER_RECORD_PATH_LEN + 1], now_text[21];
 	size_t i;
 	int error, rc;
 
@@ -44,7 +106,8 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	if ((rc = cli_open_repo(&repo)) != CLI_EXIT_OK)
 		goto done;
 	recs = calloc(count, sizeof(*recs));
-	if (!recs) {
+	sealed = calloc(count, sizeof(*sealed));
+	if (!recs || !sealed) {
 		cli_error("out of memory");
 		rc = CLI_EXIT_INTERNAL;
 		goto done;
@@ -58,6 +121,9 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 		recs[i].time = records[i].time;
 		recs[i].sealed = records[i].sealed;
 	}
+	if ((rc = prepare_sealed(sealed, recs, records, count, repo, key, opts,
+	                         now_text)) != CLI_EXIT_OK)
+		goto done;
 	aopts.author = opts->author;
 	aopts.seq = opts->seq;
 	aopts.prev = opts->prev;
@@ -117,6 +183,9 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	rc = CLI_EXIT_OK;
 done:
 	ledger_append_result_clear(&result);
+	for (i = 0; sealed && i < count; i++)
+		json_decref(sealed[i]);
+	free(sealed);
 	free(recs);
 	ledger_repo_free(repo);
 	ledger_key_free(key);

@@ -116,6 +116,10 @@ struct cli_new_record {
 	const char *class_;   /* NULL: c1 */
 	const char *time;     /* NULL: now */
 	json_t *sealed;       /* borrowed, NULL: absent */
+	/* Seal this confidential object (borrowed) into `sealed` (cli/seal.c); NULL: none. */
+	json_t *confidential;
+	const char *const *seal_to; /* more recipient principals (--to) */
+	size_t nseal_to;
 };
 
 struct cli_append_options {
@@ -135,6 +139,18 @@ struct cli_append_options {
  */
 int cli_append_records(const struct cli_new_record *records, size_t count,
                        const struct cli_append_options *opts);
+
+/* Read the confidential object of --seal FILE ("-": stdin); prints the error. */
+int cli_read_confidential(json_t **out, const char *path);
+
+/*
+ * Seal rec->confidential for a record of `author` at `time_text`: the
+ * author's keys, NISC's director, deputy and managers, and rec->seal_to,
+ * as bound in `state` then (cli/seal.c).  Refuses a class other than c2
+ * and c3.  Prints the error and returns an exit code.
+ */
+int cli_seal_record(json_t **out, const struct cli_new_record *rec, const char *time_text,
+                    const char *author, const ledger_state *state);
 
 /* The rules' view of the ledger, for the views (cli/views.c). */
 struct cli_policy_view {

@@ -257,6 +257,10 @@ static const struct act acts[] = {
 	"                    given to other options are added, else the incident)\n" \
 	"  --class CLASS     c1 (default), c2 or c3\n" \
 	"  --time TIME       the record's time (default now)\n" \
+	"  --seal FILE       seal the confidential JSON object in FILE for the\n" \
+	"                    author, NISC's director, deputy and managers (needs\n" \
+	"                    --class c2 or c3; see `cymat append --help`)\n" \
+	"  --seal-to P       also seal for principal P's keys (repeatable)\n" \
 	"  --no-judge        append even when the rules refuse the record (expert)\n" \
 	"  --dry-run         print the body and stop\n" \
 	"  --json            print the new record as JSON\n" \
@@ -598,6 +602,7 @@ const char cmd_consent_help[] =
 
 enum {
 	OPT_KEY = 1000, OPT_AUTHOR, OPT_REF, OPT_CLASS, OPT_TIME, OPT_NO_JUDGE, OPT_DRY_RUN,
+	OPT_SEAL, OPT_SEAL_TO,
 	OPT_JSON, OPT_INCIDENT, OPT_FIELD /* + index into the act's fields */
 };
 
@@ -749,20 +754,21 @@ static int run_act(const struct act *act, int argc, char **argv)
 	struct cli_append_options opts = { 0 };
 	struct cli_new_record rec = { 0 };
 	struct option *options = NULL;
-	json_t *body = NULL, *refs = NULL;
-	const char **ref_ids = NULL;
+	json_t *body = NULL, *refs = NULL, *confidential = NULL;
+	const char **ref_ids = NULL, **seal_to = NULL, *seal_path = NULL;
 	const struct act_field *f;
-	size_t nfields, nopts, nrefs = 0, i;
+	size_t nfields, nopts, nrefs = 0, nseal_to = 0, i;
 	char now_text[21];
 	int c, dry_run = 0, rc = CLI_EXIT_INTERNAL;
 
 	for (nfields = 0; act->fields[nfields].option; nfields++)
 		;
-	options = calloc(nfields + 11, sizeof(*options));
+	options = calloc(nfields + 13, sizeof(*options));
 	/* Every option may name one record; enough room for all of them and the incident. */
 	ref_ids = calloc((size_t)argc + 1, sizeof(*ref_ids));
+	seal_to = calloc((size_t)argc + 1, sizeof(*seal_to));
 	body = json_object();
-	if (!options || !ref_ids || !body) {
+	if (!options || !ref_ids || !seal_to || !body) {
 		cli_error("out of memory");
 		goto done;
 	}
@@ -772,6 +778,8 @@ static int run_act(const struct act *act, int argc, char **argv)
 	options[nopts++] = (struct option){ "ref", required_argument, NULL, OPT_REF };
 	options[nopts++] = (struct option){ "class", required_argument, NULL, OPT_CLASS };
 	options[nopts++] = (struct option){ "time", required_argument, NULL, OPT_TIME };
+	options[nopts++] = (struct option){ "seal", required_argument, NULL, OPT_SEAL };
+	options[nopts++] = (struct option){ "seal-to", required_argument, NULL, OPT_SEAL_TO };
 	options[nopts++] = (struct option){ "no-judge", no_argument, NULL, OPT_NO_JUDGE };
 	options[nopts++] = (struct option){ "dry-run", no_argument, NULL, OPT_DRY_RUN };
 	options[nopts++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
@@ -799,6 +807,12 @@ static int run_act(const struct act *act, int argc, char **argv)
 			break;
 		case OPT_TIME:
 			rec.time = optarg;
+			break;
+		case OPT_SEAL:
+			seal_path = optarg;
+			break;
+		case OPT_SEAL_TO:
+			seal_to[nseal_to++] = optarg;
 			break;
 		case OPT_NO_JUDGE:
 			opts.no_judge = 1;
@@ -835,6 +849,10 @@ static int run_act(const struct act *act, int argc, char **argv)
 	}
 	if (optind != argc) {
 		rc = cli_usage_error("unexpected argument \"%s\"", argv[optind]);
+		goto done;
+	}
+	if (nseal_to && !seal_path) {
+		rc = cli_usage_error("--seal-to goes with --seal");
 		goto done;
 	}
 	if (act->incident == INCIDENT_REQUIRED && !rec.incident) {
@@ -894,13 +912,20 @@ static int run_act(const struct act *act, int argc, char **argv)
 		rc = cli_finish_output();
 		goto done;
 	}
+	if (seal_path && (rc = cli_read_confidential(&confidential, seal_path)) != CLI_EXIT_OK)
+		goto done;
 	rec.type = act->type;
 	rec.body = body;
 	rec.refs = refs;
+	rec.confidential = confidential;
+	rec.seal_to = seal_to;
+	rec.nseal_to = nseal_to;
 	rc = cli_append_records(&rec, 1, &opts);
 done:
 	json_decref(body);
 	json_decref(refs);
+	json_decref(confidential);
+	free(seal_to);
 	free(ref_ids);
 	free(options);
 	return rc;

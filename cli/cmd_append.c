@@ -12,6 +12,7 @@
 const char cmd_append_help[] =
 	"usage: cymat append [--key FILE] --type TYPE [--incident ID] [--ref ID...]\n"
 	"                    [--class c1|c2|c3] [--sealed FILE] [--time TIME]\n"
+	"                    [--seal FILE [--to PRINCIPAL...]]\n"
 	"                    [--author PRINCIPAL] [--json] BODY.json|-\n"
 	"       cymat append [--key FILE] [--author PRINCIPAL] [--json]\n"
 	"                    --batch FILE.jsonl|-\n"
@@ -27,13 +28,23 @@ const char cmd_append_help[] =
 	"error-level rule broken refuses it, named by its rule id, e.g. R10.4);\n"
 	"nothing is written when any is refused.  Prints the new record ids, one a line.\n"
 	"\n"
+	"With --seal, the JSON object in FILE is the record's confidential part: it is\n"
+	"sealed (docs/FORMAT.md, \"Sealed content\") for every key, bound at the\n"
+	"record's time, of the author, of NISC's director, deputy and managers, and\n"
+	"of each --to principal, and becomes the record's \"sealed\" member.  It needs\n"
+	"--class c2 or c3; the rules refuse a recipient no consent covers (R15.2).\n"
+	"Read it back with `cymat show --unseal`.\n"
+	"\n"
 	"Options:\n"
 	"  --key FILE          signing key (default $CYMAT_KEY)\n"
 	"  --type TYPE         record type (a schema name: request, dispatch, ...)\n"
 	"  --incident ID       the record that opened the incident\n"
 	"  --ref ID            a record this one depends on (repeatable)\n"
 	"  --class CLASS       confidentiality class c1 (default), c2 or c3\n"
-	"  --sealed FILE       the record's sealed member, a JSON object\n"
+	"  --sealed FILE       the record's sealed member, a JSON object, as it is\n"
+	"                      (its structure is checked)\n"
+	"  --seal FILE         seal the confidential JSON object in FILE (\"-\": stdin)\n"
+	"  --to PRINCIPAL      also seal for this principal's keys (repeatable)\n"
 	"  --time TIME         record time, YYYY-MM-DDTHH:MM:SSZ (default now)\n"
 	"  --author PRINCIPAL  author instead of the key's own principal\n"
 	"  --batch FILE        several records from a JSON-lines file\n"
@@ -46,6 +57,8 @@ const char cmd_append_help[] =
 	"\n"
 	"Examples:\n"
 	"  cymat append --key ciso.key --type request request.json\n"
+	"  cymat append --key ciso.key --type report --class c2 --incident ID \\\n"
+	"      --seal detail.json --to mlit/ciso report.json\n"
 	"  jq -c . day.json | cymat append --key ciso.key --batch -\n";
 
 #define MAX_REFS 256
@@ -187,6 +200,8 @@ int cmd_append(int argc, char **argv)
 		{ "ref", required_argument, NULL, 'r' },
 		{ "class", required_argument, NULL, 'c' },
 		{ "sealed", required_argument, NULL, 's' },
+		{ "seal", required_argument, NULL, 'e' },
+		{ "to", required_argument, NULL, 'o' },
 		{ "time", required_argument, NULL, 't' },
 		{ "author", required_argument, NULL, 'a' },
 		{ "batch", required_argument, NULL, 'b' },
@@ -199,16 +214,19 @@ int cmd_append(int argc, char **argv)
 	};
 	struct cli_append_options opts = { 0 };
 	struct cli_new_record one = { 0 }, *recs = NULL;
-	const char *batch = NULL, *sealed_path = NULL;
-	json_t *refs = json_array(), *body = NULL, *sealed = NULL, **lines = NULL;
-	size_t count = 0, i;
+	const char *batch = NULL, *sealed_path = NULL, *seal_path = NULL;
+	const char **to = calloc((size_t)argc + 1, sizeof(*to));
+	json_t *refs = json_array(), *body = NULL, *sealed = NULL, *confidential = NULL;
+	json_t **lines = NULL;
+	size_t count = 0, nto = 0, i;
 	long long seq;
 	char *end;
 	int c, rc;
 
-	if (!refs) {
+	if (!refs || !to) {
 		cli_error("out of memory");
-		return CLI_EXIT_INTERNAL;
+		rc = CLI_EXIT_INTERNAL;
+		goto done;
 	}
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
@@ -229,6 +247,12 @@ int cmd_append(int argc, char **argv)
 			break;
 		case 's':
 			sealed_path = optarg;
+			break;
+		case 'e':
+			seal_path = optarg;
+			break;
+		case 'o':
+			to[nto++] = optarg;
 			break;
 		case 't':
 			one.time = optarg;
@@ -271,13 +295,26 @@ int cmd_append(int argc, char **argv)
 	}
 	if (batch) {
 		if (optind != argc || one.type || one.incident || one.class_ || one.time ||
-		    sealed_path || json_array_size(refs)) {
+		    sealed_path || seal_path || nto || json_array_size(refs)) {
 			rc = cli_usage_error("--batch takes the records' members from the file");
 			goto done;
 		}
 		if ((rc = read_batch(&lines, &recs, &count, batch)) != CLI_EXIT_OK)
 			goto done;
 		rc = cli_append_records(recs, count, &opts);
+		goto done;
+	}
+	if (seal_path && sealed_path) {
+		rc = cli_usage_error("--seal and --sealed exclude each other");
+		goto done;
+	}
+	if (seal_path && strcmp(seal_path, "-") == 0 && argc - optind == 1 &&
+	    strcmp(argv[optind], "-") == 0) {
+		rc = cli_usage_error("the body and --seal cannot both be standard input");
+		goto done;
+	}
+	if (nto && !seal_path) {
+		rc = cli_usage_error("--to goes with --seal");
 		goto done;
 	}
 	if (!one.type) {
@@ -292,9 +329,14 @@ int cmd_append(int argc, char **argv)
 		goto done;
 	if (sealed_path && (rc = read_object(&sealed, sealed_path, "sealed")) != CLI_EXIT_OK)
 		goto done;
+	if (seal_path && (rc = cli_read_confidential(&confidential, seal_path)) != CLI_EXIT_OK)
+		goto done;
 	one.body = body;
 	one.refs = refs;
 	one.sealed = sealed;
+	one.confidential = confidential;
+	one.seal_to = to;
+	one.nseal_to = nto;
 	rc = cli_append_records(&one, 1, &opts);
 done:
 	for (i = 0; i < count; i++)
@@ -304,5 +346,7 @@ done:
 	json_decref(refs);
 	json_decref(body);
 	json_decref(sealed);
+	json_decref(confidential);
+	free(to);
 	return rc;
 }
