@@ -27,6 +27,7 @@ E2E_TESTS += e2e/t0510-policy-refusal.sh
 E2E_TESTS += e2e/t0520-acts.sh
 E2E_TESTS += e2e/t0530-scenario.sh
 E2E_TESTS += e2e/t0540-seal.sh
+E2E_TESTS += e2e/t0545-seal-python.sh
 E2E_TESTS += e2e/t0600-hook-daemon.sh
 E2E_TESTS += e2e/t0610-hook-http.sh
 E2E_TESTS += e2e/t0650-bundle-create.sh
