@@ -181,7 +181,7 @@ int policy_director_or_deputy(const ledger_policy *pol, const precord *r)
 
 /* --- gathering the records ---------------------------------------------------- */
 
-static precord *add_record(ledger_policy *pol)
+precord *policy_add_record(ledger_policy *pol)
 {
 	precord *r;
 
@@ -315,7 +315,7 @@ static int note_member(precord *r, const char *data, size_t len, const char *nam
  * else at another depth ("incident" is the record's and a stakeholder
  * body's, both names of records).
  */
-static int note_names(precord *r, const char *data, size_t len)
+int policy_note_names(precord *r, const char *data, size_t len)
 {
 	static const char *const common[] = { "prev", "incident", "refs" };
 	int ret;
@@ -394,7 +394,21 @@ static int parse_record(precord *r, const char *data, size_t len)
  * when its turn comes (every record parsed at once costs far more memory
  * than the bytes).
  */
-static int collect_file(const char *path, const char *data, size_t len, void *payload)
+int policy_takes_entry(const ledger_state *st, size_t i)
+{
+	const entry *e = &st->entries[i];
+	char hex[LEDGER_HEX_ID_LEN + 1], own[LEDGER_RECORD_PATH_LEN + 1];
+	size_t j;
+
+	if (!e->has_id || e->fail_code || e->sig != SIG_OK || st->invalid[i] ||
+	    entry_is_trust_type(e->type) || !idmap_get(&st->by_id, e->id, &j) || j != i)
+		return 0;
+	ledger_hex(hex, e->id, 32);
+	ledger_record_path(own, hex);
+	return strcmp(own, e->path) == 0;
+}
+
+int policy_collect_file(const char *path, const char *data, size_t len, void *payload)
 {
 	ledger_policy *pol = payload;
 	const ledger_state *st = pol->state;
@@ -409,12 +423,11 @@ static int collect_file(const char *path, const char *data, size_t len, void *pa
 	    !idmap_get(&st->by_id, raw, &i))
 		return 0;
 	e = &st->entries[i];
-	if (strcmp(e->path, path) != 0 || e->fail_code || e->sig != SIG_OK || st->invalid[i] ||
-	    entry_is_trust_type(e->type))
+	if (strcmp(e->path, path) != 0 || !policy_takes_entry(st, i))
 		return 0;
 	if (e->time > pol->latest)
 		pol->latest = e->time;
-	if (!(r = add_record(pol)))
+	if (!(r = policy_add_record(pol)))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	memcpy(r->id, id, sizeof(r->id));
 	snprintf(r->type_buf, sizeof(r->type_buf), "%s", e->type);
@@ -433,7 +446,7 @@ static int collect_file(const char *path, const char *data, size_t len, void *pa
 	}
 	r->read = 1;
 	r->rank = tie_rank(r->type_buf, data, len);
-	if ((ret = note_names(r, data, len)) < 0)
+	if ((ret = policy_note_names(r, data, len)) < 0)
 		return ret;
 	if (!(r->data = malloc(len)))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -445,7 +458,7 @@ static int collect_file(const char *path, const char *data, size_t len, void *pa
 static int add_candidate(ledger_policy *pol, const ledger_record *cand)
 {
 	uint8_t raw[32];
-	precord *r = add_record(pol);
+	precord *r = policy_add_record(pol);
 	int ret;
 
 	if (!r)
@@ -453,7 +466,7 @@ static int add_candidate(ledger_policy *pol, const ledger_record *cand)
 	memcpy(r->id, cand->id, sizeof(r->id));
 	if ((ret = ledger_record_envelope(&r->data, &r->len, cand)) < 0 ||
 	    (ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(r)) < 0 ||
-	    (ret = note_names(r, r->data, r->len)) < 0)
+	    (ret = policy_note_names(r, r->data, r->len)) < 0)
 		return ret;
 	r->rank = tie_rank(r->type_buf, r->data, r->len);
 	if (r->time > pol->latest)
@@ -474,15 +487,28 @@ static void release_record(precord *r)
 
 /* --- causal order ----------------------------------------------------------- */
 
-/* A state entry that took part in verification as valid. */
-static int entry_valid(const ledger_state *st, const uint8_t id[32])
+/* A state entry that took part in verification as valid; its index into *at. */
+static int entry_valid(const ledger_state *st, const uint8_t id[32], size_t *at)
 {
 	size_t i;
 
 	if (!idmap_get(&st->by_id, id, &i))
 		return -1;
+	*at = i;
 	return !st->entries[i].fail_code && st->entries[i].sig == SIG_OK && !st->invalid[i] &&
 	       !st->pending[i];
+}
+
+/* Keep what a pending record misses: the cache sees when it arrives. */
+static int note_missing(precord *r, const named *n)
+{
+	named *more = realloc(r->missing, (r->nmissing + 1) * sizeof(*more));
+
+	if (!more)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	r->missing = more;
+	r->missing[r->nmissing++] = *n;
+	return 0;
 }
 
 /*
@@ -496,7 +522,7 @@ static int resolve_names(ledger_policy *pol, precord *r)
 	for (size_t k = 0; k < r->nnamed && ret == 0; k++) {
 		const named *n = &r->named[k];
 		char hex[LEDGER_HEX_ID_LEN + 1];
-		size_t j, *deps;
+		size_t j, at = 0, *deps;
 		int valid;
 
 		if (idmap_get(&pol->ids, n->id, &j)) {
@@ -508,10 +534,19 @@ static int resolve_names(ledger_policy *pol, precord *r)
 			r->deps[r->ndeps++] = j;
 			continue;
 		}
-		if ((valid = entry_valid(pol->state, n->id)) == 1)
+		if ((valid = entry_valid(pol->state, n->id, &at)) == 1) {
+			/*
+			 * A trust record newer than the cache's prefix could change
+			 * validity without the prefix seeing it: do not save this run.
+			 */
+			if (pol->state->entries[at].time >= pol->cut_time)
+				pol->cache_unsafe = 1;
 			continue;
+		}
 		r->verdict = PV_PENDING;
 		ledger_hex(hex, n->id, 32);
+		if ((ret = note_missing(r, n)) < 0)
+			return ret;
 		if (valid < 0)
 			ret = policy_finding(pol, r, "FORMAT-1", LEDGER_SEVERITY_PENDING, "missing-ref",
 			                     "%s names record \"%s\", which is not in the ledger",
@@ -580,23 +615,28 @@ static size_t heap_pop(const ledger_policy *pol, size_t *heap, size_t *n)
 
 /*
  * Kahn's algorithm with the ready records in a heap ordered by before():
- * every record after what it names, otherwise oldest first.
+ * every record after what it names, otherwise oldest first.  The records
+ * of the cache's prefix keep their places at the start (order[0..nprefix)
+ * already); what names them only waits for the others.
  */
 static int causal_order(ledger_policy *pol)
 {
 	size_t n = pol->nrecs, *indegree = NULL, *start = NULL, *edges = NULL, *heap = NULL;
-	size_t nheap = 0, i, k;
+	size_t nheap = 0, i, k, *order;
 	int r = LEDGER_ENOMEM;
 
 	indegree = calloc(n + 1, sizeof(*indegree));
 	start = calloc(n + 2, sizeof(*start));
 	heap = malloc((n + 1) * sizeof(*heap));
-	pol->order = malloc((n + 1) * sizeof(*pol->order));
-	if (!indegree || !start || !heap || !pol->order)
+	order = realloc(pol->order, (n + 1) * sizeof(*pol->order));
+	if (order)
+		pol->order = order;
+	if (!indegree || !start || !heap || !order)
 		goto done;
 	for (i = 0; i < n; i++)
 		for (k = 0; k < pol->recs[i].ndeps; k++)
-			start[pol->recs[i].deps[k] + 1]++;
+			if (!pol->recs[pol->recs[i].deps[k]].prefix)
+				start[pol->recs[i].deps[k] + 1]++;
 	for (i = 0; i < n; i++)
 		start[i + 1] += start[i];
 	if (!(edges = malloc((start[n] + 1) * sizeof(*edges))))
@@ -606,13 +646,18 @@ static int causal_order(ledger_policy *pol)
 		for (k = 0; k < pol->recs[i].ndeps; k++) {
 			size_t d = pol->recs[i].deps[k];
 
-			edges[start[d] + indegree[d]++] = i;
+			if (!pol->recs[d].prefix)
+				edges[start[d] + indegree[d]++] = i;
 		}
-	for (i = 0; i < n; i++) {
-		indegree[i] = pol->recs[i].ndeps;
-		if (!indegree[i])
+	for (i = 0; i < n; i++)
+		indegree[i] = 0;
+	for (i = 0; i < n; i++)
+		for (k = 0; k < pol->recs[i].ndeps; k++)
+			indegree[i] += !pol->recs[pol->recs[i].deps[k]].prefix;
+	for (i = 0; i < n; i++)
+		if (!pol->recs[i].prefix && !indegree[i])
 			heap_push(pol, heap, &nheap, i);
-	}
+	pol->norder = pol->nprefix;
 	while (nheap) {
 		size_t v = heap_pop(pol, heap, &nheap);
 
@@ -652,9 +697,8 @@ static int judge(ledger_policy *pol, precord *r)
 		if ((ret = judges[k](pol, r)) < 0)
 			return ret;
 	r->verdict = r->broken ? PV_INVALID : PV_VALID;
-	if (r->verdict == PV_VALID && (ret = state_apply(pol, r)) < 0)
-		return ret;
-	return state_timeline(pol, r);
+	pol->judged++;
+	return r->verdict == PV_VALID ? state_apply(pol, r) : 0;
 }
 
 static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo,
@@ -671,15 +715,41 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	if (!pol)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	pol->state = state;
-	pol->opts = opts ? *opts : defaults;
+	pol->opts = defaults;
+	if (opts) {
+		pol->opts.now = opts->now;
+		pol->opts.replacement_days = opts->replacement_days;
+		/* Version 1 callers knew no cache: the default applies. */
+		if (opts->version >= 2)
+			pol->opts.use_cache = opts->use_cache;
+	}
 	if (!pol->opts.replacement_days)
 		pol->opts.replacement_days = defaults.replacement_days;
+	/* The cache is keyed by the verified tip: without one, there is nothing to key it by. */
+	pol->use_cache = pol->opts.use_cache && state->tip[0];
 	if ((r = report_new(&pol->report)) < 0 || (r = state_init(pol)) < 0)
 		goto done;
-	if ((r = ledger_repo_foreach_record(repo, state->tip[0] ? state->tip : NULL, collect_file,
-	                                    pol)) < 0)
+	/* Room for every record at once: growing by doubling copies large arrays again and again. */
+	pol->capacity = state->count + ncandidates + 1;
+	if (!(pol->recs = malloc(pol->capacity * sizeof(*pol->recs))) ||
+	    idmap_reserve(&pol->ids, pol->capacity) < 0) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (pol->use_cache && (r = policy_cache_load(pol, repo)) < 0)
+		goto done;
+	if (r == 0 && (r = ledger_repo_foreach_record(repo, state->tip[0] ? state->tip : NULL,
+	                                              policy_collect_file, pol)) < 0)
 		goto done;
 	pol->first_candidate = pol->nrecs;
+	pol->cut_time = pol->latest;
+	/*
+	 * Rewriting the cache (its derived state is most of it) costs more than
+	 * judging again a tail of up to 1/32 of the prefix it has: keep it until
+	 * the tail is longer.
+	 */
+	if (pol->nprefix && pol->nrecs - pol->nprefix < pol->nprefix / 32)
+		pol->use_cache = 0;
 	/* Trust records are the verifier's to judge, as in a full pass. */
 	for (i = 0; i < ncandidates; i++)
 		if (!entry_is_trust_type(candidates[i]->type) &&
@@ -689,21 +759,36 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	for (i = 0; i < pol->nrecs; i++)
 		point_summary(&pol->recs[i]);
 	for (i = 0; i < pol->nrecs; i++)
-		if (pol->recs[i].verdict != PV_PENDING && (r = resolve_names(pol, &pol->recs[i])) < 0)
+		if (!pol->recs[i].prefix && pol->recs[i].verdict != PV_PENDING &&
+		    (r = resolve_names(pol, &pol->recs[i])) < 0)
 			goto done;
 	if ((r = causal_order(pol)) < 0)
 		goto done;
-	for (i = 0; i < pol->norder; i++) {
+	for (i = pol->nprefix; i < pol->norder; i++) {
 		precord *rec = &pol->recs[pol->order[i]];
 
+		/*
+		 * The prefix a later run may take from the cache ends before the
+		 * latest second of the ledger (its neighbours in that second are
+		 * judged again) and before the candidates.
+		 */
+		if (pol->use_cache && !pol->cut_taken &&
+		    (pol->order[i] >= pol->first_candidate || rec->time >= pol->cut_time) &&
+		    (r = policy_cache_cut(pol, i)) < 0)
+			goto done;
 		if (rec->verdict != PV_PENDING && (r = judge(pol, rec)) < 0)
 			goto done;
 		release_record(rec);
 	}
+	if (pol->use_cache && !pol->cut_taken && (r = policy_cache_cut(pol, pol->norder)) < 0)
+		goto done;
 	for (i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
 		if ((r = finals[i](pol, NULL)) < 0)
 			goto done;
 	report_sort(pol->report);
+	/* A cache that cannot be written costs the next run a full pass, nothing more. */
+	if (pol->use_cache && !pol->cache_unsafe && policy_cache_save(pol, repo) < 0)
+		ledger_error_clear();
 	*out = pol;
 	pol = NULL; /* transferred */
 	r = 0;
@@ -855,6 +940,34 @@ fail:
 	return NULL;
 }
 
+/*
+ * Every record of the incident that was judged (valid or invalid), in
+ * causal order.  A record names its incident, so the incident was judged
+ * before it: the ones that exist in the state had opened by then.
+ */
+static json_t *incident_timeline(const ledger_policy *pol, const char *key)
+{
+	static const char *const names[] = { "new", "valid", "invalid", "pending" };
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < pol->norder; i++) {
+		const precord *r = &pol->recs[pol->order[i]];
+		const char *rk = r->read ? incident_key(r) : NULL;
+		char when[21];
+
+		if ((r->verdict != PV_VALID && r->verdict != PV_INVALID) || !rk || strcmp(rk, key) != 0)
+			continue;
+		ledger_time_format(when, r->time);
+		if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", r->id,
+		                                          "type", r->type, "time", when, "author",
+		                                          r->author, "status", names[r->verdict])) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
 json_t *ledger_policy_incident(const ledger_policy *policy, const char *id)
 {
 	const char *key = NULL, *k;
@@ -873,7 +986,7 @@ json_t *ledger_policy_incident(const ledger_policy *policy, const char *id)
 	if (!key || !(inc = json_object_get(policy->incidents, key)))
 		return NULL;
 	findings = json_array();
-	timeline = json_deep_copy(json_object_get(inc, "timeline"));
+	timeline = incident_timeline(policy, key);
 	for (size_t i = 0; findings && i < policy->report->count; i++) {
 		const ledger_finding *f = &policy->report->items[i];
 		const precord *r = policy_record(policy, f->id);
@@ -906,6 +1019,11 @@ json_t *ledger_policy_state_json(const ledger_policy *policy)
 	                 ledger_policy_consents(policy));
 }
 
+size_t ledger_policy_judged(const ledger_policy *policy)
+{
+	return policy->judged;
+}
+
 void ledger_policy_free(ledger_policy *policy)
 {
 	if (!policy)
@@ -914,7 +1032,12 @@ void ledger_policy_free(ledger_policy *policy)
 		release_record(&policy->recs[i]);
 		free(policy->recs[i].named);
 		free(policy->recs[i].deps);
+		free(policy->recs[i].missing);
 	}
+	for (size_t i = 0; i < policy->npool; i++)
+		free(policy->pool[i]);
+	free(policy->pool);
+	free(policy->cut_blob);
 	free(policy->recs);
 	free(policy->order);
 	idmap_release(&policy->ids);

@@ -59,6 +59,10 @@ typedef struct {
 	int64_t time;
 	size_t *deps;            /* indexes of the records it names that the engine judges */
 	size_t ndeps;
+	named *missing;          /* what a pending record names that is not there or not valid */
+	size_t nmissing;
+	uint8_t prefix;          /* judged by an earlier run: taken from the policy cache */
+	uint8_t cut;             /* judged before the cut: in the prefix the cache keeps */
 	uint8_t verdict;         /* PV_* */
 	uint8_t broken;          /* an error-level rule failed while judging */
 	uint8_t rank;            /* place of its type in an incident's life, for ties in time */
@@ -73,6 +77,18 @@ struct ledger_policy {
 	idmap ids;               /* record id -> index into recs */
 	size_t *order;           /* causal order, indexes into recs */
 	size_t norder;
+	size_t nprefix;          /* order[0..nprefix): records the policy cache had judged */
+	size_t judged;           /* records judged by this run */
+	/* The policy cache (policy_cache.c). */
+	int use_cache;
+	int64_t cut_time;        /* the latest time of a ledger record: the prefix ends before it */
+	int cut_taken, cache_unsafe;
+	size_t cut_pos;          /* order[0..cut_pos) is the prefix to save */
+	size_t cut_findings;     /* report items while the prefix was judged */
+	char *cut_blob;          /* the prefix's findings and derived state, as the cache keeps them */
+	size_t cut_len;
+	char **pool;             /* finding codes and rules read from the cache */
+	size_t npool;
 	ledger_report *report;
 	int64_t latest;          /* the latest record time */
 	int64_t now;             /* opts.now or latest */
@@ -120,9 +136,8 @@ int state_consent_use(json_t *c, const precord *r);
 /* Active candidates / trainees of an agency. */
 size_t state_candidates(const ledger_policy *pol, const char *agency);
 size_t state_trainees(const ledger_policy *pol, const char *agency);
-/* Make a judged record take effect; add it to its incident's timeline either way. */
+/* Make a judged record take effect. */
 int state_apply(ledger_policy *pol, precord *r);
-int state_timeline(ledger_policy *pol, precord *r);
 int state_init(ledger_policy *pol);
 void state_release(ledger_policy *pol);
 
@@ -185,5 +200,26 @@ int rule_r16_1_council_summary(ledger_policy *pol, precord *r);
 
 /* policy.c: the council summary as of the records judged so far. */
 json_t *policy_summary(const ledger_policy *pol, int64_t from, int64_t until);
+
+/* policy.c, for the cache: gathering records and noting what they name. */
+precord *policy_add_record(ledger_policy *pol);
+int policy_collect_file(const char *path, const char *data, size_t len, void *payload);
+int policy_note_names(precord *r, const char *data, size_t len);
+/* A state entry the engine takes (a valid or pending record, not a trust one): 1, else 0. */
+int policy_takes_entry(const ledger_state *st, size_t i);
+
+/*
+ * policy_cache.c: the policy cache, <git dir>/cymat/policy.  Load: 1 when
+ * the judged prefix of an earlier run was taken into pol (records, order,
+ * derived state, findings) and the records after it were gathered; 0 when
+ * there is no usable cache (pol untouched, gather everything); <0 on error.
+ */
+int policy_cache_load(ledger_policy *pol, ledger_repo *repo);
+/* Keep the derived state as it is before order[pos] is judged. */
+int policy_cache_cut(ledger_policy *pol, size_t pos);
+int policy_cache_save(const ledger_policy *pol, ledger_repo *repo);
+/* policy_state.c: the derived state in one object (new), and taken back from one. */
+json_t *policy_state_object(const ledger_policy *pol);
+int policy_state_take(ledger_policy *pol, json_t *obj);
 
 #endif

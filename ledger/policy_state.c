@@ -1,13 +1,14 @@
 /*
  * Derived state of the CYMAT rules: organisations, appointments, candidates
- * and trainees (rosters with quotas), incidents with their lifecycle and
- * timeline, consents and what relied on them.  Only records that broke no
+ * and trainees (rosters with quotas), incidents with their lifecycle (the
+ * timeline is the causal order's, policy.c), consents and what relied on them.  Only records that broke no
  * error-level rule change it (state_apply); the engine calls it in causal
  * order, so at any moment it holds what was in force at the record being
  * judged.
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,68 @@ int state_init(ledger_policy *pol)
 				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		}
 		if (json_array_append_new(list, json_integer((json_int_t)i)) < 0)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* The members of the derived state the policy cache keeps (`appointed` is rebuilt). */
+static const struct {
+	const char *name;
+	size_t offset;
+} members[] = {
+	{ "agencies", offsetof(ledger_policy, agencies) },
+	{ "appointments", offsetof(ledger_policy, appointments) },
+	{ "nominations", offsetof(ledger_policy, nominations) },
+	{ "registrations", offsetof(ledger_policy, registrations) },
+	{ "withdrawals", offsetof(ledger_policy, withdrawals) },
+	{ "incidents", offsetof(ledger_policy, incidents) },
+	{ "incident_order", offsetof(ledger_policy, incident_order) },
+	{ "consents", offsetof(ledger_policy, consents) },
+	{ "participations", offsetof(ledger_policy, participations) },
+};
+
+static json_t **member(ledger_policy *pol, size_t k)
+{
+	return (json_t **)((char *)pol + members[k].offset);
+}
+
+json_t *policy_state_object(const ledger_policy *pol)
+{
+	json_t *obj = json_object();
+
+	for (size_t k = 0; obj && k < sizeof(members) / sizeof(members[0]); k++)
+		if (json_object_set(obj, members[k].name, *member((ledger_policy *)pol, k)) < 0) {
+			json_decref(obj);
+			obj = NULL;
+		}
+	return obj;
+}
+
+int policy_state_take(ledger_policy *pol, json_t *obj)
+{
+	json_t *a;
+	size_t i;
+
+	for (size_t k = 0; k < sizeof(members) / sizeof(members[0]); k++) {
+		json_t *v = json_object_get(obj, members[k].name);
+
+		if (!v)
+			return ledger_error_set(LEDGER_EINVALID, "policy cache: no \"%s\"",
+			                        members[k].name);
+		json_decref(*member(pol, k));
+		*member(pol, k) = json_incref(v);
+	}
+	/* Each principal's appointments are the objects of the list, shared as apply_appointment does. */
+	json_array_foreach(pol->appointments, i, a) {
+		const char *principal = pj_str(a, "principal");
+		json_t *mine = json_object_get(pol->appointed, principal);
+
+		if (!principal)
+			return ledger_error_set(LEDGER_EINVALID, "policy cache: bad appointment");
+		if (!mine && json_object_set_new(pol->appointed, principal, mine = json_array()) < 0)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		if (json_array_append(mine, a) < 0)
 			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	}
 	return 0;
@@ -323,11 +386,11 @@ static int open_incident(ledger_policy *pol, precord *r, const char *state, cons
 	json_t *inc;
 
 	time_text(when, r->time);
-	inc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "id", r->id,
+	inc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "id", r->id,
 	                "state", state, "basis", basis, "route", route, "affected",
 	                pj_str(r->body, "affected"), "opened", when, "updated", when,
 	                "dispatches", (json_int_t)(strcmp(r->type, "dispatch") == 0), "reports",
-	                (json_int_t)0, "timeline", json_array(), "numbers", json_object());
+	                (json_int_t)0, "numbers", json_object());
 	if (!inc)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	if (strcmp(r->type, "request") == 0) {
@@ -458,20 +521,6 @@ int state_apply(ledger_policy *pol, precord *r)
 	if (strcmp(t, "share") == 0 && pj_str(r->body, "consent"))
 		use_consent(pol, r);
 	return 0;
-}
-
-int state_timeline(ledger_policy *pol, precord *r)
-{
-	static const char *const names[] = { "new", "valid", "invalid", "pending" };
-	json_t *inc = state_incident(pol, r->incident ? r->incident : r->opens);
-
-	if (!inc)
-		return 0;
-	return json_array_append_new(json_object_get(inc, "timeline"),
-	                             json_pack("{s:s, s:s, s:O, s:s, s:s}", "id", r->id, "type",
-	                                       r->type, "time", json_object_get(r->rec, "time"),
-	                                       "author", r->author, "status",
-	                                       names[r->verdict]));
 }
 
 /* --- views ------------------------------------------------------------------------ */

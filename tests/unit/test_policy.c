@@ -1731,6 +1731,176 @@ START_TEST(same_records_in_any_order_give_the_same_result)
 }
 END_TEST
 
+/* One evaluation of repo, with the policy cache or a full pass without it. */
+static ledger_policy *evaluate_with(ledger_repo *repo, ledger_state **state, int use_cache)
+{
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	ledger_policy_options popts = LEDGER_POLICY_OPTIONS_INIT;
+	ledger_policy *pol = NULL;
+
+	vopts.use_cache = 0;
+	popts.use_cache = use_cache;
+	if (ledger_state_load(state, repo, &vopts) < 0)
+		ck_abort_msg("verify: %s", ledger_error_last()->message);
+	if (ledger_policy_evaluate(&pol, *state, repo, &popts) < 0)
+		ck_abort_msg("policy: %s", ledger_error_last()->message);
+	return pol;
+}
+
+/* Everything a policy answers: findings, state, each record's status and each incident. */
+static char *whole_result(const ledger_policy *pol, const file *files, size_t n)
+{
+	char *base = canonical_result(pol), *out = NULL, *jcs = NULL;
+	json_t *all = json_object(), *statuses = json_object(), *incidents = json_array(), *v;
+	json_t *list = ledger_policy_incidents(pol);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char id[65];
+		const char *status;
+
+		ck_assert_int_eq(ledger_record_path_id(id, files[i].path), 0);
+		status = ledger_policy_record_status(pol, id);
+		json_object_set_new(statuses, id, json_string(status ? status : "-"));
+	}
+	json_array_foreach(list, i, v) {
+		json_t *one = ledger_policy_incident(pol, json_string_value(json_object_get(v, "id")));
+
+		json_array_append_new(incidents, one ? one : json_null());
+	}
+	json_object_set_new(all, "statuses", statuses);
+	json_object_set_new(all, "incidents", incidents);
+	ck_assert_int_eq(ledger_jcs(&jcs, NULL, all), 0);
+	ck_assert_int_ne(asprintf(&out, "%s\n%s", base, jcs), -1);
+	json_decref(list);
+	json_decref(all);
+	free(base);
+	free(jcs);
+	return out;
+}
+
+/*
+ * The policy cache: after each commit of a ledger grown in random steps,
+ * judging with the cache (only what is new, and what it changes) gives
+ * what a full pass gives.  The splits follow the records' creation, or
+ * hold back a record of a later time that others already name (pending
+ * until it arrives), or bring a report before the dispatch of the same
+ * second (judged again when the dispatch comes), or shuffle everything
+ * (the cache must notice records older than what it judged and not be
+ * used).
+ */
+START_TEST(incremental_judging_equals_a_full_pass)
+{
+	const char *req, *op, *c, *late, *d;
+	size_t n, held = 0, incremental = 0, saved_nall, at_dispatch;
+	char nom[65];
+	int64_t saved;
+	file *order;
+
+	memcpy(nom, nominate(MOE_CISO, MOE_P1, "moe"), sizeof(nom));
+	register_trainee(OBS_CISO, OBS_T1, "obs");
+	req = request_normal(MOE_CISO, "moe");
+	at_dispatch = fx.nall;
+	d = dispatch(req);
+	/* Same second: the report is judged after the dispatch, whatever arrives when. */
+	fx.clock -= 60;
+	report(MOE_CSIRT, req, 1);
+	dispatch(req);
+	activity(FL1, req);
+	c = consent(MOE_CSIRT, "pre_request_dispatch", NULL);
+	pre_request_dispatch(c);
+	/* A consent of a later time, named before it is there (body, then envelope refs). */
+	saved = fx.clock;
+	fx.clock += 40 * 86400;
+	saved_nall = fx.nall;
+	late = consent(MOE_CISO, "gsoc_substitute", NULL);
+	fx.clock = saved;
+	rec(MOE_CSIRT, "report", req, report_body(2, 1, late, 0), NULL);
+	rec(FL1, "activity", req, json_pack("{s:s, s:s}", "kind", "12.1a", "summary", "triage"),
+	    refs1(late));
+	rec(FL2, "activity", req, json_pack("{s:s, s:s}", "kind", "12.1b", "summary", "handover"),
+	    refs1(d));
+	op = opinion(MOE_CISO, req);
+	closure(req, op);
+	report(MOE_CSIRT, req, 3);
+	request_for(MOE_CISO, "10.2", "iaa1", "iaa1", NULL);
+	request_normal(MOE_CSIRT, "moe");
+	withdraw(MOE_CISO, nom, "nomination");
+	flush();
+
+	n = fx.nall;
+	order = malloc(n * sizeof(*order));
+	ck_assert_ptr_nonnull(order);
+	srand(20261126);
+	for (int round = 0; round < 12; round++) {
+		ledger_repo *repo;
+		char *dir, cmd[4200];
+		size_t done = 0;
+
+		memcpy(order, fx.all, n * sizeof(*order));
+		if (round % 4 == 1) {
+			/* The later consent arrives last. */
+			file t = order[saved_nall];
+
+			memmove(&order[saved_nall], &order[saved_nall + 1],
+			        (n - saved_nall - 1) * sizeof(*order));
+			order[n - 1] = t;
+			held++;
+		} else if (round % 4 == 2) {
+			file t = order[at_dispatch];
+
+			order[at_dispatch] = order[at_dispatch + 1];
+			order[at_dispatch + 1] = t;
+		} else if (round % 4 == 3) {
+			for (size_t i = n - 1; i > 0; i--) {
+				size_t j = (size_t)rand() % (i + 1);
+				file t = order[i];
+
+				order[i] = order[j];
+				order[j] = t;
+			}
+		}
+		repo = new_repo(&dir);
+		while (done < n) {
+			ledger_state *st_inc = NULL, *st_full = NULL;
+			ledger_policy *inc, *full;
+			char *got, *want;
+			/* One record a commit where a second's records arrive out of their order. */
+			size_t k = round % 4 == 2 ? 1 : 1 + (size_t)rand() % 9;
+
+			if (k > n - done)
+				k = n - done;
+			append_files(repo, &order[done], k);
+			done += k;
+			inc = evaluate_with(repo, &st_inc, 1);
+			full = evaluate_with(repo, &st_full, 0);
+			got = whole_result(inc, fx.all, n);
+			want = whole_result(full, fx.all, n);
+			if (strcmp(got, want) != 0) {
+				fprintf(stderr, "with the cache:\n%s\nfull pass:\n%s\n", got, want);
+				ck_abort_msg("round %d, %zu of %zu records: the cache changed the result",
+				             round, done, n);
+			}
+			incremental += ledger_policy_judged(inc) < ledger_policy_judged(full);
+			free(got);
+			free(want);
+			ledger_policy_free(inc);
+			ledger_policy_free(full);
+			ledger_state_free(st_inc);
+			ledger_state_free(st_full);
+		}
+		ledger_repo_free(repo);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		ck_assert_int_eq(system(cmd), 0);
+		free(dir);
+	}
+	/* The cache was used, not only fallen back from. */
+	ck_assert_uint_gt(incremental, 10);
+	ck_assert_uint_gt(held, 0);
+	free(order);
+}
+END_TEST
+
 START_TEST(verification_cache_does_not_change_the_result)
 {
 	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
@@ -1837,6 +2007,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(engine, incident_view_has_timeline_and_findings);
 	tcase_add_test(engine, same_records_in_any_order_give_the_same_result);
 	tcase_add_test(engine, verification_cache_does_not_change_the_result);
+	tcase_add_test(engine, incremental_judging_equals_a_full_pass);
 	suite_add_tcase(s, engine);
 	return s;
 }

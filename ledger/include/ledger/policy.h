@@ -53,10 +53,19 @@ typedef struct {
 	int64_t now;
 	/* R9.1: days a withdrawn candidate or trainee may go without replacement; 0: 30. */
 	unsigned int replacement_days;
+	/*
+	 * Version 2: read and update the policy cache, <git dir>/cymat/policy
+	 * (1 by default, and for version 1 callers).  With it, a run judges
+	 * only what came after the part of the ledger an earlier run judged
+	 * (the records of its latest second, and pending records whose
+	 * references arrived, are judged again); the result is the same as
+	 * without it.
+	 */
+	int use_cache;
 } ledger_policy_options;
 
-#define LEDGER_POLICY_OPTIONS_VERSION 1
-#define LEDGER_POLICY_OPTIONS_INIT { LEDGER_POLICY_OPTIONS_VERSION, 0, 30 }
+#define LEDGER_POLICY_OPTIONS_VERSION 2
+#define LEDGER_POLICY_OPTIONS_INIT { LEDGER_POLICY_OPTIONS_VERSION, 0, 30, 1 }
 
 /* One rule of DOMAIN.md. */
 typedef struct {
@@ -90,6 +99,12 @@ const ledger_report *ledger_policy_report(const ledger_policy *policy);
  * the engine judged (unknown id, a trust record, a record the verifier refused).
  */
 const char *ledger_policy_record_status(const ledger_policy *policy, const char *id);
+
+/*
+ * How many records this run judged; the others were judged by an earlier
+ * run and taken from the policy cache.
+ */
+size_t ledger_policy_judged(const ledger_policy *policy);
 
 /*
  * Incidents at a glance, for `status`: an array, oldest first, of
@@ -150,8 +165,8 @@ json_t *ledger_policy_council_summary(const ledger_policy *policy, int64_t from,
  * to refuse before they write.  The candidate is judged after every record
  * of the ledger, whatever its time: it is new.  A trust record gets no
  * findings here (the verifier judges it).  The candidate is taken as
- * verified: check it with ledger_state_judge as well.  A full pass over the
- * ledger.
+ * verified: check it with ledger_state_judge as well.  With the policy cache
+ * only what came after the part of the ledger it holds is judged again.
  */
 int ledger_policy_judge(ledger_report **out, const ledger_state *state, ledger_repo *repo,
                         const ledger_record *candidate, const ledger_policy_options *opts);

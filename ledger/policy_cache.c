@@ -1,0 +1,848 @@
+/*
+ * The policy cache, <git dir>/cymat/policy: what a run of the policy engine
+ * judged, so that the next run judges only what came after it.
+ *
+ * A run keeps the prefix of its causal order that ends before the latest
+ * second of the ledger (records of that second are judged again, whatever
+ * arrives in it): each record's summary and verdict, the findings about
+ * them, and the derived state after them.  A later run takes that prefix
+ * as it is when the result of a full pass would begin with it:
+ *
+ * - the cache was written by this library with the same rules and options,
+ *   for this root, at a commit the ledger's tip descends from;
+ * - the trust the prefix was judged with is unchanged: the bindings, key
+ *   revocations and trust records in force before the cut (a fingerprint);
+ * - every record of the prefix is still one the engine takes, with the same
+ *   verifier status, and every record the engine takes that is not in it
+ *   is of the cut's second or later (or was after the prefix already), so
+ *   that it sorts after every record of the prefix;
+ * - a pending record of the prefix whose missing reference arrived (or that
+ *   the verifier no longer leaves pending) moves out of the prefix with
+ *   the records waiting for it, when what it names now comes after the
+ *   prefix: it is judged again after it, where a full pass puts it.
+ *   Otherwise the cache is not used.
+ *
+ * Pending records change no state, and taking records out of a causal
+ * order together with everything that waits for them leaves the order of
+ * the others as it was; so the result equals a full pass (test_policy
+ * compares the two over random splits of a ledger).
+ *
+ * Layout (little-endian, as written by this host; a mismatch only costs a
+ * full pass): magic, tip, root, the fingerprints of the rules and of the
+ * trust, the cut time, a string table, the prefix records in causal order,
+ * the ids of the records after the prefix, then the prefix's findings and
+ * the derived state (JSON).  Written to a temporary file, fsync'd and
+ * renamed into place; read through a mapping.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger/crypto.h"
+#include "ledger/error.h"
+#include "policy_internal.h"
+
+#define PCACHE_MAGIC "CYMATPC1"
+#define PCACHE_FILE "policy"
+
+/* Record flags. */
+#define PF_READ 1     /* not left pending by the verifier */
+#define PF_INCIDENT 2 /* has an `incident` */
+
+/* --- writing and reading ------------------------------------------------------ */
+
+static void put(FILE *f, int *ok, const void *data, size_t len)
+{
+	if (*ok && len && fwrite(data, 1, len, f) != len)
+		*ok = 0;
+}
+
+static void put_u32(FILE *f, int *ok, uint32_t v)
+{
+	put(f, ok, &v, sizeof(v));
+}
+
+static void put_str(FILE *f, int *ok, const char *s)
+{
+	uint32_t n = s ? (uint32_t)strlen(s) : 0;
+
+	put_u32(f, ok, n);
+	put(f, ok, s, n);
+}
+
+typedef struct {
+	const uint8_t *p, *end;
+	int ok;
+} reader;
+
+/* A pointer to the next len bytes of the mapping, or NULL (and !ok) past its end. */
+static const uint8_t *take(reader *rd, size_t len)
+{
+	const uint8_t *p = rd->p;
+
+	if (!rd->ok || (size_t)(rd->end - rd->p) < len) {
+		rd->ok = 0;
+		return NULL;
+	}
+	rd->p += len;
+	return p;
+}
+
+static uint32_t get_u32(reader *rd)
+{
+	const uint8_t *p = take(rd, 4);
+	uint32_t v = 0;
+
+	if (p)
+		memcpy(&v, p, 4);
+	return v;
+}
+
+static int64_t get_i64(reader *rd)
+{
+	const uint8_t *p = take(rd, 8);
+	int64_t v = 0;
+
+	if (p)
+		memcpy(&v, p, 8);
+	return v;
+}
+
+/* A string of the mapping (not terminated) into a malloc'd copy; NULL for "" or an error. */
+static char *get_str(reader *rd)
+{
+	uint32_t n = get_u32(rd);
+	const uint8_t *p = take(rd, n);
+	char *s;
+
+	if (!p || n == 0 || !(s = malloc((size_t)n + 1)))
+		return NULL;
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+static int cache_path(char **out, ledger_repo *repo)
+{
+	const char *dir;
+	int r;
+
+	if ((r = ledger_repo_state_dir(&dir, repo)) < 0)
+		return r;
+	if (asprintf(out, "%s/%s", dir, PCACHE_FILE) < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* --- fingerprints ------------------------------------------------------------- */
+
+/* What the rules are: this library's version, the rule table and the options. */
+static int rules_fingerprint(uint8_t out[32], const ledger_policy *pol)
+{
+	const ledger_policy_rule *rules;
+	char *buf = NULL;
+	size_t len = 0, n;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	rules = ledger_policy_rules(&n);
+	fprintf(f, "%s %s\n%u\n", PACKAGE_NAME, PACKAGE_VERSION, pol->opts.replacement_days);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s %s %d %s\n", rules[i].id, rules[i].function, (int)rules[i].severity,
+		        rules[i].description);
+	if (fclose(f) != 0) {
+		free(buf);
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	ledger_sha256(out, buf, len);
+	free(buf);
+	return 0;
+}
+
+typedef struct {
+	uint8_t id[32];
+	int64_t value;
+} keyed;
+
+static int compare_keyed(const void *a, const void *b)
+{
+	const keyed *x = a, *y = b;
+	int c = memcmp(x->id, y->id, 32);
+
+	if (c)
+		return c;
+	return (x->value > y->value) - (x->value < y->value);
+}
+
+/*
+ * The trust the rules saw before `cut`: bindings in force before it (in the
+ * state's order, which decides between two in force at once), revocations
+ * effective before it and the trust records of before it with their
+ * validity (sorted: their order is not part of the result).
+ */
+static int trust_fingerprint(uint8_t out[32], const ledger_state *st, int64_t cut)
+{
+	char *buf = NULL;
+	size_t len = 0, nk = 0;
+	keyed *list = malloc((st->nrevocations + st->count + 1) * sizeof(*list));
+	FILE *f = list ? open_memstream(&buf, &len) : NULL;
+	int r = 0;
+
+	if (!f) {
+		free(list);
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < st->nbindings; i++) {
+		const binding *b = &st->bindings[i];
+		int64_t until = b->until < cut ? b->until : cut;
+
+		if (b->from >= cut)
+			continue;
+		fwrite(b->kid, 1, 32, f);
+		fprintf(f, "%s %s %u %lld %lld ", b->principal ? b->principal : "",
+		        b->binder ? b->binder : "", b->roles, (long long)b->from, (long long)until);
+		if (b->source < st->count)
+			fwrite(st->entries[b->source].id, 1, 32, f);
+	}
+	for (size_t i = 0; i < st->nrevocations; i++)
+		if (st->revocations[i].effective < cut) {
+			memcpy(list[nk].id, st->revocations[i].kid, 32);
+			list[nk++].value = st->revocations[i].effective;
+		}
+	qsort(list, nk, sizeof(*list), compare_keyed);
+	fwrite(list, sizeof(*list), nk, f);
+	nk = 0;
+	for (size_t i = 0; i < st->count; i++) {
+		const entry *e = &st->entries[i];
+
+		if (!e->has_id || e->fail_code || !entry_is_trust_type(e->type) || e->time >= cut)
+			continue;
+		memcpy(list[nk].id, e->id, 32);
+		list[nk++].value = e->sig == SIG_OK && !st->invalid[i] && !st->pending[i];
+	}
+	qsort(list, nk, sizeof(*list), compare_keyed);
+	fwrite(list, sizeof(*list), nk, f);
+	if (fclose(f) != 0)
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	else
+		ledger_sha256(out, buf, len);
+	free(buf);
+	free(list);
+	return r;
+}
+
+/* --- the cut ------------------------------------------------------------------ */
+
+int policy_cache_cut(ledger_policy *pol, size_t pos)
+{
+	json_t *state = NULL;
+	char *text = NULL;
+	uint32_t count = 0;
+	int ok = 1, r = 0;
+	FILE *f;
+
+	pol->cut_taken = 1;
+	pol->cut_pos = pos;
+	for (size_t k = 0; k < pos; k++)
+		pol->recs[pol->order[k]].cut = 1;
+	if (!(f = open_memstream(&pol->cut_blob, &pol->cut_len)))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	/*
+	 * So far, the findings are those of the prefix's judgement and those
+	 * about what every record names; after it, they concern later records.
+	 */
+	for (size_t i = 0; i < pol->report->count; i++) {
+		const precord *c = policy_record(pol, pol->report->items[i].id);
+
+		count += c && c->cut;
+	}
+	put_u32(f, &ok, count);
+	for (size_t i = 0; i < pol->report->count; i++) {
+		const ledger_finding *fi = &pol->report->items[i];
+		const precord *c = policy_record(pol, fi->id);
+
+		if (!c || !c->cut)
+			continue;
+		put_u32(f, &ok, (uint32_t)fi->severity);
+		put_str(f, &ok, fi->code);
+		put_str(f, &ok, fi->rule);
+		put_str(f, &ok, fi->id);
+		put_str(f, &ok, fi->path);
+		put_str(f, &ok, fi->message);
+	}
+	if (!(state = policy_state_object(pol)) || !(text = json_dumps(state, JSON_COMPACT)))
+		ok = 0;
+	put_str(f, &ok, text);
+	if (fclose(f) != 0 || !ok)
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	free(text);
+	json_decref(state);
+	return r;
+}
+
+/* --- saving ------------------------------------------------------------------- */
+
+/* The index of string s in the table (a new one at the end when it is not there yet). */
+static uint32_t string_index(json_t *index, json_t *list, const char *s)
+{
+	json_t *v = json_object_get(index, s ? s : "");
+
+	if (v)
+		return (uint32_t)json_integer_value(v);
+	json_object_set_new(index, s ? s : "", json_integer((json_int_t)json_array_size(list)));
+	json_array_append_new(list, json_string(s ? s : ""));
+	return (uint32_t)(json_array_size(list) - 1);
+}
+
+static void put_ids(FILE *f, int *ok, const named *n, size_t count)
+{
+	put_u32(f, ok, (uint32_t)count);
+	for (size_t k = 0; k < count; k++)
+		put(f, ok, n[k].id, 32);
+}
+
+int policy_cache_save(const ledger_policy *pol, ledger_repo *repo)
+{
+	const ledger_state *st = pol->state;
+	json_t *index = json_object(), *strings = json_array(), *v;
+	uint8_t rules_fp[32], trust_fp[32];
+	char *path = NULL, *tmp = NULL;
+	uint32_t (*refs)[4] = NULL;
+	uint32_t ntail = 0;
+	FILE *f = NULL;
+	int fd = -1, ok = 1, r;
+	size_t i;
+
+	if (!index || !strings || !(refs = calloc(pol->cut_pos + 1, sizeof(*refs)))) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = rules_fingerprint(rules_fp, pol)) < 0 ||
+	    (r = trust_fingerprint(trust_fp, st, pol->cut_time)) < 0 ||
+	    (r = cache_path(&path, repo)) < 0)
+		goto done;
+	for (size_t k = 0; k < pol->cut_pos; k++) {
+		const precord *c = &pol->recs[pol->order[k]];
+
+		refs[k][0] = string_index(index, strings, c->type);
+		refs[k][1] = string_index(index, strings, c->author);
+		refs[k][2] = string_index(index, strings, c->agency);
+		refs[k][3] = string_index(index, strings, c->class_);
+	}
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
+		goto done;
+	}
+	fd = -1;
+	put(f, &ok, PCACHE_MAGIC, 8);
+	put(f, &ok, st->tip, LEDGER_OID_HEX_LEN);
+	put(f, &ok, st->root_id, LEDGER_HEX_ID_LEN);
+	put(f, &ok, rules_fp, 32);
+	put(f, &ok, trust_fp, 32);
+	put(f, &ok, &pol->cut_time, 8);
+	put_u32(f, &ok, (uint32_t)json_array_size(strings));
+	json_array_foreach(strings, i, v)
+		put_str(f, &ok, json_string_value(v));
+	put_u32(f, &ok, (uint32_t)pol->cut_pos);
+	for (size_t k = 0; k < pol->cut_pos; k++) {
+		const precord *c = &pol->recs[pol->order[k]];
+		uint8_t raw[32], flags = (uint8_t)((c->read ? PF_READ : 0) |
+		                                   (c->incident ? PF_INCIDENT : 0));
+
+		ledger_unhex(raw, 32, c->id);
+		put(f, &ok, raw, 32);
+		put(f, &ok, &c->time, 8);
+		put(f, &ok, &c->verdict, 1);
+		put(f, &ok, &flags, 1);
+		put(f, &ok, refs[k], sizeof(refs[k]));
+		if (c->incident) {
+			ledger_unhex(raw, 32, c->incident);
+			put(f, &ok, raw, 32);
+		}
+		if (c->verdict != PV_PENDING)
+			continue;
+		/* What it misses and what it waits for: a later run sees when they arrive. */
+		put_ids(f, &ok, c->missing, c->nmissing);
+		put_u32(f, &ok, (uint32_t)c->ndeps);
+		for (size_t d = 0; d < c->ndeps; d++) {
+			ledger_unhex(raw, 32, pol->recs[c->deps[d]].id);
+			put(f, &ok, raw, 32);
+		}
+	}
+	for (size_t k = 0; k < pol->first_candidate; k++)
+		ntail += !pol->recs[k].cut;
+	put_u32(f, &ok, ntail);
+	for (size_t k = 0; k < pol->first_candidate; k++) {
+		uint8_t raw[32];
+
+		if (pol->recs[k].cut)
+			continue;
+		ledger_unhex(raw, 32, pol->recs[k].id);
+		put(f, &ok, raw, 32);
+	}
+	put(f, &ok, pol->cut_blob, pol->cut_len);
+	if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (rename(tmp, path) != 0) {
+		r = ledger_error_set(LEDGER_EIO, "cannot rename \"%s\": %s", tmp, strerror(errno));
+		goto done;
+	}
+	r = 0;
+done:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0 && tmp)
+		unlink(tmp);
+	free(tmp);
+	free(path);
+	free(refs);
+	json_decref(index);
+	json_decref(strings);
+	return r;
+}
+
+/* --- loading ------------------------------------------------------------------ */
+
+/* A prefix record as the mapping holds it. */
+typedef struct {
+	const uint8_t *id, *incident, *missing, *deps;
+	int64_t time;
+	uint8_t verdict, flags;
+	uint32_t strs[4];
+	uint32_t nmissing, ndeps;
+	size_t entry;  /* the state entry, once seen */
+	uint8_t seen, moved;
+} cached;
+
+typedef struct {
+	const uint8_t *map;
+	size_t size;
+	int64_t cut_time;
+	char **strings;
+	uint32_t nstrings, nprefix, ntail;
+	cached *recs;
+	const uint8_t *tail;  /* ntail ids */
+	idmap ids;            /* id -> index into recs, or nprefix + index into tail */
+	const uint8_t *rest;  /* findings and state */
+	size_t rest_len;
+} cache_file;
+
+static void cache_file_release(cache_file *cf)
+{
+	for (uint32_t i = 0; cf->strings && i < cf->nstrings; i++)
+		free(cf->strings[i]);
+	free(cf->strings);
+	free(cf->recs);
+	idmap_release(&cf->ids);
+	if (cf->map)
+		munmap((void *)cf->map, cf->size);
+}
+
+static int read_ids(reader *rd, const uint8_t **out, uint32_t *count)
+{
+	*count = get_u32(rd);
+	if (*count > (size_t)(rd->end - rd->p) / 32)
+		rd->ok = 0;
+	*out = take(rd, (size_t)*count * 32);
+	return rd->ok;
+}
+
+/* Map and parse the file; 0 when it is one for this ledger, its rules and its trust. */
+static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
+{
+	const ledger_state *st = pol->state;
+	char *path = NULL, tip[LEDGER_OID_HEX_LEN + 1];
+	uint8_t rules_fp[32], trust_fp[32];
+	const uint8_t *p;
+	struct stat sb;
+	reader rd;
+	int fd = -1, r = -1;
+
+	if (cache_path(&path, repo) < 0)
+		goto done;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size < 8)
+		goto done;
+	cf->map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (cf->map == MAP_FAILED) {
+		cf->map = NULL;
+		goto done;
+	}
+	cf->size = (size_t)sb.st_size;
+	rd = (reader){ cf->map, cf->map + cf->size, 1 };
+	if (!(p = take(&rd, 8)) || memcmp(p, PCACHE_MAGIC, 8) != 0 ||
+	    !(p = take(&rd, LEDGER_OID_HEX_LEN)))
+		goto done;
+	memcpy(tip, p, LEDGER_OID_HEX_LEN);
+	tip[LEDGER_OID_HEX_LEN] = '\0';
+	if (!(p = take(&rd, LEDGER_HEX_ID_LEN)) || memcmp(p, st->root_id, LEDGER_HEX_ID_LEN) != 0 ||
+	    rules_fingerprint(rules_fp, pol) < 0 || !(p = take(&rd, 32)) ||
+	    memcmp(p, rules_fp, 32) != 0 || !(p = take(&rd, 32)))
+		goto done;
+	memcpy(trust_fp, p, 32);
+	cf->cut_time = get_i64(&rd);
+	/* The ledger's tip must descend from the commit the cache judged. */
+	if (!rd.ok || (strcmp(tip, st->tip) != 0 && ledger_repo_is_ancestor(repo, tip, st->tip) != 1))
+		goto done;
+	if (trust_fingerprint(rules_fp, st, cf->cut_time) < 0 || memcmp(rules_fp, trust_fp, 32) != 0)
+		goto done;
+	cf->nstrings = get_u32(&rd);
+	if (!rd.ok || cf->nstrings > cf->size || !(cf->strings = calloc(cf->nstrings + 1, sizeof(char *))))
+		goto done;
+	for (uint32_t i = 0; i < cf->nstrings && rd.ok; i++)
+		if (!(cf->strings[i] = get_str(&rd)) && !(cf->strings[i] = strdup("")))
+			rd.ok = 0;
+	cf->nprefix = get_u32(&rd);
+	if (!rd.ok || cf->nprefix > cf->size / 50 ||
+	    !(cf->recs = calloc((size_t)cf->nprefix + 1, sizeof(*cf->recs))) ||
+	    idmap_reserve(&cf->ids, (size_t)cf->nprefix + 1024) < 0)
+		goto done;
+	for (uint32_t i = 0; i < cf->nprefix && rd.ok; i++) {
+		cached *c = &cf->recs[i];
+
+		c->id = take(&rd, 32);
+		c->time = get_i64(&rd);
+		if ((p = take(&rd, 2 + sizeof(c->strs)))) {
+			c->verdict = p[0];
+			c->flags = p[1];
+			memcpy(c->strs, p + 2, sizeof(c->strs));
+		}
+		if (c->flags & PF_INCIDENT)
+			c->incident = take(&rd, 32);
+		if (rd.ok && c->verdict == PV_PENDING &&
+		    (!read_ids(&rd, &c->missing, &c->nmissing) || !read_ids(&rd, &c->deps, &c->ndeps)))
+			break;
+		for (int k = 0; k < 4; k++)
+			if (c->strs[k] >= cf->nstrings)
+				rd.ok = 0;
+		if (!rd.ok || c->verdict > PV_PENDING || idmap_put(&cf->ids, c->id, i) < 0)
+			rd.ok = 0;
+	}
+	if (!rd.ok || !read_ids(&rd, &cf->tail, &cf->ntail))
+		goto done;
+	for (uint32_t i = 0; i < cf->ntail; i++)
+		if (idmap_put(&cf->ids, cf->tail + (size_t)i * 32, (size_t)cf->nprefix + i) < 0)
+			goto done;
+	cf->rest = rd.p;
+	cf->rest_len = (size_t)(rd.end - rd.p);
+	r = 0;
+done:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return r;
+}
+
+/* 1 when the state entry with this id is a record the engine takes; its index into *at. */
+static int taken(const ledger_state *st, const uint8_t id[32], size_t *at)
+{
+	return idmap_get(&st->by_id, id, at) && policy_takes_entry(st, *at);
+}
+
+/* The entry with this id took part in verification as a valid record. */
+static int entry_valid_now(const ledger_state *st, const uint8_t id[32])
+{
+	size_t i;
+
+	return idmap_get(&st->by_id, id, &i) && !st->entries[i].fail_code &&
+	       st->entries[i].sig == SIG_OK && !st->invalid[i] && !st->pending[i];
+}
+
+/* Is id, named by a prefix record, now a record after the prefix (new, later, or moved)? */
+static int names_later(const cache_file *cf, const ledger_state *st, const uint8_t id[32])
+{
+	size_t c, at;
+
+	if (idmap_get(&cf->ids, id, &c) && c < cf->nprefix)
+		return cf->recs[c].moved;
+	return taken(st, id, &at);
+}
+
+/*
+ * A prefix record the verifier left pending and now takes: it moves after
+ * the prefix when it names a record there; 0 when it would be judged
+ * inside the prefix (the cache cannot be used), <0 on error.
+ */
+static int woken_moves(const cache_file *cf, ledger_policy *pol, ledger_repo *repo, size_t at)
+{
+	const entry *e = &pol->state->entries[at];
+	precord probe;
+	char *data = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(&probe, 0, sizeof(probe));
+	snprintf(probe.type_buf, sizeof(probe.type_buf), "%s", e->type);
+	if ((r = ledger_repo_read(&data, &len, repo, pol->state->tip, e->path)) < 0 ||
+	    (r = policy_note_names(&probe, data, len)) < 0)
+		goto done;
+	r = 0;
+	for (size_t k = 0; k < probe.nnamed && !r; k++)
+		r = names_later(cf, pol->state, probe.named[k].id);
+done:
+	free(probe.named);
+	free(data);
+	return r;
+}
+
+/*
+ * Which prefix records are still what the cache says and which move after
+ * it; the entries to read into *fresh.  1 when the cache can be used.
+ */
+static int cache_check(cache_file *cf, ledger_policy *pol, ledger_repo *repo, size_t **fresh,
+                       size_t *nfresh)
+{
+	const ledger_state *st = pol->state;
+	size_t seen = 0, at, c;
+	int r;
+
+	if (!(*fresh = malloc((st->count + 1) * sizeof(**fresh))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	*nfresh = 0;
+	for (size_t i = 0; i < st->count; i++) {
+		const entry *e = &st->entries[i];
+
+		if (!policy_takes_entry(st, i))
+			continue;
+		if (!idmap_get(&cf->ids, e->id, &c)) {
+			/* New: it must sort after every record of the prefix. */
+			if (e->time < cf->cut_time)
+				return 0;
+			(*fresh)[(*nfresh)++] = i;
+			continue;
+		}
+		if (c >= cf->nprefix) {
+			(*fresh)[(*nfresh)++] = i;
+			continue;
+		}
+		cf->recs[c].seen = 1;
+		cf->recs[c].entry = i;
+		seen++;
+		/* A record the verifier now leaves pending changes the prefix. */
+		if (st->pending[i] && (cf->recs[c].flags & PF_READ))
+			return 0;
+	}
+	if (seen != cf->nprefix)
+		return 0; /* a record of the prefix is gone or no longer valid */
+	for (c = 0; c < cf->nprefix; c++) {
+		cached *p = &cf->recs[c];
+
+		if (!(p->flags & PF_READ) && !st->pending[p->entry]) {
+			/* The verifier no longer waits: judged again after the prefix, or no cache. */
+			if ((r = woken_moves(cf, pol, repo, p->entry)) <= 0)
+				return r;
+			p->moved = 1;
+		}
+		if (p->verdict != PV_PENDING || p->moved)
+			continue;
+		for (uint32_t k = 0; k < p->nmissing; k++) {
+			const uint8_t *id = p->missing + (size_t)k * 32;
+
+			if (taken(st, id, &at))
+				p->moved = 1; /* what it missed arrived, after the prefix */
+			else if (entry_valid_now(st, id))
+				return 0; /* a trust record it names became valid: judged in place */
+		}
+		for (uint32_t k = 0; k < p->ndeps && !p->moved; k++)
+			p->moved = names_later(cf, st, p->deps + (size_t)k * 32);
+	}
+	for (c = 0; c < cf->nprefix; c++)
+		if (cf->recs[c].moved)
+			(*fresh)[(*nfresh)++] = cf->recs[c].entry;
+	return 1;
+}
+
+/* A finding code or rule read back: the rule table's string, or one the policy keeps. */
+static const char *intern(ledger_policy *pol, char *s)
+{
+	const ledger_policy_rule *rules;
+	size_t n;
+	char **more;
+
+	if (!s)
+		return NULL;
+	rules = ledger_policy_rules(&n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rules[i].id, s) == 0) {
+			free(s);
+			return rules[i].id;
+		}
+	for (size_t i = 0; i < pol->npool; i++)
+		if (strcmp(pol->pool[i], s) == 0) {
+			free(s);
+			return pol->pool[i];
+		}
+	if (!(more = realloc(pol->pool, (pol->npool + 1) * sizeof(*more)))) {
+		free(s);
+		return NULL;
+	}
+	pol->pool = more;
+	return pol->pool[pol->npool++] = s;
+}
+
+/* Step over the findings; 1 when they are all there. */
+static int skip_findings(reader *rd)
+{
+	uint32_t n = get_u32(rd);
+
+	for (uint32_t i = 0; i < n && rd->ok; i++) {
+		get_u32(rd);
+		for (int k = 0; k < 5 && rd->ok; k++)
+			take(rd, get_u32(rd));
+	}
+	return rd->ok;
+}
+
+static int take_findings(ledger_policy *pol, const cache_file *cf, reader *rd)
+{
+	uint32_t n = get_u32(rd);
+	int r = 0;
+
+	for (uint32_t i = 0; i < n && rd->ok && r == 0; i++) {
+		uint32_t severity = get_u32(rd);
+		const char *code = intern(pol, get_str(rd)), *rule = intern(pol, get_str(rd));
+		char *id = get_str(rd), *path = get_str(rd), *message = get_str(rd);
+		uint8_t raw[32];
+		size_t c;
+
+		if (!rd->ok || !code || !rule || !id || severity > LEDGER_SEVERITY_PENDING ||
+		    ledger_unhex(raw, 32, id) < 0 || !idmap_get(&cf->ids, raw, &c))
+			r = ledger_error_set(LEDGER_EINVALID, "policy cache: bad finding");
+		else if (c >= cf->nprefix || !cf->recs[c].moved)
+			r = report_add(pol->report, (ledger_severity)severity, code, rule, id, path, NULL,
+			               "%s", message ? message : "");
+		free(id);
+		free(path);
+		free(message);
+	}
+	return rd->ok ? r : ledger_error_set(LEDGER_EINVALID, "policy cache: truncated");
+}
+
+/* s into buf, cut to its size. */
+static void copy_str(char *buf, size_t size, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+}
+
+/* The prefix records (but those that move) into pol, in their order. */
+static int take_prefix(ledger_policy *pol, const cache_file *cf)
+{
+	if (!(pol->order = malloc(((size_t)cf->nprefix + 1) * sizeof(*pol->order))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	for (uint32_t c = 0; c < cf->nprefix; c++) {
+		const cached *p = &cf->recs[c];
+		precord *r;
+		int ret;
+
+		if (p->moved)
+			continue;
+		if (!(r = policy_add_record(pol)))
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		ledger_hex(r->id, p->id, 32);
+		copy_str(r->type_buf, sizeof(r->type_buf), cf->strings[p->strs[0]]);
+		copy_str(r->author_buf, sizeof(r->author_buf), cf->strings[p->strs[1]]);
+		copy_str(r->agency_buf, sizeof(r->agency_buf), cf->strings[p->strs[2]]);
+		copy_str(r->class_buf, sizeof(r->class_buf), cf->strings[p->strs[3]]);
+		if (p->incident)
+			ledger_hex(r->incident_buf, p->incident, 32);
+		r->time = p->time;
+		r->verdict = p->verdict;
+		r->read = (p->flags & PF_READ) != 0;
+		r->prefix = 1;
+		if (r->time > pol->latest)
+			pol->latest = r->time;
+		if (p->verdict == PV_PENDING) {
+			/* Kept for the next save: what it misses and what it waits for. */
+			if (p->nmissing && !(r->missing = malloc(p->nmissing * sizeof(*r->missing))))
+				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			for (uint32_t k = 0; k < p->nmissing; k++) {
+				memcpy(r->missing[k].id, p->missing + (size_t)k * 32, 32);
+				r->missing[k].what = "refs";
+			}
+			r->nmissing = p->nmissing;
+			if (p->ndeps && !(r->deps = malloc(p->ndeps * sizeof(*r->deps))))
+				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			for (uint32_t k = 0; k < p->ndeps; k++)
+				if (idmap_get(&pol->ids, p->deps + (size_t)k * 32, &r->deps[r->ndeps]))
+					r->ndeps++;
+		}
+		if ((ret = idmap_put(&pol->ids, p->id, pol->nrecs - 1)) < 0)
+			return ret;
+		pol->order[pol->nprefix++] = pol->nrecs - 1;
+	}
+	return 0;
+}
+
+int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
+{
+	cache_file cf;
+	size_t *fresh = NULL, nfresh = 0;
+	json_t *state = NULL;
+	json_error_t err;
+	reader rd;
+	char *text = NULL;
+	int r = 0;
+
+	memset(&cf, 0, sizeof(cf));
+	idmap_init(&cf.ids);
+	if (cache_read(&cf, pol, repo) == 0 && (r = cache_check(&cf, pol, repo, &fresh, &nfresh)) > 0) {
+		/* Everything is read and checked before pol changes. */
+		rd = (reader){ cf.rest, cf.rest + cf.rest_len, 1 };
+		if (!skip_findings(&rd) || !(text = get_str(&rd)) ||
+		    !(state = json_loads(text, 0, &err)))
+			r = 0;
+	}
+	if (r <= 0) {
+		/* No usable cache: a full pass. */
+		if (r == 0)
+			ledger_error_clear();
+		goto done;
+	}
+	rd = (reader){ cf.rest, cf.rest + cf.rest_len, 1 };
+	if ((r = take_prefix(pol, &cf)) < 0 || (r = take_findings(pol, &cf, &rd)) < 0 ||
+	    (r = policy_state_take(pol, state)) < 0)
+		goto done;
+	/* What comes after the prefix is gathered as a full pass gathers everything. */
+	for (size_t i = 0; i < nfresh; i++) {
+		const entry *e = &pol->state->entries[fresh[i]];
+		char *data = NULL;
+		size_t len = 0;
+
+		if ((r = ledger_repo_read(&data, &len, repo, pol->state->tip, e->path)) < 0)
+			goto done;
+		r = policy_collect_file(e->path, data, len, pol);
+		free(data);
+		if (r < 0)
+			goto done;
+	}
+	r = 1;
+done:
+	json_decref(state);
+	free(text);
+	free(fresh);
+	cache_file_release(&cf);
+	return r;
+}
