@@ -101,13 +101,16 @@ static int count_files(struct union_walk *u, const git_tree_entry *e)
 /*
  * The union of `ours` and `theirs` at u->path (of length `len`) into *out.
  * Entries of ours stay as they are; theirs' entries are added, and a
- * directory both have is merged in turn.
+ * directory both have is merged in turn.  When theirs holds all of ours
+ * (the usual case: a node fetching what the master gained since), the
+ * union is theirs' tree itself: nothing is written, and the push that
+ * follows has only the directories where both sides gained records to send.
  */
 static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
                       const git_tree *theirs, size_t len)
 {
 	git_treebuilder *bld = NULL;
-	size_t i, n;
+	size_t i, n, covered = 0; /* entries of ours that theirs holds as they are in the union */
 	int r = 0, error;
 
 	if (git_oid_equal(git_tree_id(ours), git_tree_id(theirs))) {
@@ -125,8 +128,10 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 		git_oid id;
 
 		if (oe && git_tree_entry_filemode(oe) == git_tree_entry_filemode(te) &&
-		    git_oid_equal(git_tree_entry_id(oe), git_tree_entry_id(te)))
+		    git_oid_equal(git_tree_entry_id(oe), git_tree_entry_id(te))) {
+			covered++;
 			continue;
+		}
 		if (!(sub_len = path_push(u, len, name))) {
 			r = LEDGER_EINVALID;
 			break;
@@ -139,6 +144,8 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 
 			if ((r = tree_lookup(&so, u, oe)) == 0 && (r = tree_lookup(&st, u, te)) == 0)
 				r = tree_union(&id, u, so, st, sub_len);
+			if (r == 0 && git_oid_equal(&id, git_tree_entry_id(te)))
+				covered++;
 			git_tree_free(so);
 			git_tree_free(st);
 		} else {
@@ -156,10 +163,14 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 		}
 		u->path[len] = '\0';
 	}
-	if (r == 0 && (error = git_treebuilder_write(out, bld)) < 0)
-		r = store_error_git(error, "cannot write tree \"%s\"", u->path);
-	if (r == 0)
-		r = ids_add(u, out);
+	if (r == 0 && covered == git_tree_entrycount(ours)) {
+		git_oid_cpy(out, git_tree_id(theirs));
+	} else if (r == 0) {
+		if ((error = git_treebuilder_write(out, bld)) < 0)
+			r = store_error_git(error, "cannot write tree \"%s\"", u->path);
+		else
+			r = ids_add(u, out);
+	}
 	git_treebuilder_free(bld);
 	return r;
 }

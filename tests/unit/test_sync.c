@@ -322,6 +322,36 @@ START_TEST(test_union_merge)
 		free(s);
 		free(msg);
 		check_history_clean(&f, m3);
+		/*
+		 * theirs holds all of ours and more: the union's tree is theirs'
+		 * own, no tree is written (the push that follows sends none)
+		 */
+		{
+			char g[41], m4[41], *t1, *t2, *before, *after;
+
+			append_branch(&f, d, 400, 20, "", g);
+			before = testshell_out("git --git-dir='%s' count-objects -v | "
+			                       "sed -n 's/^in-pack: //p'", f.path);
+			ck_assert_int_eq(ledger_repo_union(m4, f.repo, a, g, &o), 0);
+			after = testshell_out("git --git-dir='%s' count-objects -v | "
+			                      "sed -n 's/^in-pack: //p'", f.path);
+			ck_assert_int_eq(atoi(after), atoi(before) + 1); /* the merge commit alone */
+			free(before);
+			free(after);
+			ck_assert_uint_eq(count_added(&f, a, m4), 20);
+			t1 = testshell_out("git --git-dir='%s' rev-parse %s^{tree}", f.path, m4);
+			t2 = testshell_out("git --git-dir='%s' rev-parse %s^{tree}", f.path, g);
+			ck_assert_str_eq(t1, t2);
+			free(t1);
+			free(t2);
+			/* ours gains a record too: only its directories are new trees */
+			append_branch(&f, a, 500, 1, "", e);
+			ck_assert_int_eq(ledger_repo_union(m4, f.repo, e, g, &o), 0);
+			ck_assert_uint_eq(count_added(&f, e, m4), 20);
+			ck_assert_uint_eq(count_added(&f, g, m4), 1);
+			check_history_clean(&f, m4);
+			check_git_accepts(&f, m4);
+		}
 		/* an unsigned merge when no signer is given */
 		o.sign = NULL;
 		append_branch(&f, f.genesis, 300, 1, "", e);
