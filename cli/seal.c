@@ -115,8 +115,6 @@ int cli_read_confidential(json_t **out, const char *path)
 		*out = NULL;
 		rc = CLI_EXIT_INPUT;
 	}
-	if (buf)
-		memset(buf, 0, len);
 	free(buf);
 	return rc;
 }
