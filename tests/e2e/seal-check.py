@@ -25,7 +25,9 @@ try:
                                                                   X25519PublicKey)
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-    from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.keywrap import (InvalidUnwrap, aes_key_unwrap,
+                                                        aes_key_wrap)
 except ImportError:
     sys.stderr.write("SKIP: python3-cryptography is not installed (apt-get install "
                      "python3-cryptography)\n")
@@ -122,4 +124,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (InvalidTag, InvalidUnwrap) as e:
+        die("%s: the entry or the content does not open" % type(e).__name__)

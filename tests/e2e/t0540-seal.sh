@@ -119,6 +119,14 @@ for who in moj-ciso moj-csirt director manager; do
 	cmp -s "$T/out" conf.jcs || { show_output; fail "$who does not read the sealed request"; }
 done
 
+# A revoked key is no longer sealed for: the manager's key, retired now.
+ok "$CYMAT" -C "$L" revoke --key "$K/director" --reason retired "$K/manager"
+ok "$CYMAT" -C "$L" append --key "$K/moj-csirt" --type note --class c2 --seal conf.json body.json
+AFTER=$(last_id)
+expect 3 "$CYMAT" -C "$L" show --unseal --key "$K/manager" "$AFTER"
+assert_err "it is sealed for 3 other keys"
+ok "$CYMAT" -C "$L" show --unseal --key "$K/deputy" "$AFTER"
+
 # The verifier accepts the sealed records.
 ok "$CYMAT" -C "$L" verify --no-cache
 assert_out "0 invalid"
