@@ -122,6 +122,9 @@ int entry_is_trust_type(const char *type);
 /* Fill e's summary from a parsed record. */
 int entry_fill(entry *e, const ledger_record *rec);
 
+/* verify.c: room for `capacity` entries in all; 0, or LEDGER_ENOMEM. */
+int state_reserve_entries(ledger_state *state, size_t capacity);
+
 /* verify_cache.c */
 /* Fails (non-zero) unless the cache was written for this root, with schemas checked
  * whenever they are available now. */

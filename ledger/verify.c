@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ledger/crypto.h"
@@ -182,20 +183,43 @@ static int check_signature(ledger_state *st, size_t i)
 
 /* --- gathering files and history -------------------------------------- */
 
+int state_reserve_entries(ledger_state *st, size_t capacity)
+{
+	entry *bigger;
+
+	if (capacity <= st->capacity)
+		return 0;
+	if (!(bigger = realloc(st->entries, capacity * sizeof(*bigger))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	st->entries = bigger;
+	st->capacity = capacity;
+#ifdef MADV_HUGEPAGE
+	{
+		/*
+		 * 40 MB at 100,000 records, touched once per entry: in huge pages
+		 * its page faults no longer weigh on a cached run (0.7 -> 0.4 CPU-s).
+		 * Only whole 2 MiB pages inside the block; advice, so no error.
+		 */
+		const uintptr_t huge = 2 * 1024 * 1024;
+		uintptr_t from = ((uintptr_t)bigger + huge - 1) & ~(huge - 1);
+		uintptr_t to = (uintptr_t)(bigger + capacity) & ~(huge - 1);
+
+		if (to > from)
+			madvise((void *)from, to - from, MADV_HUGEPAGE);
+	}
+#endif
+	return 0;
+}
+
 static int add_entry(ledger_state *st, size_t rank, const char *path, const char *data,
                      size_t len)
 {
 	entry *e;
+	int r;
 
-	if (st->count == st->capacity) {
-		size_t capacity = st->capacity ? st->capacity * 2 : 1024;
-		entry *bigger = realloc(st->entries, capacity * sizeof(*bigger));
-
-		if (!bigger)
-			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		st->entries = bigger;
-		st->capacity = capacity;
-	}
+	if (st->count == st->capacity &&
+	    (r = state_reserve_entries(st, st->capacity ? st->capacity * 2 : 1024)) < 0)
+		return r;
 	e = &st->entries[st->count];
 	memset(e, 0, sizeof(*e));
 	e->rank = rank;
@@ -552,6 +576,13 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		goto done;
 	gather_check(&gather);
 	first_new = gather.sign_from = st->count;
+	/*
+	 * One entry per file the new commits added (merges add none of their
+	 * own): sized once, as doubling held both arrays at the peak (75 MB).
+	 * Not more: a cached run's array (cache_load) often has the room.
+	 */
+	if ((r = state_reserve_entries(st, st->count + order.next)) < 0)
+		goto done;
 	if ((r = store_foreach_added_ordered(repo, from ? from : (since[0] ? since : NULL),
 	                                     st->tip, &order, gather_ranked, &gather)) < 0)
 		goto done;

@@ -391,10 +391,8 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	if (load_commit_findings(st, &rd) < 0)
 		goto done;
 	count = get_u32(&rd);
-	st->entries = malloc(((size_t)count + 1024) * sizeof(*st->entries));
-	if (!st->entries)
+	if (state_reserve_entries(st, (size_t)count + 1024) < 0)
 		goto done;
-	st->capacity = (size_t)count + 1024;
 	for (uint32_t i = 0; i < count; i++)
 		if (load_entry(st, &rd) < 0)
 			goto done;
