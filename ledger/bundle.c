@@ -24,6 +24,7 @@
 
 #include "ledger/bundle.h"
 #include "ledger/error.h"
+#include "ledger/receive.h"
 #include "ledger/record.h"
 #include "ledger/store.h"
 #include "ledger/sync.h"
@@ -713,90 +714,39 @@ done:
 	return r;
 }
 
-/* Record ids a union adds to main, sorted. */
-struct id_set {
-	char (*ids)[LEDGER_HEX_ID_LEN + 1];
-	size_t count, cap;
-};
-
-static int id_set_add(const char *path, const char *data, size_t len, void *payload)
+static int count_record(const char *path, const char *data, size_t len, void *payload)
 {
-	struct id_set *s = payload;
 	char id[LEDGER_HEX_ID_LEN + 1];
 
 	(void)data;
 	(void)len;
-	if (ledger_record_path_id(id, path) < 0) {
-		/* Not a record path: the history check reports it, about its commit. */
-		ledger_error_clear();
-		return 0;
-	}
-	if (s->count == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		void *ids = realloc(s->ids, cap * sizeof(*s->ids));
-
-		if (!ids)
-			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		s->ids = ids;
-		s->cap = cap;
-	}
-	memcpy(s->ids[s->count++], id, sizeof(id));
+	/* Not a record path: a finding refuses it, it counts as no record. */
+	if (ledger_record_path_id(id, path) == 0)
+		(*(size_t *)payload)++;
+	ledger_error_clear();
 	return 0;
 }
 
-static int id_cmp(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-static int id_set_has(const struct id_set *s, const char *id)
-{
-	return s->count && bsearch(id, s->ids, s->count, sizeof(*s->ids), id_cmp) != NULL;
-}
-
 /*
- * The error findings of FORMAT rules about what `tip` adds to `main_hex`:
- * records it adds, commits it adds.  Findings about what main already held
- * never refuse a bundle (they are main's own).  *out is NULL when none.
+ * The findings that refuse `tip` over `main_hex`, by the hook's rule
+ * (ledger_report_refusals), and the number of records it adds.  *out is
+ * NULL when nothing refuses.
  */
 static int findings_new(ledger_report **out, size_t *out_records, ledger_repo *qrepo,
                         const ledger_state *state, const char *main_hex, const char *tip)
 {
-	const ledger_report *report = ledger_state_report(state);
-	ledger_report *refused = NULL;
-	struct id_set added = { 0 };
 	int r;
 
 	*out = NULL;
 	*out_records = 0;
-	if ((r = ledger_repo_foreach_added(qrepo, main_hex, tip, id_set_add, &added)) < 0)
-		goto done;
-	if (added.count > 1)
-		qsort(added.ids, added.count, sizeof(*added.ids), id_cmp);
-	for (size_t i = 0; i < ledger_report_count(report); i++) {
-		const ledger_finding *f = ledger_report_get(report, i);
-		int is_new;
-
-		if (f->severity != LEDGER_SEVERITY_ERROR || strncmp(f->rule, "FORMAT-", 7) != 0)
-			continue;
-		is_new = (*f->id && id_set_has(&added, f->id)) ||
-		         (*f->commit && ledger_repo_is_ancestor(qrepo, f->commit, main_hex) != 1);
-		if (!is_new)
-			continue;
-		if ((!refused && (r = report_new(&refused)) < 0) ||
-		    (r = report_add(refused, f->severity, f->code, f->rule, f->id, f->path, f->commit,
-		                    "%s", f->message)) < 0)
-			goto done;
+	if ((r = ledger_repo_foreach_added(qrepo, main_hex, tip, count_record, out_records)) < 0 ||
+	    (r = ledger_report_refusals(out, qrepo, ledger_state_report(state), main_hex)) < 0)
+		return r;
+	if (ledger_report_count(*out) == 0) {
+		ledger_report_free(*out);
+		*out = NULL;
 	}
-	ledger_error_clear();
-	*out_records = added.count;
-	*out = refused;
-	refused = NULL; /* transferred */
-	r = 0;
-done:
-	ledger_report_free(refused);
-	free(added.ids);
-	return r;
+	return 0;
 }
 
 struct verify_progress {
@@ -932,6 +882,10 @@ static int import_refuse(const ledger_report *refused, const char *path)
 	if (*f->id)
 		return ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" refused: record %s: %s %s: %s%s",
 		                        path, f->id, f->rule, f->code, f->message, extra);
+	if (!*f->commit)
+		return ledger_error_set(LEDGER_EINVALID,
+		                        "bundle \"%s\" refused: file \"%s\": %s %s: %s%s", path,
+		                        f->path, f->rule, f->code, f->message, extra);
 	return ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" refused: commit %s: %s %s: %s%s",
 	                        path, f->commit, f->rule, f->code, f->message, extra);
 }

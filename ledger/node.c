@@ -16,6 +16,7 @@
 #include "ledger/append.h"
 #include "ledger/node.h"
 #include "ledger/policy.h"
+#include "ledger/receive.h"
 #include "ledger/trust.h"
 #include "state_internal.h"
 #include "sync_internal.h"
@@ -77,45 +78,19 @@ static int idset_has(const struct idset *set, const char *id)
 }
 
 /*
- * The error findings of a FORMAT-* rule about what `to` adds over `from`: a
- * record in `added`, or a commit that is not in `from`'s history.  *out is
- * NULL when there are none.
+ * The findings that refuse `tip` over `base` (ledger_report_refusals: the
+ * hook's rule, so that a node, the master's intake and the hook agree).
+ * *out is NULL when nothing refuses.
  */
-static int format_errors(ledger_report **out, ledger_repo *repo, const ledger_report *report,
-                         const char *from, const struct idset *added)
+static int refusals_of(ledger_report **out, ledger_repo *repo, const ledger_report *report,
+                       const char *base)
 {
-	ledger_report *refused = NULL;
-	size_t i, n = ledger_report_count(report);
-	int error = 0, is_new;
+	int error = ledger_report_refusals(out, repo, report, base);
 
-	*out = NULL;
-	for (i = 0; i < n; i++) {
-		const ledger_finding *f = ledger_report_get(report, i);
-
-		if (f->severity != LEDGER_SEVERITY_ERROR || strncmp(f->rule, "FORMAT-", 7) != 0)
-			continue;
-		is_new = idset_has(added, f->id);
-		if (!is_new && *f->commit) {
-			is_new = ledger_repo_is_ancestor(repo, f->commit, from);
-			if (is_new < 0) {
-				error = is_new;
-				goto done;
-			}
-			is_new = !is_new;
-		}
-		if (!is_new)
-			continue;
-		if (!refused && (error = report_new(&refused)) < 0)
-			goto done;
-		error = report_add(refused, f->severity, f->code, f->rule, f->id, f->path, f->commit,
-		                   "%s", f->message);
-		if (error < 0)
-			goto done;
+	if (error == 0 && ledger_report_count(*out) == 0) {
+		ledger_report_free(*out);
+		*out = NULL;
 	}
-	*out = refused;
-	refused = NULL;
-done:
-	ledger_report_free(refused);
 	return error;
 }
 
@@ -208,8 +183,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 			ledger_error_prefix("%s: cannot verify the union %.12s", what, uni);
 			goto done;
 		}
-		error = format_errors(&out->refused, repo, ledger_state_report(state), out->before,
-		                      &out->added);
+		error = refusals_of(&out->refused, repo, ledger_state_report(state), out->before);
 		if (error < 0)
 			goto done;
 		if (out->refused) {
@@ -219,10 +193,14 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 				error = ledger_error_set(LEDGER_EINVALID,
 				                         "%s refused: record %s: %s %s: %s", what, f->id,
 				                         f->rule, f->code, f->message);
-			else
+			else if (*f->commit)
 				error = ledger_error_set(LEDGER_EINVALID,
 				                         "%s refused: commit %s: %s %s: %s", what,
 				                         f->commit, f->rule, f->code, f->message);
+			else
+				error = ledger_error_set(LEDGER_EINVALID,
+				                         "%s refused: file \"%s\": %s %s: %s", what,
+				                         f->path, f->rule, f->code, f->message);
 			goto done;
 		}
 		error = ledger_repo_update_ref(repo, LEDGER_MAIN_REF, out->before, uni);

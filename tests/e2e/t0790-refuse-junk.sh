@@ -1,0 +1,85 @@
+#!/bin/sh
+# Review 3, finding 1: files under records/ that are no record (bytes that do
+# not parse at a record path, a file at a path that is not a record path)
+# refuse the work that adds them everywhere, not only in the hook: bundle
+# import, `cymat sync` from a peer and the master's intake of an inbox.  In
+# each case main does not move and verifies clean.
+. "$(dirname "$0")/lib.sh"
+
+make_ledger master.git
+key nisc-node
+"$CYMAT" -C master.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
+	nisc/node >/dev/null || fail "binding nisc/node failed"
+git -C master.git config cymat.root "$ROOT"
+git clone -q --bare master.git agency.git || fail "git clone --bare failed"
+git -C agency.git config cymat.root "$ROOT"
+git clone -q --bare master.git evil.git || fail "git clone --bare failed"
+common=$(git -C master.git rev-parse main)
+
+# Main has moved on at the master and at the agency: every case needs a union.
+L=master.git
+ok note mof-csirt "mof: at NISC"
+L=agency.git
+ok note moj-csirt "moj: at the agency"
+
+# junk NAME PATH: a commit of evil.git's main adding a file at PATH that does not parse.
+printf 'not json' >junk.json
+fid=$(printf 'future' | sha256sum | cut -c1-64)
+junk() {
+	git -C evil.git update-ref refs/heads/main "$common" || fail "update-ref failed"
+	commit_change evil.git "note: $1" add "$2" junk.json
+}
+
+# unmoved REPO BEFORE: REPO's main is BEFORE (or, for "-", may have gained a
+# checkpoint), holds no junk, and verifies clean.
+unmoved() {
+	[ "$2" = - ] || assert_eq "$(git -C "$1" rev-parse main)" "$2" "main of $1"
+	git -C "$1" ls-tree -r --name-only main | grep -E "zz|$fid" && fail "junk in the main of $1"
+	ok "$CYMAT" -C "$1" verify
+}
+
+for path in "$(record_path "$fid")" records/zz/notes.txt; do
+	junk junk "$path"
+	say "junk at $path"
+
+	# Bundle import at the master.
+	rm -f evil.bundle
+	ok "$CYMAT" -C evil.git bundle create --since "$common" "$T/evil.bundle"
+	before=$(git -C master.git rev-parse main)
+	expect 1 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" evil.bundle
+	assert_err "refused: file \"$path\": FORMAT-2"
+	unmoved master.git "$before"
+
+	# Sync of the agency with evil.git as a peer.
+	cat >agency.conf <<EOC
+[node]
+key = $K/nisc-node.key
+principal = nisc/node
+agency = nisc
+ledger = $T/agency.git
+mode = agency
+[remote "evil"]
+url = file://$T/evil.git
+role = peer
+EOC
+	before=$(git -C agency.git rev-parse main)
+	expect 6 "$CYMAT" sync --config agency.conf
+	assert_err "refused: file \"$path\": FORMAT-2"
+	unmoved agency.git "$before"
+
+	# The master's intake of an inbox that holds the junk (as if no hook ran).
+	git -C evil.git push -q "$T/master.git" "main:refs/inbox/moj" -f >/dev/null 2>&1 ||
+		fail "push to the inbox failed"
+	cat >master.conf <<EOC
+[node]
+key = $K/nisc-node.key
+principal = nisc/node
+agency = nisc
+ledger = $T/master.git
+mode = master
+EOC
+	run "$CYMAT" sync --config master.conf
+	assert_err "refused: file \"$path\": FORMAT-2"
+	unmoved master.git -
+done
+exit 0
