@@ -67,7 +67,8 @@ static int idset_added(struct idset *set, ledger_repo *repo, const char *from, c
 	error = ledger_repo_foreach_added(repo, from, to, idset_add_cb, set);
 	if (error < 0)
 		return error;
-	qsort(set->ids, set->count, sizeof(*set->ids), id_compare);
+	if (set->count > 1)
+		qsort(set->ids, set->count, sizeof(*set->ids), id_compare);
 	return 0;
 }
 
@@ -421,7 +422,8 @@ int ledger_master_intake(ledger_intake_result *out, ledger_repo *repo,
 	error = ledger_repo_foreach_ref(repo, INBOX_PREFIX, collect_inbox, &list);
 	if (error < 0)
 		goto done;
-	qsort(list.items, list.count, sizeof(*list.items), inbox_compare);
+	if (list.count > 1)
+		qsort(list.items, list.count, sizeof(*list.items), inbox_compare);
 	totals.inboxes = list.count;
 	for (i = 0; i < list.count; i++) {
 		ledger_intake_event ev = { 0 };

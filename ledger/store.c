@@ -1160,7 +1160,8 @@ int store_foreach_added_ordered(ledger_repo *repo, const char *from, const char 
 		if (order && idmap_get(&order->ranks, key, &rank))
 			list.items[i].order = rank;
 	}
-	qsort(list.items, list.count, sizeof(*list.items), listed_cmp);
+	if (list.count > 1)
+		qsort(list.items, list.count, sizeof(*list.items), listed_cmp);
 	for (size_t i = 0; i < list.count && r == 0; i++) {
 		const struct listed_file *f = &list.items[i];
 		const char *path = list.paths + f->path_at;
