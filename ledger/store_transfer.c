@@ -597,11 +597,43 @@ done:
 }
 
 /*
+ * Start the child clean of what the daemon had: its signal mask (the daemon
+ * blocks SIGTERM and the like during a step) and handlers, and every
+ * descriptor but stdin, stdout, stderr and the report pipe, which moves to
+ * descriptor 3 (the pidfile and its flock, append.lock, pack maps).
+ */
+static void child_start(int *fd, pid_t parent)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD,
+		                    SIGALRM };
+	sigset_t none;
+
+	sigemptyset(&none);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+#ifdef __linux__
+	/* A child whose parent died has no one to report to, even one that died before this. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+#endif
+	if (*fd != 3) {
+		if (dup2(*fd, 3) < 0)
+			_exit(0);
+		*fd = 3;
+	}
+	for (int i = 4, max = (int)sysconf(_SC_OPEN_MAX); i < max && i < 65536; i++)
+		close(i);
+}
+
+/*
  * The child: its own libgit2 handle on the repository (nothing of the
  * parent's is used after the fork), one transfer, one report, _exit.
  */
-static void child_run(int fd, const char *git_dir, const struct limits *lim, const char *url,
-                      const char *commit, const char *ref)
+static void child_run(int fd, pid_t parent, const char *git_dir, const struct limits *lim,
+                      const char *url, const char *commit, const char *ref)
 {
 	struct report rep;
 	struct child c;
@@ -609,11 +641,7 @@ static void child_run(int fd, const char *git_dir, const struct limits *lim, con
 	const char *p;
 	size_t left;
 
-#ifdef __linux__
-	/* A child whose parent died has no one to report to. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-	signal(SIGPIPE, SIG_IGN);
+	child_start(&fd, parent);
 	memset(&rep, 0, sizeof(rep));
 	memset(&c, 0, sizeof(c));
 	c.max_bytes = lim->max_bytes;
@@ -640,30 +668,57 @@ static void child_run(int fd, const char *git_dir, const struct limits *lim, con
 	_exit(0);
 }
 
-/* Remove what a killed child may have left in objects/pack/ since `since`. */
-static void pack_tmp_remove(ledger_repo *repo, time_t since)
+/* Temporary files of objects/pack/ that process `pid` holds open. */
+struct pack_tmps {
+	char names[8][NAME_MAX + 1];
+	size_t count;
+};
+
+/*
+ * Note the temporary files of objects/pack/ (libgit2's pack_git2_*, tmp_*,
+ * *.lock) that the child `pid` holds open, while it still lives: those are
+ * the ones it made, and only those are removed once it is killed; other
+ * processes' (an append's pack being written) are left alone.
+ */
+static void pack_tmp_note(struct pack_tmps *t, ledger_repo *repo, pid_t pid)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], link[64], target[PATH_MAX];
+	size_t dlen;
 	struct dirent *de;
-	struct stat st;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/objects/pack", repo->git_dir);
-	if (!(d = opendir(dir)))
+	t->count = 0;
+	dlen = (size_t)snprintf(dir, sizeof(dir), "%s/objects/pack/", repo->git_dir);
+	snprintf(link, sizeof(link), "/proc/%ld/fd", (long)pid);
+	if (dlen >= sizeof(dir) || !(d = opendir(link)))
 		return;
-	while ((de = readdir(d)) != NULL) {
-		const char *n = de->d_name;
-		size_t len = strlen(n);
-		int tmp = strncmp(n, "pack_git2_", 10) == 0 || strncmp(n, "tmp_", 4) == 0 ||
-		          (len > 5 && strcmp(n + len - 5, ".lock") == 0);
+	while ((de = readdir(d)) != NULL && t->count < sizeof(t->names) / sizeof(t->names[0])) {
+		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+		const char *name;
+		size_t len;
 
-		if (!tmp)
+		if (n <= 0)
 			continue;
-		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_mtime >= since)
-			unlinkat(dirfd(d), n, 0);
+		target[n] = '\0';
+		if (strncmp(target, dir, dlen) != 0 || strchr(target + dlen, '/'))
+			continue;
+		name = target + dlen;
+		len = strlen(name);
+		if ((strncmp(name, "pack_git2_", 10) == 0 || strncmp(name, "tmp_", 4) == 0 ||
+		     (len > 5 && strcmp(name + len - 5, ".lock") == 0)) && len <= NAME_MAX)
+			memcpy(t->names[t->count++], name, len + 1);
 	}
 	closedir(d);
+}
+
+static void pack_tmp_remove(ledger_repo *repo, const struct pack_tmps *t)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < t->count; i++)
+		if ((size_t)snprintf(path, sizeof(path), "%s/objects/pack/%s", repo->git_dir,
+		                     t->names[i]) < sizeof(path))
+			unlink(path);
 }
 
 /*
@@ -675,10 +730,10 @@ static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo,
                         const char *ref)
 {
 	int64_t deadline = now_ms() + (int64_t)lim->deadline_s * 1000;
-	time_t started = time(NULL) - 1;
+	struct pack_tmps tmps = { .count = 0 };
 	size_t got = 0;
 	int fds[2], status, timed_out = 0, r;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 
 	memset(rep, 0, sizeof(*rep));
 	*out_pid = -1;
@@ -692,7 +747,7 @@ static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo,
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child_run(fds[1], repo->git_dir, lim, url, commit, ref);
+		child_run(fds[1], parent, repo->git_dir, lim, url, commit, ref);
 	}
 	*out_pid = pid;
 	close(fds[1]);
@@ -720,12 +775,14 @@ static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo,
 		got += (size_t)n;
 	}
 	close(fds[0]);
-	if (got < sizeof(*rep))
+	if (got < sizeof(*rep)) {
+		pack_tmp_note(&tmps, repo, pid);
 		kill(pid, SIGKILL);
+	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (got < sizeof(*rep)) {
-		pack_tmp_remove(repo, started);
+		pack_tmp_remove(repo, &tmps);
 		if (timed_out)
 			return ledger_error_set(LEDGER_ETIMEOUT, "\"%s\": no result within %u s",
 			                        url, lim->deadline_s);
@@ -734,7 +791,7 @@ static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo,
 	rep->oid[sizeof(rep->oid) - 1] = '\0';
 	rep->message[sizeof(rep->message) - 1] = '\0';
 	if (rep->code < 0) {
-		pack_tmp_remove(repo, started);
+		/* libgit2 removed its temporary pack when the transfer failed. */
 		return ledger_error_set(rep->code, "%s", rep->message);
 	}
 	return 0;

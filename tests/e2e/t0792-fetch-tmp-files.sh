@@ -1,0 +1,33 @@
+#!/bin/sh
+# Review 3, finding 8: a failed fetch removes only the temporary files its
+# own transfer made, never another process's (libgit2 writes an append's
+# pack as objects/pack/pack_git2_*).  A fetch from a port nobody listens on
+# fails; a temporary pack and a lock file of "someone else", fresh, survive.
+. "$(dirname "$0")/lib.sh"
+
+make_ledger agency.git
+key nisc-node
+"$CYMAT" -C agency.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
+	nisc/node >/dev/null || fail "binding nisc/node failed"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+	skip "python3 cannot find a free port"
+cat >agency.conf <<EOC
+[node]
+key = $K/nisc-node.key
+principal = nisc/node
+agency = nisc
+ledger = $T/agency.git
+mode = agency
+[remote "down"]
+url = git://127.0.0.1:$port/master.git
+role = master
+EOC
+pack=agency.git/objects/pack
+mkdir -p "$pack"
+echo "an append's pack, being written" >"$pack/pack_git2_Other1"
+echo "a lock" >"$pack/tmp_other.lock"
+touch -d "+1 hour" "$pack/pack_git2_Other1" "$pack/tmp_other.lock"
+expect 6 "$CYMAT" sync --config agency.conf
+[ -f "$pack/pack_git2_Other1" ] || fail "the failed fetch removed another process's temporary pack"
+[ -f "$pack/tmp_other.lock" ] || fail "the failed fetch removed another process's lock file"
+exit 0
