@@ -724,11 +724,11 @@ void run_phase(const char *what, const bench *b, int (*fn)(const bench *, void *
 		fatal("%s failed", what);
 }
 
-/* Run a command with stdout and stderr to log; returns its exit status (-1: killed). */
-int run_command(char *const argv[], const char *log, struct rusage *ru)
+/* Start a command with stdout and stderr appended to log; its pid. */
+pid_t spawn_logged(char *const argv[], const char *log)
 {
-	int status, fd;
 	pid_t pid;
+	int fd;
 
 	fflush(NULL);
 	pid = fork();
@@ -744,6 +744,15 @@ int run_command(char *const argv[], const char *log, struct rusage *ru)
 		execvp(argv[0], argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* Run a command with stdout and stderr to log; returns its exit status (-1: killed). */
+int run_command(char *const argv[], const char *log, struct rusage *ru)
+{
+	pid_t pid = spawn_logged(argv, log);
+	int status;
+
 	if (wait4(pid, &status, 0, ru) < 0)
 		fatal("wait: %s", strerror(errno));
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

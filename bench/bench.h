@@ -117,6 +117,7 @@ double timed_load(ledger_state **out, ledger_repo *repo, int use_cache, unsigned
 
 void run_phase(const char *what, const bench *b, int (*fn)(const bench *, void *), void *out,
                size_t len, struct rusage *ru);
+pid_t spawn_logged(char *const argv[], const char *log);
 int run_command(char *const argv[], const char *log, struct rusage *ru);
 
 /* --- the table ------------------------------------------------------------ */

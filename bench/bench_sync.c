@@ -346,7 +346,7 @@ static pid_t start_git_daemon(char **url, const bench *b)
 	char *prog = git_daemon_path();
 
 	for (int attempt = 0; attempt < 5; attempt++) {
-		int port = free_port(), fd, up = 0;
+		int port = free_port(), up = 0;
 		char *portarg = xasprintf("--port=%d", port);
 		char *argv[] = { prog, "--reuseaddr", "--listen=127.0.0.1", portarg, base,
 			         "--export-all", "--enable=receive-pack", NULL };
@@ -354,20 +354,7 @@ static pid_t start_git_daemon(char **url, const bench *b)
 		struct rusage ru;
 		pid_t pid;
 
-		fflush(NULL);
-		pid = fork();
-		if (pid < 0)
-			fatal("fork: %s", strerror(errno));
-		if (pid == 0) {
-			fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-			if (fd >= 0) {
-				dup2(fd, 1);
-				dup2(fd, 2);
-				close(fd);
-			}
-			execv(argv[0], argv);
-			_exit(127);
-		}
+		pid = spawn_logged(argv, log);
 		*url = xasprintf("git://127.0.0.1:%d/ledger.git", port);
 		ls[2] = *url;
 		for (int i = 0; i < 300 && waitpid(pid, NULL, WNOHANG) == 0; i++) {
