@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,87 @@ START_TEST(test_sign_verify)
 	ledger_key_free(other);
 	ledger_key_free(key);
 	ledger_key_free(NULL);
+}
+END_TEST
+
+/*
+ * One ledger_pubkey serves many signatures (each thread keeps a context set
+ * up for it): verdicts must not depend on what the key verified before, on
+ * the other keys in use (more than the contexts a thread keeps) nor on the
+ * thread.
+ */
+#define REUSE_KEYS 70
+
+typedef struct {
+	ledger_pubkey **pks;
+	uint8_t (*sigs)[64];
+	int wrong;
+} reuse_run;
+
+static void *reuse_verdicts(void *arg)
+{
+	reuse_run *run = arg;
+	static const uint8_t msg[] = "record bytes";
+	uint8_t bad[64];
+
+	for (int round = 0; round < 3; round++)
+		for (size_t k = 0; k < REUSE_KEYS; k++) {
+			size_t other = (k + 1) % REUSE_KEYS;
+
+			memcpy(bad, run->sigs[k], 64);
+			bad[k % 32] ^= 1;
+			run->wrong += ledger_pubkey_verify(run->pks[k], msg, sizeof(msg),
+			                                   run->sigs[k], 64) != 0;
+			run->wrong += ledger_pubkey_verify(run->pks[k], msg, sizeof(msg), bad, 64) == 0;
+			run->wrong += ledger_pubkey_verify(run->pks[k], msg, sizeof(msg) - 1,
+			                                   run->sigs[k], 64) == 0;
+			run->wrong += ledger_pubkey_verify(run->pks[other], msg, sizeof(msg),
+			                                   run->sigs[k], 64) == 0;
+			run->wrong += ledger_pubkey_verify(run->pks[k], msg, sizeof(msg),
+			                                   run->sigs[k], 64) != 0;
+		}
+	return NULL;
+}
+
+START_TEST(test_pubkey_verify_reused)
+{
+	static const uint8_t msg[] = "record bytes";
+	ledger_pubkey *pks[REUSE_KEYS];
+	uint8_t sigs[REUSE_KEYS][64], pub[32];
+	reuse_run main_run = { pks, sigs, 0 }, thread_run = { pks, sigs, 0 };
+	pthread_t tid;
+
+	for (size_t k = 0; k < REUSE_KEYS; k++) {
+		ledger_key *key;
+
+		ck_assert_int_eq(ledger_key_generate(&key, LEDGER_KEY_ED25519), 0);
+		ledger_key_public(pub, key);
+		ck_assert_int_eq(ledger_key_sign(sigs[k], key, msg, sizeof(msg)), 0);
+		ck_assert_int_eq(ledger_pubkey_new(&pks[k], pub), 0);
+		ledger_key_free(key);
+	}
+	ck_assert_int_eq(pthread_create(&tid, NULL, reuse_verdicts, &thread_run), 0);
+	reuse_verdicts(&main_run);
+	ck_assert_int_eq(pthread_join(tid, NULL), 0);
+	ck_assert_int_eq(main_run.wrong, 0);
+	ck_assert_int_eq(thread_run.wrong, 0);
+	/* A key made after others were freed is its own, whatever its address. */
+	for (size_t k = 0; k < REUSE_KEYS; k++)
+		ledger_pubkey_free(pks[k]);
+	for (size_t k = 0; k < REUSE_KEYS; k++) {
+		ledger_key *key;
+
+		ck_assert_int_eq(ledger_key_generate(&key, LEDGER_KEY_ED25519), 0);
+		ledger_key_public(pub, key);
+		ck_assert_int_eq(ledger_pubkey_new(&pks[k], pub), 0);
+		ck_assert_int_eq(ledger_pubkey_verify(pks[k], msg, sizeof(msg), sigs[k], 64),
+		                 LEDGER_ECRYPTO);
+		ck_assert_int_eq(ledger_key_sign(sigs[k], key, msg, sizeof(msg)), 0);
+		ck_assert_int_eq(ledger_pubkey_verify(pks[k], msg, sizeof(msg), sigs[k], 64), 0);
+		ledger_key_free(key);
+	}
+	for (size_t k = 0; k < REUSE_KEYS; k++)
+		ledger_pubkey_free(pks[k]);
 }
 END_TEST
 
@@ -1096,6 +1178,7 @@ static Suite *crypto_suite(void)
 	tc = tcase_create("ed25519");
 	tcase_add_test(tc, test_sign_verify);
 	tcase_add_test(tc, test_signature_checked_by_openssl);
+	tcase_add_test(tc, test_pubkey_verify_reused);
 	tcase_add_test(tc, test_rfc8032_vectors);
 	tcase_add_test(tc, test_verify_refuses_s_above_order);
 	tcase_add_test(tc, test_key_type_mismatch);
