@@ -19,14 +19,84 @@
 #define HISTORY_PATH_MAX 4096
 #define HISTORY_MERGE_MAX 64
 
+/*
+ * Trees read while checking one commit, by id.  The walk goes oldest first,
+ * so a commit's parent is most often the commit checked just before: the
+ * trees it read as its own are those this one reads as its parent's.  Big
+ * trees (records/ and its 256 subtrees) are past libgit2's object cache
+ * limit, so without this each is read, inflated and parsed twice.
+ */
+typedef struct {
+	idmap ids; /* tree id, zero-padded -> index in trees */
+	git_tree **trees;
+	size_t count, capacity;
+} tree_set;
+
 struct history {
 	ledger_repo *repo;
 	ledger_change_cb cb;
 	void *payload;
 	store_order *order; /* or NULL */
+	tree_set current, previous; /* read for this commit, for the one before */
 	char commit[LEDGER_OID_HEX_LEN + 1];
 	char path[HISTORY_PATH_MAX];
 };
+
+static void tree_set_release(tree_set *set)
+{
+	for (size_t i = 0; i < set->count; i++)
+		git_tree_free(set->trees[i]);
+	free(set->trees);
+	idmap_release(&set->ids);
+	memset(set, 0, sizeof(*set));
+}
+
+static int tree_set_find(git_tree **out, const tree_set *set, const uint8_t key[32])
+{
+	size_t i;
+
+	if (!idmap_get(&set->ids, key, &i))
+		return 0;
+	return git_object_dup((git_object **)out, (git_object *)set->trees[i]) == 0;
+}
+
+/* Keep a reference to `t` in the set; best effort, as the set only saves time. */
+static void tree_set_keep(tree_set *set, const uint8_t key[32], git_tree *t)
+{
+	git_tree *ref = NULL;
+
+	if (set->count == set->capacity) {
+		size_t capacity = set->capacity ? set->capacity * 2 : 512;
+		git_tree **bigger = realloc(set->trees, capacity * sizeof(*bigger));
+
+		if (!bigger)
+			return;
+		set->trees = bigger;
+		set->capacity = capacity;
+	}
+	if (git_object_dup((git_object **)&ref, (git_object *)t) < 0)
+		return;
+	if (idmap_put(&set->ids, key, set->count) < 0) {
+		git_tree_free(ref);
+		return;
+	}
+	set->trees[set->count++] = ref;
+}
+
+/* git_tree_lookup through the trees of this commit and the one before. */
+static int tree_lookup(git_tree **out, struct history *h, const git_oid *id)
+{
+	uint8_t key[32] = { 0 };
+	int error;
+
+	memcpy(key, id->id, GIT_OID_RAWSZ);
+	if (tree_set_find(out, &h->current, key) || tree_set_find(out, &h->previous, key))
+		return 0;
+	if ((error = git_tree_lookup(out, h->repo->git, id)) < 0)
+		return error;
+	tree_set_keep(&h->current, key, *out);
+	return 0;
+}
 
 static int report(struct history *h, ledger_change_kind kind)
 {
@@ -62,7 +132,7 @@ static int is_tree(const git_tree_entry *e)
 
 static int tree_of_entry(git_tree **out, struct history *h, const git_tree_entry *e)
 {
-	int error = git_tree_lookup(out, h->repo->git, git_tree_entry_id(e));
+	int error = tree_lookup(out, h, git_tree_entry_id(e));
 
 	if (error < 0)
 		return store_error_git(error, "commit %s: cannot read tree \"%s\"", h->commit, h->path);
@@ -339,14 +409,14 @@ static int check_commit(struct history *h, const git_commit *c)
 	h->path[0] = '\0';
 	if (np > HISTORY_MERGE_MAX)
 		return ledger_error_set(LEDGER_EINVALID, "commit %s: %u parents", h->commit, np);
-	if ((error = git_commit_tree(&tree, c)) < 0)
+	if ((error = tree_lookup(&tree, h, git_commit_tree_id(c))) < 0)
 		return store_error_git(error, "commit %s: cannot read its tree", h->commit);
 	for (r = 0; got < np; got++) {
 		git_commit *p = NULL;
 
 		error = git_commit_parent(&p, c, got);
 		if (error == 0) {
-			error = git_commit_tree(&parent_trees[got], p);
+			error = tree_lookup(&parent_trees[got], h, git_commit_tree_id(p));
 			git_commit_free(p);
 		}
 		if (error < 0) {
@@ -435,6 +505,9 @@ int store_check_history_ordered(ledger_repo *repo, const char *from, const char 
 		git_commit_free(c);
 		if (r != 0)
 			goto done;
+		tree_set_release(&h->previous);
+		h->previous = h->current;
+		memset(&h->current, 0, sizeof(h->current));
 	}
 	if (error != GIT_ITEROVER) {
 		r = store_error_git(error, "cannot walk the history");
@@ -442,6 +515,10 @@ int store_check_history_ordered(ledger_repo *repo, const char *from, const char 
 	}
 	r = 0;
 done:
+	if (h) {
+		tree_set_release(&h->current);
+		tree_set_release(&h->previous);
+	}
 	free(h);
 	git_revwalk_free(walk);
 	return r;
