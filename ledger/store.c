@@ -22,6 +22,7 @@
 #include <git2.h>
 #include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
+#include <git2/sys/repository.h>
 
 #include "ledger/error.h"
 #include "ledger/store.h"
@@ -877,12 +878,132 @@ static int tree_of(git_tree **out, ledger_repo *repo, const char *rev)
 	return 0;
 }
 
+/*
+ * Bytes past which a file of the ledger is not read: the record limit
+ * (FORMAT section 2, LEDGER_JSON_LIMITS_INIT).  A blob's size is in its
+ * object header, so a blob of gigabytes that compresses to kilobytes is
+ * judged without inflating it.
+ */
+#define STORE_FILE_MAX (1u << 20)
+
+/*
+ * Stands in for the bytes of a file over STORE_FILE_MAX: one byte over, so
+ * that no record parses.  Zeros in .bss: reading it maps no memory of its own.
+ */
+static const char oversize_standin[STORE_FILE_MAX + 1];
+
+/*
+ * Give the repository a fresh object database.  libgit2 keeps the pack
+ * windows it maps while the database holding the packs is open, and every
+ * page touched in them counts in the process's memory: a full verification
+ * of 100,000 records held all 180 MB of the packs.  The walks below hand
+ * the database back every STORE_READ_BATCH objects, so that only what the
+ * last batch touched stays mapped (the file pages stay in the page cache).
+ * Only between writes: the in-memory backend of an append is empty then,
+ * and a new (empty) one is put above the new database.
+ */
+static int odb_reopen(ledger_repo *repo)
+{
+	git_buf dir = GIT_BUF_INIT;
+	git_odb *odb = NULL;
+	git_odb_backend *mp = NULL;
+	int error;
+
+	/*
+	 * Packs are shared by path while any database holds them: the old
+	 * database goes first (an empty one stands in), or the new one would
+	 * take over its packs, windows and all.
+	 */
+	if ((error = git_repository_item_path(&dir, repo->git, GIT_REPOSITORY_ITEM_OBJECTS)) < 0 ||
+	    (error = git_odb_new(&odb)) < 0 || (error = git_repository_set_odb(repo->git, odb)) < 0)
+		goto done;
+	git_odb_free(odb);
+	odb = NULL;
+	if ((error = git_odb_open(&odb, dir.ptr)) < 0)
+		goto done;
+	if (repo->mempack && (error = git_mempack_new(&mp)) == 0 &&
+	    (error = git_odb_add_backend(odb, mp, STORE_MEMPACK_PRIORITY)) < 0) {
+		mp->free(mp); /* not the database's */
+		mp = NULL;
+	}
+	if (error < 0 || (error = git_repository_set_odb(repo->git, odb)) < 0)
+		goto done;
+	if (mp)
+		repo->mempack = mp; /* the old one went with the old database */
+done:
+	git_odb_free(odb);
+	git_buf_dispose(&dir);
+	if (error < 0)
+		return store_error_git(error, "cannot open the object database");
+	return 0;
+}
+
+/* Objects a walk reads between two odb_reopen calls. */
+#define STORE_READ_BATCH 4096
+
+/* Reading many objects of a repository (files and trees) without holding every pack page. */
+struct reader {
+	ledger_repo *repo;
+	git_odb *odb;  /* the repository's current one, or NULL */
+	size_t count;  /* objects read since the last reopen */
+};
+
+static void reader_release(struct reader *rd)
+{
+	git_odb_free(rd->odb);
+	rd->odb = NULL;
+}
+
+/* Count one object read; every STORE_READ_BATCH, a fresh object database. */
+static int reader_tick(struct reader *rd)
+{
+	if (++rd->count < STORE_READ_BATCH)
+		return 0;
+	rd->count = 0;
+	reader_release(rd);
+	return odb_reopen(rd->repo);
+}
+
+/*
+ * The bytes of blob `id` (file `path`): *data and *len, held by *obj (free
+ * it with git_odb_object_free).  The size is looked up in the object header
+ * first: a blob over STORE_FILE_MAX is not read, *obj is NULL and *data is
+ * oversize_standin.
+ */
+static int reader_blob(git_odb_object **obj, const char **data, size_t *len, struct reader *rd,
+                       const git_oid *id, const char *path)
+{
+	git_object_t type;
+	size_t size = 0;
+	int error;
+
+	*obj = NULL;
+	if (!rd->odb && (error = git_repository_odb(&rd->odb, rd->repo->git)) < 0)
+		return store_error_git(error, "cannot open the object database");
+	if ((error = git_odb_read_header(&size, &type, rd->odb, id)) < 0)
+		return store_error_git(error, "file \"%s\": cannot read", path);
+	if (type != GIT_OBJECT_BLOB)
+		return ledger_error_set(LEDGER_EINVALID, "file \"%s\": not a blob", path);
+	if (size > STORE_FILE_MAX) {
+		*data = oversize_standin;
+		*len = sizeof(oversize_standin);
+		return 0;
+	}
+	if ((error = git_odb_read(obj, rd->odb, id)) < 0)
+		return store_error_git(error, "file \"%s\": cannot read", path);
+	*data = git_odb_object_data(*obj);
+	*len = git_odb_object_size(*obj);
+	return 0;
+}
+
 int ledger_repo_read(char **out, size_t *out_len, ledger_repo *repo, const char *commit,
                      const char *path)
 {
+	struct reader rd = { repo, NULL, 0 };
 	git_tree *tree = NULL;
 	git_tree_entry *te = NULL;
-	git_blob *blob = NULL;
+	git_odb_object *obj = NULL;
+	const char *data;
 	char *buf;
 	size_t len;
 	int r, error;
@@ -908,24 +1029,27 @@ int ledger_repo_read(char **out, size_t *out_len, ledger_repo *repo, const char 
 		r = ledger_error_set(LEDGER_ENOTFOUND, "\"%s\" is not a file", path);
 		goto done;
 	}
-	if ((error = git_blob_lookup(&blob, repo->git, git_tree_entry_id(te))) < 0) {
-		r = store_error_git(error, "file \"%s\": cannot read", path);
+	if ((r = reader_blob(&obj, &data, &len, &rd, git_tree_entry_id(te), path)) < 0)
+		goto done;
+	if (!obj) {
+		r = ledger_error_set(LEDGER_EINVALID, "file \"%s\": larger than %u bytes", path,
+		                     STORE_FILE_MAX);
 		goto done;
 	}
-	len = (size_t)git_blob_rawsize(blob);
 	buf = malloc(len + 1);
 	if (!buf) {
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
-	memcpy(buf, git_blob_rawcontent(blob), len);
+	memcpy(buf, data, len);
 	buf[len] = '\0';
 	*out = buf;
 	if (out_len)
 		*out_len = len;
 	r = 0;
 done:
-	git_blob_free(blob);
+	git_odb_object_free(obj);
+	reader_release(&rd);
 	git_tree_entry_free(te);
 	git_tree_free(tree);
 	return r;
@@ -948,6 +1072,7 @@ struct file_list {
 
 struct file_walk {
 	ledger_repo *repo;
+	struct reader rd;
 	ledger_file_cb cb;
 	void *payload;
 	int differing; /* the files both trees hold with different bytes, not the added ones */
@@ -1006,15 +1131,19 @@ static size_t walk_push(struct file_walk *w, size_t len, const char *name)
 
 static int walk_blob(struct file_walk *w, const git_tree_entry *e)
 {
-	git_blob *blob = NULL;
-	int r, error;
+	git_odb_object *obj = NULL;
+	const char *data;
+	size_t len;
+	int r;
 
 	if (w->list)
 		return list_add(w->list, w->path, git_tree_entry_id(e));
-	if ((error = git_blob_lookup(&blob, w->repo->git, git_tree_entry_id(e))) < 0)
-		return store_error_git(error, "file \"%s\": cannot read", w->path);
-	r = w->cb(w->path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob), w->payload);
-	git_blob_free(blob);
+	if ((r = reader_blob(&obj, &data, &len, &w->rd, git_tree_entry_id(e), w->path)) < 0)
+		return r;
+	r = w->cb(w->path, data, len, w->payload);
+	git_odb_object_free(obj);
+	if (r == 0)
+		r = reader_tick(&w->rd);
 	return r;
 }
 
@@ -1049,9 +1178,10 @@ static int walk_added(struct file_walk *w, const git_tree *from, const git_tree 
 			error = git_tree_lookup(&sub_to, w->repo->git, git_tree_entry_id(e));
 			if (error == 0 && f && git_tree_entry_type(f) == GIT_OBJECT_TREE)
 				error = git_tree_lookup(&sub_from, w->repo->git, git_tree_entry_id(f));
+			/* Trees parsed are the walk's own: the database may change under them. */
 			if (error < 0)
 				r = store_error_git(error, "\"%s\": cannot read tree", w->path);
-			else
+			else if ((r = reader_tick(&w->rd)) == 0)
 				r = walk_added(w, sub_from, sub_to, sub_len);
 			git_tree_free(sub_from);
 			git_tree_free(sub_to);
@@ -1106,10 +1236,12 @@ static int foreach_added(ledger_repo *repo, const char *from, const char *to, in
 		goto done;
 	}
 	w->repo = repo;
+	w->rd.repo = repo;
 	w->cb = cb;
 	w->payload = payload;
 	w->differing = differing;
 	r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"));
+	reader_release(&w->rd);
 done:
 	free(w);
 	git_tree_free(t_from);
@@ -1148,9 +1280,17 @@ int store_foreach_added_ordered(ledger_repo *repo, const char *from, const char 
 		goto done;
 	}
 	w->repo = repo;
+	w->rd.repo = repo;
 	w->list = &list;
-	/* First the list of files (trees only), then their blobs in the order noted. */
-	if ((r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"))) != 0)
+	/*
+	 * First the list of files (trees only), then their blobs in the order
+	 * noted.  What was mapped before (the history check's trees) goes first.
+	 */
+	if ((r = odb_reopen(repo)) < 0 ||
+	    (r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"))) != 0)
+		goto done;
+	reader_release(&w->rd);
+	if ((r = odb_reopen(repo)) < 0)
 		goto done;
 	for (size_t i = 0; i < list.count; i++) {
 		uint8_t key[32] = { 0 };
@@ -1165,18 +1305,20 @@ int store_foreach_added_ordered(ledger_repo *repo, const char *from, const char 
 	for (size_t i = 0; i < list.count && r == 0; i++) {
 		const struct listed_file *f = &list.items[i];
 		const char *path = list.paths + f->path_at;
-		git_blob *blob = NULL;
-		int error;
+		git_odb_object *obj = NULL;
+		const char *data;
+		size_t len;
 
-		if ((error = git_blob_lookup(&blob, repo->git, &f->id)) < 0) {
-			r = store_error_git(error, "file \"%s\": cannot read", path);
+		if ((r = reader_blob(&obj, &data, &len, &w->rd, &f->id, path)) < 0)
 			break;
-		}
-		r = cb(f->rank, path, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
-		       payload);
-		git_blob_free(blob);
+		r = cb(f->rank, path, data, len, payload);
+		git_odb_object_free(obj);
+		if (r == 0)
+			r = reader_tick(&w->rd);
 	}
 done:
+	if (w)
+		reader_release(&w->rd);
 	free(list.items);
 	free(list.paths);
 	free(w);

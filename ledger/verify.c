@@ -313,6 +313,13 @@ static int gather_ranked(size_t rank, const char *path, const char *data, size_t
 {
 	gatherer *g = payload;
 	ledger_state *st = g->state;
+	ledger_json_limits limits = LEDGER_JSON_LIMITS_INIT;
+	/*
+	 * A file over the record limit is refused by its size alone: its bytes
+	 * are not kept, and canonical_len keeps the true size, which
+	 * ledger_json_parse refuses before it reads a byte.
+	 */
+	size_t keep = len > limits.max_size ? 0 : len;
 	entry *e;
 	int r;
 
@@ -325,14 +332,14 @@ static int gather_ranked(size_t rank, const char *path, const char *data, size_t
 	memset(e, 0, sizeof(*e));
 	e->rank = rank;
 	e->path = strdup(path);
-	e->canonical = malloc(len + 1);
+	e->canonical = malloc(keep + 1);
 	if (!e->path || !e->canonical) {
 		free(e->path);
 		free(e->canonical);
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	}
-	memcpy(e->canonical, data, len);
-	e->canonical[len] = '\0';
+	memcpy(e->canonical, data, keep);
+	e->canonical[keep] = '\0';
 	e->canonical_len = len;
 	g->gathered++;
 	if (g->gathered - st->count < GATHER_CHUNK)

@@ -96,11 +96,18 @@ int ledger_repo_append(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
                        const ledger_file *files, size_t count,
                        const ledger_commit_options *opts);
 
-/* Read the blob at `path` in `commit` (NULL: tip of main).  *out is malloc'd, NUL-terminated. */
+/*
+ * Read the blob at `path` in `commit` (NULL: tip of main).  *out is malloc'd,
+ * NUL-terminated.  A blob over the record limit (1 MiB) is LEDGER_EINVALID, unread.
+ */
 int ledger_repo_read(char **out, size_t *out_len, ledger_repo *repo, const char *commit,
                      const char *path);
 
-/* Called per file; return non-zero to stop (that value is returned). */
+/*
+ * Called per file; return non-zero to stop (that value is returned).  A file
+ * over the record limit (1 MiB) is not read, only its size is looked up:
+ * `data` is then 1 MiB + 1 zero bytes, which no record parser accepts.
+ */
 typedef int (*ledger_file_cb)(const char *path, const char *data, size_t len, void *payload);
 
 /*
