@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ledger/record.h"
 #include "ledger/schema.h"
@@ -44,7 +45,7 @@ typedef struct {
 	char *canonical;       /* JCS(R) until the signature is checked */
 	size_t canonical_len;
 	ledger_record *trust;  /* parsed root, principal and revocation records */
-	int cached;            /* came from the verification cache */
+	int cached;            /* came from the verification cache: 1 + its sig state then */
 	size_t rank;           /* place in path order while the files are gathered */
 } entry;
 
@@ -95,6 +96,13 @@ struct ledger_state {
 	ledger_schemas *schemas;   /* NULL when the schema files were not found */
 	char root_id[LEDGER_HEX_ID_LEN + 1];
 	char tip[LEDGER_OID_HEX_LEN + 1];
+	/* verify_cache.c: the cache file as loaded, so that a save can append to it. */
+	char cache_tip[LEDGER_OID_HEX_LEN + 1]; /* the commit it vouched for */
+	size_t cache_count;    /* entries [0, cache_count) came from it */
+	off_t cache_end;       /* its length up to the last whole segment */
+	dev_t cache_dev;
+	ino_t cache_ino;
+	unsigned int cache_segments;
 };
 
 /* report.c */

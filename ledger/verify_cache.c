@@ -3,17 +3,22 @@
  * verification learnt of every record file, keyed by the commit it
  * verified, so that the next run only reads what is new.  Everything cached
  * is a pure function of a file's bytes (content checks, signature) or its
- * summary; trust is judged afresh every time.
+ * summary; trust is judged afresh every time.  Private state, not part of
+ * the ledger (docs/FORMAT.md describes it).
  *
  * Layout (little-endian, as written by this host; a mismatch only costs a
- * full verification): magic, tip, root, whether schemas were checked, the
- * findings about commits (history and commit signatures: they are not
- * found again, since old commits are not walked again), the entry count,
- * then per entry the fields below.  Written to a temporary file, fsync'd and
- * renamed into place; read through a mapping.  A file at the path its id
- * names (all but broken ones) does not repeat the path, and the signature
- * is kept only while it is unchecked: that keeps the cache (read by every
- * run) near half the size.
+ * full verification): a base, then segments.  The base: magic, tip, root,
+ * whether schemas were checked, the findings about commits (history and
+ * commit signatures: they are not found again, since old commits are not
+ * walked again), the entry count, then per entry the fields below.  It is
+ * written to a temporary file, fsync'd and renamed into place.  A file at
+ * the path its id names (all but broken ones) does not repeat the path, and
+ * the signature is kept only while it is unchecked.
+ *
+ * A run that verified new records over a loaded cache appends one segment
+ * instead of rewriting the file (cache_append): its cost follows what is
+ * new, not the ledger's size.  Past SEGMENTS_MAX segments the file is
+ * rewritten whole.  Read through a mapping.
  */
 #include "config.h"
 
@@ -23,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,7 +37,12 @@
 #include "ledger/error.h"
 #include "state_internal.h"
 
-#define CACHE_MAGIC "CYMATVC5"
+#define CACHE_MAGIC "CYMATVC6"
+#define SEGMENT_MAGIC "CYMATSEG"
+/* Segment header: magic, body length (u32), SHA-256 of the body. */
+#define SEGMENT_HEADER (8 + 4 + 32)
+/* Segments past which a save rewrites the whole file. */
+#define SEGMENTS_MAX 32
 #define CACHE_FILE "verified"
 
 /* Entry flags. */
@@ -135,16 +146,84 @@ static int cache_path(char **out, ledger_state *st)
 	return 0;
 }
 
-int cache_save(const ledger_state *cst)
+/* The findings about commits (history, commit signatures): they are not found again. */
+static void put_commit_findings(writer *w, const ledger_state *st)
 {
-	ledger_state *st = (ledger_state *)cst;
-	char *path = NULL, *tmp = NULL;
-	writer w = { NULL, 1 };
 	size_t commit_findings = 0;
-	int fd = -1, r;
 
 	for (size_t i = 0; i < st->report->count; i++)
 		commit_findings += st->report->items[i].commit[0] != '\0';
+	put_u32(w, (uint32_t)commit_findings);
+	for (size_t i = 0; i < st->report->count; i++) {
+		const ledger_finding *f = &st->report->items[i];
+
+		if (!f->commit[0])
+			continue;
+		put_u32(w, (uint32_t)f->severity);
+		put_str(w, f->code);
+		put_str(w, f->rule);
+		put_str(w, f->id);
+		put_str(w, f->path);
+		put_str(w, f->commit);
+		put_str(w, f->message);
+	}
+}
+
+static void put_entry(writer *w, const entry *e)
+{
+	char hex[LEDGER_HEX_ID_LEN + 1], own[LEDGER_RECORD_PATH_LEN + 1];
+	uint8_t flags = (uint8_t)((e->has_id ? F_HAS_ID : 0) | (e->has_prev ? F_HAS_PREV : 0) |
+	                          (e->has_incident ? F_HAS_INCIDENT : 0));
+	uint8_t sig = (uint8_t)e->sig;
+
+	if (e->has_id) {
+		ledger_hex(hex, e->id, 32);
+		ledger_record_path(own, hex);
+		if (strcmp(own, e->path) == 0)
+			flags |= F_OWN_PATH;
+	}
+	put(w, &flags, 1);
+	put(w, &sig, 1);
+	if (!(flags & F_OWN_PATH))
+		put_str(w, e->path);
+	put(w, e->id, 32);
+	put_str(w, e->fail_code);
+	put_str(w, e->fail_message);
+	if (e->fail_code && strcmp(e->fail_code, "schema-invalid") != 0)
+		return;
+	put_str(w, e->type);
+	put_str(w, e->author);
+	put(w, e->kid, 32);
+	put_i64(w, e->seq);
+	put(w, e->prev, 32);
+	put_i64(w, e->time);
+	put(w, e->incident, 32);
+	if (e->sig == SIG_UNCHECKED)
+		put(w, e->sig_bytes, 64);
+	put_u32(w, (uint32_t)e->nrefs);
+	put(w, e->refs, e->nrefs * 32);
+	/* Trust records are kept whole: their bodies feed the trust judgement. */
+	if (e->trust) {
+		char *file = NULL;
+		size_t len = 0;
+
+		if (ledger_record_envelope(&file, &len, e->trust) < 0)
+			w->ok = 0;
+		put_u32(w, (uint32_t)len);
+		put(w, file, len);
+		free(file);
+	} else {
+		put_u32(w, 0);
+	}
+}
+
+/* The whole cache, written to a temporary file, fsync'd and renamed into place. */
+static int cache_rewrite(ledger_state *st)
+{
+	char *path = NULL, *tmp = NULL;
+	writer w = { NULL, 1 };
+	int fd = -1, r;
+
 	if ((r = cache_path(&path, st)) < 0)
 		return r;
 	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
@@ -161,68 +240,10 @@ int cache_save(const ledger_state *cst)
 	put(&w, st->tip, LEDGER_OID_HEX_LEN);
 	put(&w, st->root_id, LEDGER_HEX_ID_LEN);
 	put_u32(&w, st->schemas != NULL);
-	put_u32(&w, (uint32_t)commit_findings);
-	for (size_t i = 0; i < st->report->count; i++) {
-		const ledger_finding *f = &st->report->items[i];
-
-		if (!f->commit[0])
-			continue;
-		put_u32(&w, (uint32_t)f->severity);
-		put_str(&w, f->code);
-		put_str(&w, f->rule);
-		put_str(&w, f->id);
-		put_str(&w, f->path);
-		put_str(&w, f->commit);
-		put_str(&w, f->message);
-	}
+	put_commit_findings(&w, st);
 	put_u32(&w, (uint32_t)st->count);
-	for (size_t i = 0; i < st->count; i++) {
-		entry *e = &st->entries[i];
-		char hex[LEDGER_HEX_ID_LEN + 1], own[LEDGER_RECORD_PATH_LEN + 1];
-		uint8_t flags = (uint8_t)((e->has_id ? F_HAS_ID : 0) | (e->has_prev ? F_HAS_PREV : 0) |
-		                          (e->has_incident ? F_HAS_INCIDENT : 0));
-		uint8_t sig = (uint8_t)e->sig;
-
-		if (e->has_id) {
-			ledger_hex(hex, e->id, 32);
-			ledger_record_path(own, hex);
-			if (strcmp(own, e->path) == 0)
-				flags |= F_OWN_PATH;
-		}
-		put(&w, &flags, 1);
-		put(&w, &sig, 1);
-		if (!(flags & F_OWN_PATH))
-			put_str(&w, e->path);
-		put(&w, e->id, 32);
-		put_str(&w, e->fail_code);
-		put_str(&w, e->fail_message);
-		if (e->fail_code && strcmp(e->fail_code, "schema-invalid") != 0)
-			continue;
-		put_str(&w, e->type);
-		put_str(&w, e->author);
-		put(&w, e->kid, 32);
-		put_i64(&w, e->seq);
-		put(&w, e->prev, 32);
-		put_i64(&w, e->time);
-		put(&w, e->incident, 32);
-		if (e->sig == SIG_UNCHECKED)
-			put(&w, e->sig_bytes, 64);
-		put_u32(&w, (uint32_t)e->nrefs);
-		put(&w, e->refs, e->nrefs * 32);
-		/* Trust records are kept whole: their bodies feed the trust judgement. */
-		if (e->trust) {
-			char *file = NULL;
-			size_t len = 0;
-
-			if (ledger_record_envelope(&file, &len, e->trust) < 0)
-				w.ok = 0;
-			put_u32(&w, (uint32_t)len);
-			put(&w, file, len);
-			free(file);
-		} else {
-			put_u32(&w, 0);
-		}
-	}
+	for (size_t i = 0; i < st->count; i++)
+		put_entry(&w, &st->entries[i]);
 	if (!w.ok || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
 		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
 		goto done;
@@ -242,6 +263,91 @@ done:
 	free(tmp);
 	free(path);
 	return r;
+}
+
+/*
+ * What this run learnt beyond the loaded cache, appended to the file as one
+ * segment: the tip it was loaded at and the new tip, the commit findings
+ * (all of them), the cached entries whose signature state changed, then the
+ * new entries.  The segment is checksummed: one torn by a crash fails its
+ * check and the load stops before it, which costs checking again what it
+ * held, never a wrong answer.  The file is locked for the append and must
+ * still be the one loaded (a rewrite renames a new file into place).
+ */
+static int cache_append(ledger_state *st)
+{
+	char *path = NULL, *body = NULL;
+	size_t body_len = 0, updates = 0;
+	uint8_t header[SEGMENT_HEADER];
+	writer w = { NULL, 1 };
+	struct stat sb;
+	uint32_t len32;
+	int fd = -1, r = -1;
+
+	if (cache_path(&path, st) < 0)
+		return -1;
+	if (!(w.f = open_memstream(&body, &body_len)))
+		goto done;
+	put(&w, st->cache_tip, LEDGER_OID_HEX_LEN);
+	put(&w, st->tip, LEDGER_OID_HEX_LEN);
+	put_commit_findings(&w, st);
+	for (size_t i = 0; i < st->cache_count; i++)
+		updates += st->entries[i].sig != (sig_state)(st->entries[i].cached - 1);
+	put_u32(&w, (uint32_t)updates);
+	for (size_t i = 0; i < st->cache_count; i++) {
+		uint8_t sig = (uint8_t)st->entries[i].sig;
+
+		if (st->entries[i].sig == (sig_state)(st->entries[i].cached - 1))
+			continue;
+		put_u32(&w, (uint32_t)i);
+		put(&w, &sig, 1);
+	}
+	put_u32(&w, (uint32_t)(st->count - st->cache_count));
+	for (size_t i = st->cache_count; i < st->count; i++)
+		put_entry(&w, &st->entries[i]);
+	if (fclose(w.f) != 0)
+		w.ok = 0;
+	w.f = NULL;
+	if (!w.ok || body_len > UINT32_MAX)
+		goto done;
+	len32 = (uint32_t)body_len;
+	memcpy(header, SEGMENT_MAGIC, 8);
+	memcpy(header + 8, &len32, 4);
+	ledger_sha256(header + 12, body, body_len);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || flock(fd, LOCK_EX) != 0 || fstat(fd, &sb) != 0 ||
+	    sb.st_dev != st->cache_dev || sb.st_ino != st->cache_ino || sb.st_size < st->cache_end)
+		goto done;
+	/* Whatever follows the segments loaded (a torn one, another run's) goes. */
+	if (ftruncate(fd, st->cache_end) != 0 ||
+	    pwrite(fd, header, sizeof(header), st->cache_end) != (ssize_t)sizeof(header) ||
+	    pwrite(fd, body, body_len, st->cache_end + (off_t)sizeof(header)) != (ssize_t)body_len ||
+	    fdatasync(fd) != 0)
+		goto done;
+	r = 0;
+done:
+	if (w.f)
+		fclose(w.f);
+	if (fd >= 0)
+		close(fd); /* and the lock with it */
+	free(body);
+	free(path);
+	return r;
+}
+
+/*
+ * Small news (some new records over a cache that was loaded) is appended as
+ * a segment; otherwise, or when that fails, the whole file is rewritten.
+ */
+int cache_save(const ledger_state *cst)
+{
+	ledger_state *st = (ledger_state *)cst;
+
+	if (st->cache_count && st->cache_count <= st->count &&
+	    st->entries[0].cached && st->entries[st->cache_count - 1].cached &&
+	    st->cache_segments < SEGMENTS_MAX && cache_append(st) == 0)
+		return 0;
+	return cache_rewrite(st);
 }
 
 static const char *static_code(const char *code)
@@ -280,7 +386,7 @@ static int load_entry(ledger_state *st, reader *rd)
 	e->fail_rule = e->fail_code ? "FORMAT-2" : NULL;
 	free(code);
 	e->fail_message = get_str(rd);
-	e->cached = 1;
+	e->cached = 1 + (int)e->sig;
 	st->count++; /* owned by the state from here, released with it */
 	if (!e->path)
 		rd->ok = 0;
@@ -359,14 +465,70 @@ static int load_commit_findings(ledger_state *st, reader *rd)
 	return rd->ok && r == 0 ? 0 : -1;
 }
 
+/*
+ * Apply the segment at rd (its header checked) to the state at `tip`.  1:
+ * applied; 0: not this cache's next segment (another run's, or torn), so
+ * the load stops before it; -1: a segment whole but unreadable.
+ */
+static int load_segment(ledger_state *st, reader *rd, char tip[LEDGER_OID_HEX_LEN + 1],
+                        size_t first_finding)
+{
+	char magic[8], parent[LEDGER_OID_HEX_LEN], next[LEDGER_OID_HEX_LEN];
+	uint8_t sum[32], want[32];
+	uint32_t len, updates, count;
+	reader seg;
+
+	get(rd, magic, 8);
+	len = get_u32(rd);
+	get(rd, want, 32);
+	if (!rd->ok || memcmp(magic, SEGMENT_MAGIC, 8) != 0 || (size_t)(rd->end - rd->p) < len)
+		return 0;
+	ledger_sha256(sum, rd->p, len);
+	seg.p = rd->p;
+	seg.end = rd->p + len;
+	seg.ok = 1;
+	get(&seg, parent, LEDGER_OID_HEX_LEN);
+	if (memcmp(sum, want, 32) != 0 || !seg.ok || memcmp(parent, tip, LEDGER_OID_HEX_LEN) != 0)
+		return 0;
+	get(&seg, next, LEDGER_OID_HEX_LEN);
+	/* The segment's commit findings are all of them. */
+	report_truncate(st->report, first_finding);
+	if (load_commit_findings(st, &seg) < 0)
+		return -1;
+	updates = get_u32(&seg);
+	for (uint32_t i = 0; i < updates && seg.ok; i++) {
+		uint32_t at = get_u32(&seg);
+		uint8_t sig;
+
+		get(&seg, &sig, 1);
+		if (!seg.ok || at >= st->count || sig > SIG_BAD)
+			return -1;
+		st->entries[at].sig = (sig_state)sig;
+		st->entries[at].cached = 1 + (int)sig;
+	}
+	count = get_u32(&seg);
+	if (!seg.ok || state_reserve_entries(st, st->count + (size_t)count + 1024) < 0)
+		return -1;
+	for (uint32_t i = 0; i < count; i++)
+		if (load_entry(st, &seg) < 0)
+			return -1;
+	if (!seg.ok || seg.p != seg.end)
+		return -1;
+	memcpy(tip, next, LEDGER_OID_HEX_LEN);
+	rd->p = seg.end;
+	return 1;
+}
+
 int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id)
 {
 	char *path = NULL, magic[8], root[LEDGER_HEX_ID_LEN];
 	uint8_t *buf = MAP_FAILED;
+	size_t first_finding = st->report->count;
+	unsigned int segments = 0;
 	struct stat sb;
 	reader rd;
 	uint32_t count, schemas_checked;
-	int fd = -1, r = -1;
+	int fd = -1, r = -1, s;
 
 	if (cache_path(&path, st) < 0)
 		return -1;
@@ -396,7 +558,26 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	for (uint32_t i = 0; i < count; i++)
 		if (load_entry(st, &rd) < 0)
 			goto done;
-	r = rd.ok ? 0 : -1;
+	if (!rd.ok)
+		goto done;
+	for (;;) {
+		const uint8_t *at = rd.p;
+
+		if ((s = load_segment(st, &rd, tip, first_finding)) < 0)
+			goto done;
+		if (s == 0) {
+			rd.p = at;
+			break;
+		}
+		segments++;
+	}
+	memcpy(st->cache_tip, tip, LEDGER_OID_HEX_LEN + 1);
+	st->cache_count = st->count;
+	st->cache_end = (off_t)(rd.p - buf);
+	st->cache_dev = sb.st_dev;
+	st->cache_ino = sb.st_ino;
+	st->cache_segments = segments;
+	r = 0;
 done:
 	if (buf != MAP_FAILED)
 		munmap(buf, (size_t)sb.st_size);

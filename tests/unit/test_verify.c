@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -493,6 +495,106 @@ START_TEST(incremental_verification_matches_full)
 }
 END_TEST
 
+/* Size of the verification cache file, 0 when there is none. */
+static off_t cache_size(void)
+{
+	char path[4200];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/cymat/verified", ledger_repo_git_dir(fx.repo));
+	return stat(path, &sb) == 0 ? sb.st_size : 0;
+}
+
+/* Cut the cache file to `size` bytes, or flip the byte at `flip` (when not negative). */
+static void cache_damage(off_t size, off_t flip)
+{
+	char path[4200];
+	FILE *f;
+	int c;
+
+	snprintf(path, sizeof(path), "%s/cymat/verified", ledger_repo_git_dir(fx.repo));
+	if (size >= 0)
+		ck_assert_int_eq(truncate(path, size), 0);
+	if (flip < 0)
+		return;
+	f = fopen(path, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseeko(f, flip, SEEK_SET), 0);
+	c = fgetc(f);
+	ck_assert_int_eq(fseeko(f, flip, SEEK_SET), 0);
+	fputc(c ^ 0x55, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Findings of a cached run equal a full run's; *checked: what the cached run checked. */
+static void cached_matches_full(size_t *checked)
+{
+	ledger_state *st = load(1);
+	char *cached = findings_text(st), *full;
+
+	*checked = ledger_report_stats_of(ledger_state_report(st))->checked;
+	ledger_state_free(st);
+	st = load(0);
+	full = findings_text(st);
+	ck_assert_str_eq(cached, full);
+	ledger_state_free(st);
+	free(cached);
+	free(full);
+}
+
+/*
+ * New records are appended to the cache as segments; a torn or damaged
+ * segment costs checking its records again, never a different answer.
+ */
+START_TEST(cache_segments_survive_tearing)
+{
+	ledger_state *st;
+	off_t base, one, two;
+	size_t checked;
+
+	append_free(make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("a"), NULL));
+	ledger_state_free(load(1));
+	base = cache_size();
+	ck_assert_int_gt(base, 0);
+	/* one new record: a segment after the whole file, not a new file */
+	append_free(make(&fx.csirt, "principal_note", "2026-01-06T00:00:00Z", note("b"), NULL));
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 1);
+	one = cache_size();
+	ck_assert_int_gt(one, base);
+	ck_assert_int_lt(one - base, base);
+	/* a record whose key is unknown yet, then its key: the change of its state is kept */
+	append_free(make(&fx.stranger, "principal_note", "2026-01-07T00:00:00Z", note("c"), NULL));
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 0);
+	append_free(make(&fx.ciso, "principal", "2026-01-08T00:00:00Z",
+	                 principal_body(&fx.stranger, "csirt"), NULL));
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 2);
+	two = cache_size();
+	ck_assert_int_gt(two, one);
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 0);
+	/* torn: the last segment loses its end; its records are checked again */
+	cache_damage(two - 3, -1);
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 2);
+	/* damaged: a byte of the last segment flipped fails its checksum */
+	cache_damage(-1, cache_size() - 10);
+	append_free(make(&fx.csirt, "principal_note", "2026-01-09T00:00:00Z", note("d"), NULL));
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 3);
+	/* the base cut short: a full verification */
+	cache_damage(base / 2, -1);
+	st = load(1);
+	ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->checked,
+	                  ledger_report_stats_of(ledger_state_report(st))->records);
+	ledger_state_free(st);
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 0);
+}
+END_TEST
+
 START_TEST(judge_refuses_before_writing)
 {
 	ledger_state *st = load(0);
@@ -570,6 +672,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, equivocation_is_reported_and_poisons_the_chain);
 	tcase_add_test(tc, gaps_and_missing_refs_are_pending);
 	tcase_add_test(tc, incremental_verification_matches_full);
+	tcase_add_test(tc, cache_segments_survive_tearing);
 	tcase_add_test(tc, judge_refuses_before_writing);
 	tcase_add_test(tc, commit_signatures_are_checked);
 	suite_add_tcase(s, tc);
