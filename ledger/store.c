@@ -666,6 +666,8 @@ int ledger_repo_open_env(ledger_repo **out)
 		return store_error_git(error, "cannot open the repository of the environment");
 	if ((r = repo_wrap(out, git)) < 0)
 		git_repository_free(git);
+	else
+		(*out)->odb_from_env = 1;
 	return r;
 }
 
@@ -909,6 +911,9 @@ static int odb_reopen(ledger_repo *repo)
 	git_odb_backend *mp = NULL;
 	int error;
 
+	/* Its database was built from the environment (a hook's quarantine): keep it. */
+	if (repo->odb_from_env)
+		return 0;
 	/*
 	 * Packs are shared by path while any database holds them: the old
 	 * database goes first (an empty one stands in), or the new one would

@@ -15,6 +15,7 @@ struct ledger_repo {
 	char *git_dir;   /* absolute, no trailing slash */
 	char *state_dir; /* "<git_dir>/cymat" once created, else NULL */
 	int lock_held;
+	int odb_from_env; /* objects from GIT_OBJECT_DIRECTORY and alternates: never reopened */
 	/*
 	 * In-memory backend of git's object database, above the others: an
 	 * append writes its objects here, then all of them as one pack.
