@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "ledger/error.h"
 #include "ledger/policy.h"
@@ -785,6 +786,10 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	for (i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
 		if ((r = finals[i](pol, NULL)) < 0)
 			goto done;
+	if (pol->lazy_failed) {
+		r = LEDGER_EINVALID; /* the message is lazy_take's */
+		goto done;
+	}
 	report_sort(pol->report);
 	/* A cache that cannot be written costs the next run a full pass, nothing more. */
 	if (pol->use_cache && !pol->cache_unsafe && policy_cache_save(pol, repo) < 0)
@@ -905,9 +910,14 @@ static json_t *findings_per_incident(const ledger_policy *pol)
 
 json_t *ledger_policy_incidents(const ledger_policy *policy)
 {
-	json_t *list = json_array(), *counts = findings_per_incident(policy), *id;
+	json_t *list, *counts, *id;
 	size_t i;
 
+	/* Every incident, the cached ones too (the policy is a malloc'd, mutable object). */
+	if (state_take_all((ledger_policy *)policy) < 0)
+		return NULL;
+	list = json_array();
+	counts = findings_per_incident(policy);
 	if (!list || !counts)
 		goto fail;
 	json_array_foreach(policy->incident_order, i, id) {
@@ -974,7 +984,7 @@ json_t *ledger_policy_incident(const ledger_policy *policy, const char *id)
 	size_t len = id ? strlen(id) : 0;
 	json_t *inc, *v, *timeline, *findings, *value;
 
-	if (len < 4 || len > LEDGER_HEX_ID_LEN)
+	if (len < 4 || len > LEDGER_HEX_ID_LEN || state_take_all((ledger_policy *)policy) < 0)
 		return NULL;
 	json_object_foreach(policy->incidents, k, value) {
 		if (strncmp(k, id, len) != 0)
@@ -1041,6 +1051,10 @@ void ledger_policy_free(ledger_policy *policy)
 	free(policy->recs);
 	free(policy->order);
 	idmap_release(&policy->ids);
+	lazy_table_release(&policy->lazy_incidents);
+	lazy_table_release(&policy->lazy_consents);
+	if (policy->cache_map)
+		munmap((void *)policy->cache_map, policy->cache_map_size);
 	ledger_report_free(policy->report);
 	state_release(policy);
 	free(policy);

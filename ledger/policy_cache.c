@@ -30,9 +30,12 @@
  * Layout (little-endian, as written by this host; a mismatch only costs a
  * full pass): magic, tip, root, the fingerprints of the rules and of the
  * trust, the cut time, a string table, the prefix records in causal order,
- * the ids of the records after the prefix, then the prefix's findings and
- * the derived state (JSON).  Written to a temporary file, fsync'd and
- * renamed into place; read through a mapping.
+ * the ids of the records after the prefix, then the prefix's findings, the
+ * derived state but incidents and consents (JSON), and those two item by
+ * item after a digest of their bytes: a run parses only the items its
+ * records ask for, so it costs what is new, not the size of the history.
+ * Written to a temporary file, fsync'd and renamed into place; read
+ * through a mapping, which the policy keeps while items point into it.
  */
 #include "config.h"
 
@@ -50,7 +53,7 @@
 #include "ledger/error.h"
 #include "policy_internal.h"
 
-#define PCACHE_MAGIC "CYMATPC1"
+#define PCACHE_MAGIC "CYMATPC2"
 #define PCACHE_FILE "policy"
 
 /* Record flags. */
@@ -242,6 +245,83 @@ static int trust_fingerprint(uint8_t out[32], const ledger_state *st, int64_t cu
 
 /* --- the cut ------------------------------------------------------------------ */
 
+/* One incident or consent: its id, for a consent its provider and purpose, its JSON. */
+static void put_item(FILE *f, int *ok, const uint8_t id[32], const lazy_item *cached,
+                     const json_t *v, int consent)
+{
+	char *text = NULL;
+
+	put(f, ok, id, 32);
+	if (consent && cached) {
+		put_u32(f, ok, cached->provider_len);
+		put(f, ok, cached->provider, cached->provider_len);
+		put_u32(f, ok, cached->purpose_len);
+		put(f, ok, cached->purpose, cached->purpose_len);
+	} else if (consent) {
+		put_str(f, ok, pj_str(v, "provider"));
+		put_str(f, ok, pj_str(v, "purpose"));
+	}
+	if (cached) {
+		put_u32(f, ok, (uint32_t)cached->len);
+		put(f, ok, cached->text, cached->len);
+		return;
+	}
+	if (!(text = json_dumps(v, JSON_COMPACT)))
+		*ok = 0;
+	put_str(f, ok, text);
+	free(text);
+}
+
+/* The parsed items of obj and those of t still unparsed (they are as the cache had them). */
+static void put_table(FILE *f, int *ok, json_t *obj, const lazy_table *t, int consent)
+{
+	uint32_t count = (uint32_t)json_object_size(obj);
+	const char *key;
+	json_t *v;
+
+	for (size_t i = 0; i < t->count; i++)
+		count += !t->items[i].taken;
+	put_u32(f, ok, count);
+	json_object_foreach(obj, key, v) {
+		uint8_t raw[32];
+
+		if (strlen(key) != LEDGER_HEX_ID_LEN || ledger_unhex(raw, 32, key) < 0)
+			*ok = 0;
+		put_item(f, ok, raw, NULL, v, consent);
+	}
+	for (size_t i = 0; i < t->count; i++)
+		if (!t->items[i].taken)
+			put_item(f, ok, t->items[i].id, &t->items[i], NULL, consent);
+}
+
+/*
+ * The incidents and consents, item by item, after the digest of their
+ * bytes: a later run parses only the items its records ask for, so the
+ * digest (checked as the cache is read) stands for the parse it skips.
+ */
+static int put_tables(FILE *out, const ledger_policy *pol)
+{
+	uint8_t digest[32];
+	char *buf = NULL;
+	size_t len = 0;
+	int ok = 1;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	put_table(f, &ok, pol->incidents, &pol->lazy_incidents, 0);
+	put_table(f, &ok, pol->consents, &pol->lazy_consents, 1);
+	if (fclose(f) != 0 || !ok) {
+		free(buf);
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	ledger_sha256(digest, buf, len);
+	put(out, &ok, digest, 32);
+	put(out, &ok, buf, len);
+	free(buf);
+	return ok ? 0 : ledger_error_set(LEDGER_ENOMEM, "out of memory");
+}
+
 int policy_cache_cut(ledger_policy *pol, size_t pos)
 {
 	json_t *state = NULL;
@@ -282,8 +362,12 @@ int policy_cache_cut(ledger_policy *pol, size_t pos)
 	if (!(state = policy_state_object(pol)) || !(text = json_dumps(state, JSON_COMPACT)))
 		ok = 0;
 	put_str(f, &ok, text);
-	if (fclose(f) != 0 || !ok)
+	if (!ok || (r = put_tables(f, pol)) < 0) {
+		fclose(f);
+		r = r < 0 ? r : ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	} else if (fclose(f) != 0) {
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
 	free(text);
 	json_decref(state);
 	return r;
@@ -796,10 +880,57 @@ static int take_prefix(ledger_policy *pol, const cache_file *cf)
 	return 0;
 }
 
+/* One table of put_table's; 1 when it is whole, 0 when not, <0 on error. */
+static int read_table(reader *rd, lazy_table *t, int consent)
+{
+	uint32_t count = get_u32(rd);
+
+	if (!rd->ok || count > (size_t)(rd->end - rd->p) / 36)
+		return 0;
+	if (!(t->items = calloc((size_t)count + 1, sizeof(*t->items))) ||
+	    idmap_reserve(&t->ids, (size_t)count + 1) < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < count && rd->ok; i++) {
+		lazy_item *it = &t->items[i];
+
+		it->id = take(rd, 32);
+		if (consent) {
+			it->provider_len = get_u32(rd);
+			it->provider = (const char *)take(rd, it->provider_len);
+			it->purpose_len = get_u32(rd);
+			it->purpose = (const char *)take(rd, it->purpose_len);
+		}
+		it->len = get_u32(rd);
+		it->text = (const char *)take(rd, it->len);
+		if (rd->ok && idmap_put(&t->ids, it->id, i) < 0)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		t->count++;
+	}
+	return rd->ok;
+}
+
+/* The tables after the digest that must be theirs; 1 when whole, 0 when not, <0 on error. */
+static int read_tables(reader *rd, lazy_table *incidents, lazy_table *consents)
+{
+	const uint8_t *digest = take(rd, 32);
+	uint8_t mine[32];
+	int r;
+
+	if (!digest)
+		return 0;
+	ledger_sha256(mine, rd->p, (size_t)(rd->end - rd->p));
+	if (memcmp(mine, digest, 32) != 0)
+		return 0;
+	if ((r = read_table(rd, incidents, 0)) <= 0 || (r = read_table(rd, consents, 1)) <= 0)
+		return r;
+	return rd->p == rd->end;
+}
+
 int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 {
 	cache_file cf;
 	size_t *fresh = NULL, nfresh = 0;
+	lazy_table incidents, consents;
 	json_t *state = NULL;
 	json_error_t err;
 	reader rd;
@@ -807,13 +938,19 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	int r = 0;
 
 	memset(&cf, 0, sizeof(cf));
+	memset(&incidents, 0, sizeof(incidents));
+	memset(&consents, 0, sizeof(consents));
 	idmap_init(&cf.ids);
+	idmap_init(&incidents.ids);
+	idmap_init(&consents.ids);
 	if (cache_read(&cf, pol, repo) == 0 && (r = cache_check(&cf, pol, repo, &fresh, &nfresh)) > 0) {
 		/* Everything is read and checked before pol changes. */
 		rd = (reader){ cf.rest, cf.rest + cf.rest_len, 1 };
 		if (!skip_findings(&rd) || !(text = get_str(&rd)) ||
 		    !(state = json_loads(text, 0, &err)))
 			r = 0;
+		else
+			r = read_tables(&rd, &incidents, &consents);
 	}
 	if (r <= 0) {
 		/* No usable cache: a full pass. */
@@ -825,6 +962,14 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	if ((r = take_prefix(pol, &cf)) < 0 || (r = take_findings(pol, &cf, &rd)) < 0 ||
 	    (r = policy_state_take(pol, state)) < 0)
 		goto done;
+	/* The items stay in the mapping until a rule asks for them: pol keeps it. */
+	pol->lazy_incidents = incidents;
+	pol->lazy_consents = consents;
+	memset(&incidents, 0, sizeof(incidents));
+	memset(&consents, 0, sizeof(consents));
+	pol->cache_map = cf.map;
+	pol->cache_map_size = cf.size;
+	cf.map = NULL;
 	/* What comes after the prefix is gathered as a full pass gathers everything. */
 	for (size_t i = 0; i < nfresh; i++) {
 		const entry *e = &pol->state->entries[fresh[i]];
@@ -843,6 +988,8 @@ done:
 	json_decref(state);
 	free(text);
 	free(fresh);
+	lazy_table_release(&incidents);
+	lazy_table_release(&consents);
 	cache_file_release(&cf);
 	return r;
 }

@@ -68,6 +68,28 @@ typedef struct {
 	uint8_t rank;            /* place of its type in an incident's life, for ties in time */
 } precord;
 
+/*
+ * Incidents or consents the policy cache holds, each as its own JSON text
+ * in the cache's mapping: parsed into the derived state only when a rule
+ * asks for one (or a view wants them all), so that a run after the cache
+ * costs what the new records touch, not the whole history.
+ */
+typedef struct {
+	const uint8_t *id;      /* 32 bytes, in the mapping */
+	const char *text;       /* the item's JSON, in the mapping */
+	size_t len;
+	const char *provider;   /* consents: for the scans by provider and purpose (R15.2) */
+	const char *purpose;
+	uint32_t provider_len, purpose_len;
+	uint8_t taken;          /* parsed into the derived state */
+} lazy_item;
+
+typedef struct {
+	lazy_item *items;
+	size_t count;
+	idmap ids;              /* id -> index into items */
+} lazy_table;
+
 struct ledger_policy {
 	const ledger_state *state;
 	ledger_policy_options opts;
@@ -104,6 +126,11 @@ struct ledger_policy {
 	json_t *incident_order;  /* [incident id], in the order they opened */
 	json_t *consents;        /* id -> consent object */
 	json_t *participations;  /* [participation object] */
+	/* What of incidents and consents the policy cache still holds unparsed. */
+	lazy_table lazy_incidents, lazy_consents;
+	const uint8_t *cache_map; /* the cache's mapping, while lazy items point into it */
+	size_t cache_map_size;
+	int lazy_failed;         /* a cached item did not parse: the run fails */
 };
 
 /* Small JSON accessors (borrowed values, NULL or 0 when absent). */
@@ -129,6 +156,10 @@ json_t *state_appointed(const ledger_policy *pol, const char *role, int64_t t);
 json_t *state_agency(const ledger_policy *pol, const char *id);
 json_t *state_incident(const ledger_policy *pol, const char *id);
 json_t *state_consent(const ledger_policy *pol, const char *id);
+/* Parse every incident and consent the cache still holds (views and the cache's cut need all). */
+int state_take_all(ledger_policy *pol);
+/* Parse the cached consents of this provider and purpose (scans over pol->consents need them). */
+int state_take_consents_of(ledger_policy *pol, const char *provider, const char *purpose);
 /* Is consent c in force at t (not withdrawn before, not past its until)? */
 int state_consent_in_force(const json_t *c, int64_t t);
 /* Record that `r` relied on consent c. */
@@ -220,6 +251,8 @@ int policy_cache_cut(ledger_policy *pol, size_t pos);
 int policy_cache_save(const ledger_policy *pol, ledger_repo *repo);
 /* policy_state.c: the derived state in one object (new), and taken back from one. */
 json_t *policy_state_object(const ledger_policy *pol);
+/* The lazy tables' releases (policy_state.c); the mapping is policy_cache.c's. */
+void lazy_table_release(lazy_table *t);
 int policy_state_take(ledger_policy *pol, json_t *obj);
 
 #endif

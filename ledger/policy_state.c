@@ -53,7 +53,11 @@ int state_init(ledger_policy *pol)
 	return 0;
 }
 
-/* The members of the derived state the policy cache keeps (`appointed` is rebuilt). */
+/*
+ * The members of the derived state the policy cache keeps in one JSON text
+ * (`appointed` is rebuilt; incidents and consents are kept item by item,
+ * policy_cache.c).
+ */
 static const struct {
 	const char *name;
 	size_t offset;
@@ -63,9 +67,7 @@ static const struct {
 	{ "nominations", offsetof(ledger_policy, nominations) },
 	{ "registrations", offsetof(ledger_policy, registrations) },
 	{ "withdrawals", offsetof(ledger_policy, withdrawals) },
-	{ "incidents", offsetof(ledger_policy, incidents) },
 	{ "incident_order", offsetof(ledger_policy, incident_order) },
-	{ "consents", offsetof(ledger_policy, consents) },
 	{ "participations", offsetof(ledger_policy, participations) },
 };
 
@@ -113,6 +115,13 @@ int policy_state_take(ledger_policy *pol, json_t *obj)
 			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	}
 	return 0;
+}
+
+void lazy_table_release(lazy_table *t)
+{
+	free(t->items);
+	idmap_release(&t->ids);
+	memset(t, 0, sizeof(*t));
 }
 
 void state_release(ledger_policy *pol)
@@ -240,14 +249,89 @@ json_t *state_agency(const ledger_policy *pol, const char *id)
 	return id ? json_object_get(pol->agencies, id) : NULL;
 }
 
+/* Parse a cached item into obj (once). */
+static int lazy_take(ledger_policy *pol, lazy_item *it, json_t *obj)
+{
+	char id[LEDGER_HEX_ID_LEN + 1];
+	json_error_t err;
+	json_t *v;
+
+	if (it->taken)
+		return 0;
+	it->taken = 1;
+	ledger_hex(id, it->id, 32);
+	if (!(v = json_loadb(it->text, it->len, 0, &err)) || !json_is_object(v)) {
+		/* The cache's digest held: only a bug gets here; the run reports it. */
+		json_decref(v);
+		pol->lazy_failed = 1;
+		return ledger_error_set(LEDGER_EINVALID, "policy cache: item \"%s\": %s", id,
+		                        err.text);
+	}
+	if (json_object_set_new(obj, id, v) < 0) {
+		pol->lazy_failed = 1;
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * The item with this id from obj, or parsed from the cache.  The rules see
+ * a const policy; what the cache held is part of the state they see, only
+ * parsed late (pol is always a malloc'd, mutable object).
+ */
+static json_t *lazy_get(const ledger_policy *cpol, lazy_table *t, json_t *obj, const char *id)
+{
+	ledger_policy *pol = (ledger_policy *)cpol;
+	json_t *v = json_object_get(obj, id);
+	uint8_t raw[32];
+	size_t i;
+
+	if (v || !t->count || strlen(id) != LEDGER_HEX_ID_LEN || ledger_unhex(raw, 32, id) < 0 ||
+	    !idmap_get(&t->ids, raw, &i) || t->items[i].taken)
+		return v;
+	if (lazy_take(pol, &t->items[i], obj) < 0)
+		return NULL;
+	return json_object_get(obj, id);
+}
+
 json_t *state_incident(const ledger_policy *pol, const char *id)
 {
-	return id ? json_object_get(pol->incidents, id) : NULL;
+	return id ? lazy_get(pol, (lazy_table *)&pol->lazy_incidents, pol->incidents, id) : NULL;
 }
 
 json_t *state_consent(const ledger_policy *pol, const char *id)
 {
-	return id ? json_object_get(pol->consents, id) : NULL;
+	return id ? lazy_get(pol, (lazy_table *)&pol->lazy_consents, pol->consents, id) : NULL;
+}
+
+int state_take_all(ledger_policy *pol)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < pol->lazy_incidents.count && r == 0; i++)
+		r = lazy_take(pol, &pol->lazy_incidents.items[i], pol->incidents);
+	for (size_t i = 0; i < pol->lazy_consents.count && r == 0; i++)
+		r = lazy_take(pol, &pol->lazy_consents.items[i], pol->consents);
+	return r;
+}
+
+static int lazy_str_eq(const char *s, uint32_t len, const char *want)
+{
+	return want && strlen(want) == len && memcmp(s, want, len) == 0;
+}
+
+int state_take_consents_of(ledger_policy *pol, const char *provider, const char *purpose)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < pol->lazy_consents.count && r == 0; i++) {
+		lazy_item *it = &pol->lazy_consents.items[i];
+
+		if (!it->taken && lazy_str_eq(it->provider, it->provider_len, provider) &&
+		    lazy_str_eq(it->purpose, it->purpose_len, purpose))
+			r = lazy_take(pol, it, pol->consents);
+	}
+	return r;
 }
 
 int state_consent_in_force(const json_t *c, int64_t t)
@@ -641,10 +725,14 @@ fail:
 
 json_t *ledger_policy_consents(const ledger_policy *policy)
 {
-	json_t *list = json_array();
+	json_t *list;
 	const char **keys;
 	size_t n;
 
+	/* Every consent, the cached ones too (the policy is a malloc'd, mutable object). */
+	if (state_take_all((ledger_policy *)policy) < 0)
+		return NULL;
+	list = json_array();
 	keys = sorted_keys(policy->consents, &n);
 	if (!list || !keys) {
 		free(keys);

@@ -163,6 +163,9 @@ static int may_read(const ledger_policy *pol, const precord *r, const char *agen
 		return 1;
 	if (ptype(r, "share") && streq(agency, pj_str(r->body, "recipient")))
 		return 1;
+	/* The scan below sees only what is parsed: the cached 15a consents of r's agency too. */
+	if (state_take_consents_of((ledger_policy *)pol, r->agency, "15a") < 0)
+		return 0;
 	json_object_foreach(pol->consents, k, c)
 		if (streq(pj_str(c, "provider"), r->agency) && streq(pj_str(c, "purpose"), "15a") &&
 		    state_consent_in_force(c, r->time) &&

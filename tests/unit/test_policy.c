@@ -7,9 +7,12 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -1901,6 +1904,82 @@ START_TEST(incremental_judging_equals_a_full_pass)
 }
 END_TEST
 
+/*
+ * The policy cache keeps incidents and consents item by item and parses
+ * those a later run's records ask for: the result is a full pass's.  A
+ * cache with a damaged item or cut short is not used: a full pass.
+ */
+START_TEST(cached_items_are_parsed_on_demand_and_damage_costs_a_full_pass)
+{
+	const char *req = request_normal(MOE_CISO, "moe"), *c, *dir;
+	ledger_state *st = NULL, *st_full = NULL;
+	ledger_policy *pol, *full;
+	char *path = NULL, *want, *got;
+	size_t nfull;
+
+	c = consent(MOE_CISO, "gsoc_substitute", NULL);
+	dispatch(req);
+	rec(MOE_CSIRT, "report", req, report_body(1, 1, c, 0), refs1(c));
+	request_normal(MOE_CISO, "moe");
+	consent(MOE_CISO, "15a", json_pack("{s:{s:[s]}, s:[s]}", "scope", "classes", "c2",
+	                                    "recipients", "nisc"));
+	flush();
+	pol = evaluate_with(fx.repo, &st, 1); /* writes the cache */
+	ledger_policy_free(pol);
+	ledger_state_free(st);
+	/* A day later: records that look up a cached incident and consent (and its uses). */
+	fx.clock += 86400;
+	rec(MOE_CSIRT, "report", req, report_body(2, 1, c, 0), refs1(c));
+	consent(MOE_CISO, "gsoc_substitute", json_pack("{s:b, s:s}", "withdrawn", 1, "withdraws", c));
+	flush();
+	full = evaluate_with(fx.repo, &st_full, 0);
+	nfull = ledger_policy_judged(full);
+	want = canonical_result(full);
+	ck_assert_ptr_nonnull(strstr(want, "withdrawn-after-use"));
+	ck_assert_int_eq(ledger_repo_state_dir(&dir, fx.repo), 0);
+	ck_assert_int_ne(asprintf(&path, "%s/policy", dir), -1);
+	for (int round = 0; round < 3; round++) {
+		if (round > 0) {
+			/* Damage the last consent's JSON, then cut the file short. */
+			struct stat sb;
+			int fd = open(path, O_RDWR);
+			char last;
+
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(fstat(fd, &sb), 0);
+			if (round == 1) {
+				ck_assert_int_eq(pread(fd, &last, 1, sb.st_size - 1), 1);
+				last ^= 0x20;
+				ck_assert_int_eq(pwrite(fd, &last, 1, sb.st_size - 1), 1);
+			} else {
+				ck_assert_int_eq(ftruncate(fd, sb.st_size - 1), 0);
+			}
+			close(fd);
+		}
+		pol = evaluate_with(fx.repo, &st, 1);
+		if (round == 0)
+			ck_assert_uint_lt(ledger_policy_judged(pol), nfull);
+		else
+			ck_assert_uint_eq(ledger_policy_judged(pol), nfull);
+		got = canonical_result(pol);
+		ck_assert_str_eq(got, want);
+		free(got);
+		ledger_policy_free(pol);
+		ledger_state_free(st);
+		if (round == 0) {
+			/* The cached run did not rewrite it: write it again at this tip. */
+			pol = evaluate_with(fx.repo, &st, 1);
+			ledger_policy_free(pol);
+			ledger_state_free(st);
+		}
+	}
+	free(path);
+	free(want);
+	ledger_policy_free(full);
+	ledger_state_free(st_full);
+}
+END_TEST
+
 START_TEST(verification_cache_does_not_change_the_result)
 {
 	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
@@ -2008,6 +2087,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(engine, same_records_in_any_order_give_the_same_result);
 	tcase_add_test(engine, verification_cache_does_not_change_the_result);
 	tcase_add_test(engine, incremental_judging_equals_a_full_pass);
+	tcase_add_test(engine, cached_items_are_parsed_on_demand_and_damage_costs_a_full_pass);
 	suite_add_tcase(s, engine);
 	return s;
 }
