@@ -155,13 +155,39 @@ int policy_finding(ledger_policy *pol, precord *r, const char *rule, ledger_seve
 	return ret;
 }
 
+/*
+ * Most records are state entries: their index goes in an array by entry,
+ * through the verifier's id index, cheaper than a second 100k-id map.
+ */
+int policy_index_get(const ledger_policy *pol, const uint8_t id[32], size_t *i)
+{
+	size_t at;
+
+	if (idmap_get(&pol->state->by_id, id, &at) && pol->rec_of[at]) {
+		*i = pol->rec_of[at] - 1;
+		return 1;
+	}
+	return idmap_get(&pol->ids, id, i);
+}
+
+int policy_index_put(ledger_policy *pol, const uint8_t id[32], size_t i)
+{
+	size_t at;
+
+	if (idmap_get(&pol->state->by_id, id, &at)) {
+		pol->rec_of[at] = i + 1;
+		return 0;
+	}
+	return idmap_put(&pol->ids, id, i);
+}
+
 precord *policy_record(const ledger_policy *pol, const char *id)
 {
 	uint8_t raw[32];
 	size_t i;
 
 	if (!id || strlen(id) != LEDGER_HEX_ID_LEN || ledger_unhex(raw, 32, id) < 0 ||
-	    !idmap_get(&pol->ids, raw, &i))
+	    !policy_index_get(pol, raw, &i))
 		return NULL;
 	return &pol->recs[i];
 }
@@ -200,8 +226,66 @@ precord *policy_add_record(ledger_policy *pol)
 	return r;
 }
 
+/* FNV-1a. */
+static size_t str_hash(const char *s, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+static int strset_grow(strset *set)
+{
+	size_t capacity = set->capacity ? set->capacity * 2 : 256;
+	char **slots = calloc(capacity, sizeof(*slots));
+
+	if (!slots)
+		return -1;
+	for (size_t i = 0; i < set->capacity; i++) {
+		char *v = set->slots[i];
+		size_t k;
+
+		if (!v)
+			continue;
+		for (k = str_hash(v, strlen(v)) & (capacity - 1); slots[k]; k = (k + 1) & (capacity - 1))
+			;
+		slots[k] = v;
+	}
+	free(set->slots);
+	set->slots = slots;
+	set->capacity = capacity;
+	return 0;
+}
+
+const char *policy_intern(ledger_policy *pol, const char *s, size_t len)
+{
+	strset *set = &pol->strings;
+	size_t k;
+	char *copy;
+
+	if ((set->count + 1) * 2 > set->capacity && strset_grow(set) < 0)
+		return NULL;
+	for (k = str_hash(s, len) & (set->capacity - 1); set->slots[k];
+	     k = (k + 1) & (set->capacity - 1))
+		if (strncmp(set->slots[k], s, len) == 0 && set->slots[k][len] == '\0')
+			return set->slots[k];
+	if (!(copy = malloc(len + 1)))
+		return NULL;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	set->count++;
+	return set->slots[k] = copy;
+}
+
+static const char *intern_str(ledger_policy *pol, const char *s)
+{
+	return policy_intern(pol, s, strlen(s));
+}
+
 /* Fill r's summary from R (held by r->rec). */
-static int fill_record(precord *r)
+static int fill_record(ledger_policy *pol, precord *r)
 {
 	json_t *rec = r->rec;
 	const char *type = pj_str(rec, "type"), *author = pj_str(rec, "author");
@@ -210,29 +294,21 @@ static int fill_record(precord *r)
 
 	r->body = json_object_get(rec, "body");
 	if (!type || !author || !agency || !class_ || !json_is_object(r->body) ||
-	    strlen(type) >= sizeof(r->type_buf) || strlen(author) >= sizeof(r->author_buf) ||
-	    strlen(agency) >= sizeof(r->agency_buf) || strlen(class_) >= sizeof(r->class_buf) ||
+	    strlen(type) > 32 || strlen(author) > 99 || strlen(agency) > 39 || strlen(class_) > 3 ||
 	    (incident && strlen(incident) != LEDGER_HEX_ID_LEN))
 		return ledger_error_set(LEDGER_EINVALID, "record \"%s\": malformed", r->id);
-	strcpy(r->type_buf, type);
-	strcpy(r->author_buf, author);
-	strcpy(r->agency_buf, agency);
-	strcpy(r->class_buf, class_);
-	if (incident)
-		strcpy(r->incident_buf, incident);
+	if (!(r->type = intern_str(pol, type)) || !(r->author = intern_str(pol, author)) ||
+	    !(r->agency = intern_str(pol, agency)) || !(r->class_ = intern_str(pol, class_)) ||
+	    (incident && !(r->incident = intern_str(pol, incident))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	r->time = pj_time(rec, "time", 0);
 	r->read = 1;
 	return 0;
 }
 
-/* The summary pointers, once the record array stops growing. */
+/* What points into the record array, once it stops growing. */
 static void point_summary(precord *r)
 {
-	r->type = r->type_buf;
-	r->author = r->author_buf;
-	r->agency = r->agency_buf;
-	r->class_ = r->class_buf;
-	r->incident = r->incident_buf[0] ? r->incident_buf : NULL;
 	r->opens = r->read && !r->incident && (ptype(r, "request") || ptype(r, "dispatch")) ? r->id
 	                                                                               : NULL;
 }
@@ -325,7 +401,7 @@ int policy_note_names(precord *r, const char *data, size_t len)
 		if ((ret = note_member(r, data, len, common[k])) < 0)
 			return ret;
 	for (size_t k = 0; k < sizeof(body_refs) / sizeof(body_refs[0]); k++) {
-		if (strcmp(body_refs[k].type, r->type_buf) != 0)
+		if (strcmp(body_refs[k].type, r->type) != 0)
 			continue;
 		for (size_t m = 0; m < 3 && body_refs[k].members[m]; m++)
 			if (strcmp(body_refs[k].members[m], "incident") != 0 &&
@@ -413,7 +489,7 @@ int policy_collect_file(const char *path, const char *data, size_t len, void *pa
 {
 	ledger_policy *pol = payload;
 	const ledger_state *st = pol->state;
-	char id[LEDGER_HEX_ID_LEN + 1];
+	char id[LEDGER_HEX_ID_LEN + 1], incident[LEDGER_HEX_ID_LEN + 1], agency[40];
 	uint8_t raw[32];
 	const entry *e;
 	precord *r;
@@ -431,22 +507,26 @@ int policy_collect_file(const char *path, const char *data, size_t len, void *pa
 	if (!(r = policy_add_record(pol)))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	memcpy(r->id, id, sizeof(r->id));
-	snprintf(r->type_buf, sizeof(r->type_buf), "%s", e->type);
 	r->time = e->time;
-	if ((ret = idmap_put(&pol->ids, raw, pol->nrecs - 1)) < 0)
+	if ((ret = policy_index_put(pol, raw, pol->nrecs - 1)) < 0)
 		return ret;
 	/* The summary from the verifier's entry; R is parsed when its turn comes. */
-	snprintf(r->author_buf, sizeof(r->author_buf), "%s", e->author ? e->author : "");
-	policy_agency_of(r->agency_buf, r->author_buf);
+	if (policy_agency_of(agency, e->author) < 0)
+		agency[0] = '\0';
 	if (e->has_incident)
-		ledger_hex(r->incident_buf, e->incident, 32);
+		ledger_hex(incident, e->incident, 32);
+	if (!(r->type = intern_str(pol, e->type)) ||
+	    !(r->author = intern_str(pol, e->author ? e->author : "")) ||
+	    !(r->agency = intern_str(pol, agency)) || !(r->class_ = intern_str(pol, "")) ||
+	    (e->has_incident && !(r->incident = policy_intern(pol, incident, LEDGER_HEX_ID_LEN))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	if (st->pending[i]) {
 		/* The verifier is waiting for something this record needs. */
 		r->verdict = PV_PENDING;
 		return 0;
 	}
 	r->read = 1;
-	r->rank = tie_rank(r->type_buf, data, len);
+	r->rank = tie_rank(r->type, data, len);
 	if ((ret = policy_note_names(r, data, len)) < 0)
 		return ret;
 	if (!(r->data = malloc(len)))
@@ -466,14 +546,14 @@ static int add_candidate(ledger_policy *pol, const ledger_record *cand)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	memcpy(r->id, cand->id, sizeof(r->id));
 	if ((ret = ledger_record_envelope(&r->data, &r->len, cand)) < 0 ||
-	    (ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(r)) < 0 ||
+	    (ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(pol, r)) < 0 ||
 	    (ret = policy_note_names(r, r->data, r->len)) < 0)
 		return ret;
-	r->rank = tie_rank(r->type_buf, r->data, r->len);
+	r->rank = tie_rank(r->type, r->data, r->len);
 	if (r->time > pol->latest)
 		pol->latest = r->time;
 	ledger_unhex(raw, 32, r->id);
-	return idmap_put(&pol->ids, raw, pol->nrecs - 1);
+	return policy_index_put(pol, raw, pol->nrecs - 1);
 }
 
 /* Judged: what later records need is in the summary. */
@@ -526,7 +606,7 @@ static int resolve_names(ledger_policy *pol, precord *r)
 		size_t j, at = 0, *deps;
 		int valid;
 
-		if (idmap_get(&pol->ids, n->id, &j)) {
+		if (policy_index_get(pol, n->id, &j)) {
 			if (&pol->recs[j] == r)
 				continue;
 			if (!(deps = realloc(r->deps, (r->ndeps + 1) * sizeof(*deps))))
@@ -682,7 +762,7 @@ static int judge(ledger_policy *pol, precord *r)
 {
 	int ret;
 
-	if (!r->rec && ((ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(r)) < 0))
+	if (!r->rec && ((ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(pol, r)) < 0))
 		return ret;
 	for (size_t k = 0; k < r->ndeps; k++) {
 		const precord *d = &pol->recs[r->deps[k]];
@@ -733,7 +813,7 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	/* Room for every record at once: growing by doubling copies large arrays again and again. */
 	pol->capacity = state->count + ncandidates + 1;
 	if (!(pol->recs = malloc(pol->capacity * sizeof(*pol->recs))) ||
-	    idmap_reserve(&pol->ids, pol->capacity) < 0) {
+	    !(pol->rec_of = calloc(state->count + 1, sizeof(*pol->rec_of)))) {
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -1046,11 +1126,15 @@ void ledger_policy_free(ledger_policy *policy)
 	}
 	for (size_t i = 0; i < policy->npool; i++)
 		free(policy->pool[i]);
+	for (size_t i = 0; i < policy->strings.capacity; i++)
+		free(policy->strings.slots[i]);
+	free(policy->strings.slots);
 	free(policy->pool);
 	free(policy->cut_blob);
 	free(policy->recs);
 	free(policy->order);
 	idmap_release(&policy->ids);
+	free(policy->rec_of);
 	lazy_table_release(&policy->lazy_incidents);
 	lazy_table_release(&policy->lazy_consents);
 	if (policy->cache_map)

@@ -524,7 +524,7 @@ typedef struct {
 	uint32_t nstrings, nprefix, ntail;
 	cached *recs;
 	const uint8_t *tail;  /* ntail ids */
-	idmap ids;            /* id -> index into recs, or nprefix + index into tail */
+	size_t *at;           /* state entry -> 1 + index into recs, or 1 + nprefix + index into tail */
 	const uint8_t *rest;  /* findings and state */
 	size_t rest_len;
 } cache_file;
@@ -535,7 +535,7 @@ static void cache_file_release(cache_file *cf)
 		free(cf->strings[i]);
 	free(cf->strings);
 	free(cf->recs);
-	idmap_release(&cf->ids);
+	free(cf->at);
 	if (cf->map)
 		munmap((void *)cf->map, cf->size);
 }
@@ -558,6 +558,7 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 	const uint8_t *p;
 	struct stat sb;
 	reader rd;
+	size_t at;
 	int fd = -1, r = -1;
 
 	if (cache_path(&path, repo) < 0)
@@ -597,7 +598,7 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 	cf->nprefix = get_u32(&rd);
 	if (!rd.ok || cf->nprefix > cf->size / 50 ||
 	    !(cf->recs = calloc((size_t)cf->nprefix + 1, sizeof(*cf->recs))) ||
-	    idmap_reserve(&cf->ids, (size_t)cf->nprefix + 1024) < 0)
+	    !(cf->at = calloc(st->count + 1, sizeof(*cf->at))))
 		goto done;
 	for (uint32_t i = 0; i < cf->nprefix && rd.ok; i++) {
 		cached *c = &cf->recs[i];
@@ -617,14 +618,17 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 		for (int k = 0; k < 4; k++)
 			if (c->strs[k] >= cf->nstrings)
 				rd.ok = 0;
-		if (!rd.ok || c->verdict > PV_PENDING || idmap_put(&cf->ids, c->id, i) < 0)
+		if (!rd.ok || c->verdict > PV_PENDING)
 			rd.ok = 0;
+		/* Through the verifier's id index: a record no longer there is not seen (cache_check). */
+		else if (idmap_get(&st->by_id, c->id, &at) && !cf->at[at])
+			cf->at[at] = (size_t)i + 1;
 	}
 	if (!rd.ok || !read_ids(&rd, &cf->tail, &cf->ntail))
 		goto done;
 	for (uint32_t i = 0; i < cf->ntail; i++)
-		if (idmap_put(&cf->ids, cf->tail + (size_t)i * 32, (size_t)cf->nprefix + i) < 0)
-			goto done;
+		if (idmap_get(&st->by_id, cf->tail + (size_t)i * 32, &at) && !cf->at[at])
+			cf->at[at] = (size_t)cf->nprefix + i + 1;
 	cf->rest = rd.p;
 	cf->rest_len = (size_t)(rd.end - rd.p);
 	r = 0;
@@ -650,12 +654,24 @@ static int entry_valid_now(const ledger_state *st, const uint8_t id[32])
 	       st->entries[i].sig == SIG_OK && !st->invalid[i] && !st->pending[i];
 }
 
+/* The place of the record with this id in the cache (prefix, then tail): 1 and *c, or 0. */
+static int cache_index(const cache_file *cf, const ledger_state *st, const uint8_t id[32],
+                       size_t *c)
+{
+	size_t at;
+
+	if (!idmap_get(&st->by_id, id, &at) || !cf->at[at])
+		return 0;
+	*c = cf->at[at] - 1;
+	return 1;
+}
+
 /* Is id, named by a prefix record, now a record after the prefix (new, later, or moved)? */
 static int names_later(const cache_file *cf, const ledger_state *st, const uint8_t id[32])
 {
 	size_t c, at;
 
-	if (idmap_get(&cf->ids, id, &c) && c < cf->nprefix)
+	if (cache_index(cf, st, id, &c) && c < cf->nprefix)
 		return cf->recs[c].moved;
 	return taken(st, id, &at);
 }
@@ -674,7 +690,7 @@ static int woken_moves(const cache_file *cf, ledger_policy *pol, ledger_repo *re
 	int r;
 
 	memset(&probe, 0, sizeof(probe));
-	snprintf(probe.type_buf, sizeof(probe.type_buf), "%s", e->type);
+	probe.type = e->type;
 	if ((r = ledger_repo_read(&data, &len, repo, pol->state->tip, e->path)) < 0 ||
 	    (r = policy_note_names(&probe, data, len)) < 0)
 		goto done;
@@ -706,14 +722,14 @@ static int cache_check(cache_file *cf, ledger_policy *pol, ledger_repo *repo, si
 
 		if (!policy_takes_entry(st, i))
 			continue;
-		if (!idmap_get(&cf->ids, e->id, &c)) {
+		if (!cf->at[i]) {
 			/* New: it must sort after every record of the prefix. */
 			if (e->time < cf->cut_time)
 				return 0;
 			(*fresh)[(*nfresh)++] = i;
 			continue;
 		}
-		if (c >= cf->nprefix) {
+		if ((c = cf->at[i] - 1) >= cf->nprefix) {
 			(*fresh)[(*nfresh)++] = i;
 			continue;
 		}
@@ -808,7 +824,7 @@ static int take_findings(ledger_policy *pol, const cache_file *cf, reader *rd)
 		size_t c;
 
 		if (!rd->ok || !code || !rule || !id || severity > LEDGER_SEVERITY_PENDING ||
-		    ledger_unhex(raw, 32, id) < 0 || !idmap_get(&cf->ids, raw, &c))
+		    ledger_unhex(raw, 32, id) < 0 || !cache_index(cf, pol->state, raw, &c))
 			r = ledger_error_set(LEDGER_EINVALID, "policy cache: bad finding");
 		else if (c >= cf->nprefix || !cf->recs[c].moved)
 			r = report_add(pol->report, (ledger_severity)severity, code, rule, id, path, NULL,
@@ -820,19 +836,8 @@ static int take_findings(ledger_policy *pol, const cache_file *cf, reader *rd)
 	return rd->ok ? r : ledger_error_set(LEDGER_EINVALID, "policy cache: truncated");
 }
 
-/* s into buf, cut to its size. */
-static void copy_str(char *buf, size_t size, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-}
-
-/* The prefix records (but those that move) into pol, in their order. */
-static int take_prefix(ledger_policy *pol, const cache_file *cf)
+/* The prefix records (but those that move) into pol, in their order; strs: the string table, interned. */
+static int take_records(ledger_policy *pol, const cache_file *cf, const char **strs)
 {
 	if (!(pol->order = malloc(((size_t)cf->nprefix + 1) * sizeof(*pol->order))))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -846,12 +851,17 @@ static int take_prefix(ledger_policy *pol, const cache_file *cf)
 		if (!(r = policy_add_record(pol)))
 			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		ledger_hex(r->id, p->id, 32);
-		copy_str(r->type_buf, sizeof(r->type_buf), cf->strings[p->strs[0]]);
-		copy_str(r->author_buf, sizeof(r->author_buf), cf->strings[p->strs[1]]);
-		copy_str(r->agency_buf, sizeof(r->agency_buf), cf->strings[p->strs[2]]);
-		copy_str(r->class_buf, sizeof(r->class_buf), cf->strings[p->strs[3]]);
-		if (p->incident)
-			ledger_hex(r->incident_buf, p->incident, 32);
+		r->type = strs[p->strs[0]];
+		r->author = strs[p->strs[1]];
+		r->agency = strs[p->strs[2]];
+		r->class_ = strs[p->strs[3]];
+		if (p->incident) {
+			char hex[LEDGER_HEX_ID_LEN + 1];
+
+			ledger_hex(hex, p->incident, 32);
+			if (!(r->incident = policy_intern(pol, hex, LEDGER_HEX_ID_LEN)))
+				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		}
 		r->time = p->time;
 		r->verdict = p->verdict;
 		r->read = (p->flags & PF_READ) != 0;
@@ -870,14 +880,32 @@ static int take_prefix(ledger_policy *pol, const cache_file *cf)
 			if (p->ndeps && !(r->deps = malloc(p->ndeps * sizeof(*r->deps))))
 				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 			for (uint32_t k = 0; k < p->ndeps; k++)
-				if (idmap_get(&pol->ids, p->deps + (size_t)k * 32, &r->deps[r->ndeps]))
+				if (policy_index_get(pol, p->deps + (size_t)k * 32, &r->deps[r->ndeps]))
 					r->ndeps++;
 		}
-		if ((ret = idmap_put(&pol->ids, p->id, pol->nrecs - 1)) < 0)
+		if ((ret = policy_index_put(pol, p->id, pol->nrecs - 1)) < 0)
 			return ret;
 		pol->order[pol->nprefix++] = pol->nrecs - 1;
 	}
 	return 0;
+}
+
+/* The prefix records (but those that move) into pol, in their order. */
+static int take_prefix(ledger_policy *pol, const cache_file *cf)
+{
+	const char **strs = calloc((size_t)cf->nstrings + 1, sizeof(*strs));
+	int r = 0;
+
+	if (!strs)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < cf->nstrings; i++)
+		if (!(strs[i] = policy_intern(pol, cf->strings[i], strlen(cf->strings[i])))) {
+			free(strs);
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		}
+	r = take_records(pol, cf, strs);
+	free(strs);
+	return r;
 }
 
 /* One table of put_table's; 1 when it is whole, 0 when not, <0 on error. */
@@ -940,7 +968,6 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	memset(&cf, 0, sizeof(cf));
 	memset(&incidents, 0, sizeof(incidents));
 	memset(&consents, 0, sizeof(consents));
-	idmap_init(&cf.ids);
 	idmap_init(&incidents.ids);
 	idmap_init(&consents.ids);
 	if (cache_read(&cf, pol, repo) == 0 && (r = cache_check(&cf, pol, repo, &fresh, &nfresh)) > 0) {

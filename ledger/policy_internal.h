@@ -48,13 +48,12 @@ typedef struct {
 	size_t len;
 	named *named;            /* what R names, until resolved into deps */
 	size_t nnamed;
-	/* The summary; the pointers are set once the record array stops growing. */
+	/* The summary: strings interned in the policy (policy_intern), shared by every record. */
 	const char *type, *author, *agency, *class_;
 	const char *incident;    /* the record's `incident`, or NULL */
-	const char *opens;       /* the incident this record opens (its own id), or NULL */
+	const char *opens;       /* the incident this record opens (its own id), or NULL; set
+	                          * once the record array stops growing */
 	char id[LEDGER_HEX_ID_LEN + 1];
-	char type_buf[33], author_buf[100], agency_buf[40], class_buf[4];
-	char incident_buf[LEDGER_HEX_ID_LEN + 1];
 	uint8_t read;            /* R was read (the verifier did not leave it pending) */
 	int64_t time;
 	size_t *deps;            /* indexes of the records it names that the engine judges */
@@ -90,13 +89,20 @@ typedef struct {
 	idmap ids;              /* id -> index into items */
 } lazy_table;
 
+/* A set of strings, each kept once (open addressing). */
+typedef struct {
+	char **slots;
+	size_t capacity, count;
+} strset;
+
 struct ledger_policy {
 	const ledger_state *state;
 	ledger_policy_options opts;
 	precord *recs;
 	size_t nrecs, capacity;
 	size_t first_candidate;  /* recs from here on are candidates (ledger_policy_judge) */
-	idmap ids;               /* record id -> index into recs */
+	size_t *rec_of;          /* state entry -> 1 + index into recs (policy_index_put) */
+	idmap ids;               /* id of a record not in the state (a candidate) -> index into recs */
 	size_t *order;           /* causal order, indexes into recs */
 	size_t norder;
 	size_t nprefix;          /* order[0..nprefix): records the policy cache had judged */
@@ -131,6 +137,7 @@ struct ledger_policy {
 	const uint8_t *cache_map; /* the cache's mapping, while lazy items point into it */
 	size_t cache_map_size;
 	int lazy_failed;         /* a cached item did not parse: the run fails */
+	strset strings;          /* the records' summary strings */
 };
 
 /* Small JSON accessors (borrowed values, NULL or 0 when absent). */
@@ -141,6 +148,14 @@ int64_t pj_time(const json_t *obj, const char *key, int64_t absent);
 /* A finding about record r (NULL: about the ledger); an error marks r broken. */
 int policy_finding(ledger_policy *pol, precord *r, const char *rule, ledger_severity severity,
                    const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* The policy's one copy of the len bytes at s (a string), or NULL when out of memory. */
+const char *policy_intern(ledger_policy *pol, const char *s, size_t len);
+
+/* The index into recs of the record with this raw id: 1 and *i, or 0. */
+int policy_index_get(const ledger_policy *pol, const uint8_t id[32], size_t *i);
+/* Note recs[i] under its raw id; 0 or LEDGER_ENOMEM. */
+int policy_index_put(ledger_policy *pol, const uint8_t id[32], size_t i);
 
 /* The record with this hex id among those the engine judges, or NULL. */
 precord *policy_record(const ledger_policy *pol, const char *id);
