@@ -284,7 +284,14 @@ int rule_r8_1_candidate_quota(ledger_policy *pol, precord *r)
 	return 0;
 }
 
-/* R8.1, end of ledger: a government agency without a candidate (and, R8.2, without a trainee). */
+/*
+ * R8.1, end of ledger: a government agency without a candidate (and, R8.2,
+ * without a trainee).  Not when its agency record is one being judged for
+ * an append: a nomination names a registered agency (R2.1), so none can
+ * come before the registration, and warning every `agency add` of what its
+ * CISO cannot have done yet only buries the findings that matter.  The
+ * ledger's own findings keep the warning until a candidate or a trainee.
+ */
 int rule_r8_1_candidate_minimum(ledger_policy *pol, precord *r)
 {
 	const char *id;
@@ -299,6 +306,8 @@ int rule_r8_1_candidate_minimum(ledger_policy *pol, precord *r)
 		    state_trainees(pol, id))
 			continue;
 		source = policy_record(pol, pj_str(a, "record"));
+		if (source && source >= &pol->recs[pol->first_candidate])
+			continue;
 		if ((ret = policy_finding(pol, source, "R8.1", LEDGER_SEVERITY_WARNING, "no-candidate",
 		                          "government agency \"%s\" has no member candidate and no trainee (R8.2)",
 		                          id)) < 0)

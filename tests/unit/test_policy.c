@@ -1463,6 +1463,43 @@ START_TEST(judge_refuses_a_candidate_before_writing)
 }
 END_TEST
 
+/*
+ * R8.1's end-of-ledger warning is not charged to the registration of a new
+ * government agency being judged (no candidate can precede it); once in
+ * the ledger, the agency without a candidate is warned about as before.
+ */
+START_TEST(judge_spares_a_new_agency_the_no_candidate_warning)
+{
+	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
+	ledger_record *cand = NULL;
+	ledger_report *rep = NULL;
+	signer *s = &fx.s[MANAGER];
+	json_t *body = agency_body("mext", "government");
+	char id[65];
+
+	nominate(MOE_CISO, MOE_P1, "moe");
+	evaluate();
+	ck_assert_ptr_null(finding("R8.1", NULL, LEDGER_SEVERITY_WARNING));
+	f.type = "agency";
+	f.author = s->principal;
+	f.seq = s->seq + 1;
+	f.prev = s->prev[0] ? s->prev : NULL;
+	f.time = now_text();
+	f.body = body;
+	ck_assert_int_eq(ledger_record_create(&cand, &f, s->key), 0);
+	ck_assert_int_eq(ledger_policy_judge(&rep, fx.state, fx.repo, cand, NULL), 0);
+	for (size_t i = 0; i < ledger_report_count(rep); i++)
+		ck_assert_str_ne(ledger_report_get(rep, i)->rule, "R8.1");
+	ledger_report_free(rep);
+	ledger_record_free(cand);
+	json_decref(body);
+	/* In the ledger, the same registration is warned about at the end. */
+	memcpy(id, rec(MANAGER, "agency", NULL, agency_body("mext", "government"), NULL), sizeof(id));
+	evaluate();
+	expect("R8.1", id, LEDGER_SEVERITY_WARNING);
+}
+END_TEST
+
 /* Sign a record of `who` at `when` without staging it (body stolen; refs: the incident). */
 static ledger_record *candidate_at(int who, const char *type, const char *when,
                                    const char *incident, json_t *body)
@@ -2079,6 +2116,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(engine, rules_table_names_every_rule);
 	tcase_add_test(engine, pending_record_is_not_judged_and_has_no_effect);
 	tcase_add_test(engine, judge_refuses_a_candidate_before_writing);
+	tcase_add_test(engine, judge_spares_a_new_agency_the_no_candidate_warning);
 	tcase_add_test(engine, judge_puts_a_same_second_candidate_after_the_ledger);
 	tcase_add_test(engine, judge_puts_a_candidate_after_a_same_second_record_of_its_type);
 	tcase_add_test(engine, judge_leaves_trust_records_to_the_verifier);
