@@ -384,22 +384,51 @@ static int note_member(precord *r, const char *data, size_t len, const char *nam
 	return 0;
 }
 
+/* Note a raw id. */
+static int note_raw(precord *r, const uint8_t id[32], const char *what)
+{
+	named *n = realloc(r->named, (r->nnamed + 1) * sizeof(*n));
+
+	if (!n)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	r->named = n;
+	memcpy(n[r->nnamed].id, id, 32);
+	n[r->nnamed++].what = what;
+	return 0;
+}
+
 /*
  * Note every record a record file names (prev, incident, refs and the body
  * members of its type), without parsing it.  The file is JCS, so a member
  * name followed by a colon outside a string is always a member: inside a
  * string every quote is escaped.  None of these names is used for anything
  * else at another depth ("incident" is the record's and a stakeholder
- * body's, both names of records).
+ * body's, both names of records).  With the verifier's entry e of the
+ * file, prev, incident and refs are its (parsed from the same R), but an
+ * agency's, whose body may name an incident too.
  */
-int policy_note_names(precord *r, const char *data, size_t len)
+int policy_note_names(precord *r, const entry *e, const char *data, size_t len)
 {
 	static const char *const common[] = { "prev", "incident", "refs" };
-	int ret;
+	int ret, agency = strcmp(r->type, "agency") == 0;
 
-	for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++)
-		if ((ret = note_member(r, data, len, common[k])) < 0)
+	if (e) {
+		if (e->has_prev && (ret = note_raw(r, e->prev, "prev")) < 0)
 			return ret;
+		if (agency)
+			ret = note_member(r, data, len, "incident");
+		else
+			ret = e->has_incident ? note_raw(r, e->incident, "incident") : 0;
+		if (ret < 0)
+			return ret;
+		for (size_t k = 0; k < e->nrefs; k++)
+			if ((ret = note_raw(r, e->refs[k], "refs")) < 0)
+				return ret;
+	} else {
+		for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++)
+			if ((ret = note_member(r, data, len, common[k])) < 0)
+				return ret;
+	}
 	for (size_t k = 0; k < sizeof(body_refs) / sizeof(body_refs[0]); k++) {
 		if (strcmp(body_refs[k].type, r->type) != 0)
 			continue;
@@ -474,15 +503,19 @@ static int parse_record(precord *r, const char *data, size_t len)
 int policy_takes_entry(const ledger_state *st, size_t i)
 {
 	const entry *e = &st->entries[i];
-	char hex[LEDGER_HEX_ID_LEN + 1], own[LEDGER_RECORD_PATH_LEN + 1];
+	char hex[LEDGER_HEX_ID_LEN + 1];
+	const char *p = e->path;
 	size_t j;
 
 	if (!e->has_id || e->fail_code || e->sig != SIG_OK || st->invalid[i] ||
 	    entry_is_trust_type(e->type) || !idmap_get(&st->by_id, e->id, &j) || j != i)
 		return 0;
+	/* At its own path, records/ab/cd/<id>.json (ledger_record_path, without the printf). */
 	ledger_hex(hex, e->id, 32);
-	ledger_record_path(own, hex);
-	return strcmp(own, e->path) == 0;
+	return strncmp(p, "records/", 8) == 0 && strncmp(p + 8, hex, 2) == 0 && p[10] == '/' &&
+	       strncmp(p + 11, hex + 2, 2) == 0 && p[13] == '/' &&
+	       strncmp(p + 14, hex, LEDGER_HEX_ID_LEN) == 0 &&
+	       strcmp(p + 14 + LEDGER_HEX_ID_LEN, ".json") == 0;
 }
 
 int policy_collect_file(const char *path, const char *data, size_t len, void *payload)
@@ -527,7 +560,7 @@ int policy_collect_file(const char *path, const char *data, size_t len, void *pa
 	}
 	r->read = 1;
 	r->rank = tie_rank(r->type, data, len);
-	if ((ret = policy_note_names(r, data, len)) < 0)
+	if ((ret = policy_note_names(r, e, data, len)) < 0)
 		return ret;
 	if (!(r->data = malloc(len)))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -547,7 +580,7 @@ static int add_candidate(ledger_policy *pol, const ledger_record *cand)
 	memcpy(r->id, cand->id, sizeof(r->id));
 	if ((ret = ledger_record_envelope(&r->data, &r->len, cand)) < 0 ||
 	    (ret = parse_record(r, r->data, r->len)) < 0 || (ret = fill_record(pol, r)) < 0 ||
-	    (ret = policy_note_names(r, r->data, r->len)) < 0)
+	    (ret = policy_note_names(r, NULL, r->data, r->len)) < 0)
 		return ret;
 	r->rank = tie_rank(r->type, r->data, r->len);
 	if (r->time > pol->latest)

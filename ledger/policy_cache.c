@@ -519,6 +519,7 @@ typedef struct {
 typedef struct {
 	const uint8_t *map;
 	size_t size;
+	char tip[LEDGER_OID_HEX_LEN + 1]; /* the commit it was judged at */
 	int64_t cut_time;
 	char **strings;
 	uint32_t nstrings, nprefix, ntail;
@@ -578,6 +579,7 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 		goto done;
 	memcpy(tip, p, LEDGER_OID_HEX_LEN);
 	tip[LEDGER_OID_HEX_LEN] = '\0';
+	memcpy(cf->tip, tip, sizeof(cf->tip));
 	if (!(p = take(&rd, LEDGER_HEX_ID_LEN)) || memcmp(p, st->root_id, LEDGER_HEX_ID_LEN) != 0 ||
 	    rules_fingerprint(rules_fp, pol) < 0 || !(p = take(&rd, 32)) ||
 	    memcmp(p, rules_fp, 32) != 0 || !(p = take(&rd, 32)))
@@ -692,7 +694,7 @@ static int woken_moves(const cache_file *cf, ledger_policy *pol, ledger_repo *re
 	memset(&probe, 0, sizeof(probe));
 	probe.type = e->type;
 	if ((r = ledger_repo_read(&data, &len, repo, pol->state->tip, e->path)) < 0 ||
-	    (r = policy_note_names(&probe, data, len)) < 0)
+	    (r = policy_note_names(&probe, NULL, data, len)) < 0)
 		goto done;
 	r = 0;
 	for (size_t k = 0; k < probe.nnamed && !r; k++)
@@ -908,6 +910,27 @@ static int take_prefix(ledger_policy *pol, const cache_file *cf)
 	return r;
 }
 
+typedef struct {
+	ledger_policy *pol;
+	uint8_t *want; /* per state entry: to be gathered, not yet seen */
+} fresh_gather;
+
+/* A file added since the cached tip: gathered when it is one of those wanted. */
+static int gather_added(const char *path, const char *data, size_t len, void *payload)
+{
+	fresh_gather *g = payload;
+	const ledger_state *st = g->pol->state;
+	char id[LEDGER_HEX_ID_LEN + 1];
+	uint8_t raw[32];
+	size_t i;
+
+	if (ledger_record_path_id(id, path) < 0 || ledger_unhex(raw, 32, id) < 0 ||
+	    !idmap_get(&st->by_id, raw, &i) || !g->want[i] || strcmp(st->entries[i].path, path) != 0)
+		return 0;
+	g->want[i] = 0;
+	return policy_collect_file(path, data, len, g->pol);
+}
+
 /* One table of put_table's; 1 when it is whole, 0 when not, <0 on error. */
 static int read_table(reader *rd, lazy_table *t, int consent)
 {
@@ -959,6 +982,7 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	cache_file cf;
 	size_t *fresh = NULL, nfresh = 0;
 	lazy_table incidents, consents;
+	fresh_gather gather = { NULL, NULL };
 	json_t *state = NULL;
 	json_error_t err;
 	reader rd;
@@ -997,12 +1021,29 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	pol->cache_map = cf.map;
 	pol->cache_map_size = cf.size;
 	cf.map = NULL;
-	/* What comes after the prefix is gathered as a full pass gathers everything. */
+	/*
+	 * What comes after the prefix is gathered as a full pass gathers
+	 * everything: the files added since the cached tip in one walk of the
+	 * trees that changed (reading each by its path reads the large upper
+	 * trees again, which libgit2 does not keep), the others by path.
+	 */
+	if (!(gather.want = calloc(pol->state->count + 1, 1))) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	gather.pol = pol;
+	for (size_t i = 0; i < nfresh; i++)
+		gather.want[fresh[i]] = 1;
+	if (strcmp(cf.tip, pol->state->tip) != 0 &&
+	    (r = ledger_repo_foreach_added(repo, cf.tip, pol->state->tip, gather_added, &gather)) < 0)
+		goto done;
 	for (size_t i = 0; i < nfresh; i++) {
 		const entry *e = &pol->state->entries[fresh[i]];
 		char *data = NULL;
 		size_t len = 0;
 
+		if (!gather.want[fresh[i]])
+			continue;
 		if ((r = ledger_repo_read(&data, &len, repo, pol->state->tip, e->path)) < 0)
 			goto done;
 		r = policy_collect_file(e->path, data, len, pol);
@@ -1018,5 +1059,6 @@ done:
 	lazy_table_release(&incidents);
 	lazy_table_release(&consents);
 	cache_file_release(&cf);
+	free(gather.want);
 	return r;
 }
