@@ -597,16 +597,36 @@ done:
 }
 
 /*
+ * Whether `target` (where a descriptor of /proc/self/fd points) is a pack
+ * file of the repository at `git_dir`: objects/pack/<name>.pack.
+ */
+static int is_pack_path(const char *target, const char *git_dir)
+{
+	size_t dlen = strlen(git_dir), len = strlen(target);
+
+	return strncmp(target, git_dir, dlen) == 0 &&
+	       strncmp(target + dlen, "/objects/pack/", 14) == 0 &&
+	       !strchr(target + dlen + 14, '/') && len > 5 && strcmp(target + len - 5, ".pack") == 0;
+}
+
+/*
  * Start the child clean of what the daemon had: its signal mask (the daemon
  * blocks SIGTERM and the like during a step) and handlers, and every
  * descriptor but stdin, stdout, stderr and the report pipe, which moves to
- * descriptor 3 (the pidfile and its flock, append.lock, pack maps).
+ * descriptor 3 (the pidfile and its flock, append.lock), save libgit2's
+ * open pack files: libgit2 keeps them in a process-wide cache, keyed by
+ * path, which the child inherits and uses for its own handle on the
+ * repository; with their descriptors closed, every pack window the parent
+ * had not mapped yet fails ("failed to mmap ... Bad file descriptor").
+ * Without /proc/self/fd the descriptors are not known: all are kept.
  */
-static void child_start(int *fd, pid_t parent)
+static void child_start(int *fd, pid_t parent, const char *git_dir)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD,
 		                    SIGALRM };
 	sigset_t none;
+	struct dirent *de;
+	DIR *d;
 
 	sigemptyset(&none);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -624,8 +644,22 @@ static void child_start(int *fd, pid_t parent)
 			_exit(0);
 		*fd = 3;
 	}
-	for (int i = 4, max = (int)sysconf(_SC_OPEN_MAX); i < max && i < 65536; i++)
-		close(i);
+	if (!(d = opendir("/proc/self/fd")))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char target[PATH_MAX];
+		int i = atoi(de->d_name);
+		ssize_t n;
+
+		if (i < 4 || i == dirfd(d))
+			continue;
+		n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+		if (n >= 0)
+			target[n] = '\0';
+		if (n < 0 || !is_pack_path(target, git_dir))
+			close(i);
+	}
+	closedir(d);
 }
 
 /*
@@ -641,7 +675,7 @@ static void child_run(int fd, pid_t parent, const char *git_dir, const struct li
 	const char *p;
 	size_t left;
 
-	child_start(&fd, parent);
+	child_start(&fd, parent, git_dir);
 	memset(&rep, 0, sizeof(rep));
 	memset(&c, 0, sizeof(c));
 	c.max_bytes = lim->max_bytes;

@@ -943,6 +943,41 @@ START_TEST(test_push)
 }
 END_TEST
 
+/*
+ * A push whose objects lie in a pack larger than the store's 8 MiB pack
+ * window, a pack the parent already read from: the child uses libgit2's
+ * cache of open packs it inherited, so their descriptors must stay open.
+ */
+START_TEST(test_push_big_pack)
+{
+	struct net n;
+	ledger_transfer_limits lim = LEDGER_TRANSFER_LIMITS_INIT;
+	char out[41], *c, *s;
+
+	net_init(&n);
+	lim.deadline_s = 120;
+	/* 24 MiB that do not compress, beside the genesis tree, then one pack of everything */
+	c = testshell_out("cd '%s' && b=$(head -c 25165824 /dev/urandom | git hash-object -w --stdin) && "
+	                  "t=$( (git ls-tree main; printf '100644 blob %%s\tnoise\n' \"$b\") | git mktree) && "
+	                  "git commit-tree -p main -m noise \"$t\"", n.local_path);
+	ck_assert_int_eq(strlen(c), 40);
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' update-ref refs/heads/noise %s && "
+	                               "git --git-dir='%s' repack -a -d -q", n.local_path, c,
+	                               n.local_path), 0);
+	/* the parent reads from that pack, and maps its first window only */
+	ck_assert_int_eq(ledger_repo_resolve(out, n.local, c), 0);
+	ck_assert_msg(ledger_remote_push(n.local, n.url, c, "refs/inbox/big", &lim) == 0, "%s",
+	              testshell_errmsg());
+	s = testshell_out("git --git-dir='%s' rev-parse refs/inbox/big", n.f.path);
+	ck_assert_str_eq(s, c);
+	free(s);
+	ck_assert_msg(testshell_run("git --git-dir='%s' fsck --no-dangling >/dev/null 2>&1", n.f.path) == 0,
+	              "git fsck failed on the receiving side");
+	free(c);
+	net_free(&n);
+}
+END_TEST
+
 static char fake_error[1024];
 
 /*
@@ -1030,6 +1065,7 @@ static Suite *sync_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_fetch);
 	tcase_add_test(tc, test_push);
+	tcase_add_test(tc, test_push_big_pack);
 	tcase_add_test(tc, test_fetch_hostile);
 	suite_add_tcase(s, tc);
 	return s;
