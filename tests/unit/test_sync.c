@@ -978,6 +978,52 @@ START_TEST(test_push_big_pack)
 }
 END_TEST
 
+/*
+ * A node's records on an older main than the remote's (which it fetched):
+ * the push sends the new commit, its records and the directories on their
+ * paths, not the directories of the older main that the remote changed
+ * since (libgit2 alone sent those: store_transfer.c, have_fill).
+ */
+START_TEST(test_push_stops_at_base)
+{
+	struct net n;
+	ledger_transfer_limits lim = LEDGER_TRANSFER_LIMITS_INIT;
+	struct fixture local;
+	char b[41], a[41], u[41], out[41], *s;
+
+	net_init(&n);
+	lim.deadline_s = 60;
+	ck_assert_int_eq(append_seeds(&n.f, 1, 40, "", b), 0);
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                     "refs/cymat/remotes/m/main", &lim), 0);
+	ck_assert_int_eq(ledger_repo_update_ref(n.local, LEDGER_MAIN_REF, n.f.genesis, b), 0);
+	/* the remote gains 40 records in as many directories; the node fetches them */
+	ck_assert_int_eq(append_seeds(&n.f, 1000, 40, "", a), 0);
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                     "refs/cymat/remotes/m/main", &lim), 0);
+	local = n.f;
+	local.repo = n.local;
+	ck_assert_int_eq(append_seeds(&local, 5000, 3, "", u), 0);
+	/* the server keeps what it receives as a pack: its objects are counted */
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' config receive.unpackLimit 1 && "
+	                               "ls '%s/objects/pack' > '%s/packs-before'", n.f.path,
+	                               n.f.path, n.f.base), 0);
+	ck_assert_msg(ledger_remote_push(n.local, n.url, u, "refs/inbox/a", &lim) == 0, "%s",
+	              testshell_errmsg());
+	s = testshell_out("git --git-dir='%s' rev-parse refs/inbox/a", n.f.path);
+	ck_assert_str_eq(s, u);
+	free(s);
+	/* 1 commit, 3 records, the root, records/, at most 3 + 3 directories below */
+	s = testshell_out("cd '%s/objects/pack' && for i in *.idx; do grep -qx \"$i\" '%s/packs-before' || "
+	                  "git show-index < \"$i\"; done | wc -l", n.f.path, n.f.base);
+	ck_assert_msg(atoi(s) >= 6 && atoi(s) <= 12, "%s objects pushed", s);
+	free(s);
+	ck_assert_msg(testshell_run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
+	                  n.f.path) == 0, "git fsck --strict failed on the receiving side");
+	net_free(&n);
+}
+END_TEST
+
 static char fake_error[1024];
 
 /*
@@ -1066,6 +1112,7 @@ static Suite *sync_suite(void)
 	tcase_add_test(tc, test_fetch);
 	tcase_add_test(tc, test_push);
 	tcase_add_test(tc, test_push_big_pack);
+	tcase_add_test(tc, test_push_stops_at_base);
 	tcase_add_test(tc, test_fetch_hostile);
 	suite_add_tcase(s, tc);
 	return s;
