@@ -33,10 +33,10 @@ const char cmd_sync_help[] =
 	"`sync status` prints, per remote: the last success, the last error, the\n"
 	"failures in a row and the backoff, the next attempt, the records ahead of\n"
 	"and behind refs/cymat/remotes/NAME/main, the records of main not yet pushed\n"
-	"(since refs/cymat/pushed/NAME), and the age of the newest checkpoint record\n"
-	"in the ledger.  Without --config the remotes are those the ledger has a\n"
-	"status or a remote ref for, and the ledger is -C DIR (or the current\n"
-	"directory).\n"
+	"(since refs/cymat/pushed/NAME), and the age of the newest valid checkpoint\n"
+	"record in the ledger (one dated more than 5 minutes ahead is ignored).\n"
+	"Without --config the remotes are those the ledger has a status or a remote\n"
+	"ref for, and the ledger is -C DIR (or the current directory).\n"
 	"\n"
 	"Options:\n"
 	"  --config FILE  the cymat-syncd config\n"
@@ -139,8 +139,7 @@ struct view {
 	ledger_repo *repo;
 	char main[LEDGER_OID_HEX_LEN + 1];
 	int64_t now;
-	int64_t checkpoint;
-	char checkpoint_id[LEDGER_HEX_ID_LEN + 1];
+	struct syncd_checkpoint checkpoint;
 	struct remote_view *remotes;
 	size_t count;
 };
@@ -334,13 +333,17 @@ static int print_json(const struct view *v, const char *ledger)
 	                 "now", json_time(v->now), "remotes", remotes);
 	if (!root)
 		return cli_lib_error(ledger_error_set(LEDGER_ENOMEM, "out of memory"), NULL);
-	if (v->checkpoint)
+	if (v->checkpoint.time)
 		json_object_set_new(root, "checkpoint",
-		                    json_pack("{s:s, s:o, s:I}", "id", v->checkpoint_id,
-		                              "time", json_time(v->checkpoint),
-		                              "age", (json_int_t)(v->now - v->checkpoint)));
+		                    json_pack("{s:s, s:o, s:I}", "id", v->checkpoint.id,
+		                              "time", json_time(v->checkpoint.time),
+		                              "age", (json_int_t)(v->now - v->checkpoint.time)));
 	else
 		json_object_set_new(root, "checkpoint", json_null());
+	if (v->checkpoint.future)
+		json_object_set_new(root, "future_checkpoint",
+		                    json_pack("{s:s, s:o}", "id", v->checkpoint.future_id,
+		                              "time", json_time(v->checkpoint.future)));
 	for (i = 0; i < v->count; i++) {
 		r = &v->remotes[i];
 		peer = r->role && strcmp(r->role, "peer") == 0;
@@ -381,12 +384,17 @@ static void print_text(const struct view *v, const char *ledger)
 	size_t i;
 
 	printf("ledger %s, main %.12s\n", ledger, v->main);
-	if (v->checkpoint) {
-		format_age(age, sizeof(age), v->now - v->checkpoint);
-		ledger_time_format(when, v->checkpoint);
-		printf("newest checkpoint: %s, %s old (record %.12s)\n", when, age, v->checkpoint_id);
+	if (v->checkpoint.time) {
+		format_age(age, sizeof(age), v->now - v->checkpoint.time);
+		ledger_time_format(when, v->checkpoint.time);
+		printf("newest checkpoint: %s, %s old (record %.12s)\n", when, age, v->checkpoint.id);
 	} else {
 		printf("newest checkpoint: none\n");
+	}
+	if (v->checkpoint.future) {
+		ledger_time_format(when, v->checkpoint.future);
+		printf("ignored checkpoint: %s, dated ahead of the clock (record %.12s)\n", when,
+		       v->checkpoint.future_id);
 	}
 	if (v->count == 0)
 		printf("no remotes\n");
@@ -465,7 +473,7 @@ static int run_status(const char *config_path, int json)
 	if ((error = ledger_repo_head(v.main, v.repo)) < 0 ||
 	    (error = ledger_repo_foreach_ref(v.repo, "refs/cymat/remotes/", ref_remote, &v)) < 0 ||
 	    (error = status_remotes(&v)) < 0 ||
-	    (error = syncd_newest_checkpoint(&v.checkpoint, v.checkpoint_id, v.repo, NULL)) < 0) {
+	    (error = syncd_newest_checkpoint(&v.checkpoint, v.repo, v.now)) < 0) {
 		rc = cli_lib_error(error, "cannot read the ledger");
 		goto done;
 	}

@@ -24,7 +24,8 @@ enum {
 	ROLE_DIRECTOR = 1u << 0,
 	ROLE_DEPUTY = 1u << 1,
 	ROLE_MANAGER = 1u << 2,
-	ROLE_CISO = 1u << 6
+	ROLE_CISO = 1u << 6,
+	ROLE_NODE = 1u << 9
 };
 
 #define TIME_MAX INT64_MAX
@@ -639,6 +640,15 @@ static int same_revocations(const revocation *a, size_t na, const revocation *b,
 
 /* --- the verdict on every record ----------------------------------------- */
 
+/* Is the author a NISC node (the master's principal) at the record's time? */
+static int master_signer(const ledger_state *st, const entry *e)
+{
+	char agency[40];
+
+	return agency_of(agency, e->author) == 0 && strcmp(agency, "nisc") == 0 &&
+	       (roles_at(st, e->author, e->time) & ROLE_NODE);
+}
+
 static int judge_entry(ledger_state *st, size_t i)
 {
 	entry *e = &st->entries[i];
@@ -692,6 +702,15 @@ static int judge_entry(ledger_state *st, size_t i)
 			              why)) < 0)
 				return r;
 	}
+	/*
+	 * Receipts and checkpoints speak for the master: nodes schedule and
+	 * report by them, so nobody else may sign one (docs/FORMAT.md, "Sync").
+	 */
+	if ((strcmp(e->type, "checkpoint") == 0 || strcmp(e->type, "receipt") == 0) &&
+	    !master_signer(st, e))
+		return flag(st, i, LEDGER_SEVERITY_ERROR, "not-authorised", "FORMAT-3",
+		            "a %s is signed only by a NISC principal with role node, not by \"%s\"",
+		            e->type, e->author);
 	for (j = 0; j < e->nrefs; j++) {
 		size_t at;
 

@@ -564,6 +564,10 @@ static void check_complete(struct parse *p)
 			problem(p, p->key_line[K_PRINCIPAL], "principal: \"%s\" is not of agency \"%s\"",
 			        cfg->principal, cfg->agency);
 	}
+	/* Receipts and checkpoints are valid only when a NISC node signs them. */
+	if (cfg->mode == SYNCD_MODE_MASTER && cfg->agency && strcmp(cfg->agency, "nisc") != 0)
+		problem(p, p->key_line[K_MODE], "mode = master needs agency = nisc, not \"%s\"",
+		        cfg->agency);
 	if (cfg->backoff_cap < cfg->backoff_base)
 		problem(p, p->key_line[K_BACKOFF_CAP] ? p->key_line[K_BACKOFF_CAP] :
 		        p->key_line[K_BACKOFF_BASE], "backoff_cap: %us is less than backoff_base %us",

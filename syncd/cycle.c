@@ -154,8 +154,9 @@ static void master_steps(struct syncd_cycle_stats *stats, int64_t *wake, struct 
 {
 	const struct syncd_config *cfg = node->cfg;
 	ledger_sync_options opts = LEDGER_SYNC_OPTIONS_INIT;
-	char id[LEDGER_HEX_ID_LEN + 1];
-	int64_t now = (int64_t)time(NULL), newest;
+	struct syncd_checkpoint newest;
+	char id[LEDGER_HEX_ID_LEN + 1], when[21];
+	int64_t now = (int64_t)time(NULL);
 	int error;
 
 	sync_options(&opts, node);
@@ -169,12 +170,16 @@ static void master_steps(struct syncd_cycle_stats *stats, int64_t *wake, struct 
 	}
 	/* The first time round, the ledger says when the last checkpoint was. */
 	if (node->next_checkpoint == 0) {
-		error = syncd_newest_checkpoint(&newest, id, node->repo, NULL);
+		error = syncd_newest_checkpoint(&newest, node->repo, now);
 		if (error < 0) {
 			syncd_log(LOG_WARNING, "cannot find the newest checkpoint: %s", syncd_error_message());
-			newest = 0;
+			newest.time = 0;
+		} else if (newest.future) {
+			ledger_time_format(when, newest.future);
+			syncd_log(LOG_WARNING, "checkpoint %.12s dated %s, ahead of the clock: ignored",
+			          newest.future_id, when);
 		}
-		node->next_checkpoint = newest ? newest + cfg->checkpoint_interval : now;
+		node->next_checkpoint = newest.time ? newest.time + cfg->checkpoint_interval : now;
 	}
 	if (now >= node->next_checkpoint) {
 		error = ledger_master_checkpoint(id, node->repo, &opts);
@@ -225,39 +230,86 @@ int syncd_cycle(struct syncd_cycle_stats *stats, int64_t *next_wake, struct sync
 	return 0;
 }
 
+static int compare_ids(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 struct checkpoint_scan {
-	int64_t newest;
-	char id[LEDGER_HEX_ID_LEN + 1];
+	struct syncd_checkpoint *out;
+	const char **bad; /* ids of records with an error or pending finding, sorted */
+	size_t nbad;
+	int64_t latest;   /* a checkpoint dated later is not believed */
 };
 
 static int scan_checkpoint(const char *path, const char *data, size_t len, void *payload)
 {
 	struct checkpoint_scan *scan = payload;
+	struct syncd_checkpoint *out = scan->out;
 	ledger_record *rec = NULL;
+	const char *id;
 
 	(void)path;
 	/* Record files are canonical JSON: this string is in every checkpoint, and rarely elsewhere. */
 	if (!memmem(data, len, "\"type\":\"checkpoint\"", 19))
 		return 0;
-	if (ledger_record_parse(&rec, data, len) == 0 && strcmp(rec->type, "checkpoint") == 0 &&
-	    rec->time_unix > scan->newest) {
-		scan->newest = rec->time_unix;
-		memcpy(scan->id, rec->id, sizeof(scan->id));
+	if (ledger_record_parse(&rec, data, len) < 0 || strcmp(rec->type, "checkpoint") != 0)
+		goto done;
+	id = rec->id;
+	if (scan->nbad && bsearch(&id, scan->bad, scan->nbad, sizeof(*scan->bad), compare_ids))
+		goto done;
+	if (rec->time_unix > scan->latest) {
+		if (rec->time_unix > out->future) {
+			out->future = rec->time_unix;
+			memcpy(out->future_id, rec->id, sizeof(out->future_id));
+		}
+	} else if (rec->time_unix > out->time) {
+		out->time = rec->time_unix;
+		memcpy(out->id, rec->id, sizeof(out->id));
 	}
+done:
 	ledger_record_free(rec);
 	return 0;
 }
 
-int syncd_newest_checkpoint(int64_t *out, char id[LEDGER_HEX_ID_LEN + 1], ledger_repo *repo,
-                            const char *commit)
+int syncd_newest_checkpoint(struct syncd_checkpoint *out, ledger_repo *repo, int64_t now)
 {
-	struct checkpoint_scan scan = { 0, "" };
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	struct checkpoint_scan scan = { out, NULL, 0, now + SYNCD_CHECKPOINT_MAX_AHEAD };
+	ledger_state *state = NULL;
+	const ledger_report *report;
+	char tip[LEDGER_OID_HEX_LEN + 1];
+	size_t i;
 	int error;
 
-	error = ledger_repo_foreach_record(repo, commit, scan_checkpoint, &scan);
-	if (error < 0)
+	memset(out, 0, sizeof(*out));
+	/*
+	 * Only checkpoints the verifier holds valid count (signed by a NISC
+	 * node: any other signer could stop the master's checkpoints with one
+	 * record dated far ahead), and none dated beyond the bound.
+	 */
+	if ((error = ledger_repo_head(tip, repo)) < 0)
 		return error;
-	*out = scan.newest;
-	memcpy(id, scan.id, sizeof(scan.id));
-	return 0;
+	vopts.tip = tip;
+	if ((error = ledger_state_load(&state, repo, &vopts)) < 0)
+		return error;
+	report = ledger_state_report(state);
+	scan.bad = malloc((ledger_report_count(report) + 1) * sizeof(*scan.bad));
+	if (!scan.bad) {
+		error = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < ledger_report_count(report); i++) {
+		const ledger_finding *f = ledger_report_get(report, i);
+
+		if (*f->id && f->severity != LEDGER_SEVERITY_WARNING)
+			scan.bad[scan.nbad++] = f->id;
+	}
+	if (scan.nbad > 1)
+		qsort(scan.bad, scan.nbad, sizeof(*scan.bad), compare_ids);
+	error = ledger_repo_foreach_record(repo, tip, scan_checkpoint, &scan);
+done:
+	free(scan.bad);
+	ledger_state_free(state);
+	return error;
 }

@@ -136,10 +136,23 @@ int syncd_cycle(struct syncd_cycle_stats *stats, int64_t *next_wake, struct sync
 unsigned int syncd_backoff(const struct syncd_config *cfg, unsigned int failures);
 
 /*
- * The time (seconds since the epoch) of the newest checkpoint record in the
- * tree of `commit` (NULL: main); 0 when there is none.
+ * How far ahead of the clock a checkpoint may be dated and still count: a
+ * clock a little fast is forgiven, a record dated years ahead is not.
  */
-int syncd_newest_checkpoint(int64_t *out, char id[LEDGER_HEX_ID_LEN + 1], ledger_repo *repo,
-                            const char *commit);
+#define SYNCD_CHECKPOINT_MAX_AHEAD 300
+
+struct syncd_checkpoint {
+	int64_t time; /* seconds since the epoch; 0: none */
+	char id[LEDGER_HEX_ID_LEN + 1];
+	int64_t future; /* the latest one dated beyond the bound, ignored; 0: none */
+	char future_id[LEDGER_HEX_ID_LEN + 1];
+};
+
+/*
+ * The newest checkpoint record in main that the verifier holds valid (so
+ * signed by a NISC node) and that is dated at most
+ * SYNCD_CHECKPOINT_MAX_AHEAD seconds after `now`.
+ */
+int syncd_newest_checkpoint(struct syncd_checkpoint *out, ledger_repo *repo, int64_t now);
 
 #endif

@@ -98,6 +98,8 @@ say "bad values"
 bad 9 'role: "boss" is neither "master" nor "peer"'
 { node_section | sed 's/^mode = agency/mode = relay/'; remote_section; } >conf/bad.conf
 bad 6 'mode: "relay" is neither "agency" nor "master"'
+{ node_section | sed 's/^mode = agency/mode = master/'; remote_section; } >conf/bad.conf
+bad 6 'mode = master needs agency = nisc, not "moj"'
 { node_section | sed 's/^principal = .*/principal = mof\/syncd/'; remote_section; } >conf/bad.conf
 bad 3 'principal: "mof/syncd" is not of agency "moj"'
 { node_section; printf '[remote "NISC"]\nurl = x\nrole = peer\n'; } >conf/bad.conf

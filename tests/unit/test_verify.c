@@ -391,6 +391,62 @@ START_TEST(csirt_cannot_bind_or_revoke_others)
 }
 END_TEST
 
+/* Receipts and checkpoints speak for the master: only a NISC node signs them. */
+START_TEST(only_a_nisc_node_signs_receipts_and_checkpoints)
+{
+	signer node, moe_node;
+	ledger_record *good_cp, *good_rc, *bad[4];
+	ledger_state *st;
+	const char *commit = "0123456789abcdef0123456789abcdef01234567";
+	size_t i;
+
+	signer_init(&node, "nisc/node");
+	signer_init(&moe_node, "moe/node");
+	append_free(make(&fx.manager, "principal", "2026-01-05T00:00:00Z",
+	                 principal_body(&node, "node"), NULL));
+	append_free(make(&fx.ciso, "principal", "2026-01-05T00:00:00Z",
+	                 principal_body(&moe_node, "node"), NULL));
+	good_cp = make(&node, "checkpoint", "2026-01-06T00:00:00Z",
+	               json_pack("{s:s, s:i}", "commit", commit, "records", 5), NULL);
+	good_rc = make(&node, "receipt", "2026-01-06T00:00:01Z",
+	               json_pack("{s:s, s:s, s:[], s:{s:i, s:i, s:i}}", "inbox", "moe", "commit",
+	                         commit, "accepted", "findings", "errors", 0, "warnings", 0,
+	                         "pending", 0),
+	               NULL);
+	/* An agency's CSIRT (review 3 #5, dated far ahead), an agency's node, a NISC manager. */
+	bad[0] = make(&fx.csirt, "checkpoint", "2099-01-01T00:00:00Z",
+	              json_pack("{s:s, s:i}", "commit", commit, "records", 5), NULL);
+	bad[1] = make(&moe_node, "checkpoint", "2026-01-06T00:00:00Z",
+	              json_pack("{s:s, s:i}", "commit", commit, "records", 5), NULL);
+	bad[2] = make(&fx.manager, "checkpoint", "2026-01-06T00:00:00Z",
+	              json_pack("{s:s, s:i}", "commit", commit, "records", 5), NULL);
+	bad[3] = make(&fx.csirt, "receipt", "2026-01-06T00:00:00Z",
+	              json_pack("{s:s, s:s, s:[], s:{s:i, s:i, s:i}}", "inbox", "moe", "commit",
+	                        commit, "accepted", "findings", "errors", 0, "warnings", 0,
+	                        "pending", 0),
+	              NULL);
+	append(good_cp);
+	append(good_rc);
+	for (i = 0; i < 4; i++)
+		append(bad[i]);
+	st = load(0);
+	if (errors(st) != 4)
+		dump(st);
+	ck_assert_uint_eq(errors(st), 4);
+	for (i = 0; i < 4; i++)
+		ck_assert_ptr_nonnull(finding(st, "not-authorised", bad[i]->id));
+	ck_assert_ptr_null(finding(st, "not-authorised", good_cp->id));
+	ck_assert_ptr_null(finding(st, "not-authorised", good_rc->id));
+	for (i = 0; i < 4; i++)
+		ledger_record_free(bad[i]);
+	ledger_record_free(good_cp);
+	ledger_record_free(good_rc);
+	ledger_key_free(node.key);
+	ledger_key_free(moe_node.key);
+	ledger_state_free(st);
+}
+END_TEST
+
 START_TEST(equivocation_is_reported_and_poisons_the_chain)
 {
 	signer fork = fx.csirt;
@@ -669,6 +725,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, record_before_binding_is_rejected);
 	tcase_add_test(tc, revoked_key_is_rejected_after_effective);
 	tcase_add_test(tc, csirt_cannot_bind_or_revoke_others);
+	tcase_add_test(tc, only_a_nisc_node_signs_receipts_and_checkpoints);
 	tcase_add_test(tc, equivocation_is_reported_and_poisons_the_chain);
 	tcase_add_test(tc, gaps_and_missing_refs_are_pending);
 	tcase_add_test(tc, incremental_verification_matches_full);
