@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,8 +287,16 @@ done:
  * which is removed.
  */
 
+/*
+ * Header bounds: a ledger's bundle has one prerequisite at most and two
+ * references, stock git's a few more; nothing needs more than these.
+ */
 #define BUNDLE_LINE_MAX 8192
+#define BUNDLE_HEADER_MAX (1024 * 1024)
 #define BUNDLE_REFS_MAX 4096
+#define BUNDLE_PREREQS_MAX 256
+/* Bytes of names a message lists before it says "...". */
+#define BUNDLE_NAMES_MAX 240
 #define BUNDLE_CHUNK (64 * 1024)
 /* Unions made again after an append moved main under the import. */
 #define BUNDLE_IMPORT_TRIES 8
@@ -298,12 +307,45 @@ struct bundle_prereq {
 	char *subject;
 };
 
+/*
+ * Names for a message, ", "-separated: the first ones, then "..." once
+ * BUNDLE_NAMES_MAX bytes are used, so that listing n names costs O(n).
+ */
+struct name_list {
+	char text[BUNDLE_NAMES_MAX + 8];
+	size_t len, count;
+	int full;
+};
+
+static void name_list_add(struct name_list *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void name_list_add(struct name_list *l, const char *fmt, ...)
+{
+	char item[BUNDLE_NAMES_MAX + 1];
+	const char *sep = l->count++ ? ", " : "";
+	va_list ap;
+	int n;
+
+	if (l->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(item, sizeof(item), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && l->len + strlen(sep) + (size_t)n <= BUNDLE_NAMES_MAX) {
+		l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s%s", sep,
+		                           item);
+	} else {
+		snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s...", sep);
+		l->full = 1;
+	}
+}
+
 struct bundle_header {
 	struct bundle_prereq *prereqs;
 	size_t nprereqs;
 	char main[LEDGER_OID_HEX_LEN + 1]; /* "" until refs/heads/main is read */
-	char *refs;                        /* the ref names, ", "-separated, for messages */
-	size_t nrefs;
+	struct name_list refs;             /* the ref names, for messages */
 };
 
 static void header_clear(struct bundle_header *h)
@@ -311,7 +353,6 @@ static void header_clear(struct bundle_header *h)
 	for (size_t i = 0; i < h->nprereqs; i++)
 		free(h->prereqs[i].subject);
 	free(h->prereqs);
-	free(h->refs);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -360,9 +401,9 @@ static int header_add_prereq(struct bundle_header *h, const char *hex, const cha
 {
 	struct bundle_prereq *p;
 
-	if (h->nprereqs == BUNDLE_REFS_MAX)
+	if (h->nprereqs == BUNDLE_PREREQS_MAX)
 		return ledger_error_set(LEDGER_EINVALID, "more than %d prerequisites",
-		                        BUNDLE_REFS_MAX);
+		                        BUNDLE_PREREQS_MAX);
 	p = realloc(h->prereqs, (h->nprereqs + 1) * sizeof(*p));
 	if (!p)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -378,9 +419,7 @@ static int header_add_prereq(struct bundle_header *h, const char *hex, const cha
 
 static int header_add_ref(struct bundle_header *h, const char *hex, const char *name)
 {
-	char *refs;
-
-	if (h->nrefs == BUNDLE_REFS_MAX)
+	if (h->refs.count == BUNDLE_REFS_MAX)
 		return ledger_error_set(LEDGER_EINVALID, "more than %d references", BUNDLE_REFS_MAX);
 	if (strcmp(name, LEDGER_MAIN_REF) == 0) {
 		if (*h->main)
@@ -388,11 +427,7 @@ static int header_add_ref(struct bundle_header *h, const char *hex, const char *
 		memcpy(h->main, hex, LEDGER_OID_HEX_LEN);
 		h->main[LEDGER_OID_HEX_LEN] = '\0';
 	}
-	if (asprintf(&refs, "%s%s%s", h->refs ? h->refs : "", h->refs ? ", " : "", name) < 0)
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	free(h->refs);
-	h->refs = refs;
-	h->nrefs++;
+	name_list_add(&h->refs, "%s", name);
 	return 0;
 }
 
@@ -400,7 +435,7 @@ static int header_add_ref(struct bundle_header *h, const char *hex, const char *
 static int header_read(struct bundle_header *h, FILE *f, const char *path)
 {
 	char *line = NULL;
-	size_t len;
+	size_t len, total;
 	unsigned int lineno;
 	int r;
 
@@ -423,7 +458,16 @@ static int header_read(struct bundle_header *h, FILE *f, const char *path)
 			r = ledger_error_set(LEDGER_EINVALID, "\"%s\" is not a git bundle", path);
 		goto done;
 	}
+	total = len + 1;
 	for (lineno = 2;; lineno++) {
+		if (total > BUNDLE_HEADER_MAX) {
+			r = ledger_error_set(LEDGER_EINVALID,
+			                     "bundle \"%s\": header larger than %d KiB at line %u "
+			                     "(%zu references, %zu prerequisites so far)", path,
+			                     BUNDLE_HEADER_MAX / 1024, lineno, h->refs.count,
+			                     h->nprereqs);
+			goto done;
+		}
 		r = line_read(line, BUNDLE_LINE_MAX, &len, f);
 		if (r <= 0) {
 			if (ferror(f))
@@ -441,6 +485,7 @@ static int header_read(struct bundle_header *h, FILE *f, const char *path)
 		}
 		if (len == 0)
 			break;
+		total += len + 1;
 		if (line[0] == '-' && len >= 1 + LEDGER_OID_HEX_LEN && hex_oid(line + 1) &&
 		    (line[1 + LEDGER_OID_HEX_LEN] == '\0' || line[1 + LEDGER_OID_HEX_LEN] == ' ')) {
 			r = header_add_prereq(h, line + 1,
@@ -461,9 +506,13 @@ static int header_read(struct bundle_header *h, FILE *f, const char *path)
 		}
 	}
 	if (!*h->main) {
-		r = ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" has no %s (%s%s)", path,
-		                     LEDGER_MAIN_REF, h->refs ? "its refs: " : "it has no refs",
-		                     h->refs ? h->refs : "");
+		if (h->refs.count)
+			r = ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" has no %s (its %zu "
+			                     "reference%s: %s)", path, LEDGER_MAIN_REF, h->refs.count,
+			                     h->refs.count == 1 ? "" : "s", h->refs.text);
+		else
+			r = ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" has no %s (it has no "
+			                     "references)", path, LEDGER_MAIN_REF);
 		goto done;
 	}
 	r = 0;
@@ -476,32 +525,22 @@ done:
 static int prereqs_check(ledger_repo *repo, const struct bundle_header *h, const char *main_hex,
                          const char *path)
 {
-	char *missing = NULL, *more;
-	size_t nmissing = 0;
-	int r = 0;
+	struct name_list missing;
 
+	memset(&missing, 0, sizeof(missing));
 	for (size_t i = 0; i < h->nprereqs; i++) {
 		const struct bundle_prereq *p = &h->prereqs[i];
 
 		if (ledger_repo_is_ancestor(repo, p->hex, main_hex) == 1)
 			continue;
-		if (asprintf(&more, "%s%s%s%s%s%s", missing ? missing : "", missing ? ", " : "",
-		             p->hex, *p->subject ? " (\"" : "", p->subject,
-		             *p->subject ? "\")" : "") < 0) {
-			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-			goto done;
-		}
-		free(missing);
-		missing = more;
-		nmissing++;
+		name_list_add(&missing, "%s%s%.60s%s", p->hex, *p->subject ? " (\"" : "",
+		              p->subject, *p->subject ? "\")" : "");
 	}
-	if (nmissing)
-		r = ledger_error_set(LEDGER_ENOTFOUND,
-		                     "bundle \"%s\" needs %s this ledger's main lacks: %s", path,
-		                     nmissing == 1 ? "a commit" : "commits", missing);
-done:
-	free(missing);
-	return r;
+	if (missing.count)
+		return ledger_error_set(LEDGER_ENOTFOUND,
+		                        "bundle \"%s\" needs %s this ledger's main lacks: %s", path,
+		                        missing.count == 1 ? "a commit" : "commits", missing.text);
+	return 0;
 }
 
 static int quarantine_remove_one(const char *path, const struct stat *st, int flag,

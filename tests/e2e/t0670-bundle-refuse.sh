@@ -55,7 +55,31 @@ refused 3 "is a version 3 git bundle" v3.bundle
 git -C agency.git branch other main || fail "git branch failed"
 git -C agency.git bundle create "$T/nomain.bundle" other >/dev/null 2>&1 ||
 	fail "git bundle create failed"
-refused 3 "has no refs/heads/main (its refs: refs/heads/other)" nomain.bundle
+refused 3 "has no refs/heads/main (its 1 reference: refs/heads/other)" nomain.bundle
+
+# Many references (review 3 #9: each one used to copy the list of all before
+# it): counted, the first few named, the message stays one short line.
+oid=$(git -C agency.git rev-parse main)
+awk -v oid="$oid" 'BEGIN { print "# v2 git bundle"
+	for (i = 0; i < 3000; i++) printf "%s refs/heads/%0200d\n", oid, i; print "" }' >many.bundle
+refused 3 "has no refs/heads/main (its 3000 references: refs/heads/000" many.bundle
+assert_err ", ...)"
+[ "$(wc -c <err)" -lt 1000 ] || { show_output; fail "the message lists every reference"; }
+# A header past 1 MiB (the review's 8 KiB names) is refused once it is.
+awk -v oid="$oid" 'BEGIN { print "# v2 git bundle"
+	for (i = 0; i < 1024; i++) printf "%s refs/heads/%08100d\n", oid, i
+	printf "%s refs/heads/main\n\n", oid }' >huge.bundle
+refused 3 "header larger than 1024 KiB at line 131 (129 references, 0 prerequisites so far)" huge.bundle
+# Prerequisites: at most 256, and those lacking are named up to a bound.
+awk 'BEGIN { print "# v2 git bundle"
+	for (i = 0; i < 257; i++) printf "-%040x a commit\n", i + 1 }' >prereqs.bundle
+refused 3 "more than 256 prerequisites" prereqs.bundle
+awk -v oid="$oid" 'BEGIN { print "# v2 git bundle"
+	for (i = 0; i < 100; i++) printf "-%040x commit %d\n", i + 1, i
+	printf "%s refs/heads/main\n\n", oid }' >lacking.bundle
+refused 3 "needs commits this ledger's main lacks: 0000000000000000000000000000000000000001 (\"commit 0\"), " lacking.bundle
+assert_err ", ..."
+[ "$(wc -c <err)" -lt 1000 ] || { show_output; fail "the message lists every prerequisite"; }
 
 # A header line that is neither a prerequisite nor a ref.
 { head -n 1 good.bundle; echo "@object-format=sha1"; tail -n +2 good.bundle; } >cap.bundle
