@@ -1124,10 +1124,8 @@ static size_t walk_push(struct file_walk *w, size_t len, const char *name)
 {
 	size_t n = strlen(name);
 
-	if (len + 1 + n + 1 > sizeof(w->path)) {
-		ledger_error_set(LEDGER_EINVALID, "path \"%s/%s\" too long", w->path, name);
+	if (len + 1 + n + 1 > sizeof(w->path))
 		return 0;
-	}
 	if (len)
 		w->path[len++] = '/';
 	memcpy(w->path + len, name, n + 1);
@@ -1174,8 +1172,17 @@ static int walk_added(struct file_walk *w, const git_tree *from, const git_tree 
 			continue;
 		if (w->differing && (!f || git_tree_entry_type(f) != type))
 			continue; /* nothing in common below */
+		/*
+		 * A path longer, or a directory deeper, than any ledger's holds
+		 * no record: the history check reports it (TOO_DEEP); walking it
+		 * would only let a hostile tree recurse without end.
+		 */
 		if (!(sub_len = walk_push(w, len, name)))
-			return LEDGER_EINVALID;
+			continue;
+		if (type == GIT_OBJECT_TREE && store_path_depth(w->path) >= STORE_TREE_DEPTH_MAX) {
+			w->path[len] = '\0';
+			continue;
+		}
 		if (type == GIT_OBJECT_TREE) {
 			git_tree *sub_to = NULL, *sub_from = NULL;
 			int error;

@@ -103,16 +103,17 @@ static int report(struct history *h, ledger_change_kind kind)
 	return h->cb(h->commit, kind, h->path, h->payload);
 }
 
-/* Append "/name" (or "name" at the top) to h->path at `len`; the new length, 0 if too long. */
+/*
+ * Append "/name" (or "name" at the top) to h->path at `len`; the new length,
+ * or 0 when the path would be too long (h->path is left as it was, for the
+ * caller to report the directory as TOO_DEEP: no ledger path is that long).
+ */
 static size_t path_push(struct history *h, size_t len, const char *name)
 {
 	size_t n = strlen(name);
 
-	if (len + 1 + n + 1 > sizeof(h->path)) {
-		ledger_error_set(LEDGER_EINVALID, "commit %s: path \"%s/%s\" too long", h->commit,
-		                 h->path, name);
+	if (len + 1 + n + 1 > sizeof(h->path))
 		return 0;
-	}
 	if (len)
 		h->path[len++] = '/';
 	memcpy(h->path + len, name, n + 1);
@@ -128,6 +129,12 @@ static int same_entry(const git_tree_entry *a, const git_tree_entry *b)
 static int is_tree(const git_tree_entry *e)
 {
 	return e && git_tree_entry_type(e) == GIT_OBJECT_TREE;
+}
+
+/* The directory at h->path is deeper than any ledger's: report it, never walk it. */
+static int too_deep(const struct history *h)
+{
+	return store_path_depth(h->path) >= STORE_TREE_DEPTH_MAX;
 }
 
 static int tree_of_entry(git_tree **out, struct history *h, const git_tree_entry *e)
@@ -150,7 +157,7 @@ static int report_all(struct history *h, const git_tree_entry *e, size_t len,
 	size_t i, count;
 	int r;
 
-	if (!is_tree(e)) {
+	if (!is_tree(e) || too_deep(h)) {
 		if ((r = report(h, kind)) != 0)
 			return r;
 		return also_union && kind != LEDGER_CHANGE_MERGE_NOT_UNION ?
@@ -163,7 +170,8 @@ static int report_all(struct history *h, const git_tree_entry *e, size_t len,
 		const git_tree_entry *sub = git_tree_entry_byindex(t, i);
 		size_t sub_len = path_push(h, len, git_tree_entry_name(sub));
 
-		r = sub_len ? report_all(h, sub, sub_len, kind, also_union) : LEDGER_EINVALID;
+		r = sub_len ? report_all(h, sub, sub_len, kind, also_union) :
+		    report(h, LEDGER_CHANGE_TOO_DEEP);
 		h->path[len] = '\0';
 	}
 	git_tree_free(t);
@@ -211,6 +219,8 @@ static int check_added(struct history *h, const git_tree_entry *e, size_t len, i
 	}
 	if (git_tree_entry_filemode(e) != GIT_FILEMODE_TREE)
 		return report(h, LEDGER_CHANGE_BAD_MODE);
+	if (too_deep(h))
+		return report(h, LEDGER_CHANGE_TOO_DEEP);
 	if ((r = tree_of_entry(&t, h, e)) < 0)
 		return r;
 	count = git_tree_entrycount(t);
@@ -218,7 +228,7 @@ static int check_added(struct history *h, const git_tree_entry *e, size_t len, i
 		const git_tree_entry *sub = git_tree_entry_byindex(t, i);
 		size_t sub_len = path_push(h, len, git_tree_entry_name(sub));
 
-		r = sub_len ? check_added(h, sub, sub_len, genesis) : LEDGER_EINVALID;
+		r = sub_len ? check_added(h, sub, sub_len, genesis) : report(h, LEDGER_CHANGE_TOO_DEEP);
 		h->path[len] = '\0';
 	}
 	git_tree_free(t);
@@ -241,7 +251,8 @@ static int check_change(struct history *h, const git_tree *from, const git_tree 
 		if (git_tree_entry_byname(to, git_tree_entry_name(f)))
 			continue;
 		sub_len = path_push(h, len, git_tree_entry_name(f));
-		r = sub_len ? report_all(h, f, sub_len, LEDGER_CHANGE_DELETED, 0) : LEDGER_EINVALID;
+		r = sub_len ? report_all(h, f, sub_len, LEDGER_CHANGE_DELETED, 0) :
+		    report(h, LEDGER_CHANGE_TOO_DEEP);
 		h->path[len] = '\0';
 	}
 	count = git_tree_entrycount(to);
@@ -252,10 +263,15 @@ static int check_change(struct history *h, const git_tree *from, const git_tree 
 
 		if (f && same_entry(e, f))
 			continue;
-		if (!(sub_len = path_push(h, len, git_tree_entry_name(e))))
-			return LEDGER_EINVALID;
+		if (!(sub_len = path_push(h, len, git_tree_entry_name(e)))) {
+			r = report(h, LEDGER_CHANGE_TOO_DEEP);
+			continue;
+		}
 		if (!f) {
 			r = check_added(h, e, sub_len, genesis);
+		} else if (is_tree(e) && is_tree(f) &&
+		           git_tree_entry_filemode(e) == GIT_FILEMODE_TREE && too_deep(h)) {
+			r = report(h, LEDGER_CHANGE_TOO_DEEP);
 		} else if (is_tree(e) && is_tree(f) &&
 		           git_tree_entry_filemode(e) == GIT_FILEMODE_TREE) {
 			git_tree *te = NULL, *tf = NULL;
@@ -293,10 +309,14 @@ static int check_subset(struct history *h, const git_tree *p, const git_tree *t,
 
 		if (e && same_entry(e, pe))
 			continue;
-		if (!(sub_len = path_push(h, len, git_tree_entry_name(pe))))
-			return LEDGER_EINVALID;
+		if (!(sub_len = path_push(h, len, git_tree_entry_name(pe)))) {
+			r = report(h, LEDGER_CHANGE_TOO_DEEP);
+			continue;
+		}
 		if (!e) {
 			r = report_all(h, pe, sub_len, LEDGER_CHANGE_DELETED, 1);
+		} else if (is_tree(e) && is_tree(pe) && too_deep(h)) {
+			r = report(h, LEDGER_CHANGE_TOO_DEEP);
 		} else if (is_tree(e) && is_tree(pe)) {
 			git_tree *te = NULL, *tp = NULL;
 
@@ -344,8 +364,10 @@ static int check_union(struct history *h, const git_tree *t, const git_tree **ps
 		size_t nsubs = 0, sub_len;
 		int found = 0, same = 0, differs = 0;
 
-		if (!(sub_len = path_push(h, len, name)))
-			return LEDGER_EINVALID;
+		if (!(sub_len = path_push(h, len, name))) {
+			r = report(h, LEDGER_CHANGE_TOO_DEEP);
+			continue;
+		}
 		for (j = 0; j < nrest && r == 0; j++) {
 			const git_tree_entry *pe = git_tree_entry_byname(rest[j], name);
 
@@ -363,6 +385,8 @@ static int check_union(struct history *h, const git_tree *t, const git_tree **ps
 			r = report_all(h, e, sub_len, LEDGER_CHANGE_MERGE_NOT_UNION, 0);
 		} else if (r == 0 && differs) {
 			r = report_all(h, e, sub_len, LEDGER_CHANGE_MODIFIED, 1);
+		} else if (r == 0 && nsubs > 0 && too_deep(h)) {
+			r = report(h, LEDGER_CHANGE_TOO_DEEP);
 		} else if (r == 0 && nsubs > 0) {
 			git_tree *te = NULL;
 
@@ -390,7 +414,7 @@ static int check_union(struct history *h, const git_tree *t, const git_tree **ps
 				continue;
 			sub_len = path_push(h, len, git_tree_entry_name(pe));
 			r = sub_len ? report_all(h, pe, sub_len, LEDGER_CHANGE_DELETED, 1) :
-			    LEDGER_EINVALID;
+			    report(h, LEDGER_CHANGE_TOO_DEEP);
 			h->path[len] = '\0';
 		}
 	}

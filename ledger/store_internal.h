@@ -34,6 +34,25 @@ struct ledger_repo {
 #define STORE_PACK_AUTO_MAX_SIZE (8 * 1024 * 1024)
 
 /*
+ * No ledger tree is deeper than records/xx/yy/<file> (4 levels).  Walks of
+ * trees that came from elsewhere descend into no directory at this depth (a
+ * path of this many components), so that a hostile tree cannot make them
+ * recurse without end: the history check reports such a directory
+ * (LEDGER_CHANGE_TOO_DEEP) and the other walks leave it alone.
+ */
+#define STORE_TREE_DEPTH_MAX 8
+
+/* The components of a tree path: "records/ab" is 2. */
+static inline unsigned int store_path_depth(const char *path)
+{
+	unsigned int n = *path ? 1 : 0;
+
+	for (; *path; path++)
+		n += *path == '/';
+	return n;
+}
+
+/*
  * Set the ledger error from libgit2's last error: "<what>: <libgit2 message>",
  * with the code mapped from the libgit2 return value `giterr`.
  */

@@ -48,15 +48,16 @@ static int ids_add(struct union_walk *u, const git_oid *id)
 	return 0;
 }
 
-/* Append "/name" (or "name" at the top) to u->path at `len`; the new length, 0 if too long. */
+/*
+ * Append "/name" (or "name" at the top) to u->path at `len`; the new length,
+ * or 0 if too long (u->path is left as it was).
+ */
 static size_t path_push(struct union_walk *u, size_t len, const char *name)
 {
 	size_t n = strlen(name);
 
-	if (len + 1 + n + 1 > sizeof(u->path)) {
-		ledger_error_set(LEDGER_EINVALID, "path \"%s/%s\" too long", u->path, name);
+	if (len + 1 + n + 1 > sizeof(u->path))
 		return 0;
-	}
 	if (len)
 		u->path[len++] = '/';
 	memcpy(u->path + len, name, n + 1);
@@ -78,8 +79,13 @@ static int tree_lookup(git_tree **out, struct union_walk *u, const git_tree_entr
 	return 0;
 }
 
-/* Count the files of an entry that only theirs has. */
-static int count_files(struct union_walk *u, const git_tree_entry *e)
+/*
+ * Count the files of an entry that only theirs has, at `depth` (its path's
+ * components).  A directory at STORE_TREE_DEPTH_MAX holds no record and is
+ * not walked (the verifier refuses it as too deep): a hostile tree thousands
+ * of levels deep would otherwise recurse once per level.
+ */
+static int count_files(struct union_walk *u, const git_tree_entry *e, unsigned int depth)
 {
 	git_tree *t = NULL;
 	size_t i, n;
@@ -89,11 +95,13 @@ static int count_files(struct union_walk *u, const git_tree_entry *e)
 		u->added++;
 		return 0;
 	}
+	if (depth >= STORE_TREE_DEPTH_MAX)
+		return 0;
 	if ((r = tree_lookup(&t, u, e)) < 0)
 		return r;
 	n = git_tree_entrycount(t);
 	for (i = 0; i < n && r == 0; i++)
-		r = count_files(u, git_tree_entry_byindex(t, i));
+		r = count_files(u, git_tree_entry_byindex(t, i), depth + 1);
 	git_tree_free(t);
 	return r;
 }
@@ -132,13 +140,21 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 			covered++;
 			continue;
 		}
-		if (!(sub_len = path_push(u, len, name))) {
-			r = LEDGER_EINVALID;
-			break;
-		}
+		sub_len = path_push(u, len, name);
 		if (!oe) {
+			/* Counted, unless its path is too long to hold a record (the verifier refuses it). */
 			git_oid_cpy(&id, git_tree_entry_id(te));
-			r = count_files(u, te);
+			r = sub_len ? count_files(u, te, store_path_depth(u->path)) : 0;
+		} else if (!sub_len) {
+			r = ledger_error_set(LEDGER_EINVALID, "path too long (over %d bytes): "
+			                     "\"%.100s%s/...\"", UNION_PATH_MAX, u->path,
+			                     len > 100 ? "..." : "");
+		} else if (is_dir(oe) && is_dir(te) &&
+		           store_path_depth(u->path) >= STORE_TREE_DEPTH_MAX) {
+			/* Ours holds it too: only a ledger that took it in before this bound. */
+			r = ledger_error_set(LEDGER_EINVALID, "directory deeper than %d levels in both "
+			                     "ledgers, not merged: \"%.100s%s\"", STORE_TREE_DEPTH_MAX,
+			                     u->path, strlen(u->path) > 100 ? "..." : "");
 		} else if (is_dir(oe) && is_dir(te)) {
 			git_tree *so = NULL, *st = NULL;
 

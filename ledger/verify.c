@@ -389,6 +389,11 @@ static int history_finding(const char *commit, ledger_change_kind kind, const ch
 		code = "bad-mode";
 		what = "not a regular, non-executable file";
 		break;
+	case LEDGER_CHANGE_TOO_DEEP:
+		code = "foreign-file";
+		what = "a directory deeper than a ledger has (records/xx/yy/), or a path over 4 KiB: "
+		       "not walked";
+		break;
 	default:
 		code = "foreign-file";
 		what = "a commit adds a file outside records/";

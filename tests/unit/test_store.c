@@ -587,6 +587,24 @@ START_TEST(test_check_history_changes)
 	free(p);
 	free(c);
 
+	/*
+	 * Directories deeper than any ledger's: reported once, at depth 8, and
+	 * not walked (review 3 #3, #17); a file at depth 8 is walked as usual.
+	 */
+	ck_assert_int_ge(asprintf(&edit,
+	                          "git update-index --add --cacheinfo 100644,%s,records/zz/1/2/3/4/5/6/7/8/x && "
+	                          "git update-index --add --cacheinfo 100644,%s,records/zz/1/2/3/4/5/y",
+	                          blob, blob), 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", tip), 0);
+	c = plumb_commit(path, p, tip, edit);
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(ledger_repo_check_history(repo, tip, c, change_cb, &ch), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_TOO_DEEP, "records/zz/1/2/3/4/5/6"));
+	free(edit);
+	free(p);
+	free(c);
+
 	/* a root commit adding more than LEDGER and records */
 	ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,records2/a",
 	                          blob), 0);

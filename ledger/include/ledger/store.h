@@ -138,7 +138,9 @@ typedef enum {
 	LEDGER_CHANGE_DELETED = 2,      /* a file disappeared */
 	LEDGER_CHANGE_FOREIGN = 3,      /* a file outside records/ (LEDGER outside genesis) */
 	LEDGER_CHANGE_MERGE_NOT_UNION = 4, /* a merge tree that is not its parents' union */
-	LEDGER_CHANGE_BAD_MODE = 5      /* not a regular non-executable file, or a symlink/submodule */
+	LEDGER_CHANGE_BAD_MODE = 5,     /* not a regular non-executable file, or a symlink/submodule */
+	/* a directory deeper than any ledger's, or a path over 4 KiB: reported, not walked */
+	LEDGER_CHANGE_TOO_DEEP = 6
 } ledger_change_kind;
 
 typedef int (*ledger_change_cb)(const char *commit, ledger_change_kind kind,
