@@ -14,11 +14,14 @@
 const char *cli_ledger_dir;
 const char *cli_command_name = "";
 
+/* Messages name paths and refs that may come from a remote or a bundle: escaped. */
 static void verror(const char *fmt, va_list ap)
 {
-	fprintf(stderr, "cymat%s%s: ", *cli_command_name ? " " : "", cli_command_name);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char msg[2048], safe[4 * sizeof(msg)];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "cymat%s%s: %s\n", *cli_command_name ? " " : "", cli_command_name,
+	        ledger_escape_controls(safe, sizeof(safe), msg));
 }
 
 void cli_error(const char *fmt, ...)
@@ -377,13 +380,25 @@ const char *cli_severity_name(ledger_severity severity)
 	return "unknown";
 }
 
+char *cli_escaped(const char *text)
+{
+	size_t size = 4 * strlen(text) + 1;
+	char *out = malloc(size);
+
+	return out ? ledger_escape_controls(out, size, text) : NULL;
+}
+
 void cli_print_finding(FILE *fp, const ledger_finding *f)
 {
 	const char *subject = *f->id ? f->id : *f->commit ? f->commit : "-";
+	char path[4 * sizeof(f->path)], *message = cli_escaped(f->message ? f->message : "");
 
+	/* A path and its message come from the trees judged: escaped. */
 	fprintf(fp, "%s %s %s %s %s: %s\n", cli_severity_name(f->severity),
 	        f->rule ? f->rule : "-", f->code ? f->code : "-", subject,
-	        *f->path ? f->path : "-", f->message ? f->message : "");
+	        *f->path ? ledger_escape_controls(path, sizeof(path), f->path) : "-",
+	        message ? message : "(out of memory)");
+	free(message);
 }
 
 size_t cli_print_report(FILE *fp, const ledger_report *report, int json)

@@ -102,6 +102,9 @@ void cli_print_json(const json_t *value, int pretty);
 
 /* Print a finding as "<severity> <rule> <code> <id> <path>: <message>". */
 void cli_print_finding(FILE *fp, const ledger_finding *f);
+
+/* `text` with its control characters escaped (ledger_escape_controls), to free; NULL: no memory. */
+char *cli_escaped(const char *text);
 const char *cli_severity_name(ledger_severity severity);
 
 /* Print every finding of a report; returns how many are errors. */

@@ -96,16 +96,23 @@ static int parse_update(struct hook_update *u, char *line)
  */
 static void print_refusal(const struct hook_update *u, const ledger_finding *f)
 {
-	fprintf(stderr, "cymat hook: %s: refused by %s %s:", u->ref, f->rule, f->code);
+	/* The ref, path and message come from the push: escaped for the pusher's terminal. */
+	char *ref = cli_escaped(u->ref), *message = cli_escaped(f->message);
+	char path[4 * sizeof(f->path)];
+
+	fprintf(stderr, "cymat hook: %s: refused by %s %s:", ref ? ref : "?", f->rule, f->code);
 	if (f->id[0])
 		fprintf(stderr, " record %s", f->id);
 	if (f->path[0])
-		fprintf(stderr, " \"%s\"", f->path);
+		fprintf(stderr, " \"%s\"", ledger_escape_controls(path, sizeof(path), f->path));
 	if (f->commit[0])
 		fprintf(stderr, " in commit %s", f->commit);
 	else if (f->id[0] || f->path[0])
 		fprintf(stderr, " (pushed in %s)", u->new_id);
-	fprintf(stderr, "%s %s\n", f->id[0] || f->path[0] || f->commit[0] ? ":" : "", f->message);
+	fprintf(stderr, "%s %s\n", f->id[0] || f->path[0] || f->commit[0] ? ":" : "",
+	        message ? message : "(out of memory)");
+	free(ref);
+	free(message);
 }
 
 static int hook_pre_receive(void)
@@ -173,9 +180,13 @@ static int hook_pre_receive(void)
 	}
 	/* git takes all the updates of a push or none (pre-receive decides for all). */
 	for (size_t i = 0; i < n; i++)
-		if (updates[i].passed)
-			fprintf(stderr, "cymat hook: %s: %s %s\n", updates[i].ref,
+		if (updates[i].passed) {
+			char *ref = cli_escaped(updates[i].ref);
+
+			fprintf(stderr, "cymat hook: %s: %s %s\n", ref ? ref : "?",
 			        refused ? "would be accepted alone:" : "accepted", updates[i].new_id);
+			free(ref);
+		}
 	if (refused) {
 		cli_error("push refused (%zu of %zu ref updates); nothing was written", refused, n);
 		rc = CLI_EXIT_REFUSED;

@@ -63,3 +63,29 @@ void ledger_error_clear(void)
 	error_is_set = 0;
 	error_text[0] = '\0';
 }
+
+char *ledger_escape_controls(char *out, size_t size, const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t n = 0;
+
+	if (!size)
+		return out;
+	for (; *p; p++) {
+		int c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+
+		if (*p < 0x20 || *p == 0x7f || c1) {
+			if (n + (c1 ? 8 : 4) >= size)
+				break;
+			n += (size_t)snprintf(out + n, size - n, "\\x%02x", *p);
+			if (c1)
+				n += (size_t)snprintf(out + n, size - n, "\\x%02x", *++p);
+			continue;
+		}
+		if (n + 1 >= size)
+			break;
+		out[n++] = (char)*p;
+	}
+	out[n] = '\0';
+	return out;
+}

@@ -101,14 +101,19 @@ int syncd_log_level(void)
 
 void syncd_log(int level, const char *fmt, ...)
 {
-	char msg[2048];
+	char text[2048], msg[4 * sizeof(text)];
 	va_list ap;
 
 	if (level > log_threshold)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	/*
+	 * Paths, refs and messages logged come from remotes and bundles: a
+	 * newline in one would forge a journal line (at any "<N>" priority).
+	 */
+	ledger_escape_controls(msg, sizeof(msg), text);
 	if (log_syslog)
 		syslog(level, "%s", msg);
 	else if (log_journal)

@@ -1403,6 +1403,25 @@ START_TEST(test_time_refuses)
 }
 END_TEST
 
+/* Paths and messages from remotes reach logs and terminals escaped (review 3 #13). */
+START_TEST(test_escape_controls)
+{
+	char out[64];
+
+	ck_assert_str_eq(ledger_escape_controls(out, sizeof(out), "records/ab/cd/x.json"),
+	                 "records/ab/cd/x.json");
+	ck_assert_str_eq(ledger_escape_controls(out, sizeof(out), "a\n<2>forged\x1b[2J\x7f"),
+	                 "a\\x0a<2>forged\\x1b[2J\\x7f");
+	/* C1 as UTF-8 (U+009B, CSI) is escaped; other UTF-8 (U+00E9, U+4E2D) is not. */
+	ck_assert_str_eq(ledger_escape_controls(out, sizeof(out), "\xc2\x9b" "1m\xc3\xa9\xe4\xb8\xad"),
+	                 "\\xc2\\x9b1m\xc3\xa9\xe4\xb8\xad");
+	/* Cut at a whole escape, always terminated. */
+	ck_assert_str_eq(ledger_escape_controls(out, 7, "ab\ncd"), "ab\\x0a");
+	ck_assert_str_eq(ledger_escape_controls(out, 6, "ab\ncd"), "ab");
+	ck_assert_str_eq(ledger_escape_controls(out, 1, "ab"), "");
+}
+END_TEST
+
 static Suite *record_suite(void)
 {
 	Suite *s = suite_create("record");
@@ -1425,6 +1444,7 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_parse_strict_json);
 	tcase_add_test(tc, test_chain);
 	tcase_add_test(tc, test_path_id);
+	tcase_add_test(tc, test_escape_controls);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tt, test_time_known);
 	tcase_add_test(tt, test_time_round_trip);

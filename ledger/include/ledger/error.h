@@ -2,6 +2,8 @@
 #ifndef LEDGER_ERROR_H
 #define LEDGER_ERROR_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -43,6 +45,16 @@ int ledger_error_set(int code, const char *fmt, ...)
 int ledger_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 void ledger_error_clear(void);
+
+/*
+ * Copy `text` into `out` (`size` bytes, always NUL-terminated, cut at a
+ * whole escape) with every control character written as "\xNN": C0 bytes,
+ * DEL, and C1 (U+0080..U+009F) as UTF-8.  For messages, paths and names that
+ * may come from a remote, a bundle or a record before they reach a log line
+ * or a terminal, where a newline would forge a line and ESC steer the
+ * terminal.  Returns `out`.
+ */
+char *ledger_escape_controls(char *out, size_t size, const char *text);
 
 #ifdef __cplusplus
 }
