@@ -57,6 +57,8 @@
 #define TRANSFER_MAX_OBJECTS 5000000ULL
 #define TRANSFER_PUSH_REF_PREFIX "refs/cymat/push/"
 #define TRANSFER_MSG_MAX 1024
+/* Moves of a fetch's ref lost to other fetches before giving up. */
+#define FETCH_REF_ATTEMPTS 8
 
 /* The child's report: one write, read whole by the parent. */
 struct report {
@@ -1054,7 +1056,12 @@ int ledger_remote_fetch(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, con
 	/* The parent's view of objects/pack/ is refreshed on a miss: the commit must be there. */
 	if ((r = ledger_repo_resolve(out, repo, rep.oid)) < 0)
 		return ledger_error_prefix("\"%s\": fetched commit %s", url, rep.oid);
-	for (;;) {
+	/*
+	 * Another fetch may move it meanwhile: the newest fetch wins.  Bounded:
+	 * a ref that is symbolic or names a tag never compares equal to the
+	 * commit it peels to, and must not make the daemon spin.
+	 */
+	for (int attempt = 0; attempt < FETCH_REF_ATTEMPTS; attempt++) {
 		r = ledger_repo_ref(have, repo, local_ref);
 		if (r < 0 && r != LEDGER_ENOTFOUND)
 			return r;
@@ -1063,8 +1070,10 @@ int ledger_remote_fetch(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, con
 		r = ledger_repo_update_ref(repo, local_ref, r == 0 ? have : NULL, out);
 		if (r != LEDGER_ECONFLICT)
 			return r;
-		/* Another fetch moved it meanwhile: the newest fetch wins. */
 	}
+	return ledger_error_set(LEDGER_ECONFLICT, "ref \"%s\" could not be moved to %s in %d "
+	                        "attempts (is it symbolic, or a tag?  it should name a commit)",
+	                        local_ref, out, FETCH_REF_ATTEMPTS);
 }
 
 int ledger_remote_push(ledger_repo *repo, const char *url, const char *commit,

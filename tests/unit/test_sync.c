@@ -844,6 +844,22 @@ START_TEST(test_fetch)
 	ck_assert_str_eq(s, "0");
 	free(s);
 
+	/*
+	 * A fetch ref that is symbolic, or names a tag of an older commit, never
+	 * compares equal: an error after a few attempts, not a spin (review 3 #10).
+	 */
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' symbolic-ref refs/cymat/remotes/s/main "
+	                               "refs/heads/main && git --git-dir='%s' tag -a -m old old %s && "
+	                               "git --git-dir='%s' update-ref refs/cymat/remotes/t/main "
+	                               "refs/tags/old", n.local_path, n.local_path, n.f.genesis,
+	                               n.local_path), 0);
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                     "refs/cymat/remotes/s/main", &lim), LEDGER_ECONFLICT);
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "could not be moved"));
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                     "refs/cymat/remotes/t/main", &lim), LEDGER_ECONFLICT);
+	check_main(&n, n.f.genesis);
+
 	/* errors: a missing remote ref, a port nobody listens on, bad arguments */
 	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, "refs/heads/nope",
 	                                     "refs/cymat/remotes/m/main", &lim), LEDGER_ENOTFOUND);
