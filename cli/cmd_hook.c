@@ -40,9 +40,11 @@ const char cmd_hook_help[] =
 	"\n"
 	"install: make this command the pre-receive hook of the ledger (-C DIR):\n"
 	"writes hooks/pre-receive, a script running `PATH hook pre-receive` (with\n"
-	"CYMAT_SCHEMAS_DIR as set now), and sets receive.fsckObjects,\n"
-	"receive.denyDeletes and receive.denyNonFastForwards, so that git itself\n"
-	"refuses broken objects, deletions and rewrites too.\n"
+	"CYMAT_SCHEMAS_DIR as set now) under `ulimit -t 900` (CPU seconds) and\n"
+	"`ulimit -v 8388608` (KiB of address space), and sets receive.fsckObjects,\n"
+	"receive.denyDeletes, receive.denyNonFastForwards and receive.maxInputSize\n"
+	"(1g), so that git itself refuses broken objects, deletions, rewrites and\n"
+	"oversized pushes too.\n"
 	"\n"
 	"Options:\n"
 	"  --cymat PATH    the cymat the hook runs (default: this one)\n"
@@ -57,6 +59,11 @@ const char cmd_hook_help[] =
 	"  cymat -C /srv/cymat/master.git hook install\n"
 	"  printf '#!/bin/sh\\nexec /usr/bin/cymat hook pre-receive\\n' \\\n"
 	"      >/srv/cymat/master.git/hooks/pre-receive\n";
+
+/* What one push may cost: its pack, and the hook's CPU time and address space. */
+#define HOOK_MAX_INPUT "1g"
+#define HOOK_CPU_SECONDS "900"
+#define HOOK_MEMORY_KIB "8388608"
 
 /* One "OLD NEW REF" line of git's pre-receive input. */
 struct hook_update {
@@ -236,7 +243,13 @@ static int write_hook(const char *path, const char *cymat, int force)
 	fd = -1; /* owned by fp */
 	fputs("#!/bin/sh\n"
 	      "# Installed by `cymat hook install`: every push to this master ledger is\n"
-	      "# judged by cymat before git accepts it (see cymat(1), hook).\n", fp);
+	      "# judged by cymat before git accepts it (see cymat(1), hook).\n"
+	      "# Any agency can push: bound what judging one push may cost.\n"
+	      "ulimit -t " HOOK_CPU_SECONDS " 2>/dev/null\n", fp);
+#if !defined(__SANITIZE_ADDRESS__)
+	/* (An ASan build reserves terabytes of address space: no -v for it.) */
+	fputs("ulimit -v " HOOK_MEMORY_KIB " 2>/dev/null\n", fp);
+#endif
 	if (schemas) {
 		fputs("CYMAT_SCHEMAS_DIR=", fp);
 		bad |= put_quoted(fp, schemas);
@@ -274,8 +287,13 @@ done:
 
 static int hook_install(const char *cymat, int force)
 {
-	static const char *const settings[] = { "receive.fsckObjects", "receive.denyDeletes",
-		                                "receive.denyNonFastForwards" };
+	static const char *const settings[][2] = {
+		{ "receive.fsckObjects", "true" },
+		{ "receive.denyDeletes", "true" },
+		{ "receive.denyNonFastForwards", "true" },
+		/* A push's pack, as the sync's default transfer cap. */
+		{ "receive.maxInputSize", HOOK_MAX_INPUT },
+	};
 	ledger_repo *repo = NULL;
 	char *dir = NULL, *path = NULL, *self = NULL;
 	int rc, error;
@@ -307,7 +325,7 @@ static int hook_install(const char *cymat, int force)
 		goto done;
 	}
 	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
-		if ((error = ledger_repo_config_set(repo, settings[i], "true")) < 0) {
+		if ((error = ledger_repo_config_set(repo, settings[i][0], settings[i][1])) < 0) {
 			rc = cli_lib_error(error, NULL);
 			goto done;
 		}

@@ -14,6 +14,9 @@ hook_master() {
 	ok "$CYMAT" -C "$MASTER" hook install --cymat "$CYMAT"
 	assert_out "$MASTER/hooks/pre-receive"
 	[ -x "$MASTER/hooks/pre-receive" ] || fail "hook not executable"
+	# Bounds on one push (review 3 #11).
+	assert_eq "$(git -C "$MASTER" config receive.maxInputSize)" 1g "receive.maxInputSize"
+	grep -q '^ulimit -t 900 ' "$MASTER/hooks/pre-receive" || fail "the hook has no CPU limit"
 	# The hook reads the cache of main; it must never write it.
 	ok "$CYMAT" -C "$MASTER" verify
 	[ -f "$MASTER/cymat/verified" ] || fail "no verification cache on the master"
