@@ -285,6 +285,31 @@ done:
 	return rc;
 }
 
+/*
+ * This program's path, for the hook to run.  In a build tree /proc/self/exe
+ * is libtool's real binary, <dir>/.libs/cymat (or lt-cymat), which finds
+ * libcymat-ledger only through the wrapper script <dir>/cymat: name that.
+ */
+static char *self_path(void)
+{
+	char *self = realpath("/proc/self/exe", NULL), *wrapper = NULL, *slash, *base;
+
+	if (!self || !(slash = strrchr(self, '/')) || slash - self < 6 ||
+	    strncmp(slash - 6, "/.libs", 6) != 0)
+		return self;
+	base = slash + 1;
+	if (strncmp(base, "lt-", 3) == 0)
+		base += 3;
+	if (asprintf(&wrapper, "%.*s/%s", (int)(slash - 6 - self), self, base) < 0)
+		return self;
+	if (access(wrapper, X_OK) == 0) {
+		free(self);
+		return wrapper;
+	}
+	free(wrapper);
+	return self;
+}
+
 static int hook_install(const char *cymat, int force)
 {
 	static const char *const settings[][2] = {
@@ -301,7 +326,7 @@ static int hook_install(const char *cymat, int force)
 	if ((rc = cli_open_repo(&repo)) != CLI_EXIT_OK)
 		goto done;
 	if (!cymat) {
-		self = realpath("/proc/self/exe", NULL);
+		self = self_path();
 		if (!self) {
 			cli_error("cannot find this program's path (give --cymat PATH): %s",
 			          strerror(errno));

@@ -3,7 +3,8 @@
 # trees (any byte but NUL and "/").  A file under records/ named with a
 # newline, a journal priority and an ESC sequence is refused everywhere, and
 # the name reaches stderr, the sync log and the pusher's terminal escaped
-# ("\x0a", "\x1b"): no forged line, no terminal control.
+# ("\x0a", "\x1b"): no forged line, no terminal control.  (And `hook
+# install` from a build tree installs a cymat that runs.)
 . "$(dirname "$0")/lib.sh"
 
 make_ledger master.git
@@ -11,7 +12,10 @@ key nisc-node
 "$CYMAT" -C master.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
 	nisc/node >/dev/null || fail "binding nisc/node failed"
 git -C master.git config cymat.root "$ROOT"
-ok "$CYMAT" -C master.git hook install --cymat "$CYMAT"
+# Without --cymat: the hook runs this cymat; from a build tree, libtool's
+# wrapper script, not .libs/cymat (which cannot find libcymat-ledger).
+ok "$CYMAT" -C master.git hook install
+grep -q '/\.libs/' master.git/hooks/pre-receive && fail "the hook runs libtool's .libs binary"
 git clone -q --bare master.git evil.git || fail "git clone --bare failed"
 git clone -q --bare master.git agency.git || fail "git clone --bare failed"
 git -C agency.git config cymat.root "$ROOT"
