@@ -103,8 +103,9 @@ static int bundle_create(int argc, char **argv)
 		rc = cli_lib_error(error, "bundle \"%s\"", path);
 		goto done;
 	}
-	printf("bundle \"%s\": %zu commits, %zu objects, %" PRIu64 " bytes; main %s", path,
-	       info.commits, info.objects, info.bytes, info.tip);
+	printf("bundle \"%s\": %zu commit%s, %zu object%s, %" PRIu64 " byte%s; main %s", path,
+	       info.commits, info.commits == 1 ? "" : "s", info.objects,
+	       info.objects == 1 ? "" : "s", info.bytes, info.bytes == 1 ? "" : "s", info.tip);
 	if (*info.since)
 		printf(", needs %s", info.since);
 	putchar('\n');
@@ -211,8 +212,8 @@ static int bundle_import(int argc, char **argv)
 	if (result.up_to_date)
 		printf("bundle \"%s\": already up to date; main %s\n", path, result.after);
 	else
-		printf("bundle \"%s\": %zu new records; main %s..%s\n", path, result.new_records,
-		       result.before, result.after);
+		printf("bundle \"%s\": %zu new record%s; main %s..%s\n", path, result.new_records,
+		       result.new_records == 1 ? "" : "s", result.before, result.after);
 	rc = cli_finish_output();
 done:
 	ledger_bundle_import_result_clear(&result);

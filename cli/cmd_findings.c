@@ -93,7 +93,7 @@ int cmd_findings(int argc, char **argv)
 	if (json)
 		cli_print_json(list, 1);
 	else
-		printf("%zu findings\n", shown);
+		printf("%zu finding%s\n", shown, shown == 1 ? "" : "s");
 	rc = cli_finish_output();
 done:
 	json_decref(list);

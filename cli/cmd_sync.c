@@ -110,6 +110,13 @@ static int run_cycle(const char *config_path, int verbosity)
 	printf("%zu remote%s synced, %zu failed, %zu new record%s\n",
 	       stats.attempted - stats.failed, stats.attempted - stats.failed == 1 ? "" : "s",
 	       stats.failed, stats.new_records, stats.new_records == 1 ? "" : "s");
+	/* A master's cycle is mostly its intake: say what it took in. */
+	if (stats.master)
+		printf("intake: %zu inbox%s merged, %zu new record%s, %zu refused; %s\n",
+		       stats.intake.merged, stats.intake.merged == 1 ? "" : "es",
+		       stats.intake.records, stats.intake.records == 1 ? "" : "s",
+		       stats.intake.refused,
+		       stats.checkpoint ? "checkpoint signed" : "no checkpoint due");
 	rc = cli_finish_output();
 	if (rc == CLI_EXIT_OK && stats.failed)
 		rc = CLI_EXIT_REMOTE;

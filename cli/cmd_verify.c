@@ -153,9 +153,10 @@ int cmd_verify(int argc, char **argv)
 		json_decref(summary);
 	} else if (!quiet) {
 		cli_print_report(stdout, report, 0);
-		printf("verified %zu records (%zu new commits): %zu valid, %zu invalid, %zu pending\n",
-		       stats->records, stats->commits, stats->valid, stats->invalid,
-		       stats->pending);
+		printf("verified %zu record%s (%zu new commit%s): %zu valid, %zu invalid, "
+		       "%zu pending\n", stats->records, stats->records == 1 ? "" : "s",
+		       stats->commits, stats->commits == 1 ? "" : "s", stats->valid,
+		       stats->invalid, stats->pending);
 	}
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");

@@ -71,8 +71,10 @@ char *ledger_record_summary(const ledger_record *rec)
 			out = NULL;
 	} else if (strcmp(rec->type, "receipt") == 0) {
 		s = body_string(rec, "inbox");
-		if (asprintf(&out, "inbox %s, %zu records accepted", s ? s : "?",
-		             json_array_size(json_object_get(rec->body, "accepted"))) < 0)
+		size_t n = json_array_size(json_object_get(rec->body, "accepted"));
+
+		if (asprintf(&out, "inbox %s, %zu record%s accepted", s ? s : "?", n,
+		             n == 1 ? "" : "s") < 0)
 			out = NULL;
 	} else if (strcmp(rec->type, "checkpoint") == 0) {
 		s = body_string(rec, "commit");

@@ -297,8 +297,8 @@ static int append_receipts(char id[LEDGER_HEX_ID_LEN + 1], char tip[LEDGER_OID_H
 			goto done;
 		}
 	}
-	snprintf(subject, sizeof(subject), "inbox %s at %.12s, %zu records accepted", job->inbox,
-	         job->commit, job->added->count);
+	snprintf(subject, sizeof(subject), "inbox %s at %.12s, %zu record%s accepted", job->inbox,
+	         job->commit, job->added->count, job->added->count == 1 ? "" : "s");
 	aopts.author = opts->node_principal;
 	aopts.subject = subject;
 	error = ledger_append(&result, repo, opts->node_key, recs, nrecs, &aopts);
@@ -471,8 +471,8 @@ int ledger_master_intake(ledger_intake_result *out, ledger_repo *repo,
 	}
 	error = first_error;
 	if (error < 0)
-		ledger_error_set(error, "intake: %zu of %zu inboxes not merged; %s", totals.refused,
-		                 totals.inboxes, first_message);
+		ledger_error_set(error, "intake: %zu of %zu inbox%s not merged; %s", totals.refused,
+		                 totals.inboxes, totals.inboxes == 1 ? "" : "es", first_message);
 done:
 	for (i = 0; i < list.count; i++)
 		free(list.items[i].ref);

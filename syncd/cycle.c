@@ -160,8 +160,9 @@ static void master_steps(struct syncd_cycle_stats *stats, int64_t *wake, struct 
 	int error;
 
 	sync_options(&opts, node);
+	stats->master = 1;
 	if (force || now >= node->next_intake) {
-		error = ledger_master_intake(NULL, node->repo, &opts, log_intake, NULL);
+		error = ledger_master_intake(&stats->intake, node->repo, &opts, log_intake, NULL);
 		if (error < 0) {
 			stats->master_failed = 1;
 			syncd_log(LOG_WARNING, "intake: %s", syncd_error_message());
@@ -189,6 +190,7 @@ static void master_steps(struct syncd_cycle_stats *stats, int64_t *wake, struct 
 			node->next_checkpoint = (int64_t)time(NULL) + cfg->backoff_base;
 		} else {
 			syncd_log(LOG_INFO, "checkpoint %s signed", id);
+			stats->checkpoint = 1;
 			node->next_checkpoint = (int64_t)time(NULL) + cfg->checkpoint_interval;
 		}
 	}

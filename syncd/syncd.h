@@ -120,6 +120,9 @@ struct syncd_cycle_stats {
 	size_t failed;     /* of those, failed */
 	size_t new_records;
 	int master_failed; /* intake or checkpoint failed */
+	int master;        /* the master's steps ran: the next three say what they did */
+	ledger_intake_result intake;
+	int checkpoint;    /* a checkpoint was signed */
 };
 
 /*

@@ -47,7 +47,7 @@ grep -q '"principal":"nisc/deputy"' root.json || fail "root body lacks the deput
 grep -q "\"x25519\":\"$(cat "$K/deputy.x25519.pub")\"" root.json || fail "deputy x25519 missing"
 
 ok "$CYMAT" -C ledger.git verify
-assert_out "verified 1 records"
+assert_out "verified 1 record ("
 assert_out "1 valid, 0 invalid"
 
 # A non-empty directory is refused and left alone.

@@ -125,7 +125,7 @@ BAD=$(last_id)
 ok "$CYMAT" -C "$L" findings --errors
 assert_out "error R10.4 "
 assert_out " $BAD "
-assert_out "1 findings"
+assert_out "1 finding"
 ok "$CYMAT" -C "$L" findings --json --rule R10.4
 python3 -c '
 import json, sys

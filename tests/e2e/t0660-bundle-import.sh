@@ -93,7 +93,7 @@ assert_out "needs $(git -C agency.git rev-parse main)"
 git -C agency.git bundle verify "$T/master-1.bundle" >/dev/null 2>&1 ||
 	fail "git bundle verify rejects the master's bundle"
 ok "$CYMAT" -C agency.git bundle import "$T/master-1.bundle"
-assert_out "1 new records"
+assert_out "1 new record;"
 assert_eq "$(git -C agency.git rev-parse main)" "$merged" "agency's main after the import"
 same_records master.git agency.git
 ok "$CYMAT" -C agency.git bundle import "$T/master-1.bundle"
@@ -107,11 +107,11 @@ ok note moj-csirt "moj: second"
 ok "$CYMAT" -C agency.git bundle create --since "$merged" "$T/agency-2.bundle"
 ok "$CYMAT" -C master.git bundle create --since "$merged" "$T/master-2.bundle"
 ok env CYMAT_KEY="$K/moj-node" "$CYMAT" -C agency.git bundle import "$T/master-2.bundle"
-assert_out "1 new records"
+assert_out "1 new record;"
 git -C agency.git cat-file commit main | grep -q "^author moj/node " ||
 	fail "the agency's merge is not authored by moj/node (\$CYMAT_KEY)"
 ok "$CYMAT" -C master.git bundle import --key "$K/nisc-node" "$T/agency-2.bundle"
-assert_out "1 new records"
+assert_out "1 new record;"
 # Each side merged: the master takes the agency's merge by a last bundle.
 ok "$CYMAT" -C agency.git bundle create --since "$(git -C master.git rev-parse main^2)" \
 	"$T/agency-3.bundle"
@@ -140,7 +140,7 @@ ok note moj-csirt "moj: third"
 git -C agency.git bundle create "$T/git.bundle" "$(git -C master.git rev-parse main)..main" \
 	>/dev/null 2>&1 || fail "git bundle create failed"
 ok "$CYMAT" -C master.git bundle import "$T/git.bundle"
-assert_out "1 new records"
+assert_out "1 new record;"
 same_records master.git agency.git
 
 # Progress for a person watching: on a terminal only.

@@ -48,6 +48,7 @@ ok "$CYMAT" -C master.git append --key "$K/nisc-node" --type checkpoint \
 future=$(last_id)
 n=$(checkpoints master.git)
 ok "$CYMAT" sync -v --config master.conf
+assert_out "intake: 0 inboxes merged, 0 new records, 0 refused; checkpoint signed"
 assert_err "warning: checkpoint $(echo "$future" | cut -c1-12) dated 2099-01-01T00:00:00Z, ahead of the clock: ignored"
 grep -qE "checkpoint [0-9a-f]{64} signed" "$T/err" || { show_output; fail "no checkpoint signed"; }
 assert_eq "$(checkpoints master.git)" $((n + 1)) "checkpoints after a master's cycle"
@@ -80,8 +81,21 @@ grep -q "not-authorised" push.out || { cat push.out >&2; fail "the hook did not 
 git -C master.git fetch -q "$T/moj.git" main:refs/inbox/moj || fail "fetch into the inbox failed"
 run "$CYMAT" sync --config master.conf
 assert_err "not-authorised"
+assert_out "intake: 0 inboxes merged, 0 new records, 1 refused; no checkpoint due"
 git -C master.git merge-base --is-ancestor "$(git -C moj.git rev-parse main)" main &&
 	fail "the CSIRT's checkpoint reached the master's main"
 git -C master.git update-ref -d refs/inbox/moj || fail "cannot delete the inbox"
 ok "$CYMAT" -C master.git verify
+
+say "a good inbox: the master says what it took in, and its receipt counts in the singular"
+git clone -q --bare master.git good.git || fail "git clone --bare failed"
+git -C good.git config cymat.root "$ROOT"
+L=good.git
+ok note moj-csirt "one good note"
+git -C good.git push -q "$T/master.git" main:refs/inbox/moj 2>push.out ||
+	{ cat push.out >&2; fail "the hook refused a good push"; }
+ok "$CYMAT" sync --config master.conf
+assert_out "intake: 1 inbox merged, 1 new record, 0 refused; no checkpoint due"
+ok "$CYMAT" -C master.git log --type receipt
+assert_out "inbox moj, 1 record accepted"
 exit 0
