@@ -120,13 +120,12 @@ done:
  * is bound to now names the commit, as an append does.
  */
 static int merge_options(ledger_commit_options *copts, ledger_key **key, char **email,
-                         char **message, ledger_repo *repo, const char *key_path,
-                         const char *path)
+                         ledger_repo *repo, const char *key_path)
 {
 	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
 	ledger_state *state = NULL;
 	char kid[LEDGER_HEX_ID_LEN + 1];
-	const char *principal, *base = strrchr(path, '/');
+	const char *principal;
 	int error, rc;
 
 	if ((rc = cli_load_key(key, key_path)) != CLI_EXIT_OK)
@@ -142,15 +141,12 @@ static int merge_options(ledger_commit_options *copts, ledger_key **key, char **
 		rc = CLI_EXIT_REFUSED;
 		goto done;
 	}
-	if (asprintf(email, "%s@cymat.invalid", kid) < 0 ||
-	    asprintf(message, "merge: bundle %s\n", base ? base + 1 : path) < 0 ||
-	    !(copts->name = strdup(principal))) {
+	if (asprintf(email, "%s@cymat.invalid", kid) < 0 || !(copts->name = strdup(principal))) {
 		cli_error("out of memory");
 		rc = CLI_EXIT_INTERNAL;
 		goto done;
 	}
 	copts->email = *email;
-	copts->message = *message;
 	copts->sign = ledger_key_commit_signer;
 	copts->sign_payload = *key;
 	rc = CLI_EXIT_OK;
@@ -172,7 +168,7 @@ static int bundle_import(int argc, char **argv)
 	const char *path, *key_path = NULL;
 	ledger_repo *repo = NULL;
 	ledger_key *key = NULL;
-	char *email = NULL, *message = NULL;
+	char *email = NULL;
 	int c, error, rc;
 
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -193,7 +189,7 @@ static int bundle_import(int argc, char **argv)
 	if ((rc = cli_open_repo(&repo)) != CLI_EXIT_OK)
 		return rc;
 	if (key_path || getenv("CYMAT_KEY")) {
-		rc = merge_options(&copts, &key, &email, &message, repo, key_path, path);
+		rc = merge_options(&copts, &key, &email, repo, key_path);
 		if (rc != CLI_EXIT_OK)
 			goto done;
 		opts.merge = &copts;
@@ -219,7 +215,6 @@ done:
 	ledger_bundle_import_result_clear(&result);
 	free((char *)copts.name);
 	free(email);
-	free(message);
 	ledger_key_free(key);
 	ledger_repo_free(repo);
 	return rc;

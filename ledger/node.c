@@ -95,15 +95,13 @@ static int refusals_of(ledger_report **out, ledger_repo *repo, const ledger_repo
 	return error;
 }
 
-/* Commit options for a merge commit by the node key. */
+/* Commit options for a merge commit by the node key (the union writes the message). */
 struct node_signer {
 	ledger_commit_options copts;
-	char *message;
 	char email[LEDGER_HEX_ID_LEN + sizeof("@cymat.invalid")];
 };
 
-static int node_signer_init(struct node_signer *ns, const ledger_sync_options *opts,
-                            const char *what)
+static void node_signer_init(struct node_signer *ns, const ledger_sync_options *opts)
 {
 	ledger_commit_options init = LEDGER_COMMIT_OPTIONS_INIT;
 	char kid[LEDGER_HEX_ID_LEN + 1];
@@ -113,17 +111,11 @@ static int node_signer_init(struct node_signer *ns, const ledger_sync_options *o
 	ledger_key_public(pub, opts->node_key);
 	ledger_key_id(kid, pub);
 	snprintf(ns->email, sizeof(ns->email), "%s@cymat.invalid", kid);
-	if (asprintf(&ns->message, "merge: %s\n", what) < 0) {
-		ns->message = NULL;
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	}
 	ns->copts = init;
-	ns->copts.message = ns->message;
 	ns->copts.name = opts->node_principal;
 	ns->copts.email = ns->email;
 	ns->copts.sign = ledger_key_commit_signer;
 	ns->copts.sign_payload = (void *)opts->node_key;
-	return 0;
 }
 
 void node_merge_outcome_clear(struct merge_outcome *m)
@@ -143,8 +135,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 	ledger_state *state = NULL;
 	int attempt, error, contained;
 
-	if ((error = node_signer_init(&ns, opts, what)) < 0)
-		return error;
+	node_signer_init(&ns, opts);
 	for (attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
 		ledger_state_free(state);
 		state = NULL;
@@ -216,7 +207,6 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 		error = ledger_error_set(LEDGER_ECONFLICT, "%s: main kept moving; try again", what);
 done:
 	ledger_state_free(state);
-	free(ns.message);
 	return error;
 }
 
