@@ -17,51 +17,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testsigner.h"
 #include "testutil.h"
-
-typedef struct {
-	const char *principal;
-	ledger_key *key;
-	char kid[65];
-} signer;
 
 typedef struct {
 	char *dir;
 	char master_path[4200];
 	ledger_repo *master;
-	signer director, deputy, manager, node, moj_ciso, moj_csirt, moj_node, mof_ciso,
+	testsigner director, deputy, manager, node, moj_ciso, moj_csirt, moj_node, mof_ciso,
 		mof_csirt, stranger;
 	char root_id[65];
 	char daemon_pidfile[4300]; /* set while a git daemon runs */
 } fixture;
 
 static fixture fx;
-
-static void signer_init(signer *s, const char *principal)
-{
-	uint8_t pub[32];
-
-	s->principal = principal;
-	ck_assert_int_eq(ledger_key_generate(&s->key, LEDGER_KEY_ED25519), 0);
-	ledger_key_public(pub, s->key);
-	ledger_key_id(s->kid, pub);
-}
-
-static json_t *principal_entry(const signer *s, const char *role)
-{
-	uint8_t pub[32];
-	char *b64 = NULL;
-	json_t *p;
-
-	ledger_key_public(pub, s->key);
-	ck_assert_int_eq(ledger_base64_encode(&b64, pub, 32), 0);
-	p = json_pack("{s:s, s:s, s:s, s:[s], s:{s:b, s:b}}", "principal", s->principal,
-	              "ed25519", b64, "x25519", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-	              "roles", role, "attributes", "full_time_civil_servant", 1,
-	              "nisc_resident", strncmp(s->principal, "nisc/", 5) == 0);
-	free(b64);
-	return p;
-}
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *fmt, ...)
@@ -81,7 +50,7 @@ static void sh(const char *fmt, ...)
  * Append one record by `s` through the library at `time` (NULL: now); its id
  * into id (may be NULL).
  */
-static int append_at(ledger_repo *repo, const signer *s, const char *type, json_t *body,
+static int append_at(ledger_repo *repo, const testsigner *s, const char *type, json_t *body,
                      const char *time, char id[65])
 {
 	ledger_append_options opts = LEDGER_APPEND_OPTIONS_INIT;
@@ -107,16 +76,17 @@ static int append_at(ledger_repo *repo, const signer *s, const char *type, json_
  */
 static int setup_clock;
 
-static void bind_key(ledger_repo *repo, const signer *by, const signer *whom, const char *role)
+static void bind_key(ledger_repo *repo, const testsigner *by, const testsigner *whom,
+                     const char *role)
 {
 	char when[21];
 
 	ledger_time_format(when, 1767312000 + setup_clock++); /* 2026-01-02 */
-	if (append_at(repo, by, "principal", principal_entry(whom, role), when, NULL) < 0)
+	if (append_at(repo, by, "principal", testsigner_entry(whom, role, 1), when, NULL) < 0)
 		ck_abort_msg("binding %s: %s", whom->principal, ledger_error_last()->message);
 }
 
-static void note(ledger_repo *repo, const signer *s, const char *text, char id[65])
+static void note(ledger_repo *repo, const testsigner *s, const char *text, char id[65])
 {
 	if (append_at(repo, s, "note", json_pack("{s:s}", "summary", text), NULL, id) < 0)
 		ck_abort_msg("note by %s: %s", s->principal, ledger_error_last()->message);
@@ -153,20 +123,20 @@ static void setup(void)
 	ck_assert_ptr_nonnull(fx.dir);
 	setenv("HOME", fx.dir, 1);
 	snprintf(fx.master_path, sizeof(fx.master_path), "%s/master.git", fx.dir);
-	signer_init(&fx.director, "nisc/director");
-	signer_init(&fx.deputy, "nisc/deputy");
-	signer_init(&fx.manager, "nisc/manager");
-	signer_init(&fx.node, "nisc/node");
-	signer_init(&fx.moj_ciso, "moj/ciso");
-	signer_init(&fx.moj_csirt, "moj/csirt");
-	signer_init(&fx.moj_node, "moj/node");
-	signer_init(&fx.mof_ciso, "mof/ciso");
-	signer_init(&fx.mof_csirt, "mof/csirt");
-	signer_init(&fx.stranger, "moj/stranger");
+	testsigner_init(&fx.director, "nisc/director");
+	testsigner_init(&fx.deputy, "nisc/deputy");
+	testsigner_init(&fx.manager, "nisc/manager");
+	testsigner_init(&fx.node, "nisc/node");
+	testsigner_init(&fx.moj_ciso, "moj/ciso");
+	testsigner_init(&fx.moj_csirt, "moj/csirt");
+	testsigner_init(&fx.moj_node, "moj/node");
+	testsigner_init(&fx.mof_ciso, "mof/ciso");
+	testsigner_init(&fx.mof_csirt, "mof/csirt");
+	testsigner_init(&fx.stranger, "moj/stranger");
 
 	body = json_pack("{s:s, s:o, s:o}", "ledger", "test", "director",
-	                 principal_entry(&fx.director, "director"), "deputy",
-	                 principal_entry(&fx.deputy, "deputy"));
+	                 testsigner_entry(&fx.director, "director", 1), "deputy",
+	                 testsigner_entry(&fx.deputy, "deputy", 1));
 	f.type = "root";
 	f.author = fx.director.principal;
 	f.seq = 1;
@@ -210,8 +180,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-	signer *all[] = { &fx.director, &fx.deputy, &fx.manager, &fx.node, &fx.moj_ciso,
-		          &fx.moj_csirt, &fx.moj_node, &fx.mof_ciso, &fx.mof_csirt, &fx.stranger };
+	testsigner *all[] = { &fx.director, &fx.deputy, &fx.manager, &fx.node,
+		              &fx.moj_ciso, &fx.moj_csirt, &fx.moj_node, &fx.mof_ciso,
+		              &fx.mof_csirt, &fx.stranger };
 
 	if (fx.daemon_pidfile[0])
 		sh("kill $(cat '%s' 2>/dev/null) 2>/dev/null; true", fx.daemon_pidfile);
@@ -242,7 +213,7 @@ static void to_inbox(ledger_repo *agency_repo, const char *agency)
 	   ledger_repo_git_dir(agency_repo), agency);
 }
 
-static ledger_sync_options node_options(const signer *node, const char *agency)
+static ledger_sync_options node_options(const testsigner *node, const char *agency)
 {
 	ledger_sync_options opts = LEDGER_SYNC_OPTIONS_INIT;
 
@@ -605,8 +576,8 @@ START_TEST(intake_merges_an_inbox_and_signs_a_receipt)
 END_TEST
 
 /* Append a record file as is, under a commit signed by `s` (bypassing the judge). */
-static void append_raw(ledger_repo *repo, const signer *s, const char *path, const char *data,
-                       size_t len)
+static void append_raw(ledger_repo *repo, const testsigner *s, const char *path,
+                       const char *data, size_t len)
 {
 	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
 	ledger_file file = { path, data, len };

@@ -14,17 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testsigner.h"
 #include "testutil.h"
 
 #define MAX_FILES 512
-
-typedef struct {
-	const char *principal;
-	ledger_key *key;
-	char kid[65];
-	int64_t seq;
-	char prev[65];
-} signer;
 
 typedef struct {
 	char path[LEDGER_RECORD_PATH_LEN + 1];
@@ -49,7 +42,7 @@ static const char *const names[NSIGNERS] = {
 typedef struct {
 	char *dir;
 	ledger_repo *repo;
-	signer s[NSIGNERS];
+	testsigner s[NSIGNERS];
 	file genesis, ledger_file;
 	file all[MAX_FILES];   /* every record but the root, in creation order */
 	size_t nall, committed;
@@ -76,23 +69,6 @@ static void advance_days(int days)
 	fx.clock += (int64_t)days * 86400;
 }
 
-static json_t *principal_entry(int who, const char *role, int full_time)
-{
-	signer *s = &fx.s[who];
-	uint8_t pub[32];
-	char *b64 = NULL;
-	json_t *p;
-
-	ledger_key_public(pub, s->key);
-	ck_assert_int_eq(ledger_base64_encode(&b64, pub, 32), 0);
-	p = json_pack("{s:s, s:s, s:s, s:[s], s:{s:b, s:b}}", "principal", s->principal,
-	              "ed25519", b64, "x25519", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-	              "roles", role, "attributes", "full_time_civil_servant", full_time,
-	              "nisc_resident", strncmp(s->principal, "nisc/", 5) == 0);
-	free(b64);
-	return p;
-}
-
 /*
  * Make, sign and stage a record of signer `who` (body stolen, refs
  * stolen); returns its id (static storage rotating over 64 slots).
@@ -102,16 +78,14 @@ static const char *rec_full(int who, const char *type, const char *incident, con
 {
 	static char ids[64][65];
 	static size_t next;
-	signer *s = &fx.s[who];
+	testsigner *s = &fx.s[who];
 	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
 	ledger_record *rec = NULL;
 	file *out;
 	char *id = ids[next++ % 64];
 
 	f.type = type;
-	f.author = s->principal;
-	f.seq = s->seq + 1;
-	f.prev = s->prev[0] ? s->prev : NULL;
+	testsigner_next(&f, s);
 	f.time = now_text();
 	f.body = body;
 	f.refs = refs;
@@ -120,8 +94,7 @@ static const char *rec_full(int who, const char *type, const char *incident, con
 	f.sealed = sealed;
 	if (ledger_record_create(&rec, &f, s->key) < 0)
 		ck_abort_msg("record_create %s: %s", type, ledger_error_last()->message);
-	s->seq++;
-	memcpy(s->prev, rec->id, 65);
+	testsigner_advance(s, rec);
 	memcpy(id, rec->id, 65);
 	if (strcmp(type, "root") == 0) {
 		out = &fx.genesis;
@@ -339,18 +312,12 @@ static void setup(void)
 	memset(&fx, 0, sizeof(fx));
 	setenv("CYMAT_SCHEMAS_DIR", SCHEMAS_DIR, 1);
 	ck_assert_int_eq(ledger_time_parse(&fx.clock, "2026-01-01T00:00:00Z"), 0);
-	for (int i = 0; i < NSIGNERS; i++) {
-		uint8_t pub[32];
-
-		fx.s[i].principal = names[i];
-		ck_assert_int_eq(ledger_key_generate(&fx.s[i].key, LEDGER_KEY_ED25519), 0);
-		ledger_key_public(pub, fx.s[i].key);
-		ledger_key_id(fx.s[i].kid, pub);
-	}
+	for (int i = 0; i < NSIGNERS; i++)
+		testsigner_init(&fx.s[i], names[i]);
 	id = rec(DIRECTOR, "root", NULL,
 	         json_pack("{s:s, s:o, s:o}", "ledger", "test", "director",
-	                   principal_entry(DIRECTOR, "director", 1), "deputy",
-	                   principal_entry(DEPUTY, "deputy", 1)),
+	                   testsigner_entry(&fx.s[DIRECTOR], "director", 1), "deputy",
+	                   testsigner_entry(&fx.s[DEPUTY], "deputy", 1)),
 	         NULL);
 	memcpy(root_id, id, 65);
 	snprintf(text, sizeof(text), "{\"format\":\"cymat-ledger/1\",\"root\":\"%s\"}", root_id);
@@ -358,24 +325,24 @@ static void setup(void)
 	fx.ledger_file.len = strlen(text);
 	fx.repo = new_repo(&fx.dir);
 
-	rec(DIRECTOR, "principal", NULL, principal_entry(MANAGER, "manager", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(FL1, "auditor", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(FL2, "auditor", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(STAFF1, "auditor", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(STAFF2, "auditor", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(STAFF3, "auditor", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(CONTRACTOR, "auditor", 0), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(MOE_CISO, "ciso", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(OBS_CISO, "ciso", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(IAA_CISO, "ciso", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(CLOUD_CISO, "ciso", 1), NULL);
-	rec(MANAGER, "principal", NULL, principal_entry(MOF_CISO, "ciso", 1), NULL);
-	rec(MOE_CISO, "principal", NULL, principal_entry(MOE_CSIRT, "csirt", 1), NULL);
-	rec(MOE_CISO, "principal", NULL, principal_entry(MOE_M1, "member", 1), NULL);
+	rec(DIRECTOR, "principal", NULL, testsigner_entry(&fx.s[MANAGER], "manager", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[FL1], "auditor", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[FL2], "auditor", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[STAFF1], "auditor", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[STAFF2], "auditor", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[STAFF3], "auditor", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[CONTRACTOR], "auditor", 0), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[MOE_CISO], "ciso", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[OBS_CISO], "ciso", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[IAA_CISO], "ciso", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[CLOUD_CISO], "ciso", 1), NULL);
+	rec(MANAGER, "principal", NULL, testsigner_entry(&fx.s[MOF_CISO], "ciso", 1), NULL);
+	rec(MOE_CISO, "principal", NULL, testsigner_entry(&fx.s[MOE_CSIRT], "csirt", 1), NULL);
+	rec(MOE_CISO, "principal", NULL, testsigner_entry(&fx.s[MOE_M1], "member", 1), NULL);
 	for (int i = MOE_P1; i <= MOE_P5; i++)
-		rec(MOE_CISO, "principal", NULL, principal_entry(i, "trainee", 1), NULL);
+		rec(MOE_CISO, "principal", NULL, testsigner_entry(&fx.s[i], "trainee", 1), NULL);
 	for (int i = OBS_T1; i <= OBS_T5; i++)
-		rec(OBS_CISO, "principal", NULL, principal_entry(i, "trainee", 1), NULL);
+		rec(OBS_CISO, "principal", NULL, testsigner_entry(&fx.s[i], "trainee", 1), NULL);
 	rec(MANAGER, "agency", NULL, agency_body("moe", "government"), NULL);
 	rec(MANAGER, "agency", NULL, agency_body("obs", "observer"), NULL);
 	rec(MANAGER, "agency", NULL,
@@ -1429,14 +1396,12 @@ START_TEST(judge_refuses_a_candidate_before_writing)
 	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
 	ledger_record *cand = NULL;
 	ledger_report *rep = NULL;
-	signer *s = &fx.s[MOE_CSIRT];
+	testsigner *s = &fx.s[MOE_CSIRT];
 	json_t *body = request_body("10.1", "normal", "director", "moe");
 
 	evaluate();
 	f.type = "request";
-	f.author = s->principal;
-	f.seq = s->seq + 1;
-	f.prev = s->prev[0] ? s->prev : NULL;
+	testsigner_next(&f, s);
 	f.time = now_text();
 	f.body = body;
 	ck_assert_int_eq(ledger_record_create(&cand, &f, s->key), 0);
@@ -1450,9 +1415,7 @@ START_TEST(judge_refuses_a_candidate_before_writing)
 	/* The same request from the CISO passes. */
 	s = &fx.s[MOE_CISO];
 	body = request_body("10.1", "normal", "director", "moe");
-	f.author = s->principal;
-	f.seq = s->seq + 1;
-	f.prev = s->prev[0] ? s->prev : NULL;
+	testsigner_next(&f, s);
 	f.body = body;
 	ck_assert_int_eq(ledger_record_create(&cand, &f, s->key), 0);
 	ck_assert_int_eq(ledger_policy_judge(&rep, fx.state, fx.repo, cand, NULL), 0);
@@ -1473,7 +1436,7 @@ START_TEST(judge_spares_a_new_agency_the_no_candidate_warning)
 	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
 	ledger_record *cand = NULL;
 	ledger_report *rep = NULL;
-	signer *s = &fx.s[MANAGER];
+	testsigner *s = &fx.s[MANAGER];
 	json_t *body = agency_body("mext", "government");
 	char id[65];
 
@@ -1481,9 +1444,7 @@ START_TEST(judge_spares_a_new_agency_the_no_candidate_warning)
 	evaluate();
 	ck_assert_ptr_null(finding("R8.1", NULL, LEDGER_SEVERITY_WARNING));
 	f.type = "agency";
-	f.author = s->principal;
-	f.seq = s->seq + 1;
-	f.prev = s->prev[0] ? s->prev : NULL;
+	testsigner_next(&f, s);
 	f.time = now_text();
 	f.body = body;
 	ck_assert_int_eq(ledger_record_create(&cand, &f, s->key), 0);
@@ -1506,13 +1467,11 @@ static ledger_record *candidate_at(int who, const char *type, const char *when,
 {
 	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
 	ledger_record *cand = NULL;
-	signer *s = &fx.s[who];
+	testsigner *s = &fx.s[who];
 	json_t *refs = incident ? refs1(incident) : NULL;
 
 	f.type = type;
-	f.author = s->principal;
-	f.seq = s->seq + 1;
-	f.prev = s->prev[0] ? s->prev : NULL;
+	testsigner_next(&f, s);
 	f.time = when;
 	f.incident = incident;
 	f.refs = refs;
@@ -1619,13 +1578,12 @@ START_TEST(judge_batch_sees_the_records_before)
 	ledger_record *cands[2];
 	ledger_report *rep = NULL;
 	const char *when = now_text();
-	signer *s = &fx.s[MANAGER];
+	testsigner *s = &fx.s[MANAGER];
 
 	evaluate();
 	/* The manager registers mof and, next in its chain, signs mof's request (R10.4). */
 	cands[0] = candidate_at(MANAGER, "agency", when, NULL, agency_body("mof", "government"));
-	s->seq++;
-	memcpy(s->prev, cands[0]->id, 65);
+	testsigner_advance(s, cands[0]);
 	cands[1] = candidate_at(MANAGER, "request", when, NULL,
 	                        request_body("10.1", "normal", "director", "mof"));
 	ck_assert_int_eq(ledger_policy_judge_batch(&rep, fx.state, fx.repo,

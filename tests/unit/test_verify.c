@@ -11,72 +11,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testsigner.h"
 #include "testutil.h"
-
-typedef struct {
-	const char *principal;
-	ledger_key *key;
-	char kid[65];
-	int64_t seq;
-	char prev[65];
-} signer;
 
 typedef struct {
 	char *dir;
 	ledger_repo *repo;
-	signer director, deputy, manager, ciso, csirt, stranger;
+	testsigner director, deputy, manager, ciso, csirt, stranger;
 	char root_id[65];
 } fixture;
 
 static fixture fx;
 
-static void signer_init(signer *s, const char *principal)
-{
-	uint8_t pub[32];
-
-	s->principal = principal;
-	ck_assert_int_eq(ledger_key_generate(&s->key, LEDGER_KEY_ED25519), 0);
-	ledger_key_public(pub, s->key);
-	ledger_key_id(s->kid, pub);
-	s->seq = 0;
-	s->prev[0] = '\0';
-}
-
-static json_t *principal_entry(const signer *s, const char *role)
-{
-	uint8_t pub[32];
-	char *b64 = NULL;
-	json_t *p;
-
-	ledger_key_public(pub, s->key);
-	ck_assert_int_eq(ledger_base64_encode(&b64, pub, 32), 0);
-	/* The sealing key is not used by these tests; any 32 bytes will do. */
-	p = json_pack("{s:s, s:s, s:s, s:[s], s:{s:b, s:b}}", "principal", s->principal,
-	              "ed25519", b64, "x25519", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-	              "roles", role, "attributes", "full_time_civil_servant", 1,
-	              "nisc_resident", strncmp(s->principal, "nisc/", 5) == 0);
-	free(b64);
-	return p;
-}
-
 /* Make the signer's next record in its chain. */
-static ledger_record *make(signer *s, const char *type, const char *time, json_t *body,
+static ledger_record *make(testsigner *s, const char *type, const char *time, json_t *body,
                            json_t *refs)
 {
 	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
 	ledger_record *rec = NULL;
 
 	f.type = type;
-	f.author = s->principal;
-	f.seq = s->seq + 1;
-	f.prev = s->prev[0] ? s->prev : NULL;
+	testsigner_next(&f, s);
 	f.time = time;
 	f.body = body;
 	f.refs = refs;
 	if (ledger_record_create(&rec, &f, s->key) < 0)
 		ck_abort_msg("record_create: %s", ledger_error_last()->message);
-	s->seq++;
-	memcpy(s->prev, rec->id, 65);
+	testsigner_advance(s, rec);
 	json_decref(body);
 	return rec;
 }
@@ -129,11 +90,6 @@ static void append_free(ledger_record *rec)
 	ledger_record_free(rec);
 }
 
-static json_t *principal_body(const signer *s, const char *role)
-{
-	return principal_entry(s, role);
-}
-
 static void setup(void)
 {
 	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
@@ -147,16 +103,16 @@ static void setup(void)
 	setenv("CYMAT_SCHEMAS_DIR", SCHEMAS_DIR, 1);
 	fx.dir = testutil_tmpdir();
 	ck_assert_ptr_nonnull(fx.dir);
-	signer_init(&fx.director, "nisc/director");
-	signer_init(&fx.deputy, "nisc/deputy");
-	signer_init(&fx.manager, "nisc/manager");
-	signer_init(&fx.ciso, "moe/ciso");
-	signer_init(&fx.csirt, "moe/csirt");
-	signer_init(&fx.stranger, "moe/stranger");
+	testsigner_init(&fx.director, "nisc/director");
+	testsigner_init(&fx.deputy, "nisc/deputy");
+	testsigner_init(&fx.manager, "nisc/manager");
+	testsigner_init(&fx.ciso, "moe/ciso");
+	testsigner_init(&fx.csirt, "moe/csirt");
+	testsigner_init(&fx.stranger, "moe/stranger");
 	root = make(&fx.director, "root", "2026-01-01T00:00:00Z",
 	            json_pack("{s:s, s:o, s:o}", "ledger", "test", "director",
-	                      principal_entry(&fx.director, "director"), "deputy",
-	                      principal_entry(&fx.deputy, "deputy")),
+	                      testsigner_entry(&fx.director, "director", 1), "deputy",
+	                      testsigner_entry(&fx.deputy, "deputy", 1)),
 	            NULL);
 	memcpy(fx.root_id, root->id, 65);
 	ck_assert_int_eq(ledger_record_envelope(&data, &len, root), 0);
@@ -176,11 +132,11 @@ static void setup(void)
 	ledger_record_free(root);
 
 	append_free(make(&fx.director, "principal", "2026-01-02T00:00:00Z",
-	            principal_body(&fx.manager, "manager"), NULL));
+	            testsigner_entry(&fx.manager, "manager", 1), NULL));
 	append_free(make(&fx.manager, "principal", "2026-01-03T00:00:00Z",
-	            principal_body(&fx.ciso, "ciso"), NULL));
+	            testsigner_entry(&fx.ciso, "ciso", 1), NULL));
 	append_free(make(&fx.ciso, "principal", "2026-01-04T00:00:00Z",
-	            principal_body(&fx.csirt, "csirt"), NULL));
+	            testsigner_entry(&fx.csirt, "csirt", 1), NULL));
 }
 
 static void teardown(void)
@@ -313,7 +269,7 @@ END_TEST
 START_TEST(unknown_and_unbound_keys_are_rejected)
 {
 	ledger_record *unknown, *unbound;
-	signer csirt_as_ciso = fx.csirt;
+	testsigner csirt_as_ciso = fx.csirt;
 	ledger_state *st;
 
 	unknown = make(&fx.stranger, "principal_note", "2026-01-05T00:00:00Z", note("x"), NULL);
@@ -373,7 +329,7 @@ START_TEST(csirt_cannot_bind_or_revoke_others)
 	ledger_state *st;
 
 	bind = make(&fx.csirt, "principal", "2026-01-05T00:00:00Z",
-	            principal_body(&fx.stranger, "member"), NULL);
+	            testsigner_entry(&fx.stranger, "member", 1), NULL);
 	revoke = make(&fx.csirt, "revocation", "2026-01-05T01:00:00Z",
 	              json_pack("{s:s, s:s, s:s}", "kid", fx.ciso.kid, "reason", "compromised",
 	                        "effective", "2026-01-01T00:00:00Z"),
@@ -394,18 +350,18 @@ END_TEST
 /* Receipts and checkpoints speak for the master: only a NISC node signs them. */
 START_TEST(only_a_nisc_node_signs_receipts_and_checkpoints)
 {
-	signer node, moe_node;
+	testsigner node, moe_node;
 	ledger_record *good_cp, *good_rc, *bad[4];
 	ledger_state *st;
 	const char *commit = "0123456789abcdef0123456789abcdef01234567";
 	size_t i;
 
-	signer_init(&node, "nisc/node");
-	signer_init(&moe_node, "moe/node");
+	testsigner_init(&node, "nisc/node");
+	testsigner_init(&moe_node, "moe/node");
 	append_free(make(&fx.manager, "principal", "2026-01-05T00:00:00Z",
-	                 principal_body(&node, "node"), NULL));
+	                 testsigner_entry(&node, "node", 1), NULL));
 	append_free(make(&fx.ciso, "principal", "2026-01-05T00:00:00Z",
-	                 principal_body(&moe_node, "node"), NULL));
+	                 testsigner_entry(&moe_node, "node", 1), NULL));
 	good_cp = make(&node, "checkpoint", "2026-01-06T00:00:00Z",
 	               json_pack("{s:s, s:i}", "commit", commit, "records", 5), NULL);
 	good_rc = make(&node, "receipt", "2026-01-06T00:00:01Z",
@@ -449,7 +405,7 @@ END_TEST
 
 START_TEST(equivocation_is_reported_and_poisons_the_chain)
 {
-	signer fork = fx.csirt;
+	testsigner fork = fx.csirt;
 	ledger_record *a, *b, *later;
 	ledger_state *st;
 
@@ -472,7 +428,7 @@ END_TEST
 
 START_TEST(gaps_and_missing_refs_are_pending)
 {
-	signer ahead = fx.csirt;
+	testsigner ahead = fx.csirt;
 	ledger_record *skipped, *gap, *dangling, *absent;
 	json_t *refs;
 	ledger_state *st;
@@ -624,7 +580,7 @@ START_TEST(cache_segments_survive_tearing)
 	cached_matches_full(&checked);
 	ck_assert_uint_eq(checked, 0);
 	append_free(make(&fx.ciso, "principal", "2026-01-08T00:00:00Z",
-	                 principal_body(&fx.stranger, "csirt"), NULL));
+	                 testsigner_entry(&fx.stranger, "csirt", 1), NULL));
 	cached_matches_full(&checked);
 	ck_assert_uint_eq(checked, 2);
 	two = cache_size();
@@ -656,7 +612,7 @@ START_TEST(judge_refuses_before_writing)
 	ledger_state *st = load(0);
 	ledger_report *verdict = NULL;
 	ledger_record *ok, *bad;
-	signer csirt = fx.csirt;
+	testsigner csirt = fx.csirt;
 
 	ok = make(&csirt, "principal_note", "2026-01-05T00:00:00Z", note("fine"), NULL);
 	ck_assert_int_eq(ledger_state_judge(&verdict, st, ok), 0);
@@ -664,7 +620,7 @@ START_TEST(judge_refuses_before_writing)
 	ledger_report_free(verdict);
 	csirt = fx.csirt; /* the same seq again: judged alone, each is the key's first record */
 	bad = make(&csirt, "principal", "2026-01-05T00:00:01Z",
-	           principal_body(&fx.stranger, "ciso"), NULL);
+	           testsigner_entry(&fx.stranger, "ciso", 1), NULL);
 	ck_assert_int_eq(ledger_state_judge(&verdict, st, bad), 0);
 	ck_assert_uint_eq(ledger_report_count_severity(verdict, LEDGER_SEVERITY_ERROR), 1);
 	ck_assert_str_eq(ledger_report_get(verdict, 0)->code, "not-authorised");
