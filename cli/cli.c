@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,15 @@ int cli_usage_error(const char *fmt, ...)
 		fprintf(stderr, "Run `cymat help %s` for more.\n", cmd->name);
 	}
 	return CLI_EXIT_USAGE;
+}
+
+int cli_getopt_default(int c, char **argv)
+{
+	if (c == 'h') {
+		cli_print_help();
+		return CLI_EXIT_OK;
+	}
+	return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
 }
 
 int cli_open_repo(ledger_repo **out)

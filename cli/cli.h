@@ -52,6 +52,13 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the current command's help text to stdout. */
 void cli_print_help(void);
 
+/*
+ * The default: branch of every command's getopt_long switch, for an option c
+ * the command does not handle itself: 'h' (-h, --help) prints the help and
+ * gives CLI_EXIT_OK; anything else is a usage error naming argv[optind - 1].
+ */
+int cli_getopt_default(int c, char **argv);
+
 /* Look up a command by name (NULL when none). */
 const struct cli_command *cli_find_command(const char *name);
 

@@ -826,13 +826,9 @@ static int run_act(const struct act *act, int argc, char **argv)
 		case OPT_INCIDENT:
 			rec.incident = optarg;
 			break;
-		case 'h':
-			cli_print_help();
-			rc = CLI_EXIT_OK;
-			goto done;
 		default:
 			if (c < OPT_FIELD || c >= OPT_FIELD + (int)nfields) {
-				rc = cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
+				rc = cli_getopt_default(c, argv);
 				goto done;
 			}
 			f = &act->fields[c - OPT_FIELD];

@@ -280,12 +280,8 @@ int cmd_append(int argc, char **argv)
 		case 'X':
 			opts.no_judge = 1;
 			break;
-		case 'h':
-			cli_print_help();
-			rc = CLI_EXIT_OK;
-			goto done;
 		default:
-			rc = cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
+			rc = cli_getopt_default(c, argv);
 			goto done;
 		}
 	}

@@ -43,15 +43,9 @@ int cmd_canon(int argc, char **argv)
 	json_t *value = NULL;
 	int c, error, rc;
 
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			cli_print_help();
-			return CLI_EXIT_OK;
-		default:
-			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
-		}
-	}
+	/* Its only option is -h: any option is the help or a usage error. */
+	if ((c = getopt_long(argc, argv, "h", options, NULL)) != -1)
+		return cli_getopt_default(c, argv);
 	if (argc - optind > 1)
 		return cli_usage_error("too many arguments");
 	if (optind < argc)

@@ -93,11 +93,8 @@ int cmd_incident(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			cli_print_help();
-			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
+			return cli_getopt_default(c, argv);
 		}
 	}
 	if (optind >= argc)
@@ -112,11 +109,8 @@ int cmd_incident(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			cli_print_help();
-			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
+			return cli_getopt_default(c, argv);
 		}
 	}
 	if (optind + 1 != argc)

@@ -130,11 +130,8 @@ int cmd_init(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			cli_print_help();
-			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
+			return cli_getopt_default(c, argv);
 		}
 	}
 	if (!director_key || !director || !deputy_key || !deputy)

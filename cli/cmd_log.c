@@ -157,11 +157,8 @@ int cmd_log(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			cli_print_help();
-			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
+			return cli_getopt_default(c, argv);
 		}
 	}
 	if (optind != argc)

@@ -193,11 +193,8 @@ int cmd_show(int argc, char **argv)
 		case 'k':
 			key_path = optarg;
 			break;
-		case 'h':
-			cli_print_help();
-			return CLI_EXIT_OK;
 		default:
-			return cli_usage_error("unknown option \"%s\"", argv[optind - 1]);
+			return cli_getopt_default(c, argv);
 		}
 	}
 	if (argc - optind != 1)
