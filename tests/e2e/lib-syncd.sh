@@ -1,10 +1,11 @@
 # Shared by the cymat-syncd scripts (t08NN-syncd-*.sh), sourced after lib.sh.
 #
-# Gives: $SYNCD (the built daemon), free_port, wait_for (a bounded wait on
-# a condition, never a timing assertion), start_syncd / stop_syncd (a
-# daemon in the background, its stderr in $T/syncd.log) and status_field
-# (a member of a remote's `cymat sync status --json`).  Every process
-# started here is stopped on exit, by its pid.
+# Gives: $SYNCD (the built daemon), syncd_ledger and syncd_node_section (a
+# ledger and the [node] of its daemon's config), free_port, wait_for (a
+# bounded wait on a condition, never a timing assertion), start_syncd /
+# stop_syncd (a daemon in the background, its stderr in $T/syncd.log) and
+# status_field (a member of a remote's `cymat sync status --json`).  Every
+# process started here is stopped on exit, by its pid.
 
 if [ -z "${SYNCD:-}" ]; then
 	if [ -n "${TOP_BUILDDIR:-}" ]; then
@@ -31,6 +32,33 @@ trap 'cleanup_children; rm -rf "$T"' EXIT
 
 remember_child() {
 	echo "$1" >>"$T/children"
+}
+
+# syncd_ledger: keys director, deputy and node, and the ledger $T/ledger.git
+# of `cymat init`, named by $L; its daemon's pidfile $SYNCD_PIDFILE.
+syncd_ledger() {
+	key director
+	key deputy
+	key node
+	"$CYMAT" init --director-key "$K/director" --director director \
+		--deputy-key "$K/deputy" --deputy deputy ledger.git >/dev/null ||
+		fail "cymat init failed"
+	L=$T/ledger.git
+	SYNCD_PIDFILE=$L/cymat/syncd.pid
+}
+
+# syncd_node_section FILE LOG_LEVEL: start FILE, a config of the node key
+# as moj/syncd, syncing $L as an agency.
+syncd_node_section() {
+	cat >"$1" <<EOF
+[node]
+key = $K/node.key
+principal = moj/syncd
+agency = moj
+ledger = $L
+mode = agency
+log_level = $2
+EOF
 }
 
 free_port() {

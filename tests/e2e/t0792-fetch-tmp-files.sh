@@ -4,24 +4,12 @@
 # pack as objects/pack/pack_git2_*).  A fetch from a port nobody listens on
 # fails; a temporary pack and a lock file of "someone else", fresh, survive.
 . "$(dirname "$0")/lib.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
-make_ledger agency.git
-key nisc-node
-"$CYMAT" -C agency.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
-	nisc/node >/dev/null || fail "binding nisc/node failed"
+nisc_node_ledger agency.git
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
 	skip "python3 cannot find a free port"
-cat >agency.conf <<EOC
-[node]
-key = $K/nisc-node.key
-principal = nisc/node
-agency = nisc
-ledger = $T/agency.git
-mode = agency
-[remote "down"]
-url = git://127.0.0.1:$port/master.git
-role = master
-EOC
+nisc_node_config agency.conf agency.git agency down "git://127.0.0.1:$port/master.git" master
 pack=agency.git/objects/pack
 mkdir -p "$pack"
 echo "an append's pack, being written" >"$pack/pack_git2_Other1"

@@ -5,11 +5,9 @@
 # import, `cymat sync` from a peer and the master's intake of an inbox.  In
 # each case main does not move and verifies clean.
 . "$(dirname "$0")/lib.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
-make_ledger master.git
-key nisc-node
-"$CYMAT" -C master.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
-	nisc/node >/dev/null || fail "binding nisc/node failed"
+nisc_node_ledger master.git
 git -C master.git config cymat.root "$ROOT"
 git clone -q --bare master.git agency.git || fail "git clone --bare failed"
 git -C agency.git config cymat.root "$ROOT"
@@ -51,17 +49,7 @@ for path in "$(record_path "$fid")" records/zz/notes.txt; do
 	unmoved master.git "$before"
 
 	# Sync of the agency with evil.git as a peer.
-	cat >agency.conf <<EOC
-[node]
-key = $K/nisc-node.key
-principal = nisc/node
-agency = nisc
-ledger = $T/agency.git
-mode = agency
-[remote "evil"]
-url = file://$T/evil.git
-role = peer
-EOC
+	nisc_node_config agency.conf agency.git agency evil "file://$T/evil.git" peer
 	before=$(git -C agency.git rev-parse main)
 	expect 6 "$CYMAT" sync --config agency.conf
 	assert_err "refused: file \"$path\": FORMAT-2"
@@ -70,14 +58,7 @@ EOC
 	# The master's intake of an inbox that holds the junk (as if no hook ran).
 	git -C evil.git push -q "$T/master.git" "main:refs/inbox/moj" -f >/dev/null 2>&1 ||
 		fail "push to the inbox failed"
-	cat >master.conf <<EOC
-[node]
-key = $K/nisc-node.key
-principal = nisc/node
-agency = nisc
-ledger = $T/master.git
-mode = master
-EOC
+	nisc_node_config master.conf master.git master
 	run "$CYMAT" sync --config master.conf
 	assert_err "refused: file \"$path\": FORMAT-2"
 	unmoved master.git -

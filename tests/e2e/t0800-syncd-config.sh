@@ -5,11 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-syncd.sh"
 
-key director
-key deputy
-key node
-"$CYMAT" init --director-key "$K/director" --director director \
-	--deputy-key "$K/deputy" --deputy deputy ledger.git >/dev/null || fail "cymat init failed"
+syncd_ledger
 
 # good: a valid config in conf/ (relative paths are from the config's directory).
 mkdir conf

@@ -7,13 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-syncd.sh"
 
-key director
-key deputy
-key node
-"$CYMAT" init --director-key "$K/director" --director director \
-	--deputy-key "$K/deputy" --deputy deputy ledger.git >/dev/null || fail "cymat init failed"
-L=$T/ledger.git
-SYNCD_PIDFILE=$L/cymat/syncd.pid
+syncd_ledger
 
 # Nothing listens on these: each attempt fails at once.
 closed1=$(free_port)
@@ -24,14 +18,8 @@ closed2=$(free_port)
 config() {
 	out=$1
 	shift
-	cat >"$out" <<EOF
-[node]
-key = $K/node.key
-principal = moj/syncd
-agency = moj
-ledger = $L
-mode = agency
-log_level = ${LOG_LEVEL:-info}
+	syncd_node_section "$out" "${LOG_LEVEL:-info}"
+	cat >>"$out" <<EOF
 [sync]
 poll_interval = 1h
 backoff_base = 1h

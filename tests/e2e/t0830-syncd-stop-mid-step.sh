@@ -6,13 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-syncd.sh"
 
-key director
-key deputy
-key node
-"$CYMAT" init --director-key "$K/director" --director director \
-	--deputy-key "$K/deputy" --deputy deputy ledger.git >/dev/null || fail "cymat init failed"
-L=$T/ledger.git
-SYNCD_PIDFILE=$L/cymat/syncd.pid
+syncd_ledger
 
 port=$(free_port)
 cat >silent.py <<'EOF'
@@ -30,14 +24,8 @@ python3 silent.py "$port" &
 remember_child $!
 wait_for "the silent server" python3 -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()" "$port"
 
-cat >syncd.conf <<EOF
-[node]
-key = $K/node.key
-principal = moj/syncd
-agency = moj
-ledger = $L
-mode = agency
-log_level = debug
+syncd_node_section syncd.conf debug
+cat >>syncd.conf <<EOF
 [sync]
 poll_interval = 1h
 backoff_base = 1h

@@ -1,0 +1,29 @@
+# Shared by the scripts that run `cymat sync` as NISC's node over a ledger of
+# make_ledger's (t0792, t0793), sourced after lib.sh.
+#
+# Gives: nisc_node_ledger (a ledger with nisc/node bound) and
+# nisc_node_config (the cymat-syncd config `cymat sync --config` reads).
+
+# nisc_node_ledger DIR: make_ledger DIR, with nisc/node (key $K/nisc-node,
+# role node) bound by the director.
+nisc_node_ledger() {
+	make_ledger "$1"
+	key nisc-node
+	"$CYMAT" -C "$1" principal add --key "$K/director" --pub "$K/nisc-node" --role node \
+		nisc/node >/dev/null || fail "binding nisc/node failed"
+}
+
+# nisc_node_config FILE LEDGER MODE [REMOTE URL ROLE]: nisc/node's config
+# for the ledger $T/LEDGER in MODE (agency or master), with one remote when
+# named.
+nisc_node_config() {
+	cat >"$1" <<EOC
+[node]
+key = $K/nisc-node.key
+principal = nisc/node
+agency = nisc
+ledger = $T/$2
+mode = $3
+EOC
+	[ $# -lt 6 ] || printf '[remote "%s"]\nurl = %s\nrole = %s\n' "$4" "$5" "$6" >>"$1"
+}
