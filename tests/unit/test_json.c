@@ -11,14 +11,6 @@
 
 #define JSON_VECTORS TESTS_DIR "/vectors/json"
 
-/* Whole file, malloc'd and NUL-terminated, or NULL if it does not exist. */
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 static const char *last_message(void)
 {
 	const ledger_error *e = ledger_error_last();
@@ -76,7 +68,7 @@ START_TEST(test_vectors_valid)
 		json_t *v = NULL;
 		int r;
 
-		if (!has_suffix(de->d_name, ".json"))
+		if (!testutil_has_suffix(de->d_name, ".json"))
 			continue;
 		snprintf(path, sizeof(path), "%s/valid/%s", JSON_VECTORS, de->d_name);
 		r = ledger_json_parse_file(&v, path, NULL);
@@ -113,7 +105,7 @@ START_TEST(test_vectors_invalid)
 		size_t want_len;
 		int r;
 
-		if (!has_suffix(de->d_name, ".json"))
+		if (!testutil_has_suffix(de->d_name, ".json"))
 			continue;
 		snprintf(path, sizeof(path), "%s/invalid/%s", JSON_VECTORS, de->d_name);
 		ledger_error_clear();

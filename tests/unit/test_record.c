@@ -25,7 +25,6 @@
 
 /* --- helpers ------------------------------------------------------------- */
 
-/* Whole file, malloc'd and NUL-terminated, or NULL if it does not exist. */
 static void spit(const char *path, const void *data, size_t len)
 {
 	FILE *f = fopen(path, "wb");
@@ -33,13 +32,6 @@ static void spit(const char *path, const void *data, size_t len)
 	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
 	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
 	ck_assert_int_eq(fclose(f), 0);
-}
-
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
 static const char *last_message(void)
@@ -200,7 +192,7 @@ START_TEST(test_vectors_valid)
 		size_t len, env_len, jcs_len;
 		int r;
 
-		if (!has_suffix(de->d_name, ".json"))
+		if (!testutil_has_suffix(de->d_name, ".json"))
 			continue;
 		snprintf(path, sizeof(path), "%s/valid/%s", ENVELOPE_VECTORS, de->d_name);
 		snprintf(id_path, sizeof(id_path), "%.*s.id", (int)(strlen(path) - 5), path);
@@ -255,7 +247,7 @@ START_TEST(test_vectors_invalid)
 		size_t len, want_len;
 		int r, code;
 
-		if (!has_suffix(de->d_name, ".json"))
+		if (!testutil_has_suffix(de->d_name, ".json"))
 			continue;
 		snprintf(path, sizeof(path), "%s/invalid/%s", ENVELOPE_VECTORS, de->d_name);
 		snprintf(err_path, sizeof(err_path), "%.*s.err", (int)(strlen(path) - 5), path);

@@ -35,22 +35,6 @@ static void check_fsck(const char *dir)
 	              "git fsck --strict failed on %s", dir);
 }
 
-/* A record-like path "records/ab/cd/<64 hex>.json" derived from `seed`. */
-static void record_path(char out[96], uint64_t seed)
-{
-	char hex[65];
-
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
-
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		z ^= z >> 31;
-		snprintf(hex + i * 16, 17, "%016llx", (unsigned long long)z);
-	}
-	snprintf(out, 96, "records/%.2s/%.2s/%s.json", hex, hex + 2, hex);
-}
-
 static int lock_exists(ledger_repo *repo);
 
 static ledger_commit_options opts_msg(const char *message)
@@ -91,7 +75,7 @@ static ledger_repo *genesis(const char *path)
 	ledger_commit_options o = opts_msg("root: genesis\n");
 	ledger_repo *repo = NULL;
 
-	record_path(rec, 0);
+	testutil_record_path(rec, 0);
 	files[1].path = rec;
 	ck_assert_msg(ledger_repo_init(&repo, path, files, 2, &o) == 0, "init: %s", testshell_errmsg());
 	return repo;
@@ -115,7 +99,7 @@ static int append_seeds(ledger_repo *repo, uint64_t first, size_t n, char tip[41
 	ck_assert_ptr_nonnull(files);
 	ck_assert_ptr_nonnull(paths);
 	for (size_t i = 0; i < n; i++) {
-		record_path(paths[i], first + i);
+		testutil_record_path(paths[i], first + i);
 		files[i].path = paths[i];
 		files[i].data = record_body(first + i);
 		files[i].len = strlen(files[i].data);
@@ -199,7 +183,7 @@ START_TEST(test_init_append_read)
 	ck_assert_str_eq(res, tip);
 
 	/* read: the tip, an older commit, a missing file */
-	record_path(rec, 2);
+	testutil_record_path(rec, 2);
 	ck_assert_int_eq(ledger_repo_read(&data, &len, repo, NULL, rec), 0);
 	ck_assert_str_eq(data, "{\"record\":2}");
 	ck_assert_uint_eq(len, 12);
@@ -327,7 +311,7 @@ START_TEST(test_idempotent_and_eexists)
 	ck_assert_uint_eq(count_records(repo, NULL), 1 + 5 + 1);
 
 	/* different bytes at an existing path */
-	record_path(rec, 11);
+	testutil_record_path(rec, 11);
 	f.path = rec;
 	f.data = "{\"record\":\"changed\"}";
 	f.len = strlen(f.data);
@@ -377,7 +361,7 @@ START_TEST(test_fsck_clone_signed)
 	check_fsck(path);
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(append_seeds(repo, 20 + i * 3, 3, tip), 0);
-	record_path(rec, 99);
+	testutil_record_path(rec, 99);
 	f.path = rec;
 	f.data = "{\"record\":99}";
 	f.len = strlen(f.data);
@@ -458,7 +442,7 @@ START_TEST(test_append_cas_conflict)
 	m.to = g;
 	o.sign = moving_signer;
 	o.sign_payload = &m;
-	record_path(rec, 2);
+	testutil_record_path(rec, 2);
 	f.path = rec;
 	f.data = "{\"record\":2}";
 	f.len = strlen(f.data);
@@ -528,8 +512,8 @@ START_TEST(test_check_history_changes)
 	ck_assert_int_eq(ledger_repo_check_history(repo, NULL, NULL, change_cb, &ch), 0);
 	ck_assert_uint_eq(ch.count, 0);
 
-	record_path(r1, 1);
-	record_path(r2, 2);
+	testutil_record_path(r1, 1);
+	testutil_record_path(r2, 2);
 	blob = testshell_out("printf tampered | git --git-dir='%s' hash-object -w --stdin", path);
 
 	/* modify r1 */
@@ -633,8 +617,8 @@ START_TEST(test_check_history_merges)
 
 	ck_assert_int_eq(ledger_repo_head(g, repo), 0);
 	ck_assert_int_eq(append_seeds(repo, 1, 1, a), 0); /* main: genesis + record 1 */
-	record_path(ra, 1);
-	record_path(rb, 2);
+	testutil_record_path(ra, 1);
+	testutil_record_path(rb, 2);
 	blob = testshell_out("printf '{\"record\":2}' | git --git-dir='%s' hash-object -w --stdin", path);
 	/* branch b: genesis + record 2 */
 	ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,%s", blob, rb),
@@ -769,7 +753,7 @@ START_TEST(test_concurrent_appenders)
 	for (uint64_t i = 0; i < 100; i++) {
 		char rec[96], *data = NULL, *want = record_body(1000 + (i / 25) * 100 + i % 25);
 
-		record_path(rec, 1000 + (i / 25) * 100 + i % 25);
+		testutil_record_path(rec, 1000 + (i / 25) * 100 + i % 25);
 		ck_assert_int_eq(ledger_repo_read(&data, NULL, repo, NULL, rec), 0);
 		ck_assert_str_eq(data, want);
 		free(data);
@@ -987,7 +971,7 @@ START_TEST(test_auto_pack)
 	/* a fresh handle reads everything, packed and loose */
 	ck_assert_int_eq(ledger_repo_open(&fresh, path), 0);
 	ck_assert_uint_eq(count_records(fresh, NULL), 3001);
-	record_path(rec, 10000 + 1234);
+	testutil_record_path(rec, 10000 + 1234);
 	ck_assert_int_eq(ledger_repo_read(&data, NULL, fresh, NULL, rec), 0);
 	ck_assert_str_eq(data, "{\"record\":11234}");
 	free(data);
@@ -1095,7 +1079,7 @@ START_TEST(test_pack_consolidation)
 	}
 	for (size_t i = 0; i < 10; i++) {
 		memcpy(noise + i * n, "{\"record\":", 10);
-		record_path(rec[i], 7 + i);
+		testutil_record_path(rec[i], 7 + i);
 		f[i].path = rec[i];
 		f[i].data = noise + i * n;
 		f[i].len = n;
@@ -1194,7 +1178,7 @@ START_TEST(test_oversize_file)
 	ledger_commit_options opts = opts_msg("note: big\n");
 	ledger_file f;
 
-	record_path(rec, 42);
+	testutil_record_path(rec, 42);
 	f.path = rec;
 	f.data = calloc(1, n);
 	f.len = n;
@@ -1330,7 +1314,7 @@ START_TEST(test_crash_safety)
 		for (uint64_t j = 0; j < 1 + s % 3; j++) {
 			char rec[96], *data = NULL, *want = record_body(s + j);
 
-			record_path(rec, s + j);
+			testutil_record_path(rec, s + j);
 			ck_assert_msg(ledger_repo_read(&data, NULL, repo, NULL, rec) == 0,
 			              "append %llu lost: %s", (unsigned long long)s, testshell_errmsg());
 			ck_assert_str_eq(data, want);

@@ -57,22 +57,6 @@ static ledger_commit_options node_opts(struct fixture *f, const char *message)
 	return o;
 }
 
-/* A record-like path "records/ab/cd/<64 hex>.json" derived from `seed`. */
-static void record_path(char out[96], uint64_t seed)
-{
-	char hex[65];
-
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
-
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		z ^= z >> 31;
-		snprintf(hex + i * 16, 17, "%016llx", (unsigned long long)z);
-	}
-	snprintf(out, 96, "records/%.2s/%.2s/%s.json", hex, hex + 2, hex);
-}
-
 /* Append records seeds [first, first + n) with bodies "{"record":<seed><suffix>}". */
 static int append_seeds(struct fixture *f, uint64_t first, size_t n, const char *suffix,
                         char tip[41])
@@ -88,7 +72,7 @@ static int append_seeds(struct fixture *f, uint64_t first, size_t n, const char 
 	for (size_t i = 0; i < n; i++) {
 		char *body;
 
-		record_path(paths[i], first + i);
+		testutil_record_path(paths[i], first + i);
 		ck_assert_int_ge(asprintf(&body, "{\"record\":%llu%s}",
 		                          (unsigned long long)(first + i), suffix), 0);
 		files[i].path = paths[i];
@@ -130,7 +114,7 @@ static void fixture_init(struct fixture *f)
 	ck_assert_int_eq(fclose(sf), 0);
 	free(line);
 	free(pub);
-	record_path(rec, 0);
+	testutil_record_path(rec, 0);
 	files[1].path = rec;
 	o = node_opts(f, "root: genesis\n");
 	ck_assert_msg(ledger_repo_init(&f->repo, f->path, files, 2, &o) == 0, "init: %s", testshell_errmsg());
@@ -375,7 +359,7 @@ START_TEST(test_union_conflict)
 	ck_assert_int_eq(append_seeds(&f, 1, 3, "", a), 0);
 	append_branch(&f, f.genesis, 2, 1, ",\"x\":1", b); /* record 2 with other bytes */
 	ck_assert_int_eq(ledger_repo_union(u, f.repo, a, b, &o), LEDGER_ECONFLICT);
-	record_path(rec, 2);
+	testutil_record_path(rec, 2);
 	ck_assert_msg(strstr(testshell_errmsg(), rec) != NULL, "message does not name %s: %s", rec, testshell_errmsg());
 	/* nothing was left behind */
 	s = testshell_out("git --git-dir='%s' count-objects | cut -d' ' -f1", f.path);

@@ -3,8 +3,10 @@
 #define TESTUTIL_H
 
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ledger.h"
@@ -69,6 +71,30 @@ static inline char *testutil_read_text(const char *path)
 
 	ck_assert_msg(text != NULL, "cannot open %s", path);
 	return text;
+}
+
+/* Whether s ends with suffix. */
+static inline int testutil_has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* A record-like path "records/ab/cd/<64 hex>.json" derived from `seed`. */
+static inline void testutil_record_path(char out[96], uint64_t seed)
+{
+	char hex[65];
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		snprintf(hex + i * 16, 17, "%016llx", (unsigned long long)z);
+	}
+	snprintf(out, 96, "records/%.2s/%.2s/%s.json", hex, hex + 2, hex);
 }
 
 /* A fresh temporary directory under $TMPDIR, malloc'd path. */
