@@ -31,6 +31,9 @@ const char cmd_key_help[] =
 	"  --json       print {\"name\",\"kid\",\"ed25519\",\"x25519\"} as one JSON object\n"
 	"  -h, --help   show this help\n"
 	"\n"
+	"Exit status: 0 written; 3 one of the files already exists (nothing is\n"
+	"written) or DIR cannot be created.\n"
+	"\n"
 	"Examples:\n"
 	"  cymat key generate director\n"
 	"  cymat key generate --dir ~/.cymat --json alice\n";

@@ -27,6 +27,10 @@ const char cmd_log_help[] =
 	"                       kid, seq, summary, status (valid, invalid, pending)\n"
 	"  -h, --help           show this help\n"
 	"\n"
+	"Exit status: 0 listed (invalid and pending records are marked, not\n"
+	"refused); 1 a record file could not be parsed (skipped, with a warning);\n"
+	"3 not a ledger.\n"
+	"\n"
 	"Examples:\n"
 	"  cymat log --type principal\n"
 	"  cymat log --agency moj --since 2026-04-01T00:00:00Z --json | jq .id\n";

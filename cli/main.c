@@ -65,7 +65,8 @@ static void print_main_help(FILE *fp)
 		fprintf(fp, "  %-14s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nRun `cymat help COMMAND` for a command's options and examples.\n"
 	      "Exit status: 0 ok, 1 errors found or record refused, 2 usage, 3 bad input,\n"
-	      "4 ledger busy, 5 internal or I/O error.\n", fp);
+	      "4 ledger busy, 5 internal or I/O error, 6 a remote unreachable, too slow\n"
+	      "or too large.\n", fp);
 }
 
 const struct cli_command *cli_find_command(const char *name)

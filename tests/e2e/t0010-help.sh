@@ -19,6 +19,30 @@ for c in init key principal revoke append show log verify canon; do
 	assert_err "usage: cymat $c"
 done
 
+# Every command of the table: what it does, its options, an example, and the
+# same text from `cymat help COMMAND`; an unknown option is a usage error.
+ok "$CYMAT" --help
+assert_out "6 a remote unreachable"
+commands=$(sed -n '/^Commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p' "$T/out")
+[ "$(echo "$commands" | wc -l)" -ge 30 ] || fail "cymat --help lists too few commands"
+for c in $commands; do
+	ok "$CYMAT" "$c" --help
+	assert_out "usage: cymat "
+	assert_out "Options:"
+	assert_out "  -h, --help "
+	assert_out "Example"
+	# The paragraph after the usage lines says what the command does.
+	what=$(awk 'NF == 0 { blank = 1; next } blank { print; exit }' "$T/out")
+	case $what in
+	"" | Options:*) fail "cymat $c --help does not say what it does" ;;
+	esac
+	cp "$T/out" "$T/help.$c"
+	ok "$CYMAT" help "$c"
+	cmp -s "$T/out" "$T/help.$c" || fail "cymat help $c differs from cymat $c --help"
+	expect 2 "$CYMAT" "$c" --no-such-option
+	assert_err "usage: cymat "
+done
+
 ok "$CYMAT" --version
 assert_out "cymat "
 expect 2 "$CYMAT"
