@@ -2,8 +2,8 @@
 # Bad bundles are refused with a clear error and leave the ledger exactly as
 # it was (every byte of its refs and object store): not a bundle, version 3,
 # no refs/heads/main, missing prerequisites, a truncated or tampered pack, a
-# forged record, a deleted or modified record file.  Then the good bundle
-# still imports.
+# pack that lacks a file, a forged record, a deleted or modified record file.
+# Then the good bundle still imports.
 . "$(dirname "$0")/lib.sh"
 
 # snapshot: every byte of the master's refs and object store, and its quarantines.
@@ -99,6 +99,12 @@ printf 'X' | dd of=tampered.bundle bs=1 seek=$((size - 60)) conv=notrunc 2>/dev/
 	fail "dd failed"
 cmp -s good.bundle tampered.bundle && fail "the pack was not tampered with"
 refused 3 "its pack is damaged" tampered.bundle
+# A whole pack that lacks one of the files its commits add.
+hole=$(record_path "$victim")
+{ sed '/^$/q' good.bundle
+  git -C agency.git rev-list --objects main "^$common" | grep -v " $hole\$" | cut -d' ' -f1 |
+	git -C agency.git pack-objects -q --stdout; } >holed.bundle
+refused 3 "file \"$hole\": cannot read: object not found" holed.bundle
 # Nothing after the header.
 sed '/^$/q' good.bundle >nopack.bundle
 refused 3 "no pack after the header" nopack.bundle
