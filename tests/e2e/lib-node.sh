@@ -1,5 +1,6 @@
 # Shared by the scripts that run `cymat sync` as NISC's node over a ledger of
-# make_ledger's (t0792, t0793), sourced after lib.sh.
+# make_ledger's, and the bundle and hook scripts that need that node (t0670,
+# t0791-t0793, t0796-t0798), sourced after lib.sh.
 #
 # Gives: nisc_node_ledger (a ledger with nisc/node bound) and
 # nisc_node_config (the cymat-syncd config `cymat sync --config` reads).

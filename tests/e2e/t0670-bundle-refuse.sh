@@ -5,6 +5,7 @@
 # pack that lacks a file, a forged record, a deleted or modified record file.
 # Then the good bundle still imports.
 . "$(dirname "$0")/lib.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
 # snapshot: every byte of the master's refs and object store, and its quarantines.
 snapshot() {
@@ -20,10 +21,7 @@ refused() {
 	cmp -s before.snap now.snap || { diff before.snap now.snap >&2; fail "\"$3\" changed the master"; }
 }
 
-make_ledger master.git
-key nisc-node
-"$CYMAT" -C master.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
-	nisc/node >/dev/null || fail "binding nisc/node failed"
+nisc_node_ledger master.git
 git -C master.git config cymat.root "$ROOT"
 git clone -q --bare master.git agency.git || fail "git clone --bare failed"
 common=$(git -C master.git rev-parse main)

@@ -6,6 +6,7 @@
 # import's peak stays near the file's size: libgit2's indexer inflates each
 # object of the pack once to hash it; the verification adds nothing to it.)
 . "$(dirname "$0")/lib.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
 [ -x /usr/bin/time ] || skip "no /usr/bin/time to measure memory"
 
@@ -17,10 +18,7 @@ small_rss() {
 	say "$1: peak memory $rss KB"
 }
 
-make_ledger master.git
-key nisc-node
-"$CYMAT" -C master.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
-	nisc/node >/dev/null || fail "binding nisc/node failed"
+nisc_node_ledger master.git
 git -C master.git config cymat.root "$ROOT"
 git clone -q --bare master.git agency.git || fail "git clone --bare failed"
 common=$(git -C master.git rev-parse main)

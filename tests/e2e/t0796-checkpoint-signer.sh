@@ -5,23 +5,14 @@
 # far ahead does not stop the master's checkpoints: `cymat sync` on the
 # master still signs one, and `sync status` shows the real one.
 . "$(dirname "$0")/lib.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
-make_ledger master.git
-key nisc-node
-"$CYMAT" -C master.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
-	nisc/node >/dev/null || fail "binding nisc/node failed"
+nisc_node_ledger master.git
 git -C master.git config cymat.root "$ROOT"
 ok "$CYMAT" -C master.git hook install --cymat "$CYMAT"
 git clone -q --bare master.git moj.git || fail "git clone --bare failed"
 git -C moj.git config cymat.root "$ROOT"
-cat >master.conf <<EOC
-[node]
-key = $K/nisc-node.key
-principal = nisc/node
-agency = nisc
-ledger = $T/master.git
-mode = master
-EOC
+nisc_node_config master.conf master.git master
 
 # checkpoints REPO: how many checkpoint records REPO's main holds.
 checkpoints() {

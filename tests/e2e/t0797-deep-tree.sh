@@ -7,14 +7,12 @@
 # master's pre-receive hook.  Before, the walks recursed once per level and
 # the verification failed with "path ... too long" (exit 3, "cannot judge").
 . "$(dirname "$0")/lib.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
 command -v python3 >/dev/null 2>&1 || skip "python3 not installed (writes the deep tree)"
 DEPTH=2100
 
-make_ledger master.git
-key nisc-node
-"$CYMAT" -C master.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
-	nisc/node >/dev/null || fail "binding nisc/node failed"
+nisc_node_ledger master.git
 git -C master.git config cymat.root "$ROOT"
 git clone -q --bare master.git agency.git || fail "git clone --bare failed"
 git -C agency.git config cymat.root "$ROOT"
@@ -72,17 +70,7 @@ refused_deep
 assert_eq "$(git -C master.git rev-parse main)" "$before" "the master's main"
 
 say "cymat sync of the agency with the evil clone as a peer"
-cat >agency.conf <<EOC
-[node]
-key = $K/nisc-node.key
-principal = nisc/node
-agency = nisc
-ledger = $T/agency.git
-mode = agency
-[remote "evil"]
-url = file://$T/evil.git
-role = peer
-EOC
+nisc_node_config agency.conf agency.git agency evil "file://$T/evil.git" peer
 before=$(git -C agency.git rev-parse main)
 expect 6 "$CYMAT" sync --config agency.conf
 refused_deep

@@ -6,11 +6,9 @@
 # ("\x0a", "\x1b"): no forged line, no terminal control.  (And `hook
 # install` from a build tree installs a cymat that runs.)
 . "$(dirname "$0")/lib.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
-make_ledger master.git
-key nisc-node
-"$CYMAT" -C master.git principal add --key "$K/director" --pub "$K/nisc-node" --role node \
-	nisc/node >/dev/null || fail "binding nisc/node failed"
+nisc_node_ledger master.git
 git -C master.git config cymat.root "$ROOT"
 # Without --cymat: the hook runs this cymat; from a build tree, libtool's
 # wrapper script, not .libs/cymat (which cannot find libcymat-ledger).
@@ -52,17 +50,7 @@ expect 1 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" evil.bundle
 escaped "$T/err"
 
 say "cymat sync from a peer (its log)"
-cat >agency.conf <<EOC
-[node]
-key = $K/nisc-node.key
-principal = nisc/node
-agency = nisc
-ledger = $T/agency.git
-mode = agency
-[remote "evil"]
-url = file://$T/evil.git
-role = peer
-EOC
+nisc_node_config agency.conf agency.git agency evil "file://$T/evil.git" peer
 expect 6 "$CYMAT" sync --config agency.conf
 escaped "$T/err"
 
