@@ -581,7 +581,18 @@ done:
 
 void ledger_record_path(char out[LEDGER_RECORD_PATH_LEN + 1], const char *id)
 {
-	snprintf(out, LEDGER_RECORD_PATH_LEN + 1, "records/%.2s/%.2s/%s.json", id, id + 2, id);
+	/* A cached verification builds one path per record: no snprintf for the usual id. */
+	if (strnlen(id, LEDGER_HEX_ID_LEN + 1) != LEDGER_HEX_ID_LEN) {
+		snprintf(out, LEDGER_RECORD_PATH_LEN + 1, "records/%.2s/%.2s/%s.json", id, id + 2, id);
+		return;
+	}
+	memcpy(out, "records/", 8);
+	memcpy(out + 8, id, 2);
+	out[10] = '/';
+	memcpy(out + 11, id + 2, 2);
+	out[13] = '/';
+	memcpy(out + 14, id, LEDGER_HEX_ID_LEN);
+	memcpy(out + 14 + LEDGER_HEX_ID_LEN, ".json", 6);
 }
 
 int ledger_record_path_id(char out[LEDGER_HEX_ID_LEN + 1], const char *path)
