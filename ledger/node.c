@@ -19,6 +19,7 @@
 #include "ledger/receive.h"
 #include "ledger/trust.h"
 #include "state_internal.h"
+#include "store_order.h"
 #include "sync_internal.h"
 
 /* Ids per receipt: keeps a receipt far below the 1 MiB record limit. */
@@ -64,7 +65,8 @@ static int idset_added(struct idset *set, ledger_repo *repo, const char *from, c
 	int error;
 
 	set->count = 0;
-	error = ledger_repo_foreach_added(repo, from, to, idset_add_cb, set);
+	/* Paths only: the verification of `to` reads and checks these files. */
+	error = store_foreach_added_path(repo, from, to, idset_add_cb, set);
 	if (error < 0)
 		return error;
 	if (set->count > 1)

@@ -1082,6 +1082,7 @@ struct file_walk {
 	void *payload;
 	int differing; /* the files both trees hold with different bytes, not the added ones */
 	struct file_list *list; /* when set, files are listed here instead of read */
+	int paths_only; /* cb gets each path with no data: its blob is not read */
 	char path[STORE_PATH_MAX];
 };
 
@@ -1141,6 +1142,8 @@ static int walk_blob(struct file_walk *w, const git_tree_entry *e)
 
 	if (w->list)
 		return list_add(w->list, w->path, git_tree_entry_id(e));
+	if (w->paths_only)
+		return w->cb(w->path, NULL, 0, w->payload);
 	if ((r = reader_blob(&obj, &data, &len, &w->rd, git_tree_entry_id(e), w->path)) < 0)
 		return r;
 	r = w->cb(w->path, data, len, w->payload);
@@ -1228,7 +1231,7 @@ static int records_tree(git_tree **out, ledger_repo *repo, const char *rev)
 }
 
 static int foreach_added(ledger_repo *repo, const char *from, const char *to, int from_empty,
-                         int differing, ledger_file_cb cb, void *payload)
+                         int differing, int paths_only, ledger_file_cb cb, void *payload)
 {
 	git_tree *t_from = NULL, *t_to = NULL;
 	struct file_walk *w = NULL;
@@ -1252,6 +1255,7 @@ static int foreach_added(ledger_repo *repo, const char *from, const char *to, in
 	w->cb = cb;
 	w->payload = payload;
 	w->differing = differing;
+	w->paths_only = paths_only;
 	r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"));
 	reader_release(&w->rd);
 done:
@@ -1342,19 +1346,25 @@ done:
 int ledger_repo_foreach_record(ledger_repo *repo, const char *commit, ledger_file_cb cb,
                                void *payload)
 {
-	return foreach_added(repo, NULL, commit, 1, 0, cb, payload);
+	return foreach_added(repo, NULL, commit, 1, 0, 0, cb, payload);
 }
 
 int ledger_repo_foreach_added(ledger_repo *repo, const char *from, const char *to,
                               ledger_file_cb cb, void *payload)
 {
-	return foreach_added(repo, from, to, from == NULL, 0, cb, payload);
+	return foreach_added(repo, from, to, from == NULL, 0, 0, cb, payload);
+}
+
+int store_foreach_added_path(ledger_repo *repo, const char *from, const char *to,
+                             ledger_file_cb cb, void *payload)
+{
+	return foreach_added(repo, from, to, from == NULL, 0, 1, cb, payload);
 }
 
 int ledger_repo_foreach_differing(ledger_repo *repo, const char *a, const char *b,
                                   ledger_file_cb cb, void *payload)
 {
-	return foreach_added(repo, a, b, 0, 1, cb, payload);
+	return foreach_added(repo, a, b, 0, 1, 0, cb, payload);
 }
 
 static int config_local(git_config **out, ledger_repo *repo)

@@ -40,4 +40,11 @@ typedef int (*store_file_cb)(size_t rank, const char *path, const char *data, si
 int store_foreach_added_ordered(ledger_repo *repo, const char *from, const char *to,
                                 const store_order *order, store_file_cb cb, void *payload);
 
+/*
+ * The paths ledger_repo_foreach_added gives, without reading the files:
+ * `cb` gets NULL data and length 0.  For a caller that only lists them.
+ */
+int store_foreach_added_path(ledger_repo *repo, const char *from, const char *to,
+                             ledger_file_cb cb, void *payload);
+
 #endif
