@@ -344,19 +344,74 @@ static int inbox_compare(const void *a, const void *b)
 	return strcmp(((const struct inbox_ref *)a)->ref, ((const struct inbox_ref *)b)->ref);
 }
 
+/*
+ * A receipt is due from before an inbox's merge until its receipt is
+ * appended: refs/cymat/receipt-due/<agency>/<inbox commit> points at main
+ * as it was before.  The records the inbox brought are those of its commit
+ * not in that main, which cannot be told after the fact otherwise (main
+ * may have fast-forwarded to the inbox).  A crash after the merge or a
+ * refused receipt append leaves the ref, and the next intake issues the
+ * receipt (receipt_heal).
+ */
+#define RECEIPT_DUE_PREFIX "refs/cymat/receipt-due/"
+
+static void receipt_due_ref(char *out, size_t size, const char *agency, const char *commit)
+{
+	snprintf(out, size, RECEIPT_DUE_PREFIX "%s/%s", agency, commit);
+}
+
+/* Best effort: a due ref left behind is found stale and deleted by receipt_heal. */
+static void receipt_due_drop(ledger_repo *repo, const char *ref, const char *base)
+{
+	if (ledger_repo_delete_ref(repo, ref, base) < 0)
+		ledger_error_clear();
+}
+
+/* Load main, judge it and append the receipts for `added`; `state` keeps main's state. */
+static int receipt_issue(char receipt[LEDGER_HEX_ID_LEN + 1], char tip[LEDGER_OID_HEX_LEN + 1],
+                         ledger_state **state, ledger_repo *repo,
+                         const ledger_sync_options *opts, const char *agency,
+                         const char *commit, const struct idset *added)
+{
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	ledger_policy *policy = NULL;
+	struct receipt_job job;
+	int error;
+
+	if (!*state && (error = ledger_state_load(state, repo, &vopts)) < 0)
+		return ledger_error_prefix("inbox \"%s\": cannot load the merged ledger", agency);
+	error = ledger_policy_evaluate(&policy, *state, repo, NULL);
+	if (error < 0)
+		return ledger_error_prefix("inbox \"%s\": cannot judge the merged ledger", agency);
+	job.inbox = agency;
+	job.commit = commit;
+	job.added = added;
+	job.reports[0] = ledger_state_report(*state);
+	job.reports[1] = ledger_policy_report(policy);
+	error = append_receipts(receipt, tip, repo, opts, &job);
+	ledger_policy_free(policy);
+	return error;
+}
+
 /* Judge, merge and receipt one inbox; fills the event. */
 static int intake_one(ledger_intake_event *ev, char merged[LEDGER_OID_HEX_LEN + 1],
                       char receipt[LEDGER_HEX_ID_LEN + 1], struct merge_outcome *m,
                       ledger_repo *repo, const ledger_sync_options *opts, const char *agency,
                       const char *commit)
 {
-	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
-	ledger_policy *policy = NULL;
-	struct receipt_job job;
-	char what[64];
+	char what[64], due[sizeof(RECEIPT_DUE_PREFIX) + 32 + LEDGER_OID_HEX_LEN + 2];
+	char base[LEDGER_OID_HEX_LEN + 1], old[LEDGER_OID_HEX_LEN + 1];
 	int error;
 
 	snprintf(what, sizeof(what), "inbox \"%s\"", agency);
+	receipt_due_ref(due, sizeof(due), agency, commit);
+	if ((error = ledger_repo_head(base, repo)) < 0)
+		return error;
+	error = ledger_repo_update_ref(repo, due, NULL, base);
+	if (error == LEDGER_ECONFLICT && ledger_repo_ref(old, repo, due) == 0)
+		error = ledger_repo_update_ref(repo, due, old, base);
+	if (error < 0)
+		return ledger_error_prefix("%s", what);
 	/*
 	 * Judge without rewriting the cache: an inbox refused now is judged
 	 * again at every intake, and must not cost a full verification of main
@@ -365,11 +420,14 @@ static int intake_one(ledger_intake_event *ev, char merged[LEDGER_OID_HEX_LEN + 
 	error = node_merge_incoming(m, repo, commit, what, opts, 1);
 	if (error < 0) {
 		ev->refused = m->refused;
+		receipt_due_drop(repo, due, base);
 		return error;
 	}
 	ev->accepted = m->added.count;
-	if (strcmp(m->before, m->after) == 0)
+	if (strcmp(m->before, m->after) == 0) {
+		receipt_due_drop(repo, due, base);
 		return 0; /* contained meanwhile: nothing merged */
+	}
 	memcpy(merged, m->after, LEDGER_OID_HEX_LEN + 1);
 	ev->merged = merged;
 	/*
@@ -377,25 +435,134 @@ static int intake_one(ledger_intake_event *ev, char merged[LEDGER_OID_HEX_LEN + 
 	 * what it fetched from here): a receipt of nothing would only make the
 	 * node fetch, merge and push once more.
 	 */
-	if (m->added.count == 0)
+	if (m->added.count == 0) {
+		receipt_due_drop(repo, due, base);
 		return 0;
-	error = ledger_state_load(&m->state, repo, &vopts);
+	}
+	/* main moved before the merge (the CLI appended): name the main merged into. */
+	if (strcmp(base, m->before) != 0) {
+		if (ledger_repo_update_ref(repo, due, base, m->before) == 0)
+			memcpy(base, m->before, sizeof(base));
+		ledger_error_clear();
+	}
+	error = receipt_issue(receipt, merged, &m->state, repo, opts, agency, commit, &m->added);
 	if (error < 0)
-		return ledger_error_prefix("%s: cannot load the merged ledger", what);
-	error = ledger_policy_evaluate(&policy, m->state, repo, NULL);
-	if (error < 0)
-		return ledger_error_prefix("%s: cannot judge the merged ledger", what);
-	job.inbox = agency;
-	job.commit = commit;
-	job.added = &m->added;
-	job.reports[0] = ledger_state_report(m->state);
-	job.reports[1] = ledger_policy_report(policy);
-	error = append_receipts(receipt, merged, repo, opts, &job);
-	ledger_policy_free(policy);
-	if (error < 0)
-		return error;
+		return error; /* the due ref stays: the next intake issues the receipt */
+	receipt_due_drop(repo, due, base);
 	ev->receipt = receipt;
 	return 0;
+}
+
+/* 1 when a receipt in `state` (at main) names `commit`. */
+static int receipt_names(int *out, ledger_repo *repo, const ledger_state *state,
+                         const char *commit)
+{
+	ledger_record *rec = NULL;
+	char *data = NULL;
+	size_t i, len;
+	int error = 0;
+
+	*out = 0;
+	for (i = 0; i < state->count && !*out; i++) {
+		const entry *e = &state->entries[i];
+		const char *named;
+
+		if (strcmp(e->type, "receipt") != 0 || e->fail_code || state->invalid[i])
+			continue;
+		if ((error = ledger_repo_read(&data, &len, repo, state->tip, e->path)) < 0)
+			return error;
+		error = ledger_record_parse(&rec, data, len);
+		free(data);
+		data = NULL;
+		if (error < 0)
+			return error;
+		named = json_string_value(json_object_get(rec->body, "commit"));
+		*out = named && strcmp(named, commit) == 0;
+		ledger_record_free(rec);
+		rec = NULL;
+	}
+	return 0;
+}
+
+/*
+ * Issue the receipts still due (RECEIPT_DUE_PREFIX): for an inbox commit
+ * contained in main that brought records and that no receipt names.  A due
+ * ref whose commit main does not contain (the merge never happened) or
+ * that a receipt already answers is deleted.
+ */
+static int receipt_heal(ledger_repo *repo, const ledger_sync_options *opts, ledger_intake_cb cb,
+                        void *payload)
+{
+	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
+	struct inbox_list list = { 0 };
+	struct idset added = { 0 };
+	size_t i;
+	int error, first_error = 0;
+
+	if ((error = ledger_repo_foreach_ref(repo, RECEIPT_DUE_PREFIX, collect_inbox, &list)) < 0)
+		goto done;
+	for (i = 0; i < list.count; i++) {
+		char agency[33], commit[LEDGER_OID_HEX_LEN + 1], head[LEDGER_OID_HEX_LEN + 1];
+		char merged[LEDGER_OID_HEX_LEN + 1], receipt[LEDGER_HEX_ID_LEN + 1];
+		const char *name = list.items[i].ref + strlen(RECEIPT_DUE_PREFIX);
+		const char *slash = strchr(name, '/');
+		const char *base = list.items[i].commit;
+		ledger_state *state = NULL;
+		ledger_intake_event ev = { 0 };
+		int contained, named = 0;
+
+		if (!slash || (size_t)(slash - name) >= sizeof(agency) ||
+		    strlen(slash + 1) != LEDGER_OID_HEX_LEN) {
+			receipt_due_drop(repo, list.items[i].ref, base);
+			continue;
+		}
+		memcpy(agency, name, (size_t)(slash - name));
+		agency[slash - name] = '\0';
+		memcpy(commit, slash + 1, sizeof(commit));
+		if ((error = ledger_repo_head(head, repo)) < 0)
+			goto done;
+		/* Not contained (the merge never happened), or not a commit here: nothing owed. */
+		contained = ledger_repo_is_ancestor(repo, commit, head);
+		if (contained < 0)
+			ledger_error_clear();
+		if (contained <= 0 || !node_agency_ok(agency)) {
+			receipt_due_drop(repo, list.items[i].ref, base);
+			continue;
+		}
+		error = idset_added(&added, repo, base, commit);
+		if (error == 0 && added.count)
+			error = ledger_state_load(&state, repo, &vopts);
+		if (error == 0 && added.count)
+			error = receipt_names(&named, repo, state, commit);
+		if (error == 0 && added.count && !named)
+			error = receipt_issue(receipt, merged, &state, repo, opts, agency, commit,
+			                      &added);
+		ledger_state_free(state);
+		if (error < 0) {
+			/* Due again at the next intake; the other inboxes go on. */
+			if (first_error == 0) {
+				first_error = error;
+				ledger_error_prefix("inbox \"%s\": receipt for %.12s", agency, commit);
+			}
+			continue;
+		}
+		receipt_due_drop(repo, list.items[i].ref, base);
+		if (!added.count || named || !cb)
+			continue;
+		ev.inbox = agency;
+		ev.commit = commit;
+		ev.merged = merged;
+		ev.receipt = receipt;
+		ev.accepted = added.count;
+		cb(&ev, payload);
+	}
+	error = first_error;
+done:
+	for (i = 0; i < list.count; i++)
+		free(list.items[i].ref);
+	free(list.items);
+	idset_clear(&added);
+	return error;
 }
 
 int ledger_master_intake(ledger_intake_result *out, ledger_repo *repo,
@@ -411,6 +578,14 @@ int ledger_master_intake(ledger_intake_result *out, ledger_repo *repo,
 		memset(out, 0, sizeof(*out));
 	if ((error = node_check_options(opts)) < 0)
 		return error;
+	/* Receipts a crash or a refused append left owing, before anything new. */
+	if ((error = receipt_heal(repo, opts, cb, payload)) < 0) {
+		const ledger_error *e = ledger_error_last();
+
+		first_error = error;
+		snprintf(first_message, sizeof(first_message), "%s",
+		         e && e->message ? e->message : "unknown error");
+	}
 	error = ledger_repo_foreach_ref(repo, INBOX_PREFIX, collect_inbox, &list);
 	if (error < 0)
 		goto done;

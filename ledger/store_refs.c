@@ -209,3 +209,46 @@ done:
 	git_commit_free(t);
 	return r;
 }
+
+int ledger_repo_delete_ref(ledger_repo *repo, const char *ref, const char *expected)
+{
+	git_reference *r = NULL;
+	git_oid exp_id;
+	int locked = 0, rc, error;
+
+	if ((rc = ref_name_check(ref)) < 0)
+		return rc;
+	if (strcmp(ref, LEDGER_MAIN_REF) == 0)
+		return ledger_error_set(LEDGER_EINVALID, "ref \"%s\" is never deleted", ref);
+	if (!expected || strlen(expected) != LEDGER_OID_HEX_LEN ||
+	    git_oid_fromstr(&exp_id, expected) < 0)
+		return ledger_error_set(LEDGER_EINVALID, "ref \"%s\": expected \"%s\" is not a commit id",
+		                        ref, expected ? expected : "(null)");
+	if ((rc = store_lock_acquire(repo)) < 0)
+		return rc;
+	locked = 1;
+	error = git_reference_lookup(&r, repo->git, ref);
+	if (error == GIT_ENOTFOUND) {
+		rc = ledger_error_set(LEDGER_ENOTFOUND, "ref \"%s\" not found", ref);
+		goto done;
+	}
+	if (error < 0) {
+		rc = store_error_git(error, "cannot read ref \"%s\"", ref);
+		goto done;
+	}
+	if (git_reference_type(r) != GIT_REFERENCE_DIRECT ||
+	    !git_oid_equal(git_reference_target(r), &exp_id)) {
+		rc = ledger_error_set(LEDGER_ECONFLICT, "ref \"%s\" is no longer at %s", ref, expected);
+		goto done;
+	}
+	if ((error = git_reference_delete(r)) < 0) {
+		rc = store_error_git(error, "cannot delete ref \"%s\"", ref);
+		goto done;
+	}
+	rc = 0;
+done:
+	if (locked)
+		store_lock_release(repo);
+	git_reference_free(r);
+	return rc;
+}

@@ -575,6 +575,96 @@ START_TEST(intake_merges_an_inbox_and_signs_a_receipt)
 }
 END_TEST
 
+/* Receipts naming `commit` in the master's main. */
+static int receipts_naming(const char *commit)
+{
+	char cmd[4600], line[256];
+	FILE *p;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "git -C '%s' grep -l '\"commit\":\"%s\"' main -- records",
+	         fx.master_path, commit);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	while (fgets(line, sizeof(line), p))
+		n++;
+	pclose(p);
+	return n;
+}
+
+/*
+ * The master dies after moving main to an inbox and before its receipt:
+ * the next intake issues that receipt, once, and a later one none.
+ */
+START_TEST(intake_issues_a_receipt_a_crash_left_due)
+{
+	ledger_sync_options opts = node_options(&fx.node, "nisc");
+	ledger_commit_options copts = LEDGER_COMMIT_OPTIONS_INIT;
+	ledger_intake_result res;
+	struct events ev = { 0 };
+	ledger_repo *moj = clone_master("moj");
+	ledger_record *rec;
+	char a1[65], m1[65], inbox[41], before[41], uni[41], after[41], again[41], due[128];
+	char email[80];
+	json_t *accepted;
+
+	note(moj, &fx.moj_csirt, "agency one", a1);
+	to_inbox(moj, "moj");
+	ck_assert_int_eq(ledger_repo_ref(inbox, fx.master, "refs/inbox/moj"), 0);
+	head(before, fx.master);
+
+	/* What the intake writes up to its merge (main fast-forwards to the inbox), then dies. */
+	snprintf(due, sizeof(due), "refs/cymat/receipt-due/moj/%s", inbox);
+	ck_assert_int_eq(ledger_repo_update_ref(fx.master, due, NULL, before), 0);
+	snprintf(email, sizeof(email), "%s@cymat.invalid", fx.node.kid);
+	copts.name = fx.node.principal;
+	copts.email = email;
+	copts.sign = ledger_key_commit_signer;
+	copts.sign_payload = fx.node.key;
+	ck_assert_int_eq(ledger_repo_union(uni, fx.master, before, inbox, &copts), 0);
+	ck_assert_int_eq(ledger_repo_update_ref(fx.master, LEDGER_MAIN_REF, before, uni), 0);
+	/* The CLI appends meanwhile: not part of what the inbox brought. */
+	note(fx.master, &fx.manager, "master one", m1);
+	ck_assert_int_eq(receipts_naming(inbox), 0);
+
+	ck_assert_int_eq(ledger_master_intake(&res, fx.master, &opts, on_event, &ev), 0);
+	ck_assert_uint_eq(res.merged, 0);
+	ck_assert_int_eq(ev.n, 1);
+	ck_assert_int_eq(ev.error[0], 0);
+	ck_assert_str_eq(ev.inbox[0], "moj");
+	ck_assert_uint_eq(ev.accepted[0], 1);
+	ck_assert_int_eq(receipts_naming(inbox), 1);
+	rec = read_record(fx.master, ev.receipt[0]);
+	ck_assert_str_eq(rec->type, "receipt");
+	ck_assert_str_eq(json_string_value(json_object_get(rec->body, "commit")), inbox);
+	accepted = json_object_get(rec->body, "accepted");
+	ck_assert_uint_eq(json_array_size(accepted), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(accepted, 0)), a1);
+	ledger_record_free(rec);
+	ck_assert_int_eq(ledger_repo_ref(again, fx.master, due), LEDGER_ENOTFOUND);
+	assert_no_errors(fx.master);
+
+	/* Answered: the next intake issues nothing. */
+	head(after, fx.master);
+	memset(&ev, 0, sizeof(ev));
+	ck_assert_int_eq(ledger_master_intake(&res, fx.master, &opts, on_event, &ev), 0);
+	ck_assert_int_eq(ev.n, 0);
+	head(again, fx.master);
+	ck_assert_str_eq(again, after);
+	ck_assert_int_eq(receipts_naming(inbox), 1);
+
+	/* Died after the receipt, before deleting the due ref: no second receipt. */
+	ck_assert_int_eq(ledger_repo_update_ref(fx.master, due, NULL, before), 0);
+	ck_assert_int_eq(ledger_master_intake(&res, fx.master, &opts, on_event, &ev), 0);
+	ck_assert_int_eq(ev.n, 0);
+	head(again, fx.master);
+	ck_assert_str_eq(again, after);
+	ck_assert_int_eq(receipts_naming(inbox), 1);
+	ck_assert_int_eq(ledger_repo_ref(again, fx.master, due), LEDGER_ENOTFOUND);
+	ledger_repo_free(moj);
+}
+END_TEST
+
 /* Append a record file as is, under a commit signed by `s` (bypassing the judge). */
 static void append_raw(ledger_repo *repo, const testsigner *s, const char *path,
                        const char *data, size_t len)
@@ -911,6 +1001,7 @@ static Suite *node_suite(void)
 	tcase_add_test(tc, checkpoint_names_main_and_its_record_count);
 	tcase_add_test(tc, intake_merges_an_inbox_and_signs_a_receipt);
 	tcase_add_test(tc, intake_refuses_a_forged_record_and_leaves_main);
+	tcase_add_test(tc, intake_issues_a_receipt_a_crash_left_due);
 	tcase_add_test(tc, sync_converges_over_a_path);
 	tcase_add_test(tc, peers_relay_records_and_refuse_forgeries);
 	tcase_add_test(tc, sync_converges_over_git_daemon);

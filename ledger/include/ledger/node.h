@@ -119,7 +119,7 @@ typedef struct {
 	 * (`refused`) or because it cannot be merged (two files at one path);
 	 * other codes: it could not be judged (I/O, ...).  Main is unchanged by
 	 * a refused inbox; an inbox that failed after its merge (appending the
-	 * receipt) has `merged` set and gets no receipt later.
+	 * receipt) has `merged` set and gets its receipt at a later intake.
 	 */
 	int error;
 	const char *message;        /* when error: one line naming the record or commit and why */
@@ -150,7 +150,13 @@ typedef struct {
  * merge of what it fetched from here) is merged without a receipt.  An
  * inbox already contained in main is skipped and gets no new receipt, so a
  * second intake with nothing new does nothing.  A refused inbox gets no
- * receipt and is judged again at the next intake.  `cb` (may be NULL) hears of every inbox judged; `out` may be NULL.
+ * receipt and is judged again at the next intake.  Receipts are idempotent:
+ * from before a merge until its receipt is appended,
+ * refs/cymat/receipt-due/<agency>/<inbox commit> names main before the
+ * merge; each intake first issues the receipt of every such inbox commit
+ * that main contains, that brought records and that no receipt names (a
+ * crash after the merge, a refused receipt append), with an event like a
+ * merge's, and deletes the refs that are answered or stale.  `cb` (may be NULL) hears of every inbox judged; `out` may be NULL.
  *
  * Returns 0 when every inbox was judged, whatever the verdicts; a negative
  * code when the pass could not run, or the first error that was not a

@@ -70,6 +70,14 @@ int ledger_repo_union(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const
 int ledger_repo_update_ref(ledger_repo *repo, const char *ref, const char *expected,
                            const char *target);
 
+/*
+ * Delete `ref` if it still points at `expected`, under the ledger lock (not
+ * fsynced: callers delete what they can tell is stale again).
+ * refs/heads/main is never deleted.  LEDGER_ENOTFOUND when it does
+ * not exist, LEDGER_ECONFLICT when it moved.
+ */
+int ledger_repo_delete_ref(ledger_repo *repo, const char *ref, const char *expected);
+
 /* The commit a ref points at; LEDGER_ENOTFOUND when it does not exist. */
 int ledger_repo_ref(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *ref);
 
