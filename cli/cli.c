@@ -398,6 +398,33 @@ char *cli_escaped(const char *text)
 	return out ? ledger_escape_controls(out, size, text) : NULL;
 }
 
+void cli_print_text(const char *fmt, ...)
+{
+	char *text = NULL, *safe;
+	size_t len;
+	int newline;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	if (!text) {
+		fputs("(out of memory)\n", stdout);
+		return;
+	}
+	len = strlen(text);
+	newline = len && text[len - 1] == '\n';
+	if (newline)
+		text[len - 1] = '\0';
+	safe = cli_escaped(text);
+	fputs(safe ? safe : "(out of memory)", stdout);
+	if (newline)
+		putchar('\n');
+	free(safe);
+	free(text);
+}
+
 void cli_print_finding(FILE *fp, const ledger_finding *f)
 {
 	const char *subject = *f->id ? f->id : *f->commit ? f->commit : "-";

@@ -112,6 +112,12 @@ void cli_print_finding(FILE *fp, const ledger_finding *f);
 
 /* `text` with its control characters escaped (ledger_escape_controls), to free; NULL: no memory. */
 char *cli_escaped(const char *text);
+/*
+ * printf to stdout with every control character of the output escaped
+ * (ledger_escape_controls) but a final newline: for text views of what
+ * records say, which any principal writes.
+ */
+void cli_print_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *cli_severity_name(ledger_severity severity);
 
 /* Print every finding of a report; returns how many are errors. */

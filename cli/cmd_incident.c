@@ -35,7 +35,7 @@ static void print_field(const char *label, const json_t *inc, const char *name)
 	const json_t *v = json_object_get(inc, name);
 
 	if (json_is_string(v))
-		printf("%-18s %s\n", label, json_string_value(v));
+		cli_print_text("%-18s %s\n", label, json_string_value(v));
 	else if (json_is_integer(v))
 		printf("%-18s %lld\n", label, (long long)json_integer_value(v));
 	else if (json_is_boolean(v))
@@ -63,13 +63,13 @@ static void print_incident(const json_t *inc)
 
 	printf("\ntimeline:\n");
 	json_array_foreach(json_object_get(inc, "timeline"), i, ev) {
-		printf("  %-20s  %-14s  %-12.12s  %-22s  %s\n", cli_json_str(ev, "time"),
+		cli_print_text("  %-20s  %-14s  %-12.12s  %-22s  %s\n", cli_json_str(ev, "time"),
 		       cli_json_str(ev, "type"), cli_json_str(ev, "id"),
 		       cli_json_str(ev, "author"), cli_json_str(ev, "status"));
 	}
 	printf("\nfindings: %zu\n", json_array_size(json_object_get(inc, "findings")));
 	json_array_foreach(json_object_get(inc, "findings"), i, f) {
-		printf("  %s %s %s %s %s: %s\n", cli_json_str(f, "severity"),
+		cli_print_text("  %s %s %s %s %s: %s\n", cli_json_str(f, "severity"),
 		       cli_json_str(f, "rule"), cli_json_str(f, "code"), cli_json_str(f, "id"),
 		       cli_json_str(f, "path"), cli_json_str(f, "message"));
 	}

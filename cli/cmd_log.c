@@ -198,13 +198,11 @@ int cmd_log(int argc, char **argv)
 			json_decref(obj);
 		} else {
 			int marked = strcmp(status, "valid") != 0;
-			/* Any principal writes summaries: no control character reaches the terminal. */
-			char *safe = summary ? cli_escaped(summary) : NULL;
 
-			printf("%s %-12s %-20s %.12s %s%s%s%s\n", rec->time, rec->type, rec->author,
-			       rec->id, safe ? safe : "", marked ? " [" : "",
-			       marked ? status : "", marked ? "]" : "");
-			free(safe);
+			/* Any principal writes records: no control character reaches the terminal. */
+			cli_print_text("%s %-12s %-20s %.12s %s%s%s%s\n", rec->time, rec->type,
+			               rec->author, rec->id, summary ? summary : "",
+			               marked ? " [" : "", marked ? status : "", marked ? "]" : "");
 		}
 		free(summary);
 	}

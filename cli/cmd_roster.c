@@ -33,7 +33,7 @@ static void print_names(const char *label, const json_t *names)
 	if (json_array_size(names) == 0)
 		printf(" -");
 	json_array_foreach(names, i, v) {
-		printf("%s %s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "?");
+		cli_print_text("%s %s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "?");
 	}
 	putchar('\n');
 }
@@ -55,14 +55,14 @@ static void print_roster(const json_t *roster)
 
 	json_array_foreach(json_object_get(roster, "agencies"), i, ag) {
 		name = json_object_get(ag, "name");
-		printf("%s (%s", cli_json_str(ag, "id"), cli_json_str(ag, "kind"));
+		cli_print_text("%s (%s", cli_json_str(ag, "id"), cli_json_str(ag, "kind"));
 		if (json_is_string(json_object_get(ag, "parent")))
-			printf(", under %s", cli_json_str(ag, "parent"));
+			cli_print_text(", under %s", cli_json_str(ag, "parent"));
 		printf(")");
 		if (json_is_object(name))
-			printf(" %s", cli_json_str(name, "en"));
+			cli_print_text(" %s", cli_json_str(name, "en"));
 		else if (json_is_string(name))
-			printf(" %s", json_string_value(name));
+			cli_print_text(" %s", json_string_value(name));
 		putchar('\n');
 		quota = json_object_get(ag, "quota");
 		printf("  quota          candidates ");

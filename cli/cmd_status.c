@@ -81,7 +81,7 @@ int cmd_status(int argc, char **argv)
 		printf("%-12s  %-10s  %-11s  %-10s  %-20s  %-20s  %s\n", "ID", "STATE", "ROUTE",
 		       "AFFECTED", "OPENED", "UPDATED", "D/R/F");
 		json_array_foreach(shown, i, inc) {
-			printf("%-12.12s  %-10s  %-11s  %-10s  %-20s  %-20s  %lld/%lld/%lld%s\n",
+			cli_print_text("%-12.12s  %-10s  %-11s  %-10s  %-20s  %-20s  %lld/%lld/%lld%s\n",
 			       cli_json_str(inc, "id"), cli_json_str(inc, "state"),
 			       cli_json_str(inc, "route"), cli_json_str(inc, "affected"),
 			       cli_json_str(inc, "opened"), cli_json_str(inc, "updated"),

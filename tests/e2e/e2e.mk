@@ -54,3 +54,4 @@ E2E_TESTS += e2e/t0790-bench-sync.sh
 E2E_TESTS += e2e/t0796-checkpoint-signer.sh
 E2E_TESTS += e2e/t0797-deep-tree.sh
 E2E_TESTS += e2e/t0798-escape-paths.sh
+E2E_TESTS += e2e/t0799-escape-views.sh
