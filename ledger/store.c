@@ -809,7 +809,7 @@ int ledger_repo_append(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
 		return r;
 	if ((r = entries_prepare(&ents, &n, files, count)) < 0)
 		return r;
-	if ((r = store_lock_acquire(repo)) < 0)
+	if ((r = store_lock_acquire(repo, LEDGER_MAIN_REF)) < 0)
 		goto done;
 	locked = 1;
 	if ((r = store_lookup_commit(&tip, repo, NULL)) < 0)

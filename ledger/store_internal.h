@@ -15,6 +15,8 @@ struct ledger_repo {
 	char *git_dir;   /* absolute, no trailing slash */
 	char *state_dir; /* "<git_dir>/cymat" once created, else NULL */
 	int lock_held;
+	int lock_fd;     /* while lock_held: cymat/lock, flock()ed */
+	long lock_pid;   /* the process that took it (a forked child only closes it) */
 	int odb_from_env; /* objects from GIT_OBJECT_DIRECTORY and alternates: never reopened */
 	/*
 	 * In-memory backend of git's object database, above the others: an
@@ -79,10 +81,12 @@ int store_commit_write(git_oid *out, ledger_repo *repo, const git_tree *tree,
                        const ledger_commit_options *opts);
 
 /*
- * The ledger lock, <git dir>/cymat/lock: created exclusively, holding
- * "pid hostname\n".  Waits a bounded time, then LEDGER_ELOCKED.
+ * The ledger lock: an flock on <git dir>/cymat/lock held until release, for
+ * an update of `ref` (the file says "pid hostname ref\n" while held; a
+ * holder that died leaves it, and the next one removes <ref>.lock).  Waits
+ * a bounded time, then LEDGER_ELOCKED.
  */
-int store_lock_acquire(ledger_repo *repo);
+int store_lock_acquire(ledger_repo *repo, const char *ref);
 void store_lock_release(ledger_repo *repo);
 
 /*

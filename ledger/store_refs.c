@@ -175,7 +175,7 @@ int ledger_repo_update_ref(ledger_repo *repo, const char *ref, const char *expec
 			goto done;
 		}
 	}
-	if ((r = store_lock_acquire(repo)) < 0)
+	if ((r = store_lock_acquire(repo, ref)) < 0)
 		goto done;
 	locked = 1;
 	if (expected)
@@ -224,7 +224,7 @@ int ledger_repo_delete_ref(ledger_repo *repo, const char *ref, const char *expec
 	    git_oid_fromstr(&exp_id, expected) < 0)
 		return ledger_error_set(LEDGER_EINVALID, "ref \"%s\": expected \"%s\" is not a commit id",
 		                        ref, expected ? expected : "(null)");
-	if ((rc = store_lock_acquire(repo)) < 0)
+	if ((rc = store_lock_acquire(repo, ref)) < 0)
 		return rc;
 	locked = 1;
 	error = git_reference_lookup(&r, repo->git, ref);

@@ -786,16 +786,21 @@ static void write_lock(ledger_repo *repo, const char *content)
 	free(lock);
 }
 
+/* 1 when some process holds the ledger lock (its flock), else 0. */
 static int lock_exists(ledger_repo *repo)
 {
 	const char *state;
 	char *lock;
-	int r;
+	int fd, r;
 
 	ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
 	ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
-	r = access(lock, F_OK) == 0;
+	fd = open(lock, O_RDONLY | O_CLOEXEC);
 	free(lock);
+	if (fd < 0)
+		return 0;
+	r = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
 	return r;
 }
 
@@ -811,6 +816,46 @@ static pid_t dead_pid(void)
 	return p;
 }
 
+/*
+ * Another process holding the ledger lock's flock, its lock file saying
+ * `content`, until the returned pipe is closed; it dies with its flock.
+ */
+static pid_t hold_lock(ledger_repo *repo, const char *content, int *release)
+{
+	const char *state;
+	char *lock, c;
+	int go[2], ready[2];
+	pid_t holder;
+
+	ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
+	ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	holder = fork();
+	ck_assert_int_ge(holder, 0);
+	if (holder == 0) {
+		int fd = open(lock, O_RDWR | O_CREAT, 0644);
+
+		close(go[1]);
+		close(ready[0]);
+		if (fd < 0 || flock(fd, LOCK_EX) < 0 || ftruncate(fd, 0) < 0 ||
+		    write(fd, content, strlen(content)) != (ssize_t)strlen(content) ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(1);
+		/* holds the lock until the parent closes the pipe */
+		if (read(go[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(go[0]);
+	close(ready[1]);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	free(lock);
+	*release = go[1];
+	return holder;
+}
+
 START_TEST(test_stale_lock_recovered)
 {
 	char *base, *path = tmp_repo(&base), *line;
@@ -819,31 +864,36 @@ START_TEST(test_stale_lock_recovered)
 	FILE *f;
 
 	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	/* a lock file whose holder is gone (nobody holds its flock) */
 	ck_assert_int_ge(asprintf(&line, "%ld %s\n", (long)dead_pid(), host), 0);
 	write_lock(repo, line);
-	/* as if the dead holder died inside the ref update */
+	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
+
+	/* a refs/heads/main.lock that no dead holder of ours left: not ours to remove */
 	ck_assert_int_ge(asprintf(&ref_lock, "%s/refs/heads/main.lock", path), 0);
 	f = fopen(ref_lock, "w");
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
-	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
-	ck_assert(!lock_exists(repo));
-	ck_assert_int_ne(access(ref_lock, F_OK), 0);
+	ck_assert_int_eq(append_seeds(repo, 2, 1, tip), LEDGER_ELOCKED);
+	ck_assert_int_eq(access(ref_lock, F_OK), 0);
 
-	/* an empty lock file whose creator died before writing it, long ago */
-	write_lock(repo, "");
+	/* the holder died inside the update of main: its main.lock is stale, and removed */
+	free(line);
+	ck_assert_int_ge(asprintf(&line, "%ld %s refs/heads/main\n", (long)dead_pid(), host), 0);
 	{
 		const char *state;
 		char *lock;
-		struct utimbuf old = { time(NULL) - 3600, time(NULL) - 3600 };
 
 		ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
 		ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
-		ck_assert_int_eq(utime(lock, &old), 0);
+		f = fopen(lock, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs(line, f);
+		fclose(f);
 		free(lock);
 	}
 	ck_assert_msg(append_seeds(repo, 2, 1, tip) == 0, "%s", testshell_errmsg());
-	ck_assert(!lock_exists(repo));
+	ck_assert_int_ne(access(ref_lock, F_OK), 0);
 	check_fsck(path);
 	free(ref_lock);
 	free(line);
@@ -857,37 +907,37 @@ START_TEST(test_live_lock)
 {
 	char *base, *path = tmp_repo(&base), *line;
 	ledger_repo *repo = genesis(path);
-	char host[256], tip[41], before[41];
-	int go[2], st;
+	char host[256], tip[41], before[41], *ref_lock;
+	int release, st;
 	pid_t holder;
+	FILE *f;
 
+	/*
+	 * A live holder whose recorded pid is not one this process can see (as
+	 * from another PID namespace: a dead pid of this host), in the middle
+	 * of its update of main.
+	 */
 	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
-	ck_assert_int_eq(pipe(go), 0);
-	holder = fork();
-	ck_assert_int_ge(holder, 0);
-	if (holder == 0) {
-		char c;
-
-		close(go[1]);
-		/* holds the lock until the parent closes the pipe */
-		if (read(go[0], &c, 1) < 0)
-			_exit(1);
-		_exit(0);
-	}
-	close(go[0]);
-	ck_assert_int_ge(asprintf(&line, "%ld %s\n", (long)holder, host), 0);
-	write_lock(repo, line);
+	ck_assert_int_ge(asprintf(&line, "%ld %s refs/heads/main\n", (long)dead_pid(), host), 0);
+	holder = hold_lock(repo, line, &release);
+	ck_assert_int_ge(asprintf(&ref_lock, "%s/refs/heads/main.lock", path), 0);
+	f = fopen(ref_lock, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
 	ck_assert_int_eq(ledger_repo_head(before, repo), 0);
 	ck_assert_int_eq(append_seeds(repo, 1, 1, tip), LEDGER_ELOCKED);
 	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "locked"));
 	ck_assert(lock_exists(repo));
+	ck_assert_int_eq(access(ref_lock, F_OK), 0);
 	ck_assert_int_eq(ledger_repo_head(tip, repo), 0);
 	ck_assert_str_eq(tip, before);
-	close(go[1]);
+	/* the holder dies: the kernel frees its lock, and its main.lock is removed */
+	close(release);
 	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
-	/* the holder is gone now: its lock is stale */
 	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
 	ck_assert_str_ne(tip, before);
+	ck_assert_int_ne(access(ref_lock, F_OK), 0);
+	free(ref_lock);
 	free(line);
 	ledger_repo_free(repo);
 	free(path);
@@ -897,50 +947,25 @@ END_TEST
 
 START_TEST(test_lock_wait)
 {
-	char *base, *path = tmp_repo(&base), *line;
-	ledger_repo *repo = genesis(path);
-	char host[256], tip[41];
-	const char *state;
-	char *lock;
-	pid_t holder;
-	int st;
-
-	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
-	ck_assert_int_eq(ledger_repo_state_dir(&state, repo), 0);
-	ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
-	holder = fork();
-	ck_assert_int_ge(holder, 0);
-	if (holder == 0) {
-		/* a live holder that releases its lock after a moment */
-		usleep(500000);
-		unlink(lock);
-		usleep(500000);
-		_exit(0);
-	}
-	ck_assert_int_ge(asprintf(&line, "%ld %s\n", (long)holder, host), 0);
-	write_lock(repo, line);
-	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
-	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
-	free(lock);
-	free(line);
-	ledger_repo_free(repo);
-	free(path);
-	cleanup(base);
-}
-END_TEST
-
-START_TEST(test_other_host_lock)
-{
 	char *base, *path = tmp_repo(&base);
 	ledger_repo *repo = genesis(path);
-	char tip[41], *line;
+	char tip[41];
+	int release, st;
+	pid_t holder, closer;
 
-	/* a dead pid, but on another host: nothing proves it dead */
-	ck_assert_int_ge(asprintf(&line, "%ld some-other-host.invalid\n", (long)dead_pid()), 0);
-	write_lock(repo, line);
-	ck_assert_int_eq(append_seeds(repo, 1, 1, tip), LEDGER_ELOCKED);
-	ck_assert(lock_exists(repo));
-	free(line);
+	holder = hold_lock(repo, "1 some-other-host.invalid\n", &release);
+	closer = fork();
+	ck_assert_int_ge(closer, 0);
+	if (closer == 0) {
+		/* the holder lets go after a moment */
+		usleep(500000);
+		close(release);
+		_exit(0);
+	}
+	close(release);
+	ck_assert_msg(append_seeds(repo, 1, 1, tip) == 0, "%s", testshell_errmsg());
+	ck_assert_int_eq(waitpid(closer, &st, 0), closer);
+	ck_assert_int_eq(waitpid(holder, &st, 0), holder);
 	ledger_repo_free(repo);
 	free(path);
 	cleanup(base);
@@ -1359,7 +1384,6 @@ static Suite *store_suite(void)
 	tcase_add_test(lock, test_stale_lock_recovered);
 	tcase_add_test(lock, test_live_lock);
 	tcase_add_test(lock, test_lock_wait);
-	tcase_add_test(lock, test_other_host_lock);
 	suite_add_tcase(s, lock);
 	tcase_set_timeout(big, 600);
 	tcase_add_test(big, test_auto_pack);

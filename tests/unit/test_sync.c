@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -440,10 +441,14 @@ START_TEST(test_update_ref)
 	{
 		const char *state;
 		char *lock;
+		int fd;
 
 		ck_assert_int_eq(ledger_repo_state_dir(&state, f.repo), 0);
 		ck_assert_int_ge(asprintf(&lock, "%s/lock", state), 0);
-		ck_assert_int_ne(access(lock, F_OK), 0);
+		fd = open(lock, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+		close(fd);
 		free(lock);
 	}
 
