@@ -100,11 +100,15 @@ static int read_key_file(char **out, size_t *out_len, const char *path)
 	size_t len = 0;
 	int fd, r = LEDGER_EIO;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not through a symbolic link; a FIFO at the path must not block the open. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return ledger_error_set(LEDGER_ENOTFOUND,
 			                        "private key file \"%s\": no such file", path);
+		if (errno == ELOOP)
+			return ledger_error_set(LEDGER_EINVALID,
+			                        "private key file \"%s\": a symbolic link", path);
 		return ledger_error_set(LEDGER_EIO, "private key file \"%s\": %s",
 		                        path, strerror(errno));
 	}
@@ -115,6 +119,12 @@ static int read_key_file(char **out, size_t *out_len, const char *path)
 	if (!S_ISREG(st.st_mode)) {
 		r = ledger_error_set(LEDGER_EINVALID,
 		                     "private key file \"%s\": not a regular file", path);
+		goto done;
+	}
+	if (st.st_uid != geteuid()) {
+		r = ledger_error_set(LEDGER_EINVALID,
+		                     "private key file \"%s\": owned by uid %lu, not by this user",
+		                     path, (unsigned long)st.st_uid);
 		goto done;
 	}
 	/* As OpenSSH does for identity files: a key others can read may have leaked. */

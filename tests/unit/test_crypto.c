@@ -691,6 +691,25 @@ START_TEST(test_load_refuses)
 	ck_assert_int_eq(ledger_key_load(&loaded, good), 0);
 	ledger_key_free(loaded);
 
+	/* A symbolic link to a good key, and a FIFO (which must not block the open). */
+	path = path_in(dir, "link.key");
+	ck_assert_int_eq(symlink(good, path), 0);
+	ck_assert_int_eq(ledger_key_load(&loaded, path), LEDGER_EINVALID);
+	ck_assert_ptr_nonnull(strstr(last_message(), "symbolic link"));
+	free(path);
+	path = path_in(dir, "fifo.key");
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(ledger_key_load(&loaded, path), LEDGER_EINVALID);
+	ck_assert_ptr_nonnull(strstr(last_message(), "not a regular file"));
+	free(path);
+	/* Someone else's key, 0600 or not (only root can make one to test with). */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(good, 65534, 65534), 0);
+		ck_assert_int_eq(ledger_key_load(&loaded, good), LEDGER_EINVALID);
+		ck_assert_ptr_nonnull(strstr(last_message(), "not by this user"));
+		ck_assert_int_eq(chown(good, 0, 0), 0);
+	}
+
 	/* An encrypted PKCS#8 key. */
 	path = path_in(dir, "encrypted.key");
 	f = fopen(path, "w");
