@@ -28,6 +28,12 @@ const char cmd_hook_help[] =
 	"  - writes outside refs/inbox/<agency> (refs/heads/main included);\n"
 	"  - deletes an inbox, sets it to other than a commit, or is not a\n"
 	"    fast-forward of the inbox;\n"
+	"  - creates an inbox when there are cymat.maxInboxes already (git config of\n"
+	"    the master, default 256);\n"
+	"  - with git config cymat.inboxBinding true and REMOTE_USER set (git\n"
+	"    http-backend behind an authenticating web server), writes\n"
+	"    refs/inbox/<agency> while cymat.inboxUser.<agency> does not name that\n"
+	"    user (pushes without REMOTE_USER are not bound);\n"
 	"  - brings, beyond what main holds, an error of a FORMAT rule: a malformed,\n"
 	"    non-canonical, unsigned, forged or unknown-key record, a record file\n"
 	"    changed or deleted, a file outside records/, a record file main holds\n"
@@ -173,7 +179,8 @@ static int hook_pre_receive(void)
 	for (size_t i = 0; i < n; i++) {
 		const struct hook_update *u = &updates[i];
 
-		error = ledger_receive_judge(&refusals, repo, u->ref, u->old_id, u->new_id);
+		error = ledger_receive_judge_as(&refusals, repo, u->ref, u->old_id, u->new_id,
+		                                getenv("REMOTE_USER"));
 		if (error < 0) {
 			rc = cli_lib_error(error, "%s: cannot judge the push; refusing it", u->ref);
 			goto done;

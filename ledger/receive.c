@@ -5,14 +5,18 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ledger/error.h"
 #include "ledger/json.h"
 #include "ledger/receive.h"
 #include "ledger/record.h"
+#include "ledger/sync.h"
 #include "ledger/trust.h"
 #include "state_internal.h"
 
@@ -146,9 +150,120 @@ static int master_root(char out[LEDGER_HEX_ID_LEN + 1], ledger_repo *repo)
 	return r;
 }
 
+static int count_ref(const char *ref, const char *commit, void *payload)
+{
+	(void)ref;
+	(void)commit;
+	(*(size_t *)payload)++;
+	return 0;
+}
+
+/* A git config boolean: 1 true, 0 false or unset, LEDGER_EINVALID otherwise. */
+static int config_bool(ledger_repo *repo, const char *key)
+{
+	char *v = NULL;
+	int r;
+
+	if ((r = ledger_repo_config_get(&v, repo, key)) == LEDGER_ENOTFOUND) {
+		ledger_error_clear();
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") ||
+	    !strcmp(v, "1"))
+		r = 1;
+	else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") ||
+	         !strcmp(v, "0") || !*v)
+		r = 0;
+	else
+		r = ledger_error_set(LEDGER_EINVALID, "config \"%s\": not a boolean", key);
+	free(v);
+	return r;
+}
+
+/* cymat.maxInboxes: how many inboxes a push may bring the count to. */
+static int max_inboxes(size_t *out, ledger_repo *repo)
+{
+	char *v = NULL, *end;
+	unsigned long long n;
+	int r;
+
+	*out = LEDGER_RECEIVE_MAX_INBOXES;
+	if ((r = ledger_repo_config_get(&v, repo, "cymat.maxInboxes")) == LEDGER_ENOTFOUND) {
+		ledger_error_clear();
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v || *end || *v == '-' || n == 0)
+		r = ledger_error_set(LEDGER_EINVALID, "config \"cymat.maxInboxes\": not a positive "
+		                     "number");
+	else
+		*out = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+	free(v);
+	return r;
+}
+
+/*
+ * With cymat.inboxBinding on and a pusher known (`user`: REMOTE_USER of
+ * git http-backend), refs/inbox/<agency> is written only by the user
+ * cymat.inboxUser.<agency> names.
+ */
+static int judge_pusher(ledger_report *refusals, ledger_repo *repo, const char *ref,
+                        const char *user)
+{
+	const char *agency = ref + strlen(LEDGER_INBOX_PREFIX);
+	char key[sizeof("cymat.inboxUser.") + 32], *bound = NULL;
+	int r;
+
+	if (!user || !*user)
+		return 0;
+	if ((r = config_bool(repo, "cymat.inboxBinding")) <= 0)
+		return r;
+	snprintf(key, sizeof(key), "cymat.inboxUser.%s", agency);
+	r = ledger_repo_config_get(&bound, repo, key);
+	if (r < 0 && r != LEDGER_ENOTFOUND)
+		return r;
+	ledger_error_clear();
+	if (r == 0 && strcmp(bound, user) == 0)
+		r = 0;
+	else
+		r = report_add(refusals, LEDGER_SEVERITY_ERROR, "inbox-not-pusher", "FORMAT-4", NULL,
+		               NULL, NULL, "inbox \"%s\" is not written by user \"%s\" (%s)", ref,
+		               user, bound ? "cymat.inboxUser names another" :
+		               "no cymat.inboxUser for it");
+	free(bound);
+	return r;
+}
+
+/* A new inbox past cymat.maxInboxes is refused: the intake judges every inbox each cycle. */
+static int judge_inbox_count(ledger_report *refusals, ledger_repo *repo, const char *ref)
+{
+	char commit[LEDGER_OID_HEX_LEN + 1];
+	size_t count = 0, max;
+	int r;
+
+	if ((r = ledger_repo_ref(commit, repo, ref)) == 0)
+		return 0; /* not a new inbox */
+	if (r != LEDGER_ENOTFOUND)
+		return r;
+	ledger_error_clear();
+	if ((r = max_inboxes(&max, repo)) < 0 ||
+	    (r = ledger_repo_foreach_ref(repo, LEDGER_INBOX_PREFIX, count_ref, &count)) < 0)
+		return r;
+	if (count < max)
+		return 0;
+	return report_add(refusals, LEDGER_SEVERITY_ERROR, "too-many-inboxes", "FORMAT-4", NULL,
+	                  NULL, NULL, "inbox \"%s\" would be one more than the %zu the master "
+	                  "takes (cymat.maxInboxes)", ref, max);
+}
+
 /* Refusals about the ref itself, before anything is verified. */
 static int judge_ref(ledger_report *refusals, ledger_repo *repo, const char *ref,
-                     const char *old_id, const char *new_id)
+                     const char *old_id, const char *new_id, const char *user)
 {
 	char commit[LEDGER_OID_HEX_LEN + 1];
 	int r;
@@ -157,6 +272,8 @@ static int judge_ref(ledger_report *refusals, ledger_repo *repo, const char *ref
 		return report_add(refusals, LEDGER_SEVERITY_ERROR, "ref-not-inbox", "FORMAT-4", NULL,
 		                  NULL, NULL, "pushes may write %s<agency> only, not \"%s\"",
 		                  LEDGER_INBOX_PREFIX, ref);
+	if ((r = judge_pusher(refusals, repo, ref, user)) < 0 || refusals->count)
+		return r;
 	if (is_zero_id(new_id))
 		return report_add(refusals, LEDGER_SEVERITY_ERROR, "inbox-deleted", "FORMAT-4", NULL,
 		                  NULL, old_id, "inbox \"%s\" may not be deleted", ref);
@@ -166,7 +283,7 @@ static int judge_ref(ledger_report *refusals, ledger_repo *repo, const char *ref
 		                  NULL, new_id, "inbox \"%s\" may hold a commit only", ref);
 	}
 	if (is_zero_id(old_id))
-		return 0;
+		return judge_inbox_count(refusals, repo, ref);
 	if ((r = ledger_repo_is_ancestor(repo, old_id, new_id)) < 0)
 		return r;
 	if (r == 0)
@@ -180,6 +297,12 @@ static int judge_ref(ledger_report *refusals, ledger_repo *repo, const char *ref
 int ledger_receive_judge(ledger_report **out, ledger_repo *repo, const char *ref,
                          const char *old_id, const char *new_id)
 {
+	return ledger_receive_judge_as(out, repo, ref, old_id, new_id, NULL);
+}
+
+int ledger_receive_judge_as(ledger_report **out, ledger_repo *repo, const char *ref,
+                            const char *old_id, const char *new_id, const char *user)
+{
 	ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
 	ledger_report *refusals = NULL, *found = NULL;
 	ledger_state *state = NULL;
@@ -192,7 +315,7 @@ int ledger_receive_judge(ledger_report **out, ledger_repo *repo, const char *ref
 		                        "of 40 hex digits");
 	if ((r = report_new(&refusals)) < 0)
 		return r;
-	if ((r = judge_ref(refusals, repo, ref, old_id, new_id)) < 0)
+	if ((r = judge_ref(refusals, repo, ref, old_id, new_id, user)) < 0)
 		goto done;
 	if (refusals->count == 0) {
 		if ((r = ledger_repo_head(main_tip, repo)) < 0 || (r = master_root(root, repo)) < 0)

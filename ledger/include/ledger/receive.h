@@ -37,6 +37,7 @@ int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_
  *   - a write outside refs/inbox/<agency>, refs/heads/main included;
  *   - an inbox deleted, set to other than a commit, or moved other than by
  *     a fast-forward;
+ *   - a new inbox past the cap (ledger_receive_judge_as);
  *   - ledger_report_refusals of the verification of new_id over main:
  *     malformed, non-canonical, unsigned, forged or unknown-key records,
  *     record files changed or deleted, foreign files.
@@ -46,6 +47,21 @@ int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_
  */
 int ledger_receive_judge(ledger_report **out, ledger_repo *repo, const char *ref,
                          const char *old_id, const char *new_id);
+
+/* Inboxes a master takes unless git config cymat.maxInboxes says otherwise. */
+#define LEDGER_RECEIVE_MAX_INBOXES 256
+
+/*
+ * ledger_receive_judge for a pusher `user` (REMOTE_USER of git
+ * http-backend; NULL or "": unknown, and not bound).  Also refused:
+ *   - when git config cymat.inboxBinding is true and `user` is known, an
+ *     update of refs/inbox/<agency> unless cymat.inboxUser.<agency> is
+ *     `user` (inbox-not-pusher);
+ *   - a new inbox when refs/inbox/ already holds cymat.maxInboxes
+ *     (default LEDGER_RECEIVE_MAX_INBOXES) (too-many-inboxes).
+ */
+int ledger_receive_judge_as(ledger_report **out, ledger_repo *repo, const char *ref,
+                            const char *old_id, const char *new_id, const char *user);
 
 #ifdef __cplusplus
 }
