@@ -27,6 +27,14 @@ static int is_hex_id(const char *s)
 	return n == LEDGER_OID_HEX_LEN && s[n] == '\0';
 }
 
+/* A record id: 64 lowercase hex digits. */
+static int is_record_id(const char *s)
+{
+	size_t n = s ? strspn(s, "0123456789abcdef") : 0;
+
+	return n == LEDGER_HEX_ID_LEN && s[n] == '\0';
+}
+
 static int is_zero_id(const char *s)
 {
 	return strspn(s, "0") == LEDGER_OID_HEX_LEN;
@@ -126,7 +134,7 @@ static int master_root(char out[LEDGER_HEX_ID_LEN + 1], ledger_repo *repo)
 	int r;
 
 	if (ledger_repo_config_get(&pinned, repo, "cymat.root") == 0) {
-		r = strlen(pinned) == LEDGER_HEX_ID_LEN ? 0 : LEDGER_EINVALID;
+		r = is_record_id(pinned) ? 0 : LEDGER_EINVALID;
 		if (r == 0)
 			memcpy(out, pinned, LEDGER_HEX_ID_LEN + 1);
 		else
@@ -138,7 +146,7 @@ static int master_root(char out[LEDGER_HEX_ID_LEN + 1], ledger_repo *repo)
 		return ledger_error_prefix("no pinned root (git config cymat.root) and no LEDGER file");
 	r = ledger_json_parse(&ledger, text, len, NULL);
 	root = json_string_value(json_object_get(ledger, "root"));
-	if (r < 0 || !root || strlen(root) != LEDGER_HEX_ID_LEN) {
+	if (r < 0 || !is_record_id(root)) {
 		r = ledger_error_set(LEDGER_EINVALID, "file \"LEDGER\" of %s does not name a root record",
 		                     LEDGER_MAIN_REF);
 	} else {

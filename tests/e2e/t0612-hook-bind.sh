@@ -2,7 +2,8 @@
 # Review 3 #12: the pre-receive hook, run directly as git http-backend would
 # run it (REMOTE_USER set by the web server), binds an inbox to its pusher
 # when the master opts in (cymat.inboxBinding, cymat.inboxUser.<agency>),
-# and caps the number of inboxes (cymat.maxInboxes).
+# and caps the number of inboxes (cymat.maxInboxes); a pinned root that is
+# not a record id is refused as a setting.
 . "$(dirname "$0")/lib.sh"
 
 make_ledger "$T/master.git"
@@ -65,4 +66,10 @@ expect_hook 0 "" "$zero" refs/inbox/moj
 git -C "$M" config cymat.maxInboxes lots
 expect_hook 3 "" "$zero" refs/inbox/moj
 assert_err "cymat.maxInboxes"
+git -C "$M" config cymat.maxInboxes 3
+
+say "a pinned root that is not hex is a setting error, not a verdict (review 3 #18)"
+git -C "$M" config cymat.root "$(printf 'z%.0s' $(seq 64))"
+expect_hook 3 "" "$zero" refs/inbox/moj
+assert_err 'config "cymat.root" is not a record id'
 exit 0
