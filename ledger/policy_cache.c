@@ -51,6 +51,7 @@
 
 #include "ledger/crypto.h"
 #include "ledger/error.h"
+#include "cache_io.h"
 #include "policy_internal.h"
 
 #define PCACHE_MAGIC "CYMATPC2"
@@ -60,78 +61,7 @@
 #define PF_READ 1     /* not left pending by the verifier */
 #define PF_INCIDENT 2 /* has an `incident` */
 
-/* --- writing and reading ------------------------------------------------------ */
-
-static void put(FILE *f, int *ok, const void *data, size_t len)
-{
-	if (*ok && len && fwrite(data, 1, len, f) != len)
-		*ok = 0;
-}
-
-static void put_u32(FILE *f, int *ok, uint32_t v)
-{
-	put(f, ok, &v, sizeof(v));
-}
-
-static void put_str(FILE *f, int *ok, const char *s)
-{
-	uint32_t n = s ? (uint32_t)strlen(s) : 0;
-
-	put_u32(f, ok, n);
-	put(f, ok, s, n);
-}
-
-typedef struct {
-	const uint8_t *p, *end;
-	int ok;
-} reader;
-
-/* A pointer to the next len bytes of the mapping, or NULL (and !ok) past its end. */
-static const uint8_t *take(reader *rd, size_t len)
-{
-	const uint8_t *p = rd->p;
-
-	if (!rd->ok || (size_t)(rd->end - rd->p) < len) {
-		rd->ok = 0;
-		return NULL;
-	}
-	rd->p += len;
-	return p;
-}
-
-static uint32_t get_u32(reader *rd)
-{
-	const uint8_t *p = take(rd, 4);
-	uint32_t v = 0;
-
-	if (p)
-		memcpy(&v, p, 4);
-	return v;
-}
-
-static int64_t get_i64(reader *rd)
-{
-	const uint8_t *p = take(rd, 8);
-	int64_t v = 0;
-
-	if (p)
-		memcpy(&v, p, 8);
-	return v;
-}
-
-/* A string of the mapping (not terminated) into a malloc'd copy; NULL for "" or an error. */
-static char *get_str(reader *rd)
-{
-	uint32_t n = get_u32(rd);
-	const uint8_t *p = take(rd, n);
-	char *s;
-
-	if (!p || n == 0 || !(s = malloc((size_t)n + 1)))
-		return NULL;
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
-}
+/* --- the file (written and read with cache_io.h) ------------------------------ */
 
 static int cache_path(char **out, ledger_repo *repo)
 {
@@ -251,24 +181,24 @@ static void put_item(FILE *f, int *ok, const uint8_t id[32], const lazy_item *ca
 {
 	char *text = NULL;
 
-	put(f, ok, id, 32);
+	cache_put(f, ok, id, 32);
 	if (consent && cached) {
-		put_u32(f, ok, cached->provider_len);
-		put(f, ok, cached->provider, cached->provider_len);
-		put_u32(f, ok, cached->purpose_len);
-		put(f, ok, cached->purpose, cached->purpose_len);
+		cache_put_u32(f, ok, cached->provider_len);
+		cache_put(f, ok, cached->provider, cached->provider_len);
+		cache_put_u32(f, ok, cached->purpose_len);
+		cache_put(f, ok, cached->purpose, cached->purpose_len);
 	} else if (consent) {
-		put_str(f, ok, pj_str(v, "provider"));
-		put_str(f, ok, pj_str(v, "purpose"));
+		cache_put_str(f, ok, pj_str(v, "provider"));
+		cache_put_str(f, ok, pj_str(v, "purpose"));
 	}
 	if (cached) {
-		put_u32(f, ok, (uint32_t)cached->len);
-		put(f, ok, cached->text, cached->len);
+		cache_put_u32(f, ok, (uint32_t)cached->len);
+		cache_put(f, ok, cached->text, cached->len);
 		return;
 	}
 	if (!(text = json_dumps(v, JSON_COMPACT)))
 		*ok = 0;
-	put_str(f, ok, text);
+	cache_put_str(f, ok, text);
 	free(text);
 }
 
@@ -281,7 +211,7 @@ static void put_table(FILE *f, int *ok, json_t *obj, const lazy_table *t, int co
 
 	for (size_t i = 0; i < t->count; i++)
 		count += !t->items[i].taken;
-	put_u32(f, ok, count);
+	cache_put_u32(f, ok, count);
 	json_object_foreach(obj, key, v) {
 		uint8_t raw[32];
 
@@ -316,8 +246,8 @@ static int put_tables(FILE *out, const ledger_policy *pol)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	}
 	ledger_sha256(digest, buf, len);
-	put(out, &ok, digest, 32);
-	put(out, &ok, buf, len);
+	cache_put(out, &ok, digest, 32);
+	cache_put(out, &ok, buf, len);
 	free(buf);
 	return ok ? 0 : ledger_error_set(LEDGER_ENOMEM, "out of memory");
 }
@@ -345,23 +275,23 @@ int policy_cache_cut(ledger_policy *pol, size_t pos)
 
 		count += c && c->cut;
 	}
-	put_u32(f, &ok, count);
+	cache_put_u32(f, &ok, count);
 	for (size_t i = 0; i < pol->report->count; i++) {
 		const ledger_finding *fi = &pol->report->items[i];
 		const precord *c = policy_record(pol, fi->id);
 
 		if (!c || !c->cut)
 			continue;
-		put_u32(f, &ok, (uint32_t)fi->severity);
-		put_str(f, &ok, fi->code);
-		put_str(f, &ok, fi->rule);
-		put_str(f, &ok, fi->id);
-		put_str(f, &ok, fi->path);
-		put_str(f, &ok, fi->message);
+		cache_put_u32(f, &ok, (uint32_t)fi->severity);
+		cache_put_str(f, &ok, fi->code);
+		cache_put_str(f, &ok, fi->rule);
+		cache_put_str(f, &ok, fi->id);
+		cache_put_str(f, &ok, fi->path);
+		cache_put_str(f, &ok, fi->message);
 	}
 	if (!(state = policy_state_object(pol)) || !(text = json_dumps(state, JSON_COMPACT)))
 		ok = 0;
-	put_str(f, &ok, text);
+	cache_put_str(f, &ok, text);
 	if (!ok || (r = put_tables(f, pol)) < 0) {
 		fclose(f);
 		r = r < 0 ? r : ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -389,9 +319,9 @@ static uint32_t string_index(json_t *index, json_t *list, const char *s)
 
 static void put_ids(FILE *f, int *ok, const named *n, size_t count)
 {
-	put_u32(f, ok, (uint32_t)count);
+	cache_put_u32(f, ok, (uint32_t)count);
 	for (size_t k = 0; k < count; k++)
-		put(f, ok, n[k].id, 32);
+		cache_put(f, ok, n[k].id, 32);
 }
 
 int policy_cache_save(const ledger_policy *pol, ledger_repo *repo)
@@ -432,53 +362,53 @@ int policy_cache_save(const ledger_policy *pol, ledger_repo *repo)
 		goto done;
 	}
 	fd = -1;
-	put(f, &ok, PCACHE_MAGIC, 8);
-	put(f, &ok, st->tip, LEDGER_OID_HEX_LEN);
-	put(f, &ok, st->root_id, LEDGER_HEX_ID_LEN);
-	put(f, &ok, rules_fp, 32);
-	put(f, &ok, trust_fp, 32);
-	put(f, &ok, &pol->cut_time, 8);
-	put_u32(f, &ok, (uint32_t)json_array_size(strings));
+	cache_put(f, &ok, PCACHE_MAGIC, 8);
+	cache_put(f, &ok, st->tip, LEDGER_OID_HEX_LEN);
+	cache_put(f, &ok, st->root_id, LEDGER_HEX_ID_LEN);
+	cache_put(f, &ok, rules_fp, 32);
+	cache_put(f, &ok, trust_fp, 32);
+	cache_put(f, &ok, &pol->cut_time, 8);
+	cache_put_u32(f, &ok, (uint32_t)json_array_size(strings));
 	json_array_foreach(strings, i, v)
-		put_str(f, &ok, json_string_value(v));
-	put_u32(f, &ok, (uint32_t)pol->cut_pos);
+		cache_put_str(f, &ok, json_string_value(v));
+	cache_put_u32(f, &ok, (uint32_t)pol->cut_pos);
 	for (size_t k = 0; k < pol->cut_pos; k++) {
 		const precord *c = &pol->recs[pol->order[k]];
 		uint8_t raw[32], flags = (uint8_t)((c->read ? PF_READ : 0) |
 		                                   (c->incident ? PF_INCIDENT : 0));
 
 		ledger_unhex(raw, 32, c->id);
-		put(f, &ok, raw, 32);
-		put(f, &ok, &c->time, 8);
-		put(f, &ok, &c->verdict, 1);
-		put(f, &ok, &flags, 1);
-		put(f, &ok, refs[k], sizeof(refs[k]));
+		cache_put(f, &ok, raw, 32);
+		cache_put(f, &ok, &c->time, 8);
+		cache_put(f, &ok, &c->verdict, 1);
+		cache_put(f, &ok, &flags, 1);
+		cache_put(f, &ok, refs[k], sizeof(refs[k]));
 		if (c->incident) {
 			ledger_unhex(raw, 32, c->incident);
-			put(f, &ok, raw, 32);
+			cache_put(f, &ok, raw, 32);
 		}
 		if (c->verdict != PV_PENDING)
 			continue;
 		/* What it misses and what it waits for: a later run sees when they arrive. */
 		put_ids(f, &ok, c->missing, c->nmissing);
-		put_u32(f, &ok, (uint32_t)c->ndeps);
+		cache_put_u32(f, &ok, (uint32_t)c->ndeps);
 		for (size_t d = 0; d < c->ndeps; d++) {
 			ledger_unhex(raw, 32, pol->recs[c->deps[d]].id);
-			put(f, &ok, raw, 32);
+			cache_put(f, &ok, raw, 32);
 		}
 	}
 	for (size_t k = 0; k < pol->first_candidate; k++)
 		ntail += !pol->recs[k].cut;
-	put_u32(f, &ok, ntail);
+	cache_put_u32(f, &ok, ntail);
 	for (size_t k = 0; k < pol->first_candidate; k++) {
 		uint8_t raw[32];
 
 		if (pol->recs[k].cut)
 			continue;
 		ledger_unhex(raw, 32, pol->recs[k].id);
-		put(f, &ok, raw, 32);
+		cache_put(f, &ok, raw, 32);
 	}
-	put(f, &ok, pol->cut_blob, pol->cut_len);
+	cache_put(f, &ok, pol->cut_blob, pol->cut_len);
 	if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
 		goto done;
@@ -541,12 +471,12 @@ static void cache_file_release(cache_file *cf)
 		munmap((void *)cf->map, cf->size);
 }
 
-static int read_ids(reader *rd, const uint8_t **out, uint32_t *count)
+static int read_ids(cache_reader *rd, const uint8_t **out, uint32_t *count)
 {
-	*count = get_u32(rd);
+	*count = cache_get_u32(rd);
 	if (*count > (size_t)(rd->end - rd->p) / 32)
 		rd->ok = 0;
-	*out = take(rd, (size_t)*count * 32);
+	*out = cache_take(rd, (size_t)*count * 32);
 	return rd->ok;
 }
 
@@ -558,7 +488,7 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 	uint8_t rules_fp[32], trust_fp[32];
 	const uint8_t *p;
 	struct stat sb;
-	reader rd;
+	cache_reader rd;
 	size_t at;
 	int fd = -1, r = -1;
 
@@ -573,31 +503,31 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 		goto done;
 	}
 	cf->size = (size_t)sb.st_size;
-	rd = (reader){ cf->map, cf->map + cf->size, 1 };
-	if (!(p = take(&rd, 8)) || memcmp(p, PCACHE_MAGIC, 8) != 0 ||
-	    !(p = take(&rd, LEDGER_OID_HEX_LEN)))
+	rd = (cache_reader){ cf->map, cf->map + cf->size, 1 };
+	if (!(p = cache_take(&rd, 8)) || memcmp(p, PCACHE_MAGIC, 8) != 0 ||
+	    !(p = cache_take(&rd, LEDGER_OID_HEX_LEN)))
 		goto done;
 	memcpy(tip, p, LEDGER_OID_HEX_LEN);
 	tip[LEDGER_OID_HEX_LEN] = '\0';
 	memcpy(cf->tip, tip, sizeof(cf->tip));
-	if (!(p = take(&rd, LEDGER_HEX_ID_LEN)) || memcmp(p, st->root_id, LEDGER_HEX_ID_LEN) != 0 ||
-	    rules_fingerprint(rules_fp, pol) < 0 || !(p = take(&rd, 32)) ||
-	    memcmp(p, rules_fp, 32) != 0 || !(p = take(&rd, 32)))
+	if (!(p = cache_take(&rd, LEDGER_HEX_ID_LEN)) || memcmp(p, st->root_id, LEDGER_HEX_ID_LEN) != 0 ||
+	    rules_fingerprint(rules_fp, pol) < 0 || !(p = cache_take(&rd, 32)) ||
+	    memcmp(p, rules_fp, 32) != 0 || !(p = cache_take(&rd, 32)))
 		goto done;
 	memcpy(trust_fp, p, 32);
-	cf->cut_time = get_i64(&rd);
+	cf->cut_time = cache_get_i64(&rd);
 	/* The ledger's tip must descend from the commit the cache judged. */
 	if (!rd.ok || (strcmp(tip, st->tip) != 0 && ledger_repo_is_ancestor(repo, tip, st->tip) != 1))
 		goto done;
 	if (trust_fingerprint(rules_fp, st, cf->cut_time) < 0 || memcmp(rules_fp, trust_fp, 32) != 0)
 		goto done;
-	cf->nstrings = get_u32(&rd);
+	cf->nstrings = cache_get_u32(&rd);
 	if (!rd.ok || cf->nstrings > cf->size || !(cf->strings = calloc(cf->nstrings + 1, sizeof(char *))))
 		goto done;
 	for (uint32_t i = 0; i < cf->nstrings && rd.ok; i++)
-		if (!(cf->strings[i] = get_str(&rd)) && !(cf->strings[i] = strdup("")))
+		if (!(cf->strings[i] = cache_get_str(&rd)) && !(cf->strings[i] = strdup("")))
 			rd.ok = 0;
-	cf->nprefix = get_u32(&rd);
+	cf->nprefix = cache_get_u32(&rd);
 	if (!rd.ok || cf->nprefix > cf->size / 50 ||
 	    !(cf->recs = calloc((size_t)cf->nprefix + 1, sizeof(*cf->recs))) ||
 	    !(cf->at = calloc(st->count + 1, sizeof(*cf->at))))
@@ -605,15 +535,15 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 	for (uint32_t i = 0; i < cf->nprefix && rd.ok; i++) {
 		cached *c = &cf->recs[i];
 
-		c->id = take(&rd, 32);
-		c->time = get_i64(&rd);
-		if ((p = take(&rd, 2 + sizeof(c->strs)))) {
+		c->id = cache_take(&rd, 32);
+		c->time = cache_get_i64(&rd);
+		if ((p = cache_take(&rd, 2 + sizeof(c->strs)))) {
 			c->verdict = p[0];
 			c->flags = p[1];
 			memcpy(c->strs, p + 2, sizeof(c->strs));
 		}
 		if (c->flags & PF_INCIDENT)
-			c->incident = take(&rd, 32);
+			c->incident = cache_take(&rd, 32);
 		if (rd.ok && c->verdict == PV_PENDING &&
 		    (!read_ids(&rd, &c->missing, &c->nmissing) || !read_ids(&rd, &c->deps, &c->ndeps)))
 			break;
@@ -801,27 +731,27 @@ static const char *intern(ledger_policy *pol, char *s)
 }
 
 /* Step over the findings; 1 when they are all there. */
-static int skip_findings(reader *rd)
+static int skip_findings(cache_reader *rd)
 {
-	uint32_t n = get_u32(rd);
+	uint32_t n = cache_get_u32(rd);
 
 	for (uint32_t i = 0; i < n && rd->ok; i++) {
-		get_u32(rd);
+		cache_get_u32(rd);
 		for (int k = 0; k < 5 && rd->ok; k++)
-			take(rd, get_u32(rd));
+			cache_take(rd, cache_get_u32(rd));
 	}
 	return rd->ok;
 }
 
-static int take_findings(ledger_policy *pol, const cache_file *cf, reader *rd)
+static int take_findings(ledger_policy *pol, const cache_file *cf, cache_reader *rd)
 {
-	uint32_t n = get_u32(rd);
+	uint32_t n = cache_get_u32(rd);
 	int r = 0;
 
 	for (uint32_t i = 0; i < n && rd->ok && r == 0; i++) {
-		uint32_t severity = get_u32(rd);
-		const char *code = intern(pol, get_str(rd)), *rule = intern(pol, get_str(rd));
-		char *id = get_str(rd), *path = get_str(rd), *message = get_str(rd);
+		uint32_t severity = cache_get_u32(rd);
+		const char *code = intern(pol, cache_get_str(rd)), *rule = intern(pol, cache_get_str(rd));
+		char *id = cache_get_str(rd), *path = cache_get_str(rd), *message = cache_get_str(rd);
 		uint8_t raw[32];
 		size_t c;
 
@@ -932,9 +862,9 @@ static int gather_added(const char *path, const char *data, size_t len, void *pa
 }
 
 /* One table of put_table's; 1 when it is whole, 0 when not, <0 on error. */
-static int read_table(reader *rd, lazy_table *t, int consent)
+static int read_table(cache_reader *rd, lazy_table *t, int consent)
 {
-	uint32_t count = get_u32(rd);
+	uint32_t count = cache_get_u32(rd);
 
 	if (!rd->ok || count > (size_t)(rd->end - rd->p) / 36)
 		return 0;
@@ -944,15 +874,15 @@ static int read_table(reader *rd, lazy_table *t, int consent)
 	for (uint32_t i = 0; i < count && rd->ok; i++) {
 		lazy_item *it = &t->items[i];
 
-		it->id = take(rd, 32);
+		it->id = cache_take(rd, 32);
 		if (consent) {
-			it->provider_len = get_u32(rd);
-			it->provider = (const char *)take(rd, it->provider_len);
-			it->purpose_len = get_u32(rd);
-			it->purpose = (const char *)take(rd, it->purpose_len);
+			it->provider_len = cache_get_u32(rd);
+			it->provider = (const char *)cache_take(rd, it->provider_len);
+			it->purpose_len = cache_get_u32(rd);
+			it->purpose = (const char *)cache_take(rd, it->purpose_len);
 		}
-		it->len = get_u32(rd);
-		it->text = (const char *)take(rd, it->len);
+		it->len = cache_get_u32(rd);
+		it->text = (const char *)cache_take(rd, it->len);
 		if (rd->ok && idmap_put(&t->ids, it->id, i) < 0)
 			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		t->count++;
@@ -961,9 +891,9 @@ static int read_table(reader *rd, lazy_table *t, int consent)
 }
 
 /* The tables after the digest that must be theirs; 1 when whole, 0 when not, <0 on error. */
-static int read_tables(reader *rd, lazy_table *incidents, lazy_table *consents)
+static int read_tables(cache_reader *rd, lazy_table *incidents, lazy_table *consents)
 {
-	const uint8_t *digest = take(rd, 32);
+	const uint8_t *digest = cache_take(rd, 32);
 	uint8_t mine[32];
 	int r;
 
@@ -985,7 +915,7 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	fresh_gather gather = { NULL, NULL };
 	json_t *state = NULL;
 	json_error_t err;
-	reader rd;
+	cache_reader rd;
 	char *text = NULL;
 	int r = 0;
 
@@ -996,8 +926,8 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	idmap_init(&consents.ids);
 	if (cache_read(&cf, pol, repo) == 0 && (r = cache_check(&cf, pol, repo, &fresh, &nfresh)) > 0) {
 		/* Everything is read and checked before pol changes. */
-		rd = (reader){ cf.rest, cf.rest + cf.rest_len, 1 };
-		if (!skip_findings(&rd) || !(text = get_str(&rd)) ||
+		rd = (cache_reader){ cf.rest, cf.rest + cf.rest_len, 1 };
+		if (!skip_findings(&rd) || !(text = cache_get_str(&rd)) ||
 		    !(state = json_loads(text, 0, &err)))
 			r = 0;
 		else
@@ -1009,7 +939,7 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 			ledger_error_clear();
 		goto done;
 	}
-	rd = (reader){ cf.rest, cf.rest + cf.rest_len, 1 };
+	rd = (cache_reader){ cf.rest, cf.rest + cf.rest_len, 1 };
 	if ((r = take_prefix(pol, &cf)) < 0 || (r = take_findings(pol, &cf, &rd)) < 0 ||
 	    (r = policy_state_take(pol, state)) < 0)
 		goto done;

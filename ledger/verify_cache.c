@@ -18,7 +18,8 @@
  * A run that verified new records over a loaded cache appends one segment
  * instead of rewriting the file (cache_append): its cost follows what is
  * new, not the ledger's size.  Past SEGMENTS_MAX segments the file is
- * rewritten whole.  Read through a mapping.
+ * rewritten whole.  Read through a mapping; the reading and writing helpers
+ * are cache_io.c's, shared with the policy cache.
  */
 #include "config.h"
 
@@ -35,6 +36,7 @@
 
 #include "ledger/crypto.h"
 #include "ledger/error.h"
+#include "cache_io.h"
 #include "state_internal.h"
 
 #define CACHE_MAGIC "CYMATVC6"
@@ -55,85 +57,6 @@
 static const char *const fail_codes[] = { "malformed", "not-canonical", "wrong-path",
 	                                  "schema-invalid" };
 
-typedef struct {
-	FILE *f;
-	int ok;
-} writer;
-
-static void put(writer *w, const void *data, size_t len)
-{
-	if (w->ok && len && fwrite(data, 1, len, w->f) != len)
-		w->ok = 0;
-}
-
-static void put_u32(writer *w, uint32_t v)
-{
-	put(w, &v, sizeof(v));
-}
-
-static void put_i64(writer *w, int64_t v)
-{
-	put(w, &v, sizeof(v));
-}
-
-static void put_str(writer *w, const char *s)
-{
-	uint32_t n = s ? (uint32_t)strlen(s) : 0;
-
-	put_u32(w, n);
-	put(w, s, n);
-}
-
-typedef struct {
-	const uint8_t *p, *end;
-	int ok;
-} reader;
-
-static void get(reader *rd, void *out, size_t len)
-{
-	if (!rd->ok || (size_t)(rd->end - rd->p) < len) {
-		rd->ok = 0;
-		memset(out, 0, len);
-		return;
-	}
-	memcpy(out, rd->p, len);
-	rd->p += len;
-}
-
-static uint32_t get_u32(reader *rd)
-{
-	uint32_t v;
-
-	get(rd, &v, sizeof(v));
-	return v;
-}
-
-static int64_t get_i64(reader *rd)
-{
-	int64_t v;
-
-	get(rd, &v, sizeof(v));
-	return v;
-}
-
-/* A malloc'd NUL-terminated copy, or NULL for the empty string. */
-static char *get_str(reader *rd)
-{
-	uint32_t n = get_u32(rd);
-	char *s;
-
-	if (!rd->ok || n == 0 || (size_t)(rd->end - rd->p) < n)
-		return NULL;
-	s = malloc((size_t)n + 1);
-	if (!s) {
-		rd->ok = 0;
-		return NULL;
-	}
-	get(rd, s, n);
-	s[n] = '\0';
-	return s;
-}
-
 static int cache_path(char **out, ledger_state *st)
 {
 	const char *dir;
@@ -147,29 +70,29 @@ static int cache_path(char **out, ledger_state *st)
 }
 
 /* The findings about commits (history, commit signatures): they are not found again. */
-static void put_commit_findings(writer *w, const ledger_state *st)
+static void put_commit_findings(FILE *f, int *ok, const ledger_state *st)
 {
 	size_t commit_findings = 0;
 
 	for (size_t i = 0; i < st->report->count; i++)
 		commit_findings += st->report->items[i].commit[0] != '\0';
-	put_u32(w, (uint32_t)commit_findings);
+	cache_put_u32(f, ok, (uint32_t)commit_findings);
 	for (size_t i = 0; i < st->report->count; i++) {
-		const ledger_finding *f = &st->report->items[i];
+		const ledger_finding *fi = &st->report->items[i];
 
-		if (!f->commit[0])
+		if (!fi->commit[0])
 			continue;
-		put_u32(w, (uint32_t)f->severity);
-		put_str(w, f->code);
-		put_str(w, f->rule);
-		put_str(w, f->id);
-		put_str(w, f->path);
-		put_str(w, f->commit);
-		put_str(w, f->message);
+		cache_put_u32(f, ok, (uint32_t)fi->severity);
+		cache_put_str(f, ok, fi->code);
+		cache_put_str(f, ok, fi->rule);
+		cache_put_str(f, ok, fi->id);
+		cache_put_str(f, ok, fi->path);
+		cache_put_str(f, ok, fi->commit);
+		cache_put_str(f, ok, fi->message);
 	}
 }
 
-static void put_entry(writer *w, const entry *e)
+static void put_entry(FILE *f, int *ok, const entry *e)
 {
 	char hex[LEDGER_HEX_ID_LEN + 1], own[LEDGER_RECORD_PATH_LEN + 1];
 	uint8_t flags = (uint8_t)((e->has_id ? F_HAS_ID : 0) | (e->has_prev ? F_HAS_PREV : 0) |
@@ -182,38 +105,38 @@ static void put_entry(writer *w, const entry *e)
 		if (strcmp(own, e->path) == 0)
 			flags |= F_OWN_PATH;
 	}
-	put(w, &flags, 1);
-	put(w, &sig, 1);
+	cache_put(f, ok, &flags, 1);
+	cache_put(f, ok, &sig, 1);
 	if (!(flags & F_OWN_PATH))
-		put_str(w, e->path);
-	put(w, e->id, 32);
-	put_str(w, e->fail_code);
-	put_str(w, e->fail_message);
+		cache_put_str(f, ok, e->path);
+	cache_put(f, ok, e->id, 32);
+	cache_put_str(f, ok, e->fail_code);
+	cache_put_str(f, ok, e->fail_message);
 	if (e->fail_code && strcmp(e->fail_code, "schema-invalid") != 0)
 		return;
-	put_str(w, e->type);
-	put_str(w, e->author);
-	put(w, e->kid, 32);
-	put_i64(w, e->seq);
-	put(w, e->prev, 32);
-	put_i64(w, e->time);
-	put(w, e->incident, 32);
+	cache_put_str(f, ok, e->type);
+	cache_put_str(f, ok, e->author);
+	cache_put(f, ok, e->kid, 32);
+	cache_put_i64(f, ok, e->seq);
+	cache_put(f, ok, e->prev, 32);
+	cache_put_i64(f, ok, e->time);
+	cache_put(f, ok, e->incident, 32);
 	if (e->sig == SIG_UNCHECKED)
-		put(w, e->sig_bytes, 64);
-	put_u32(w, (uint32_t)e->nrefs);
-	put(w, e->refs, e->nrefs * 32);
+		cache_put(f, ok, e->sig_bytes, 64);
+	cache_put_u32(f, ok, (uint32_t)e->nrefs);
+	cache_put(f, ok, e->refs, e->nrefs * 32);
 	/* Trust records are kept whole: their bodies feed the trust judgement. */
 	if (e->trust) {
 		char *file = NULL;
 		size_t len = 0;
 
 		if (ledger_record_envelope(&file, &len, e->trust) < 0)
-			w->ok = 0;
-		put_u32(w, (uint32_t)len);
-		put(w, file, len);
+			*ok = 0;
+		cache_put_u32(f, ok, (uint32_t)len);
+		cache_put(f, ok, file, len);
 		free(file);
 	} else {
-		put_u32(w, 0);
+		cache_put_u32(f, ok, 0);
 	}
 }
 
@@ -221,8 +144,8 @@ static void put_entry(writer *w, const entry *e)
 static int cache_rewrite(ledger_state *st)
 {
 	char *path = NULL, *tmp = NULL;
-	writer w = { NULL, 1 };
-	int fd = -1, r;
+	FILE *f = NULL;
+	int fd = -1, ok = 1, r;
 
 	if ((r = cache_path(&path, st)) < 0)
 		return r;
@@ -231,20 +154,20 @@ static int cache_rewrite(ledger_state *st)
 		goto done;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || !(w.f = fdopen(fd, "wb"))) {
+	if (fd < 0 || !(f = fdopen(fd, "wb"))) {
 		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
 		goto done;
 	}
 	fd = -1;
-	put(&w, CACHE_MAGIC, 8);
-	put(&w, st->tip, LEDGER_OID_HEX_LEN);
-	put(&w, st->root_id, LEDGER_HEX_ID_LEN);
-	put_u32(&w, st->schemas != NULL);
-	put_commit_findings(&w, st);
-	put_u32(&w, (uint32_t)st->count);
+	cache_put(f, &ok, CACHE_MAGIC, 8);
+	cache_put(f, &ok, st->tip, LEDGER_OID_HEX_LEN);
+	cache_put(f, &ok, st->root_id, LEDGER_HEX_ID_LEN);
+	cache_put_u32(f, &ok, st->schemas != NULL);
+	put_commit_findings(f, &ok, st);
+	cache_put_u32(f, &ok, (uint32_t)st->count);
 	for (size_t i = 0; i < st->count; i++)
-		put_entry(&w, &st->entries[i]);
-	if (!w.ok || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) {
+		put_entry(f, &ok, &st->entries[i]);
+	if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
 		goto done;
 	}
@@ -254,8 +177,8 @@ static int cache_rewrite(ledger_state *st)
 	}
 	r = 0;
 done:
-	if (w.f)
-		fclose(w.f);
+	if (f)
+		fclose(f);
 	if (fd >= 0)
 		close(fd);
 	if (r < 0 && tmp)
@@ -279,36 +202,36 @@ static int cache_append(ledger_state *st)
 	char *path = NULL, *body = NULL;
 	size_t body_len = 0, updates = 0;
 	uint8_t header[SEGMENT_HEADER];
-	writer w = { NULL, 1 };
+	FILE *f = NULL;
 	struct stat sb;
 	uint32_t len32;
-	int fd = -1, r = -1;
+	int fd = -1, ok = 1, r = -1;
 
 	if (cache_path(&path, st) < 0)
 		return -1;
-	if (!(w.f = open_memstream(&body, &body_len)))
+	if (!(f = open_memstream(&body, &body_len)))
 		goto done;
-	put(&w, st->cache_tip, LEDGER_OID_HEX_LEN);
-	put(&w, st->tip, LEDGER_OID_HEX_LEN);
-	put_commit_findings(&w, st);
+	cache_put(f, &ok, st->cache_tip, LEDGER_OID_HEX_LEN);
+	cache_put(f, &ok, st->tip, LEDGER_OID_HEX_LEN);
+	put_commit_findings(f, &ok, st);
 	for (size_t i = 0; i < st->cache_count; i++)
 		updates += st->entries[i].sig != (sig_state)(st->entries[i].cached - 1);
-	put_u32(&w, (uint32_t)updates);
+	cache_put_u32(f, &ok, (uint32_t)updates);
 	for (size_t i = 0; i < st->cache_count; i++) {
 		uint8_t sig = (uint8_t)st->entries[i].sig;
 
 		if (st->entries[i].sig == (sig_state)(st->entries[i].cached - 1))
 			continue;
-		put_u32(&w, (uint32_t)i);
-		put(&w, &sig, 1);
+		cache_put_u32(f, &ok, (uint32_t)i);
+		cache_put(f, &ok, &sig, 1);
 	}
-	put_u32(&w, (uint32_t)(st->count - st->cache_count));
+	cache_put_u32(f, &ok, (uint32_t)(st->count - st->cache_count));
 	for (size_t i = st->cache_count; i < st->count; i++)
-		put_entry(&w, &st->entries[i]);
-	if (fclose(w.f) != 0)
-		w.ok = 0;
-	w.f = NULL;
-	if (!w.ok || body_len > UINT32_MAX)
+		put_entry(f, &ok, &st->entries[i]);
+	if (fclose(f) != 0)
+		ok = 0;
+	f = NULL;
+	if (!ok || body_len > UINT32_MAX)
 		goto done;
 	len32 = (uint32_t)body_len;
 	memcpy(header, SEGMENT_MAGIC, 8);
@@ -326,8 +249,8 @@ static int cache_append(ledger_state *st)
 		goto done;
 	r = 0;
 done:
-	if (w.f)
-		fclose(w.f);
+	if (f)
+		fclose(f);
 	if (fd >= 0)
 		close(fd); /* and the lock with it */
 	free(body);
@@ -358,41 +281,42 @@ static const char *static_code(const char *code)
 	return NULL;
 }
 
-static int load_entry(ledger_state *st, reader *rd)
+static int load_entry(ledger_state *st, cache_reader *rd)
 {
 	entry *e = &st->entries[st->count];
 	uint8_t flags, sig;
+	const uint8_t *body;
 	char *code, *type;
 	uint32_t len;
 
 	memset(e, 0, sizeof(*e));
-	get(rd, &flags, 1);
-	get(rd, &sig, 1);
+	cache_get(rd, &flags, 1);
+	cache_get(rd, &sig, 1);
 	e->has_id = flags & F_HAS_ID;
 	e->has_prev = (flags & F_HAS_PREV) != 0;
 	e->has_incident = (flags & F_HAS_INCIDENT) != 0;
 	e->sig = sig <= SIG_BAD ? (sig_state)sig : SIG_UNCHECKED;
 	if (!(flags & F_OWN_PATH))
-		e->path = get_str(rd);
-	get(rd, e->id, 32);
+		e->path = cache_get_str(rd);
+	cache_get(rd, e->id, 32);
 	if (flags & F_OWN_PATH && (e->path = malloc(LEDGER_RECORD_PATH_LEN + 1))) {
 		char hex[LEDGER_HEX_ID_LEN + 1];
 
 		ledger_hex(hex, e->id, 32);
 		ledger_record_path(e->path, hex);
 	}
-	code = get_str(rd);
+	code = cache_get_str(rd);
 	e->fail_code = static_code(code);
 	e->fail_rule = e->fail_code ? "FORMAT-2" : NULL;
 	free(code);
-	e->fail_message = get_str(rd);
+	e->fail_message = cache_get_str(rd);
 	e->cached = 1 + (int)e->sig;
 	st->count++; /* owned by the state from here, released with it */
 	if (!e->path)
 		rd->ok = 0;
 	if (e->fail_code && strcmp(e->fail_code, "schema-invalid") != 0)
 		return rd->ok ? 0 : -1;
-	type = get_str(rd);
+	type = cache_get_str(rd);
 	if (type) {
 		/* as snprintf "%s" would, without its cost per record */
 		size_t n = strnlen(type, sizeof(e->type) - 1);
@@ -401,31 +325,27 @@ static int load_entry(ledger_state *st, reader *rd)
 		e->type[n] = '\0';
 		free(type);
 	}
-	e->author = get_str(rd);
-	get(rd, e->kid, 32);
-	e->seq = get_i64(rd);
-	get(rd, e->prev, 32);
-	e->time = get_i64(rd);
-	get(rd, e->incident, 32);
+	e->author = cache_get_str(rd);
+	cache_get(rd, e->kid, 32);
+	e->seq = cache_get_i64(rd);
+	cache_get(rd, e->prev, 32);
+	e->time = cache_get_i64(rd);
+	cache_get(rd, e->incident, 32);
 	if (e->sig == SIG_UNCHECKED)
-		get(rd, e->sig_bytes, 64);
-	e->nrefs = get_u32(rd);
+		cache_get(rd, e->sig_bytes, 64);
+	e->nrefs = cache_get_u32(rd);
 	if (rd->ok && e->nrefs) {
 		if ((size_t)(rd->end - rd->p) / 32 < e->nrefs || !(e->refs = malloc(e->nrefs * 32))) {
 			e->nrefs = 0;
 			rd->ok = 0;
 		} else {
-			get(rd, e->refs, e->nrefs * 32);
+			cache_get(rd, e->refs, e->nrefs * 32);
 		}
 	}
-	len = get_u32(rd);
-	if (rd->ok && len) {
-		if ((size_t)(rd->end - rd->p) < len ||
-		    ledger_record_parse(&e->trust, (const char *)rd->p, len) < 0)
-			rd->ok = 0;
-		else
-			rd->p += len;
-	}
+	len = cache_get_u32(rd);
+	if ((body = cache_take(rd, len)) && len &&
+	    ledger_record_parse(&e->trust, (const char *)body, len) < 0)
+		rd->ok = 0;
 	if (!e->author)
 		rd->ok = 0;
 	return rd->ok ? 0 : -1;
@@ -445,15 +365,16 @@ static const char *static_finding_text(const char *text)
 	return NULL;
 }
 
-static int load_commit_findings(ledger_state *st, reader *rd)
+static int load_commit_findings(ledger_state *st, cache_reader *rd)
 {
-	uint32_t n = get_u32(rd);
+	uint32_t n = cache_get_u32(rd);
 	int r = 0;
 
 	for (uint32_t i = 0; i < n && rd->ok && r == 0; i++) {
-		uint32_t severity = get_u32(rd);
-		char *code = get_str(rd), *rule = get_str(rd), *id = get_str(rd);
-		char *path = get_str(rd), *commit = get_str(rd), *message = get_str(rd);
+		uint32_t severity = cache_get_u32(rd);
+		char *code = cache_get_str(rd), *rule = cache_get_str(rd);
+		char *id = cache_get_str(rd), *path = cache_get_str(rd);
+		char *commit = cache_get_str(rd), *message = cache_get_str(rd);
 		const char *scode = static_finding_text(code), *srule = static_finding_text(rule);
 
 		if (!rd->ok || !scode || !srule || !commit || severity > LEDGER_SEVERITY_PENDING)
@@ -476,43 +397,43 @@ static int load_commit_findings(ledger_state *st, reader *rd)
  * applied; 0: not this cache's next segment (another run's, or torn), so
  * the load stops before it; -1: a segment whole but unreadable.
  */
-static int load_segment(ledger_state *st, reader *rd, char tip[LEDGER_OID_HEX_LEN + 1],
+static int load_segment(ledger_state *st, cache_reader *rd, char tip[LEDGER_OID_HEX_LEN + 1],
                         size_t first_finding)
 {
 	char magic[8], parent[LEDGER_OID_HEX_LEN], next[LEDGER_OID_HEX_LEN];
 	uint8_t sum[32], want[32];
 	uint32_t len, updates, count;
-	reader seg;
+	cache_reader seg;
 
-	get(rd, magic, 8);
-	len = get_u32(rd);
-	get(rd, want, 32);
+	cache_get(rd, magic, 8);
+	len = cache_get_u32(rd);
+	cache_get(rd, want, 32);
 	if (!rd->ok || memcmp(magic, SEGMENT_MAGIC, 8) != 0 || (size_t)(rd->end - rd->p) < len)
 		return 0;
 	ledger_sha256(sum, rd->p, len);
 	seg.p = rd->p;
 	seg.end = rd->p + len;
 	seg.ok = 1;
-	get(&seg, parent, LEDGER_OID_HEX_LEN);
+	cache_get(&seg, parent, LEDGER_OID_HEX_LEN);
 	if (memcmp(sum, want, 32) != 0 || !seg.ok || memcmp(parent, tip, LEDGER_OID_HEX_LEN) != 0)
 		return 0;
-	get(&seg, next, LEDGER_OID_HEX_LEN);
+	cache_get(&seg, next, LEDGER_OID_HEX_LEN);
 	/* The segment's commit findings are all of them. */
 	report_truncate(st->report, first_finding);
 	if (load_commit_findings(st, &seg) < 0)
 		return -1;
-	updates = get_u32(&seg);
+	updates = cache_get_u32(&seg);
 	for (uint32_t i = 0; i < updates && seg.ok; i++) {
-		uint32_t at = get_u32(&seg);
+		uint32_t at = cache_get_u32(&seg);
 		uint8_t sig;
 
-		get(&seg, &sig, 1);
+		cache_get(&seg, &sig, 1);
 		if (!seg.ok || at >= st->count || sig > SIG_BAD)
 			return -1;
 		st->entries[at].sig = (sig_state)sig;
 		st->entries[at].cached = 1 + (int)sig;
 	}
-	count = get_u32(&seg);
+	count = cache_get_u32(&seg);
 	if (!seg.ok || state_reserve_entries(st, st->count + (size_t)count + 1024) < 0)
 		return -1;
 	for (uint32_t i = 0; i < count; i++)
@@ -532,7 +453,7 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	size_t first_finding = st->report->count;
 	unsigned int segments = 0;
 	struct stat sb;
-	reader rd;
+	cache_reader rd;
 	uint32_t count, schemas_checked;
 	int fd = -1, r = -1, s;
 
@@ -547,18 +468,18 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	rd.p = buf;
 	rd.end = buf + sb.st_size;
 	rd.ok = 1;
-	get(&rd, magic, 8);
-	get(&rd, tip, LEDGER_OID_HEX_LEN);
+	cache_get(&rd, magic, 8);
+	cache_get(&rd, tip, LEDGER_OID_HEX_LEN);
 	tip[LEDGER_OID_HEX_LEN] = '\0';
-	get(&rd, root, LEDGER_HEX_ID_LEN);
-	schemas_checked = get_u32(&rd);
+	cache_get(&rd, root, LEDGER_HEX_ID_LEN);
+	schemas_checked = cache_get_u32(&rd);
 	/* Records cached without their schemas checked must be checked again now. */
 	if (!rd.ok || memcmp(magic, CACHE_MAGIC, 8) != 0 ||
 	    memcmp(root, root_id, LEDGER_HEX_ID_LEN) != 0 || (st->schemas && !schemas_checked))
 		goto done;
 	if (load_commit_findings(st, &rd) < 0)
 		goto done;
-	count = get_u32(&rd);
+	count = cache_get_u32(&rd);
 	if (state_reserve_entries(st, (size_t)count + 1024) < 0)
 		goto done;
 	for (uint32_t i = 0; i < count; i++)

@@ -1,0 +1,56 @@
+/*
+ * The binary helpers of the cache files (cache_io.h).
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache_io.h"
+
+void cache_put(FILE *f, int *ok, const void *data, size_t len)
+{
+	if (*ok && len && fwrite(data, 1, len, f) != len)
+		*ok = 0;
+}
+
+void cache_put_u32(FILE *f, int *ok, uint32_t v)
+{
+	cache_put(f, ok, &v, sizeof(v));
+}
+
+void cache_put_i64(FILE *f, int *ok, int64_t v)
+{
+	cache_put(f, ok, &v, sizeof(v));
+}
+
+void cache_put_str(FILE *f, int *ok, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > UINT32_MAX) {
+		*ok = 0;
+		return;
+	}
+	cache_put_u32(f, ok, (uint32_t)n);
+	cache_put(f, ok, s, n);
+}
+
+char *cache_get_str(cache_reader *rd)
+{
+	uint32_t n = cache_get_u32(rd);
+	const uint8_t *p = cache_take(rd, n);
+	char *s;
+
+	if (!p || n == 0)
+		return NULL;
+	if (!(s = malloc((size_t)n + 1))) {
+		rd->ok = 0;
+		return NULL;
+	}
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}

@@ -1,0 +1,76 @@
+/*
+ * Writing and reading the private cache files (verify_cache.c,
+ * policy_cache.c): integers in host byte order, strings as a u32 length
+ * then the bytes.  A writer or reader that fails stays failed (ok == 0):
+ * its callers test ok once at the end.  A reader never reads past `end`:
+ * a truncated file, or a length that runs past it, fails the reader.
+ */
+#ifndef LEDGER_CACHE_IO_H
+#define LEDGER_CACHE_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+void cache_put(FILE *f, int *ok, const void *data, size_t len);
+void cache_put_u32(FILE *f, int *ok, uint32_t v);
+void cache_put_i64(FILE *f, int *ok, int64_t v);
+/* NULL is written as the empty string. */
+void cache_put_str(FILE *f, int *ok, const char *s);
+
+typedef struct {
+	const uint8_t *p, *end;
+	int ok;
+} cache_reader;
+
+/*
+ * The fixed-size reads are inline: the cache of a large ledger is read a
+ * few fields at a time, and a call per field (with memcpy of a length not
+ * known at compile time) was a tenth of a cached run's instructions.
+ */
+
+/* The next len bytes, in place; NULL (and the reader failed) when they are not all there. */
+static inline const uint8_t *cache_take(cache_reader *rd, size_t len)
+{
+	const uint8_t *p = rd->p;
+
+	if (!rd->ok || (size_t)(rd->end - rd->p) < len) {
+		rd->ok = 0;
+		return NULL;
+	}
+	rd->p += len;
+	return p;
+}
+
+/* The next len bytes copied to out; zeros (and the reader failed) when they are not all there. */
+static inline void cache_get(cache_reader *rd, void *out, size_t len)
+{
+	const uint8_t *p = cache_take(rd, len);
+
+	if (p)
+		memcpy(out, p, len);
+	else
+		memset(out, 0, len);
+}
+
+static inline uint32_t cache_get_u32(cache_reader *rd)
+{
+	uint32_t v;
+
+	cache_get(rd, &v, sizeof(v));
+	return v;
+}
+
+static inline int64_t cache_get_i64(cache_reader *rd)
+{
+	int64_t v;
+
+	cache_get(rd, &v, sizeof(v));
+	return v;
+}
+
+/* A malloc'd NUL-terminated copy; NULL for the empty string, or on failure (rd->ok then 0). */
+char *cache_get_str(cache_reader *rd);
+
+#endif
