@@ -46,6 +46,7 @@ typedef struct {
 	size_t canonical_len;
 	ledger_record *trust;  /* parsed root, principal and revocation records */
 	int cached;            /* came from the verification cache: 1 + its sig state then */
+	int borrowed;          /* path, author and refs are the state's (cache_arena), not freed */
 	size_t rank;           /* place in path order while the files are gathered */
 } entry;
 
@@ -103,6 +104,7 @@ struct ledger_state {
 	dev_t cache_dev;
 	ino_t cache_ino;
 	unsigned int cache_segments;
+	struct cache_block *cache_arena; /* what cached entries borrow, in large blocks */
 };
 
 /* report.c */
@@ -138,5 +140,7 @@ int state_reserve_entries(ledger_state *state, size_t capacity);
  * whenever they are available now. */
 int cache_load(ledger_state *state, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id);
 int cache_save(const ledger_state *state);
+/* Free what cached entries borrow (after them: entry_release leaves it). */
+void cache_release(ledger_state *state);
 
 #endif

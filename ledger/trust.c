@@ -47,10 +47,12 @@ int entry_is_trust_type(const char *type)
 
 void entry_release(entry *e)
 {
-	free(e->path);
+	if (!e->borrowed) {
+		free(e->path);
+		free(e->author);
+		free(e->refs);
+	}
 	free(e->fail_message);
-	free(e->author);
-	free(e->refs);
 	free(e->canonical);
 	ledger_record_free(e->trust);
 	memset(e, 0, sizeof(*e));

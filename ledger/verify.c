@@ -593,6 +593,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	} else {
 		for (size_t i = 0; i < st->count; i++)
 			entry_release(&st->entries[i]);
+		cache_release(st);
 		st->count = 0;
 		report_truncate(st->report, findings_before_cache);
 		cached_tip[0] = '\0';
@@ -770,6 +771,7 @@ void ledger_state_free(ledger_state *state)
 	for (size_t i = 0; i < state->count; i++)
 		entry_release(&state->entries[i]);
 	free(state->entries);
+	cache_release(state);
 	idmap_release(&state->by_id);
 	idmap_release(&state->pubs);
 	idmap_release(&state->first_binding);

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,68 @@ int cache_save(const ledger_state *cst)
 	return cache_rewrite(st);
 }
 
+/*
+ * What cached entries borrow (paths, authors, refs), in blocks: a malloc
+ * and a free for each of them was a third of a cached run.
+ */
+#define BLOCK_SIZE (1024 * 1024)
+
+struct cache_block {
+	struct cache_block *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+/* len bytes (8-aligned) that live as long as the state; NULL when out of memory. */
+static void *borrow(ledger_state *st, size_t len)
+{
+	struct cache_block *b = st->cache_arena;
+	void *p;
+
+	len = (len + 7) & ~(size_t)7;
+	if (!b || b->size - b->used < len) {
+		size_t size = len > BLOCK_SIZE ? len : BLOCK_SIZE;
+
+		if (!(b = malloc(sizeof(*b) + size)))
+			return NULL;
+		b->next = st->cache_arena;
+		b->used = 0;
+		b->size = size;
+		st->cache_arena = b;
+	}
+	p = (char *)b->data + b->used;
+	b->used += len;
+	return p;
+}
+
+void cache_release(ledger_state *st)
+{
+	while (st->cache_arena) {
+		struct cache_block *next = st->cache_arena->next;
+
+		free(st->cache_arena);
+		st->cache_arena = next;
+	}
+}
+
+/* cache_get_str's string, borrowed from the state: NULL for the empty string or a failure. */
+static char *borrow_str(ledger_state *st, cache_reader *rd)
+{
+	uint32_t n = cache_get_u32(rd);
+	const uint8_t *p = cache_take(rd, n);
+	char *s;
+
+	if (!p || n == 0)
+		return NULL;
+	if (!(s = borrow(st, (size_t)n + 1))) {
+		rd->ok = 0;
+		return NULL;
+	}
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
 static const char *static_code(const char *code)
 {
 	for (size_t i = 0; code && i < sizeof(fail_codes) / sizeof(fail_codes[0]); i++)
@@ -286,10 +349,12 @@ static int load_entry(ledger_state *st, cache_reader *rd)
 	entry *e = &st->entries[st->count];
 	uint8_t flags, sig;
 	const uint8_t *body;
-	char *code, *type;
+	const char *type;
+	char *code;
 	uint32_t len;
 
 	memset(e, 0, sizeof(*e));
+	e->borrowed = 1;
 	cache_get(rd, &flags, 1);
 	cache_get(rd, &sig, 1);
 	e->has_id = flags & F_HAS_ID;
@@ -297,9 +362,9 @@ static int load_entry(ledger_state *st, cache_reader *rd)
 	e->has_incident = (flags & F_HAS_INCIDENT) != 0;
 	e->sig = sig <= SIG_BAD ? (sig_state)sig : SIG_UNCHECKED;
 	if (!(flags & F_OWN_PATH))
-		e->path = cache_get_str(rd);
+		e->path = borrow_str(st, rd);
 	cache_get(rd, e->id, 32);
-	if (flags & F_OWN_PATH && (e->path = malloc(LEDGER_RECORD_PATH_LEN + 1))) {
+	if (flags & F_OWN_PATH && (e->path = borrow(st, LEDGER_RECORD_PATH_LEN + 1))) {
 		char hex[LEDGER_HEX_ID_LEN + 1];
 
 		ledger_hex(hex, e->id, 32);
@@ -316,16 +381,15 @@ static int load_entry(ledger_state *st, cache_reader *rd)
 		rd->ok = 0;
 	if (e->fail_code && strcmp(e->fail_code, "schema-invalid") != 0)
 		return rd->ok ? 0 : -1;
-	type = cache_get_str(rd);
-	if (type) {
-		/* as snprintf "%s" would, without its cost per record */
-		size_t n = strnlen(type, sizeof(e->type) - 1);
+	/* Cut as snprintf "%s" would, without its cost (or an allocation) per record. */
+	len = cache_get_u32(rd);
+	if ((type = (const char *)cache_take(rd, len))) {
+		size_t n = strnlen(type, len < sizeof(e->type) - 1 ? len : sizeof(e->type) - 1);
 
 		memcpy(e->type, type, n);
 		e->type[n] = '\0';
-		free(type);
 	}
-	e->author = cache_get_str(rd);
+	e->author = borrow_str(st, rd);
 	cache_get(rd, e->kid, 32);
 	e->seq = cache_get_i64(rd);
 	cache_get(rd, e->prev, 32);
@@ -335,7 +399,7 @@ static int load_entry(ledger_state *st, cache_reader *rd)
 		cache_get(rd, e->sig_bytes, 64);
 	e->nrefs = cache_get_u32(rd);
 	if (rd->ok && e->nrefs) {
-		if ((size_t)(rd->end - rd->p) / 32 < e->nrefs || !(e->refs = malloc(e->nrefs * 32))) {
+		if ((size_t)(rd->end - rd->p) / 32 < e->nrefs || !(e->refs = borrow(st, e->nrefs * 32))) {
 			e->nrefs = 0;
 			rd->ok = 0;
 		} else {
