@@ -18,8 +18,8 @@
  * A run that verified new records over a loaded cache appends one segment
  * instead of rewriting the file (cache_append): its cost follows what is
  * new, not the ledger's size.  Past SEGMENTS_MAX segments the file is
- * rewritten whole.  Read through a mapping; the reading and writing helpers
- * are cache_io.c's, shared with the policy cache.
+ * rewritten whole.  Read into memory with read(), not mapped; the reading
+ * and writing helpers are cache_io.c's, shared with the policy cache.
  */
 #include "config.h"
 
@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -510,11 +509,28 @@ static int load_segment(ledger_state *st, cache_reader *rd, char tip[LEDGER_OID_
 	return 1;
 }
 
+/* Up to len bytes of fd from its start: how many there were, or 0 on an error. */
+static size_t read_all(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(fd, buf + got, len - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? got : 0;
+		got += (size_t)n;
+	}
+	return got;
+}
+
 int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id)
 {
 	char *path = NULL, magic[8], root[LEDGER_HEX_ID_LEN];
-	uint8_t *buf = MAP_FAILED;
-	size_t first_finding = st->report->count;
+	uint8_t *buf = NULL;
+	size_t first_finding = st->report->count, size;
 	unsigned int segments = 0;
 	struct stat sb;
 	cache_reader rd;
@@ -524,13 +540,18 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	if (cache_path(&path, st) < 0)
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size < 8)
+	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size < 8 || (uint64_t)sb.st_size >= SIZE_MAX)
 		goto done;
-	buf = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (buf == MAP_FAILED)
+	/*
+	 * Read, not mapped: a mapped file that another process cuts short
+	 * (a crash mid-rewrite on some file systems, a user) raises SIGBUS on
+	 * access; read, it is only short, which the checks below refuse.
+	 */
+	if (!(buf = malloc((size_t)sb.st_size)) ||
+	    (size = read_all(fd, buf, (size_t)sb.st_size)) < 8)
 		goto done;
 	rd.p = buf;
-	rd.end = buf + sb.st_size;
+	rd.end = buf + size;
 	rd.ok = 1;
 	cache_get(&rd, magic, 8);
 	cache_get(&rd, tip, LEDGER_OID_HEX_LEN);
@@ -544,7 +565,9 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	if (load_commit_findings(st, &rd) < 0)
 		goto done;
 	count = cache_get_u32(&rd);
-	if (state_reserve_entries(st, (size_t)count + 1024) < 0)
+	/* Not more entries than the file can hold (2 flag bytes, an id, 2 string lengths each). */
+	if (count > (size_t)(rd.end - rd.p) / (2 + 32 + 4 + 4) ||
+	    state_reserve_entries(st, (size_t)count + 1024) < 0)
 		goto done;
 	for (uint32_t i = 0; i < count; i++)
 		if (load_entry(st, &rd) < 0)
@@ -570,8 +593,7 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	st->cache_segments = segments;
 	r = 0;
 done:
-	if (buf != MAP_FAILED)
-		munmap(buf, (size_t)sb.st_size);
+	free(buf);
 	if (fd >= 0)
 		close(fd);
 	free(path);
