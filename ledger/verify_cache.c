@@ -57,6 +57,31 @@
 static const char *const fail_codes[] = { "malformed", "not-canonical", "wrong-path",
 	                                  "schema-invalid" };
 
+/* Each byte's two hex digits, as ledger_hex writes them. */
+static const char hex_pairs[] =
+	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+	"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+	"606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+	"808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+	"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+	"c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+	"e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+/*
+ * The path of the record with this id, as ledger_record_path of its hex
+ * names it: a cached run builds one per record, two digits at a time here.
+ */
+static void own_path(char out[LEDGER_RECORD_PATH_LEN + 1], const uint8_t id[32])
+{
+	char hex[LEDGER_HEX_ID_LEN + 1];
+
+	for (size_t i = 0; i < 32; i++)
+		memcpy(hex + 2 * i, hex_pairs + 2 * id[i], 2);
+	hex[LEDGER_HEX_ID_LEN] = '\0';
+	ledger_record_path(out, hex);
+}
+
 static int cache_path(char **out, ledger_state *st)
 {
 	const char *dir;
@@ -94,14 +119,13 @@ static void put_commit_findings(FILE *f, int *ok, const ledger_state *st)
 
 static void put_entry(FILE *f, int *ok, const entry *e)
 {
-	char hex[LEDGER_HEX_ID_LEN + 1], own[LEDGER_RECORD_PATH_LEN + 1];
+	char own[LEDGER_RECORD_PATH_LEN + 1];
 	uint8_t flags = (uint8_t)((e->has_id ? F_HAS_ID : 0) | (e->has_prev ? F_HAS_PREV : 0) |
 	                          (e->has_incident ? F_HAS_INCIDENT : 0));
 	uint8_t sig = (uint8_t)e->sig;
 
 	if (e->has_id) {
-		ledger_hex(hex, e->id, 32);
-		ledger_record_path(own, hex);
+		own_path(own, e->id);
 		if (strcmp(own, e->path) == 0)
 			flags |= F_OWN_PATH;
 	}
@@ -363,12 +387,8 @@ static int load_entry(ledger_state *st, cache_reader *rd)
 	if (!(flags & F_OWN_PATH))
 		e->path = borrow_str(st, rd);
 	cache_get(rd, e->id, 32);
-	if (flags & F_OWN_PATH && (e->path = borrow(st, LEDGER_RECORD_PATH_LEN + 1))) {
-		char hex[LEDGER_HEX_ID_LEN + 1];
-
-		ledger_hex(hex, e->id, 32);
-		ledger_record_path(e->path, hex);
-	}
+	if (flags & F_OWN_PATH && (e->path = borrow(st, LEDGER_RECORD_PATH_LEN + 1)))
+		own_path(e->path, e->id);
 	code = cache_get_str(rd);
 	e->fail_code = static_code(code);
 	e->fail_rule = e->fail_code ? "FORMAT-2" : NULL;
