@@ -184,28 +184,129 @@ static int record_check_common(ledger_record *rec)
 
 /* --- the canonical-form check in one pass ----------------------------------- */
 
-#define QUICK_DEPTH 33 /* the record limit (32) plus the envelope */
+/*
+ * Most record files are canonical, so they are read by a parser that knows
+ * only the canonical spelling (JCS, RFC 8785): no whitespace, members in
+ * order, strings with exactly JCS's escapes, integers in their shortest
+ * form.  It builds the same jansson tree as ledger_json_parse would, in one
+ * pass, and proves the file equal to its own JCS form on the way.  Anything
+ * else -- member names with escapes or non-ASCII bytes (whose UTF-16 order
+ * needs more care), numbers other than short integers, nesting past the
+ * limit, any JSON or UTF-8 error -- makes it give up, and the full check
+ * (jansson, then JCS of the tree compared byte for byte) decides and words
+ * the error.
+ */
+struct canon_reader {
+	const char *p, *end;
+	size_t depth, max_depth;
+	char *scratch; /* a decoded string with escapes */
+	size_t scratch_cap;
+};
 
-/* A string at *p ('"' included) as JCS writes it: only its escapes, lowercase \u00xx. */
-static int quick_string(const char **p, const char *end, int *plain)
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid (as jansson decides). */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-	const char *s = *p + 1;
+	unsigned int cp;
+	size_t len, i;
 
-	*plain = 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+static int hex_lower(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A member name at rd->p: plain printable ASCII, no escape; *key points into the text. */
+static int canon_key(struct canon_reader *rd, const char **key, size_t *key_len)
+{
+	const char *s = rd->p + 1, *end = rd->end;
+
+	if (rd->p == end || *rd->p != '"')
+		return 0;
+	while (s < end && (unsigned char)*s >= 0x20 && (unsigned char)*s < 0x80 && *s != '"' &&
+	       *s != '\\')
+		s++;
+	if (s == end || *s != '"')
+		return 0;
+	*key = rd->p + 1;
+	*key_len = (size_t)(s - *key);
+	rd->p = s + 1;
+	return 1;
+}
+
+/* Decode the string body s[0..len), whose escapes canon_string checked, into out. */
+static size_t canon_unescape(char *out, const char *s, size_t len)
+{
+	size_t i = 0, n = 0;
+
+	while (i < len) {
+		if (s[i] != '\\') {
+			out[n++] = s[i++];
+			continue;
+		}
+		switch (s[i + 1]) {
+		case 'b': out[n++] = '\b'; break;
+		case 'f': out[n++] = '\f'; break;
+		case 'n': out[n++] = '\n'; break;
+		case 'r': out[n++] = '\r'; break;
+		case 't': out[n++] = '\t'; break;
+		case 'u':
+			out[n++] = (char)(hex_lower(s[i + 4]) * 16 + hex_lower(s[i + 5]));
+			i += 6;
+			continue;
+		default: /* '"' and '\\' */
+			out[n++] = s[i + 1];
+			break;
+		}
+		i += 2;
+	}
+	return n;
+}
+
+/* The string at rd->p ('"' included) in JCS's spelling: a new jansson string, or NULL. */
+static json_t *canon_string(struct canon_reader *rd)
+{
+	const unsigned char *s = (const unsigned char *)rd->p + 1;
+	const unsigned char *end = (const unsigned char *)rd->end, *start = s;
+	size_t len, ulen;
+	int escaped = 0, c;
+
 	while (s < end && *s != '"') {
-		unsigned char c = (unsigned char)*s;
-
-		if (c >= 0x80)
-			*plain = 0;
-		if (c != '\\') {
-			if (c < 0x20)
-				return 0;
+		if (*s >= 0x80) {
+			if (!(ulen = utf8_len(s, (size_t)(end - s))))
+				return NULL;
+			s += ulen;
+			continue;
+		}
+		if (*s < 0x20)
+			return NULL;
+		if (*s != '\\') {
 			s++;
 			continue;
 		}
-		*plain = 0;
+		escaped = 1;
 		if (end - s < 2)
-			return 0;
+			return NULL;
 		switch (s[1]) {
 		case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't':
 			s += 2;
@@ -213,143 +314,164 @@ static int quick_string(const char **p, const char *end, int *plain)
 		case 'u':
 			/* \u00xx only for the controls without a short escape, hex in lowercase */
 			if (end - s < 6 || s[2] != '0' || s[3] != '0' || (s[4] != '0' && s[4] != '1') ||
-			    !((s[5] >= '0' && s[5] <= '9') || (s[5] >= 'a' && s[5] <= 'f')))
-				return 0;
-			switch ((s[4] - '0') * 16 + (s[5] <= '9' ? s[5] - '0' : s[5] - 'a' + 10)) {
-			case '\b': case '\f': case '\n': case '\r': case '\t':
-				return 0;
-			}
+			    hex_lower((char)s[5]) < 0)
+				return NULL;
+			c = hex_lower((char)s[4]) * 16 + hex_lower((char)s[5]);
+			if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+				return NULL;
 			s += 6;
 			continue;
 		default:
-			return 0;
+			return NULL;
 		}
 	}
 	if (s == end)
-		return 0;
-	*p = s + 1;
-	return 1;
+		return NULL;
+	rd->p = (const char *)s + 1;
+	len = (size_t)(s - start);
+	if (!escaped)
+		return json_stringn_nocheck((const char *)start, len);
+	if (rd->scratch_cap < len) {
+		char *bigger = realloc(rd->scratch, len);
+
+		if (!bigger)
+			return NULL;
+		rd->scratch = bigger;
+		rd->scratch_cap = len;
+	}
+	return json_stringn_nocheck(rd->scratch,
+	                            canon_unescape(rd->scratch, (const char *)start, len));
 }
 
-/*
- * Whether buf, which ledger_json_parse accepted within the record limits, is
- * surely its own JCS form: no whitespace, members in order, strings with
- * exactly JCS's escapes, integers in their shortest form.  It saves
- * serialising every record to compare; "no" only means that the full check
- * decides.  Member names with escapes or non-ASCII bytes (whose UTF-16 order
- * needs more care) and numbers other than short integers are left to it.
- */
-static int surely_canonical(const char *buf, size_t len)
+/* A new reference to the value at rd->p in canonical form, or NULL. */
+static json_t *canon_value(struct canon_reader *rd)
 {
-	struct {
-		char kind;       /* '{' or '[' */
-		const char *key; /* previous member name, NULL before the first */
-		size_t key_len;
-	} stack[QUICK_DEPTH];
-	const char *p = buf, *end = buf + len;
-	int depth = 0, plain;
+	const char *p = rd->p, *end = rd->end, *digits, *key, *last = NULL;
+	size_t key_len, last_len = 0, n;
+	json_t *v = NULL, *item;
+	json_int_t num = 0;
+	int negative, cmp;
 
-value:
 	if (p == end)
-		return 0;
+		return NULL;
 	switch (*p) {
 	case '{':
-	case '[':
-		if (depth == QUICK_DEPTH)
-			return 0;
-		stack[depth].kind = *p;
-		stack[depth].key = NULL;
-		stack[depth].key_len = 0;
-		depth++;
-		p++;
-		if (p < end && *p == (stack[depth - 1].kind == '{' ? '}' : ']')) {
-			p++;
-			depth--;
-			goto after;
+		if (++rd->depth > rd->max_depth || !(v = json_object()))
+			return NULL;
+		rd->p++;
+		if (rd->p < end && *rd->p == '}') {
+			rd->p++;
+			break;
 		}
-		if (stack[depth - 1].kind == '{')
-			goto member;
-		goto value;
+		for (;;) {
+			if (!canon_key(rd, &key, &key_len))
+				goto fail;
+			/* strictly increasing names: in order, and no duplicates */
+			if (last) {
+				n = key_len < last_len ? key_len : last_len;
+				cmp = memcmp(last, key, n);
+				if (cmp > 0 || (cmp == 0 && last_len >= key_len))
+					goto fail;
+			}
+			last = key;
+			last_len = key_len;
+			if (rd->p == end || *rd->p != ':')
+				goto fail;
+			rd->p++;
+			if (!(item = canon_value(rd)) ||
+			    json_object_setn_new_nocheck(v, key, key_len, item) < 0)
+				goto fail;
+			if (rd->p < end && *rd->p == ',') {
+				rd->p++;
+				continue;
+			}
+			if (rd->p < end && *rd->p == '}') {
+				rd->p++;
+				break;
+			}
+			goto fail;
+		}
+		break;
+	case '[':
+		if (++rd->depth > rd->max_depth || !(v = json_array()))
+			return NULL;
+		rd->p++;
+		if (rd->p < end && *rd->p == ']') {
+			rd->p++;
+			break;
+		}
+		for (;;) {
+			if (!(item = canon_value(rd)) || json_array_append_new(v, item) < 0)
+				goto fail;
+			if (rd->p < end && *rd->p == ',') {
+				rd->p++;
+				continue;
+			}
+			if (rd->p < end && *rd->p == ']') {
+				rd->p++;
+				break;
+			}
+			goto fail;
+		}
+		break;
 	case '"':
-		if (!quick_string(&p, end, &plain))
-			return 0;
-		goto after;
+		return canon_string(rd);
 	case 't':
 		if (end - p < 4 || memcmp(p, "true", 4) != 0)
-			return 0;
-		p += 4;
-		goto after;
+			return NULL;
+		rd->p += 4;
+		return json_true();
 	case 'f':
 		if (end - p < 5 || memcmp(p, "false", 5) != 0)
-			return 0;
-		p += 5;
-		goto after;
+			return NULL;
+		rd->p += 5;
+		return json_false();
 	case 'n':
 		if (end - p < 4 || memcmp(p, "null", 4) != 0)
-			return 0;
-		p += 4;
-		goto after;
-	default: {
-		const char *digits;
-
-		if (*p == '-')
+			return NULL;
+		rd->p += 4;
+		return json_null();
+	default:
+		negative = *p == '-';
+		if (negative)
 			p++;
 		digits = p;
 		if (p == end || *p < '0' || *p > '9')
-			return 0;
+			return NULL;
 		if (*p == '0') {
-			if (digits != buf && digits[-1] == '-')
-				return 0; /* -0 is written 0 */
+			if (negative)
+				return NULL; /* -0 is written 0 */
 			p++;
 		} else {
-			while (p < end && *p >= '0' && *p <= '9')
-				p++;
+			for (; p < end && *p >= '0' && *p <= '9' && p - digits < 16; p++)
+				num = num * 10 + (*p - '0');
 		}
 		/* Fractions, exponents and 16 digits or more (near 2^53) go to the full check. */
-		if ((p < end && (*p == '.' || *p == 'e' || *p == 'E')) || p - digits > 15)
-			return 0;
-		goto after;
+		if ((p < end && (*p == '.' || *p == 'e' || *p == 'E' ||
+		                 (*p >= '0' && *p <= '9'))) || p - digits > 15)
+			return NULL;
+		rd->p = p;
+		return json_integer(negative ? -num : num);
 	}
-	}
+	rd->depth--;
+	return v;
+fail:
+	json_decref(v);
+	return NULL;
+}
 
-member: {
-		const char *key = p + 1;
-		size_t key_len, n;
-		int cmp;
+/* The canonical file's tree, or NULL when the full check must decide. */
+static json_t *canon_parse(const char *buf, size_t len, size_t max_depth)
+{
+	struct canon_reader rd = { buf, buf + len, 0, max_depth, NULL, 0 };
+	json_t *v = canon_value(&rd);
 
-		if (p == end || *p != '"' || !quick_string(&p, end, &plain) || !plain)
-			return 0;
-		key_len = (size_t)(p - 1 - key);
-		if (stack[depth - 1].key) {
-			n = key_len < stack[depth - 1].key_len ? key_len : stack[depth - 1].key_len;
-			cmp = memcmp(stack[depth - 1].key, key, n);
-			if (cmp > 0 || (cmp == 0 && stack[depth - 1].key_len >= key_len))
-				return 0;
-		}
-		stack[depth - 1].key = key;
-		stack[depth - 1].key_len = key_len;
-		if (p == end || *p != ':')
-			return 0;
-		p++;
-		goto value;
+	free(rd.scratch);
+	if (v && rd.p != rd.end) {
+		json_decref(v);
+		v = NULL;
 	}
-
-after:
-	if (depth == 0)
-		return p == end;
-	if (p == end)
-		return 0;
-	if (*p == ',') {
-		p++;
-		if (stack[depth - 1].kind == '{')
-			goto member;
-		goto value;
-	}
-	if (*p != (stack[depth - 1].kind == '{' ? '}' : ']'))
-		return 0;
-	p++;
-	depth--;
-	goto after;
+	return v;
 }
 
 int ledger_record_parse(ledger_record **out, const char *buf, size_t len)
@@ -361,11 +483,13 @@ int ledger_record_parse(ledger_record **out, const char *buf, size_t len)
 	uint8_t *sig = NULL;
 	size_t canon_len, sig_len, r_len;
 	const char *sig_text;
-	int r;
+	int canonical, r;
 
 	*out = NULL;
-	r = ledger_json_parse(&envelope, buf, len, &limits);
-	if (r < 0)
+	if (len <= limits.max_size && buf)
+		envelope = canon_parse(buf, len, limits.max_depth);
+	canonical = envelope != NULL;
+	if (!canonical && (r = ledger_json_parse(&envelope, buf, len, &limits)) < 0)
 		goto done;
 	r = LEDGER_EINVALID;
 	if (!json_is_object(envelope) || json_object_size(envelope) != 2 ||
@@ -374,7 +498,7 @@ int ledger_record_parse(ledger_record **out, const char *buf, size_t len)
 		ledger_error_set(r, "not a record envelope {\"record\": {...}, \"sig\": \"...\"}");
 		goto done;
 	}
-	if (!surely_canonical(buf, len)) {
+	if (!canonical) {
 		if ((r = ledger_jcs(&canon, &canon_len, envelope)) < 0)
 			goto done;
 		if (canon_len != len || memcmp(canon, buf, len) != 0) {

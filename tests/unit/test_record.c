@@ -942,10 +942,11 @@ START_TEST(test_parse_sig)
 END_TEST
 
 /*
- * ledger_record_parse decides canonical form in one pass when it can and
+ * ledger_record_parse reads a canonical file in one pass when it can and
  * serialises only otherwise: on random edits of a record file whose body
  * holds every kind of JCS escape, it refuses as non-canonical exactly the
- * texts that parse as an envelope and differ from their own JCS form.
+ * texts that parse as an envelope and differ from their own JCS form, and
+ * the record it accepts is the tree ledger_json_parse makes of the text.
  */
 START_TEST(test_parse_canonical_one_pass)
 {
@@ -953,6 +954,9 @@ START_TEST(test_parse_canonical_one_pass)
 		" ", "\\u0065", "\\/", "\\u001f", "\\u001F", "\\u000a", "\\u0001", "\\n", "\\t",
 		"\\\"", "\\\\", "-0", "0", "01", "1.0", "1e2", "12345678901234567", "-5",
 		"\\u00e9", "\xc3\xa9", ",", ":", "\"a\":1,", "\"z\":1,", "true", "null", "[]", "{}",
+		"\\u0000", "\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+		"\xf0\x9f\x98\x80", "123456789012345", "1234567890123456", "-9", "[[[[[[[[", "]]]]]]]]",
+		"\"\xc3\xa9\":1,", "\"A\":1,", "\"\\u0061\":1,",
 	};
 	ledger_key *key = new_key();
 	ledger_record_fields f = LEDGER_RECORD_FIELDS_INIT;
@@ -960,6 +964,8 @@ START_TEST(test_parse_canonical_one_pass)
 	json_t *body = json_pack("{s:s, s:[i,i,i,b,n], s:{s:s, s:{}}}", "summary",
 	                         "a\nb\x01" "c\"d\\e\x1f\x7f \xc3\xa9\xe6\x97\xa5/", "n", 0, -7,
 	                         (json_int_t)900719925474099, 1, "o", "a_b", "x\ty", "z", "");
+	ledger_json_limits limits = LEDGER_JSON_LIMITS_INIT;
+	ledger_record *parsed = NULL;
 	char *file, text[4096];
 	size_t len, refused = 0, accepted = 0;
 	uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -994,19 +1000,33 @@ START_TEST(test_parse_canonical_one_pass)
 			memcpy(text + at, piece, plen);
 			n = n - cut + plen;
 		}
-		if (ledger_json_parse(&v, text, n, NULL) < 0)
+		ledger_error_clear();
+		r = ledger_record_parse(&parsed, text, n);
+		ck_assert(r == 0 ? parsed != NULL : parsed == NULL);
+		if (ledger_json_parse(&v, text, n, &limits) < 0) {
+			ck_assert_msg(r == LEDGER_EINVALID, "r=%d for invalid json %s", r, text);
 			continue;
+		}
 		if (!json_is_object(v) || json_object_size(v) != 2 ||
 		    !json_is_object(json_object_get(v, "record")) ||
 		    !json_is_string(json_object_get(v, "sig"))) {
+			ck_assert_int_eq(r, LEDGER_EINVALID);
 			json_decref(v);
 			continue;
 		}
 		ck_assert_int_eq(ledger_jcs(&canon, &clen, v), 0);
 		differs = clen != n || memcmp(canon, text, n) != 0;
-		r = parse_text(text);
 		ck_assert_msg((r == LEDGER_ENONCANONICAL) == differs, "r=%d (%s) for %s", r,
 		              r ? last_message() : "accepted", text);
+		if (parsed) {
+			ck_assert(json_equal(parsed->record, json_object_get(v, "record")));
+			free(canon);
+			ck_assert_int_eq(ledger_jcs(&canon, &clen, parsed->record), 0);
+			ck_assert_uint_eq(clen, parsed->canonical_len);
+			ck_assert_mem_eq(canon, parsed->canonical, clen);
+		}
+		ledger_record_free(parsed);
+		parsed = NULL;
 		if (differs)
 			refused++;
 		else
@@ -1155,6 +1175,33 @@ START_TEST(test_parse_strict_json)
 	free(text);
 
 	free(b64);
+	free(file);
+	ledger_record_free(rec);
+	ledger_key_free(key);
+}
+END_TEST
+
+/* The whole file may nest 32 deep (the envelope counts), canonical or not. */
+START_TEST(test_parse_depth)
+{
+	ledger_key *key = new_key();
+	ledger_record *rec = make_record(key, 1);
+	char *file = file_of(rec, NULL), *text, nest[80];
+
+	for (int spaced = 0; spaced < 2; spaced++) {
+		for (int k = 29; k <= 30; k++) {
+			/* {"record":{"body":{"n":[...]: the envelope, R and the body are 3 levels */
+			snprintf(nest, sizeof(nest), "%s\"n\":%.*s1%.*s,\"summary\"", spaced ? " " : "",
+			         k, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", k, "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+			text = replace(file, "\"summary\"", nest);
+			if (k == 29)
+				ck_assert_int_eq(parse_text(text),
+				                 spaced ? LEDGER_ENONCANONICAL : 0);
+			else
+				assert_parse_refused(text, LEDGER_EINVALID, "nesting deeper than 32");
+			free(text);
+		}
+	}
 	free(file);
 	ledger_record_free(rec);
 	ledger_key_free(key);
@@ -1433,6 +1480,7 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_parse_sig);
 	tcase_add_test(tc, test_parse_noncanonical);
 	tcase_add_test(tc, test_parse_canonical_one_pass);
+	tcase_add_test(tc, test_parse_depth);
 	tcase_add_test(tc, test_parse_strict_json);
 	tcase_add_test(tc, test_chain);
 	tcase_add_test(tc, test_path_id);
