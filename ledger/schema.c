@@ -626,23 +626,22 @@ enum {
 #define CH_B64 (CH_LOWER | CH_UPPER | CH_DIGIT | CH_PLUS | CH_SLASH)
 #define CH_NAME (CH_LOWER | CH_DIGIT | CH_DOT | CH_UNDER | CH_DASH)
 
-static unsigned char_class(unsigned char c)
-{
-	if (c >= 'a' && c <= 'z')
-		return CH_LOWER | (c <= 'f' ? CH_HEXLOW : 0);
-	if (c >= 'A' && c <= 'Z')
-		return CH_UPPER;
-	if (c >= '0' && c <= '9')
-		return CH_DIGIT;
-	switch (c) {
-	case '+': return CH_PLUS;
-	case '/': return CH_SLASH;
-	case '.': return CH_DOT;
-	case '_': return CH_UNDER;
-	case '-': return CH_DASH;
-	default: return 0;
-	}
-}
+/* The classes of a byte, as a constant expression: the table below is built from it. */
+#define CHAR_CLASS(c) \
+	((c) >= 'a' && (c) <= 'z' ? CH_LOWER | ((c) <= 'f' ? CH_HEXLOW : 0) : \
+	 (c) >= 'A' && (c) <= 'Z' ? CH_UPPER : \
+	 (c) >= '0' && (c) <= '9' ? CH_DIGIT : \
+	 (c) == '+' ? CH_PLUS : (c) == '/' ? CH_SLASH : (c) == '.' ? CH_DOT : \
+	 (c) == '_' ? CH_UNDER : (c) == '-' ? CH_DASH : 0)
+#define CHAR_CLASS4(c) CHAR_CLASS(c), CHAR_CLASS((c) + 1), CHAR_CLASS((c) + 2), CHAR_CLASS((c) + 3)
+#define CHAR_CLASS16(c) CHAR_CLASS4(c), CHAR_CLASS4((c) + 4), CHAR_CLASS4((c) + 8), CHAR_CLASS4((c) + 12)
+#define CHAR_CLASS64(c) \
+	CHAR_CLASS16(c), CHAR_CLASS16((c) + 16), CHAR_CLASS16((c) + 32), CHAR_CLASS16((c) + 48)
+
+/* One lookup per byte: these matchers run on every id, name and time of every record. */
+static const unsigned short char_classes[256] = {
+	CHAR_CLASS64(0), CHAR_CLASS64(64), CHAR_CLASS64(128), CHAR_CLASS64(192)
+};
 
 /* Is every byte of s[0..len) in one of the classes of `mask`? */
 static bool all_in(const char *s, size_t len, unsigned mask)
@@ -650,7 +649,7 @@ static bool all_in(const char *s, size_t len, unsigned mask)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		if (!(char_class((unsigned char)s[i]) & mask))
+		if (!(char_classes[(unsigned char)s[i]] & mask))
 			return false;
 	return true;
 }
@@ -1613,6 +1612,12 @@ struct verr {
 struct vctx {
 	const struct ledger_schemas *s;
 	int depth;
+	/*
+	 * A first pass only decides: no messages and no instance pointer, as
+	 * the branches of "if", "not" and "anyOf" fail on valid records too.
+	 * Which error a pass reports never changes its outcome.
+	 */
+	bool quiet;
 	size_t plen;
 	char ptr[SCHEMA_PTR_MAX];
 };
@@ -1625,6 +1630,11 @@ static int verr_set(struct vctx *c, struct verr *e, int kind, const char *kw, co
 	va_list ap;
 	int n;
 
+	if (c->quiet) {
+		e->depth = 0;
+		e->text[0] = '\0';
+		return kind;
+	}
 	n = snprintf(e->text, sizeof(e->text), "%s: %s: ", c->plen ? c->ptr : "(root)", kw);
 	if (n > 0 && (size_t)n < sizeof(e->text)) {
 		va_start(ap, fmt);
@@ -1640,6 +1650,8 @@ static size_t path_push(struct vctx *c, const char *tok)
 {
 	size_t old = c->plen, n = c->plen;
 
+	if (c->quiet)
+		return old;
 	if (n + 1 < sizeof(c->ptr))
 		c->ptr[n++] = '/';
 	for (; *tok && n + 2 < sizeof(c->ptr); tok++) {
@@ -1659,6 +1671,8 @@ static size_t path_push_index(struct vctx *c, size_t i)
 {
 	char tok[32], *p = tok + sizeof(tok) - 1;
 
+	if (c->quiet)
+		return c->plen;
 	/* decimal digits by hand: this runs for every item of every array */
 	*p = '\0';
 	do
@@ -2194,8 +2208,14 @@ static int run(const struct ledger_schemas *s, const struct snode *schema, const
 
 	c.s = s;
 	c.depth = 0;
+	c.quiet = true;
 	c.plen = 0;
 	c.ptr[0] = '\0';
+	if ((r = validate(&c, schema, instance, &e)) == V_OK)
+		return 0;
+	/* Invalid (rare): the same pass again, with its messages. */
+	c.depth = 0;
+	c.quiet = false;
 	r = validate(&c, schema, instance, &e);
 	return r == V_OK ? 0 : ledger_error_set(LEDGER_EINVALID, "%s", e.text);
 }
