@@ -29,9 +29,10 @@ static int is_lower_hex(const char *s, size_t n)
 	return s[n] == '\0';
 }
 
+/* No strlen first: a shorter string stops at its NUL, which is not a hex digit. */
 static int is_hex_id(const char *s)
 {
-	return s && strlen(s) == LEDGER_HEX_ID_LEN && is_lower_hex(s, LEDGER_HEX_ID_LEN);
+	return s && is_lower_hex(s, LEDGER_HEX_ID_LEN);
 }
 
 static int is_lower_alnum(char c)
@@ -88,12 +89,27 @@ static const char *member_string(json_t *obj, const char *key)
 
 #define INVALID(...) ledger_error_set(LEDGER_EINVALID, __VA_ARGS__)
 
+/* The members FORMAT.md section 1 names: one or two comparisons, not thirteen. */
+static int is_record_member(const char *key)
+{
+	switch (key[0]) {
+	case 'a': return !strcmp(key, "agency") || !strcmp(key, "author");
+	case 'b': return !strcmp(key, "body");
+	case 'c': return !strcmp(key, "class");
+	case 'i': return !strcmp(key, "incident");
+	case 'k': return !strcmp(key, "kid");
+	case 'p': return !strcmp(key, "prev");
+	case 'r': return !strcmp(key, "refs");
+	case 's': return !strcmp(key, "seq") || !strcmp(key, "sealed");
+	case 't': return !strcmp(key, "type") || !strcmp(key, "time");
+	case 'v': return !strcmp(key, "v");
+	default: return 0;
+	}
+}
+
 /* Check R's common members (FORMAT.md section 1) and fill the borrowed views of rec. */
 static int record_check_common(ledger_record *rec)
 {
-	static const char *const allowed[] = { "v", "type", "agency", "author", "kid", "seq",
-		                               "prev", "time", "refs", "incident", "class",
-		                               "body", "sealed" };
 	json_t *r = rec->record, *v, *seq, *prev, *value;
 	const char *key, *last = NULL;
 	size_t agency_len, i;
@@ -101,10 +117,7 @@ static int record_check_common(ledger_record *rec)
 	if (!json_is_object(r))
 		return INVALID("\"record\" is not an object");
 	json_object_foreach(r, key, value) {
-		for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-			if (strcmp(key, allowed[i]) == 0)
-				break;
-		if (i == sizeof(allowed) / sizeof(allowed[0]))
+		if (!is_record_member(key))
 			return INVALID("unknown record member \"%s\"", key);
 		/* U+0000 would cut the C string the checks below see: no member pattern allows it. */
 		if (json_is_string(value) &&
