@@ -335,43 +335,68 @@ static int fill_more(struct nothin_stream *s)
 	return 1;
 }
 
+/* What adv_next found in the advertisement read so far. */
+enum adv_item {
+	ADV_REF,   /* a ref line, whole */
+	ADV_END,   /* the flush after the ref lines */
+	ADV_MORE,  /* the next line is not read whole yet */
+	ADV_OTHER  /* not a v0 advertisement: not ours to edit */
+};
+
 /*
- * Read until the first ref line of the advertisement is whole (past the
- * "# service=" line and flushes of smart HTTP), edit it, keep it to hand on.
+ * The next item of the advertisement in s->buf from *at on, past the
+ * "# service=" line of smart HTTP and the flushes before the first ref line
+ * (`refs`: ref lines the caller went past).  *at is left at the item; a ref
+ * line's length into *len.
  */
+static enum adv_item adv_next(const struct nothin_stream *s, size_t *at, size_t *len,
+                              size_t refs)
+{
+	int n;
+
+	while (*at + 4 <= s->len) {
+		if ((n = pkt_len(s->buf + *at)) == 0 && refs == 0) {
+			*at += 4; /* the flush after "# service=" */
+			continue;
+		}
+		if (n == 0)
+			return ADV_END;
+		if (n < 4)
+			return ADV_OTHER;
+		if (*at + (size_t)n > s->len)
+			return ADV_MORE;
+		if ((size_t)n > 4 + strlen("# service=") &&
+		    memcmp(s->buf + *at + 4, "# service=", strlen("# service=")) == 0) {
+			*at += (size_t)n;
+			continue;
+		}
+		*len = (size_t)n;
+		return ADV_REF;
+	}
+	return ADV_MORE;
+}
+
+/* Read until the first ref line of the advertisement is whole, edit it, keep it to hand on. */
 static int nothin_fill(struct nothin_stream *s)
 {
-	size_t at = 0;
-	int n, r;
+	size_t at = 0, n, kept;
+	int r;
 
 	for (;;) {
-		while (at + 4 <= s->len) {
-			if ((n = pkt_len(s->buf + at)) == 0) {
-				at += 4; /* flush */
-				continue;
-			}
-			if (n < 4) {
-				s->passed = 1; /* not a v0 advertisement: not ours to edit */
-				return 0;
-			}
-			if (at + (size_t)n > s->len)
-				break;
-			if ((size_t)n > 4 + strlen("# service=") &&
-			    memcmp(s->buf + at + 4, "# service=", strlen("# service=")) == 0) {
-				at += (size_t)n;
-				continue;
-			}
-			{
-				size_t kept = drop_thin_cap(s->buf, at, (size_t)n);
-
-				memmove(s->buf + at + kept, s->buf + at + n, s->len - at - (size_t)n);
-				s->len -= (size_t)n - kept;
-			}
+		switch (adv_next(s, &at, &n, 0)) {
+		case ADV_MORE:
+			if ((r = fill_more(s)) <= 0)
+				return r;
+			break;
+		case ADV_REF:
+			kept = drop_thin_cap(s->buf, at, n);
+			memmove(s->buf + at + kept, s->buf + at + n, s->len - at - n);
+			s->len -= n - kept;
+			/* fall through */
+		default:
 			s->passed = 1;
 			return 0;
 		}
-		if ((r = fill_more(s)) <= 0)
-			return r;
 	}
 }
 
@@ -454,51 +479,38 @@ done:
 static int have_fill(struct nothin_stream *s)
 {
 	git_oid *tips = NULL, haves[HAVE_MAX], id;
-	size_t at = 0, refs = 0, ntips = 0, cap = 0, nhaves;
-	int n, r = 0;
+	size_t at = 0, n = 0, refs = 0, ntips = 0, cap = 0, nhaves;
+	enum adv_item item;
+	int r = 0;
 
-	for (;;) {
-		while (at + 4 <= s->len) {
-			if ((n = pkt_len(s->buf + at)) == 0 && refs == 0) {
-				at += 4; /* the flush after "# service=" */
-				continue;
-			}
-			if (n == 0)
-				goto insert;
-			if (n < 4) {
-				s->passed = 1; /* not a v0 advertisement: not ours to edit */
-				goto done;
-			}
-			if (at + (size_t)n > s->len)
-				break;
-			if ((size_t)n > 4 + strlen("# service=") &&
-			    memcmp(s->buf + at + 4, "# service=", strlen("# service=")) == 0) {
-				at += (size_t)n;
-				continue;
-			}
-			refs++;
-			if (n >= 4 + GIT_OID_HEXSZ + 2 && s->buf[at + 4 + GIT_OID_HEXSZ] == ' ' &&
-			    git_oid_fromstrn(&id, s->buf + at + 4, GIT_OID_HEXSZ) == 0 &&
-			    !git_oid_is_zero(&id)) {
-				if (ntips == cap) {
-					git_oid *more = realloc(tips, (cap = cap ? 2 * cap : 16) *
-					                              sizeof(*tips));
-
-					if (!more) {
-						git_error_set_oom();
-						r = -1;
-						goto done;
-					}
-					tips = more;
-				}
-				git_oid_cpy(&tips[ntips++], &id);
-			}
-			at += (size_t)n;
-		}
-		if ((r = fill_more(s)) <= 0)
+	while ((item = adv_next(s, &at, &n, refs)) != ADV_END) {
+		if (item == ADV_OTHER) {
+			s->passed = 1;
 			goto done;
+		}
+		if (item == ADV_MORE) {
+			if ((r = fill_more(s)) <= 0)
+				goto done;
+			continue;
+		}
+		refs++;
+		if (n >= 4 + GIT_OID_HEXSZ + 2 && s->buf[at + 4 + GIT_OID_HEXSZ] == ' ' &&
+		    git_oid_fromstrn(&id, s->buf + at + 4, GIT_OID_HEXSZ) == 0 &&
+		    !git_oid_is_zero(&id)) {
+			if (ntips == cap) {
+				git_oid *more = realloc(tips, (cap = cap ? 2 * cap : 16) * sizeof(*tips));
+
+				if (!more) {
+					git_error_set_oom();
+					r = -1;
+					goto done;
+				}
+				tips = more;
+			}
+			git_oid_cpy(&tips[ntips++], &id);
+		}
+		at += n;
 	}
-insert:
 	nhaves = push_boundary(haves, s->sub->c, tips, ntips);
 	if (buf_room(s, nhaves * (4 + GIT_OID_HEXSZ + sizeof(" .have\n") - 1)) < 0) {
 		r = -1;
