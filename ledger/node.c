@@ -20,6 +20,7 @@
 #include "ledger/trust.h"
 #include "state_internal.h"
 #include "store_order.h"
+#include "store_union.h"
 #include "sync_internal.h"
 
 /* Ids per receipt: keeps a receipt far below the 1 MiB record limit. */
@@ -59,6 +60,12 @@ static int id_compare(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+static void idset_sort(struct idset *set)
+{
+	if (set->count > 1)
+		qsort(set->ids, set->count, sizeof(*set->ids), id_compare);
+}
+
 /* Records in `to` and not in `from`, sorted by id. */
 static int idset_added(struct idset *set, ledger_repo *repo, const char *from, const char *to)
 {
@@ -69,8 +76,7 @@ static int idset_added(struct idset *set, ledger_repo *repo, const char *from, c
 	error = store_foreach_added_path(repo, from, to, idset_add_cb, set);
 	if (error < 0)
 		return error;
-	if (set->count > 1)
-		qsort(set->ids, set->count, sizeof(*set->ids), id_compare);
+	idset_sort(set);
 	return 0;
 }
 
@@ -135,7 +141,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 	struct node_signer ns;
 	char uni[LEDGER_OID_HEX_LEN + 1];
 	ledger_state *state = NULL;
-	int attempt, error, contained;
+	int attempt, error, contained, listed;
 
 	node_signer_init(&ns, opts);
 	for (attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
@@ -154,7 +160,10 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 			error = 0;
 			goto done;
 		}
-		error = ledger_repo_union(uni, repo, out->before, incoming, &ns.copts);
+		/* The union lists what it adds to main; a fast-forward's is listed apart. */
+		out->added.count = 0;
+		error = store_union_listed(uni, &listed, repo, out->before, incoming, &ns.copts,
+		                           idset_add_cb, &out->added);
 		if (error == LEDGER_ECONFLICT) {
 			/* Two records at one path: the incoming side cannot be merged. */
 			const ledger_error *e = ledger_error_last();
@@ -168,7 +177,9 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 			ledger_error_prefix("%s", what);
 			goto done;
 		}
-		if ((error = idset_added(&out->added, repo, out->before, uni)) < 0)
+		if (listed)
+			idset_sort(&out->added);
+		else if ((error = idset_added(&out->added, repo, out->before, uni)) < 0)
 			goto done;
 		vopts.tip = uni;
 		vopts.use_cache = 1;

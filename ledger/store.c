@@ -943,6 +943,11 @@ done:
 	return 0;
 }
 
+int store_odb_fresh(ledger_repo *repo)
+{
+	return odb_reopen(repo);
+}
+
 /* Objects a walk reads between two odb_reopen calls. */
 #define STORE_READ_BATCH 4096
 

@@ -69,6 +69,13 @@ int store_fsync_path(const char *path);
 /* Commit options usable for a commit; the message may be left out when the caller writes it. */
 int store_commit_options_check(const ledger_commit_options *opts, int need_message);
 
+/*
+ * A fresh object database for the repository, nothing of its packs mapped
+ * (odb_reopen in store.c): after a walk that read many objects outside the
+ * readers of store.c.  Only while the in-memory backend is empty.
+ */
+int store_odb_fresh(ledger_repo *repo);
+
 /* Put the in-memory backend above git's own, so that new objects are written there. */
 int store_mempack_attach(ledger_repo *repo);
 

@@ -19,6 +19,7 @@
 #include "ledger/store.h"
 #include "ledger/sync.h"
 #include "store_internal.h"
+#include "store_union.h"
 
 #define UNION_PATH_MAX 4096
 /* Hex digits of theirs in a merge commit's message. */
@@ -30,6 +31,8 @@ struct union_walk {
 	size_t count;
 	size_t cap;
 	size_t added;   /* files theirs has and ours lacks */
+	ledger_file_cb on_added; /* given the path of each such file, or NULL */
+	void *payload;
 	char path[UNION_PATH_MAX];
 };
 
@@ -81,18 +84,24 @@ static int tree_lookup(git_tree **out, struct union_walk *u, const git_tree_entr
 
 /*
  * Count the files of an entry that only theirs has, at `depth` (its path's
- * components).  A directory at STORE_TREE_DEPTH_MAX holds no record and is
- * not walked (the verifier refuses it as too deep): a hostile tree thousands
- * of levels deep would otherwise recurse once per level.
+ * components), and when `list`, hand their paths on (u->path, of length
+ * `len`) as ledger_repo_foreach_added would list them: blobs but symbolic
+ * links, in paths that fit.  A directory at STORE_TREE_DEPTH_MAX holds no
+ * record and is not walked (the verifier refuses it as too deep): a hostile
+ * tree thousands of levels deep would otherwise recurse once per level.
  */
-static int count_files(struct union_walk *u, const git_tree_entry *e, unsigned int depth)
+static int count_files(struct union_walk *u, const git_tree_entry *e, size_t len,
+                       unsigned int depth, int list)
 {
 	git_tree *t = NULL;
-	size_t i, n;
+	size_t i, n, sub_len;
 	int r;
 
 	if (git_tree_entry_type(e) != GIT_OBJECT_TREE) {
 		u->added++;
+		if (list && u->on_added && git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+		    git_tree_entry_filemode(e) != GIT_FILEMODE_LINK)
+			return u->on_added(u->path, NULL, 0, u->payload);
 		return 0;
 	}
 	if (depth >= STORE_TREE_DEPTH_MAX)
@@ -100,10 +109,48 @@ static int count_files(struct union_walk *u, const git_tree_entry *e, unsigned i
 	if ((r = tree_lookup(&t, u, e)) < 0)
 		return r;
 	n = git_tree_entrycount(t);
-	for (i = 0; i < n && r == 0; i++)
-		r = count_files(u, git_tree_entry_byindex(t, i), depth + 1);
+	for (i = 0; i < n && r == 0; i++) {
+		const git_tree_entry *sub = git_tree_entry_byindex(t, i);
+
+		sub_len = list ? path_push(u, len, git_tree_entry_name(sub)) : 0;
+		r = count_files(u, sub, sub_len ? sub_len : len, depth + 1, sub_len != 0);
+		u->path[len] = '\0';
+	}
 	git_tree_free(t);
 	return r;
+}
+
+static int same_entry(const git_tree_entry *a, const git_tree_entry *b)
+{
+	return a && b && git_tree_entry_filemode(a) == git_tree_entry_filemode(b) &&
+	       git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b));
+}
+
+/*
+ * Start the builder of the union at u->path (the first `len` bytes) from
+ * ours, with theirs' entries before `upto` that differ from ours: the union
+ * took each of those as theirs has it.
+ */
+static int builder_start(git_treebuilder **bld, struct union_walk *u, size_t len,
+                         const git_tree *ours, const git_tree *theirs, size_t upto)
+{
+	int error;
+
+	if ((error = git_treebuilder_new(bld, u->repo->git, ours)) < 0)
+		return store_error_git(error, "cannot start tree \"%.*s\"", (int)len, u->path);
+	for (size_t i = 0; i < upto; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(theirs, i);
+		const char *name = git_tree_entry_name(te);
+
+		if (same_entry(git_tree_entry_byname(ours, name), te))
+			continue;
+		error = git_treebuilder_insert(NULL, *bld, name, git_tree_entry_id(te),
+		                               git_tree_entry_filemode(te));
+		if (error < 0)
+			return store_error_git(error, "cannot add \"%s\" to the merge tree "
+			                       "\"%.*s\"", name, (int)len, u->path);
+	}
+	return 0;
 }
 
 /*
@@ -113,20 +160,27 @@ static int count_files(struct union_walk *u, const git_tree_entry *e, unsigned i
  * (the usual case: a node fetching what the master gained since), the
  * union is theirs' tree itself: nothing is written, and the push that
  * follows has only the directories where both sides gained records to send.
+ * A tree is built only once the union is known to differ from theirs'.
  */
 static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
                       const git_tree *theirs, size_t len)
 {
 	git_treebuilder *bld = NULL;
-	size_t i, n, covered = 0; /* entries of ours that theirs holds as they are in the union */
+	size_t i, n;
 	int r = 0, error;
 
 	if (git_oid_equal(git_tree_id(ours), git_tree_id(theirs))) {
 		git_oid_cpy(out, git_tree_id(ours));
 		return 0;
 	}
-	if ((error = git_treebuilder_new(&bld, u->repo->git, ours)) < 0)
-		return store_error_git(error, "cannot start tree \"%s\"", u->path);
+	/* An entry of ours that theirs lacks: the union is a tree of its own. */
+	n = git_tree_entrycount(ours);
+	for (i = 0; i < n && !bld && r == 0; i++) {
+		const char *name = git_tree_entry_name(git_tree_entry_byindex(ours, i));
+
+		if (!git_tree_entry_byname(theirs, name))
+			r = builder_start(&bld, u, len, ours, theirs, 0);
+	}
 	n = git_tree_entrycount(theirs);
 	for (i = 0; i < n && r == 0; i++) {
 		const git_tree_entry *te = git_tree_entry_byindex(theirs, i);
@@ -135,16 +189,13 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 		size_t sub_len;
 		git_oid id;
 
-		if (oe && git_tree_entry_filemode(oe) == git_tree_entry_filemode(te) &&
-		    git_oid_equal(git_tree_entry_id(oe), git_tree_entry_id(te))) {
-			covered++;
+		if (same_entry(oe, te))
 			continue;
-		}
 		sub_len = path_push(u, len, name);
 		if (!oe) {
 			/* Counted, unless its path is too long to hold a record (the verifier refuses it). */
 			git_oid_cpy(&id, git_tree_entry_id(te));
-			r = sub_len ? count_files(u, te, store_path_depth(u->path)) : 0;
+			r = sub_len ? count_files(u, te, sub_len, store_path_depth(u->path), 1) : 0;
 		} else if (!sub_len) {
 			r = ledger_error_set(LEDGER_EINVALID, "path too long (over %d bytes): "
 			                     "\"%.100s%s/...\"", UNION_PATH_MAX, u->path,
@@ -160,8 +211,6 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 
 			if ((r = tree_lookup(&so, u, oe)) == 0 && (r = tree_lookup(&st, u, te)) == 0)
 				r = tree_union(&id, u, so, st, sub_len);
-			if (r == 0 && git_oid_equal(&id, git_tree_entry_id(te)))
-				covered++;
 			git_tree_free(so);
 			git_tree_free(st);
 		} else {
@@ -170,7 +219,10 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 			                     "file \"%s\": different content in the two ledgers",
 			                     u->path);
 		}
-		if (r == 0) {
+		/* The first entry whose union is not theirs': from here on the union is built. */
+		if (r == 0 && !bld && !git_oid_equal(&id, git_tree_entry_id(te)))
+			r = builder_start(&bld, u, len, ours, theirs, i);
+		if (r == 0 && bld) {
 			error = git_treebuilder_insert(NULL, bld, name, &id,
 			                               git_tree_entry_filemode(te));
 			if (error < 0)
@@ -179,7 +231,7 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 		}
 		u->path[len] = '\0';
 	}
-	if (r == 0 && covered == git_tree_entrycount(ours)) {
+	if (r == 0 && !bld) {
 		git_oid_cpy(out, git_tree_id(theirs));
 	} else if (r == 0) {
 		if ((error = git_treebuilder_write(out, bld)) < 0)
@@ -193,7 +245,7 @@ static int tree_union(git_oid *out, struct union_walk *u, const git_tree *ours,
 
 /* Write the merge commit of `ours` and `theirs` (neither contains the other). */
 static int merge_write(git_oid *out, ledger_repo *repo, git_commit *ours, git_commit *theirs,
-                       const ledger_commit_options *opts)
+                       const ledger_commit_options *opts, ledger_file_cb added, void *payload)
 {
 	const git_commit *parents[2] = { ours, theirs };
 	struct union_walk *u = NULL;
@@ -209,6 +261,8 @@ static int merge_write(git_oid *out, ledger_repo *repo, git_commit *ours, git_co
 		goto done;
 	}
 	u->repo = repo;
+	u->on_added = added;
+	u->payload = payload;
 	if ((error = git_commit_tree(&to, ours)) < 0 || (error = git_commit_tree(&tt, theirs)) < 0) {
 		r = store_error_git(error, "cannot read the trees to merge");
 		goto done;
@@ -234,6 +288,13 @@ static int merge_write(git_oid *out, ledger_repo *repo, git_commit *ours, git_co
 done:
 	/* On disk now, or given up: either way nothing may stay behind in memory. */
 	git_mempack_reset(repo->mempack);
+	/*
+	 * The walk mapped windows of every pack it read trees from: the
+	 * verification that follows would start near the limit of mapped pack
+	 * data and unmap and map again nearly every read (libgit2's LRU).
+	 */
+	if (r == 0)
+		r = store_odb_fresh(repo);
 	free(message);
 	git_tree_free(tree);
 	git_tree_free(tt);
@@ -244,13 +305,15 @@ done:
 	return r;
 }
 
-int ledger_repo_union(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *ours,
-                      const char *theirs, const ledger_commit_options *opts)
+int store_union_listed(char out[LEDGER_OID_HEX_LEN + 1], int *listed, ledger_repo *repo,
+                       const char *ours, const char *theirs, const ledger_commit_options *opts,
+                       ledger_file_cb added, void *payload)
 {
 	git_commit *co = NULL, *ct = NULL;
 	git_oid id;
 	int r, error;
 
+	*listed = 0;
 	if (!ours || !theirs)
 		return ledger_error_set(LEDGER_EINVALID, "no commits to merge given");
 	if ((r = store_commit_options_check(opts, 0)) < 0)
@@ -260,15 +323,18 @@ int ledger_repo_union(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const
 		goto done;
 	if (git_oid_equal(git_commit_id(co), git_commit_id(ct))) {
 		git_oid_cpy(&id, git_commit_id(co));
+		*listed = 1; /* nothing added */
 	} else if ((error = git_graph_descendant_of(repo->git, git_commit_id(co),
 	                                            git_commit_id(ct))) == 1) {
 		git_oid_cpy(&id, git_commit_id(co));
+		*listed = 1;
 	} else if (error == 0 && (error = git_graph_descendant_of(repo->git, git_commit_id(ct),
 	                                                          git_commit_id(co))) == 1) {
 		git_oid_cpy(&id, git_commit_id(ct));
 	} else if (error == 0) {
-		if ((r = merge_write(&id, repo, co, ct, opts)) < 0)
+		if ((r = merge_write(&id, repo, co, ct, opts, added, payload)) < 0)
 			goto done;
+		*listed = added != NULL;
 	} else {
 		r = store_error_git(error, "cannot compare \"%s\" and \"%s\"", ours, theirs);
 		goto done;
@@ -281,4 +347,12 @@ done:
 	git_commit_free(ct);
 	git_commit_free(co);
 	return r;
+}
+
+int ledger_repo_union(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *ours,
+                      const char *theirs, const ledger_commit_options *opts)
+{
+	int listed;
+
+	return store_union_listed(out, &listed, repo, ours, theirs, opts, NULL, NULL);
 }
