@@ -89,12 +89,14 @@ static int idset_has(const struct idset *set, const char *id)
 /*
  * The findings that refuse `tip` over `base` (ledger_report_refusals: the
  * hook's rule, so that a node, the master's intake and the hook agree).
+ * `conflicts`: look for files of base the tip holds with other bytes; not
+ * when the tip is a union merge on base, which keeps every file of base.
  * *out is NULL when nothing refuses.
  */
 static int refusals_of(ledger_report **out, ledger_repo *repo, const ledger_report *report,
-                       const char *base)
+                       const char *base, int conflicts)
 {
-	int error = ledger_report_refusals(out, repo, report, base);
+	int error = report_refusals(out, repo, report, base, conflicts);
 
 	if (error == 0 && ledger_report_count(*out) == 0) {
 		ledger_report_free(*out);
@@ -188,7 +190,9 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 			ledger_error_prefix("%s: cannot verify the union %.12s", what, uni);
 			goto done;
 		}
-		error = refusals_of(&out->refused, repo, ledger_state_report(state), out->before);
+		/* Listed by the union: a merge it wrote (it refuses conflicts), or main itself. */
+		error = refusals_of(&out->refused, repo, ledger_state_report(state), out->before,
+		                    !listed);
 		if (error < 0)
 			goto done;
 		if (out->refused) {

@@ -83,8 +83,8 @@ static int conflict_found(const char *path, const char *data, size_t len, void *
 	                  NULL, "%s", "main holds this record file with other bytes");
 }
 
-int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
-                           const char *base)
+int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
+                    const char *base, int conflicts)
 {
 	ledger_report *refusals = NULL;
 	const char *tip = report->stats.tip;
@@ -113,7 +113,8 @@ int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_
 		                    "%s", f->message)) < 0)
 			goto done;
 	}
-	if ((r = ledger_repo_foreach_differing(repo, base, tip, conflict_found, refusals)) < 0)
+	if (conflicts &&
+	    (r = ledger_repo_foreach_differing(repo, base, tip, conflict_found, refusals)) < 0)
 		goto done;
 	refusals->stats = report->stats;
 	*out = refusals;
@@ -122,6 +123,12 @@ int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_
 done:
 	ledger_report_free(refusals);
 	return r;
+}
+
+int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
+                           const char *base)
+{
+	return report_refusals(out, repo, report, base, 1);
 }
 
 /* The master's own root: cymat.root, else the one main's LEDGER file names. */

@@ -119,6 +119,15 @@ int report_addv(ledger_report *report, ledger_severity severity, const char *cod
 void report_truncate(ledger_report *report, size_t count);
 void report_sort(ledger_report *report);
 
+/*
+ * receive.c: ledger_report_refusals; without `conflicts`, the tree of
+ * base is not compared with the tip's, for a tip known to hold every file
+ * of base as it is (a union merge on base: it refuses two contents at one
+ * path itself).
+ */
+int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
+                    const char *base, int conflicts);
+
 /* trust.c: judge every entry (keys, chains, references); fills state->report. */
 int trust_judge(ledger_state *state);
 /* Index the Ed25519 key of every root and principal body by kid (idempotent). */
