@@ -217,23 +217,40 @@ static int phase_incremental(const bench *b, void *out)
 
 typedef struct {
 	double verify_cpu, policy_cpu, policy_wall;
+	double fed_cpu;   /* the same verification keeping the records' policy summaries */
+	double feed_cpu;  /* what that adds: charged to the policy pass (fed_cpu - verify_cpu) */
 	size_t judged, valid, errors, warnings, pending;
 } policy_result;
 
-/* Step 3b: full verification again, then every rule over every valid record (issue 3). */
+/*
+ * Step 3b: full verification again, then every rule over every valid
+ * record (issue 3).  The pass judges the summaries verification keeps
+ * when asked (ledger_verify_options.policy_feed): what that costs
+ * verification is the pass's, measured as verification with them minus
+ * verification without.
+ */
 static int phase_policy(const bench *b, void *out)
 {
 	policy_result *res = out;
+	ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
 	ledger_repo *repo = NULL;
 	ledger_state *st = NULL;
 	ledger_policy *pol = NULL;
 	const ledger_report *rep;
 	const ledger_report_stats *stats;
-	double t0;
+	double t0, c0;
 
 	if (ledger_repo_open(&repo, b->repo) < 0)
 		fatal("open \"%s\": %s", b->repo, lib_error());
 	timed_load(&st, repo, 0, 0, &res->verify_cpu);
+	ledger_state_free(st);
+	opts.use_cache = 0;
+	opts.policy_feed = 1;
+	c0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+	if (ledger_state_load(&st, repo, &opts) < 0)
+		fatal("verify: %s", lib_error());
+	res->fed_cpu = cpu_now(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	res->feed_cpu = res->fed_cpu - res->verify_cpu;
 	t0 = now();
 	res->policy_cpu = timed_policy(&pol, st, repo, 0);
 	res->policy_wall = now() - t0;
@@ -861,19 +878,24 @@ int main(int argc, char **argv)
 	add_row(&t, "  same in CPU time (load-independent)", "<= 3 %", pct_inc_cpu <= 3.0,
 	        "%.1f %% (%.3f of %.2f CPU-s)", pct_inc_cpu, inc.inc.cpu, full.cpu);
 	{
-		double pct_pol = 100.0 * pol.policy_cpu / pol.verify_cpu;
-		double pct_judge = 100.0 * (inc.inc.cpu + inc.judge_cpu) / (pol.verify_cpu + pol.policy_cpu);
+		/* Summaries kept while verifying are the pass's work (phase_policy). */
+		double pol_cpu = pol.policy_cpu + pol.feed_cpu;
+		double pct_pol = 100.0 * pol_cpu / pol.verify_cpu;
+		double pct_judge = 100.0 * (inc.inc.cpu + inc.judge_cpu) / (pol.verify_cpu + pol_cpu);
 
 		add_row(&t, "policy pass, every rule (issue 3)", NULL, -1,
-		        "%.2f CPU-s, %.2f s (%zu records judged)", pol.policy_cpu, pol.policy_wall,
+		        "%.2f CPU-s, %.2f s (%zu records judged)", pol_cpu, pol.policy_wall,
 		        pol.judged);
+		add_row(&t, "  of which summaries kept by verification", NULL, -1,
+		        "%.2f CPU-s (verify with them %.2f - without %.2f)", pol.feed_cpu, pol.fed_cpu,
+		        pol.verify_cpu);
 		add_row(&t, "  findings of the rules", NULL, -1, "%zu errors, %zu warnings, %zu pending",
 		        pol.errors, pol.warnings, pol.pending);
 		add_row(&t, "policy pass added to full verification", "<= 25 %", pct_pol <= 25.0,
 		        "%.1f %% (of %.2f CPU-s, same run)", pct_pol, pol.verify_cpu);
 		add_row(&t, "incremental judging after new records", "<= 3 %", pct_judge <= 3.0,
 		        "%.1f %% (%.3f + %.3f of %.2f CPU-s)", pct_judge, inc.inc.cpu, inc.judge_cpu,
-		        pol.verify_cpu + pol.policy_cpu);
+		        pol.verify_cpu + pol_cpu);
 		add_row(&t, "  records judged again (the rest: policy cache)", NULL, -1,
 		        "%zu (the pass that filled the cache: %.2f CPU-s)", inc.judged,
 		        inc.judge_fill);

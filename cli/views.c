@@ -16,6 +16,7 @@ int cli_policy_load(struct cli_policy_view *view)
 	view->policy = NULL;
 	if ((rc = cli_open_repo(&view->repo)) != CLI_EXIT_OK)
 		return rc;
+	vopts.policy_feed = 1; /* the rules judge what verification read */
 	error = ledger_state_load(&view->state, view->repo, &vopts);
 	if (error < 0)
 		return cli_lib_error(error, "cannot load the ledger");

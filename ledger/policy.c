@@ -480,13 +480,18 @@ static uint8_t tie_rank(const char *type, const char *data, size_t len)
 	return 17;
 }
 
-/* Take R from a record file's bytes into r->rec (a new reference). */
+/* Take R from a record file's bytes (or from the verifier's summary) into r->rec (a new reference). */
 static int parse_record(precord *r, const char *data, size_t len)
 {
 	json_error_t err;
 	json_t *env = json_loadb(data, len, 0, &err);
 
-	r->rec = json_incref(json_object_get(env, "record"));
+	if (r->fed) {
+		r->rec = env;
+		env = NULL;
+	} else {
+		r->rec = json_incref(json_object_get(env, "record"));
+	}
 	json_decref(env);
 	if (!r->rec)
 		return ledger_error_set(LEDGER_EINVALID, "record \"%s\": %s", r->id, err.text);
@@ -518,30 +523,122 @@ int policy_takes_entry(const ledger_state *st, size_t i)
 	       strcmp(p + 14 + LEDGER_HEX_ID_LEN, ".json") == 0;
 }
 
-int policy_collect_file(const char *path, const char *data, size_t len, void *payload)
+/* The members of R a rule reads (and "body", "sealed": below). */
+static const char *const feed_members[] = { "agency", "author", "class", "incident", "time", "type" };
+
+/*
+ * R without what no rule reads: the prose of a body's "summary" (but a
+ * council report's, which R16.1 compares), the sealed ciphertext and each
+ * recipient's wrapped key (R15.2 reads only their kids), and the chain
+ * members (the verifier's entry has them).  Values are shared with R.
+ */
+static json_t *feed_summary(const ledger_record *rec)
 {
-	ledger_policy *pol = payload;
-	const ledger_state *st = pol->state;
-	char id[LEDGER_HEX_ID_LEN + 1], incident[LEDGER_HEX_ID_LEN + 1], agency[40];
-	uint8_t raw[32];
-	const entry *e;
-	precord *r;
+	json_t *out = json_object(), *body = json_object_get(rec->record, "body");
+	json_t *sealed = json_object_get(rec->record, "sealed"), *to, *v, *kids;
 	size_t i;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < sizeof(feed_members) / sizeof(feed_members[0]); i++)
+		if ((v = json_object_get(rec->record, feed_members[i])) &&
+		    json_object_set(out, feed_members[i], v) < 0)
+			goto fail;
+	if (json_is_object(body) && json_object_get(body, "summary") &&
+	    strcmp(rec->type, "council_report") != 0) {
+		if (!(body = json_copy(body)) || json_object_del(body, "summary") < 0 ||
+		    json_object_set_new(out, "body", body) < 0)
+			goto fail;
+	} else if (body && json_object_set(out, "body", body) < 0) {
+		goto fail;
+	}
+	to = json_object_get(sealed, "recipients");
+	if (!json_is_object(sealed) || !json_is_array(to)) {
+		/* Not the schema's shape: kept whole. */
+		if (sealed && json_object_set(out, "sealed", sealed) < 0)
+			goto fail;
+		return out;
+	}
+	if (!(kids = json_array()) ||
+	    json_object_set_new(out, "sealed", json_pack("{s:o}", "recipients", kids)) < 0)
+		goto fail;
+	json_array_foreach(to, i, v) {
+		json_t *kid = json_object_get(v, "kid"), *k;
+
+		if (!json_is_object(v))
+			k = json_incref(v);
+		else if ((k = json_object()) && kid && json_object_set(k, "kid", kid) < 0) {
+			json_decref(k);
+			k = NULL;
+		}
+		if (json_array_append_new(kids, k) < 0)
+			goto fail;
+	}
+	return out;
+fail:
+	json_decref(out);
+	return NULL;
+}
+
+void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *rec)
+{
+	precord probe;
+	policy_feed *f;
+	json_t *summary;
+	char buf[4096], *text = buf;
+	size_t len = 0;
+
+	if (!st->policy_feed || entry_is_trust_type(rec->type))
+		return;
+	memset(&probe, 0, sizeof(probe));
+	probe.type = rec->type;
+	if (!(summary = feed_summary(rec)) ||
+	    !(len = json_dumpb(summary, buf, sizeof(buf), JSON_COMPACT)))
+		goto done;
+	if (len > sizeof(buf) && (!(text = malloc(len)) ||
+	                          json_dumpb(summary, text, len, JSON_COMPACT) != len))
+		goto done;
+	/* What the file names, and its tie rank, from JCS(R): the same bytes as in the file. */
+	if (policy_note_names(&probe, e, rec->canonical, rec->canonical_len) < 0)
+		goto done;
+	if (!(f = malloc(sizeof(*f) + probe.nnamed * sizeof(*f->named) + len + 1)))
+		goto done;
+	f->named = (named *)(f + 1);
+	f->nnamed = probe.nnamed;
+	if (probe.nnamed)
+		memcpy(f->named, probe.named, probe.nnamed * sizeof(*f->named));
+	f->text = (char *)(f->named + probe.nnamed);
+	memcpy(f->text, text, len);
+	f->text[len] = '\0';
+	f->len = len;
+	f->rank = tie_rank(rec->type, rec->canonical, rec->canonical_len);
+	free(e->feed);
+	e->feed = f;
+done:
+	if (text != buf)
+		free(text);
+	free(probe.named);
+	json_decref(summary);
+	ledger_error_clear(); /* none kept: out of memory only leaves e->feed NULL */
+}
+
+/* Take entry i; data: its file, or NULL to take the verifier's summary (e->feed). */
+static int collect_entry(ledger_policy *pol, size_t i, const char *data, size_t len)
+{
+	const ledger_state *st = pol->state;
+	const entry *e = &st->entries[i];
+	const policy_feed *f = data ? NULL : e->feed;
+	char incident[LEDGER_HEX_ID_LEN + 1], agency[40];
+	precord *r;
 	int ret;
 
-	if (ledger_record_path_id(id, path) < 0 || ledger_unhex(raw, 32, id) < 0 ||
-	    !idmap_get(&st->by_id, raw, &i))
-		return 0;
-	e = &st->entries[i];
-	if (strcmp(e->path, path) != 0 || !policy_takes_entry(st, i))
-		return 0;
 	if (e->time > pol->latest)
 		pol->latest = e->time;
 	if (!(r = policy_add_record(pol)))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	memcpy(r->id, id, sizeof(r->id));
+	ledger_hex(r->id, e->id, 32);
 	r->time = e->time;
-	if ((ret = policy_index_put(pol, raw, pol->nrecs - 1)) < 0)
+	if ((ret = policy_index_put(pol, e->id, pol->nrecs - 1)) < 0)
 		return ret;
 	/* The summary from the verifier's entry; R is parsed when its turn comes. */
 	if (policy_agency_of(agency, e->author) < 0)
@@ -559,6 +656,18 @@ int policy_collect_file(const char *path, const char *data, size_t len, void *pa
 		return 0;
 	}
 	r->read = 1;
+	if (f) {
+		if (f->nnamed && !(r->named = malloc(f->nnamed * sizeof(*r->named))))
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		if (f->nnamed)
+			memcpy(r->named, f->named, f->nnamed * sizeof(*r->named));
+		r->nnamed = f->nnamed;
+		r->rank = f->rank;
+		r->data = f->text; /* the state's, for as long as the policy */
+		r->len = f->len;
+		r->fed = 1;
+		return 0;
+	}
 	r->rank = tie_rank(r->type, data, len);
 	if ((ret = policy_note_names(r, e, data, len)) < 0)
 		return ret;
@@ -567,6 +676,45 @@ int policy_collect_file(const char *path, const char *data, size_t len, void *pa
 	memcpy(r->data, data, len);
 	r->len = len;
 	return 0;
+}
+
+int policy_collect_file(const char *path, const char *data, size_t len, void *payload)
+{
+	ledger_policy *pol = payload;
+	const ledger_state *st = pol->state;
+	char id[LEDGER_HEX_ID_LEN + 1];
+	uint8_t raw[32];
+	size_t i;
+
+	if (ledger_record_path_id(id, path) < 0 || ledger_unhex(raw, 32, id) < 0 ||
+	    !idmap_get(&st->by_id, raw, &i))
+		return 0;
+	if (strcmp(st->entries[i].path, path) != 0 || !policy_takes_entry(st, i))
+		return 0;
+	return collect_entry(pol, i, data, len);
+}
+
+/*
+ * Every record from the verifier's summaries, when it kept one of each
+ * record the engine takes (a verification of the whole tree, nothing from
+ * its cache): 1; else 0, nothing taken.  Entries are in path order, as
+ * ledger_repo_foreach_record gives the files.
+ */
+static int collect_fed(ledger_policy *pol)
+{
+	const ledger_state *st = pol->state;
+	int ret;
+
+	if (!st->policy_feed)
+		return 0;
+	for (size_t i = 0; i < st->count; i++)
+		if (!st->entries[i].feed && policy_takes_entry(st, i))
+			return 0;
+	for (size_t i = 0; i < st->count; i++)
+		if (st->entries[i].feed && policy_takes_entry(st, i) &&
+		    (ret = collect_entry(pol, i, NULL, 0)) < 0)
+			return ret;
+	return 1;
 }
 
 static int add_candidate(ledger_policy *pol, const ledger_record *cand)
@@ -595,7 +743,8 @@ static void release_record(precord *r)
 	json_decref(r->rec);
 	r->rec = NULL;
 	r->body = NULL;
-	free(r->data);
+	if (!r->fed)
+		free(r->data);
 	r->data = NULL;
 }
 
@@ -852,8 +1001,10 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	}
 	if (pol->use_cache && (r = policy_cache_load(pol, repo)) < 0)
 		goto done;
-	if (r == 0 && (r = ledger_repo_foreach_record(repo, state->tip[0] ? state->tip : NULL,
-	                                              policy_collect_file, pol)) < 0)
+	if (r == 0 && (r = collect_fed(pol)) == 0)
+		r = ledger_repo_foreach_record(repo, state->tip[0] ? state->tip : NULL,
+		                               policy_collect_file, pol);
+	if (r < 0)
 		goto done;
 	pol->first_candidate = pol->nrecs;
 	pol->cut_time = pol->latest;

@@ -55,6 +55,7 @@ typedef struct {
 	                          * once the record array stops growing */
 	char id[LEDGER_HEX_ID_LEN + 1];
 	uint8_t read;            /* R was read (the verifier did not leave it pending) */
+	uint8_t fed;             /* data is the verifier's summary of R (policy_feed), borrowed */
 	int64_t time;
 	size_t *deps;            /* indexes of the records it names that the engine judges */
 	size_t ndeps;
@@ -66,6 +67,19 @@ typedef struct {
 	uint8_t broken;          /* an error-level rule failed while judging */
 	uint8_t rank;            /* place of its type in an incident's life, for ties in time */
 } precord;
+
+/*
+ * What the verifier keeps of a record for the engine (policy_feed_record):
+ * R without what no rule reads, and what policy_collect_file would have
+ * found in the file.  One allocation.
+ */
+struct policy_feed {
+	named *named;            /* what R names (policy_note_names) */
+	size_t nnamed;
+	char *text;              /* R as JSON, without the parts no rule reads; NUL-terminated */
+	size_t len;
+	uint8_t rank;            /* tie_rank */
+};
 
 /*
  * Incidents or consents the policy cache holds, each as its own JSON text

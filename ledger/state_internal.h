@@ -19,6 +19,9 @@
 
 typedef enum { SIG_UNCHECKED = 0, SIG_OK = 1, SIG_BAD = 2 } sig_state;
 
+/* What the policy engine needs of a record, taken while it is verified (policy.c). */
+typedef struct policy_feed policy_feed;
+
 /* One record file and what is known of it. */
 typedef struct {
 	char *path;
@@ -48,6 +51,7 @@ typedef struct {
 	int cached;            /* came from the verification cache: 1 + its sig state then */
 	int borrowed;          /* path, author and refs are the state's (cache_arena), not freed */
 	size_t rank;           /* place in path order while the files are gathered */
+	policy_feed *feed;     /* when the caller will judge the ledger (ledger_state.policy_feed) */
 } entry;
 
 typedef struct {
@@ -95,6 +99,7 @@ struct ledger_state {
 	uint8_t *pending;      /* per entry: waiting */
 	ledger_report *report;
 	ledger_schemas *schemas;   /* NULL when the schema files were not found */
+	int policy_feed;       /* keep each record's policy summary (entry.feed) as it is checked */
 	char root_id[LEDGER_HEX_ID_LEN + 1];
 	char tip[LEDGER_OID_HEX_LEN + 1];
 	/* verify_cache.c: the cache file as loaded, so that a save can append to it. */
@@ -140,6 +145,14 @@ void entry_release(entry *e);
 int entry_is_trust_type(const char *type);
 /* Fill e's summary from a parsed record. */
 int entry_fill(entry *e, const ledger_record *rec);
+
+/*
+ * policy.c, called by the content check of every record (on any thread)
+ * when st->policy_feed: the summary the policy engine judges e by, so that
+ * it reads and parses no record file again.  Out of memory leaves e->feed
+ * NULL (the engine then reads the files).
+ */
+void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *rec);
 
 /* verify.c: room for `capacity` entries in all; 0, or LEDGER_ENOMEM. */
 int state_reserve_entries(ledger_state *state, size_t capacity);

@@ -127,6 +127,7 @@ static int check_content(ledger_state *st, size_t i)
 		entry_fail(e, "schema-invalid", "FORMAT-2");
 		goto done;
 	}
+	policy_feed_record(st, e, rec);
 	/* Keep JCS(R) for the signature check; keep trust records whole. */
 	if (entry_is_trust_type(rec->type)) {
 		e->canonical = malloc(rec->canonical_len + 1);
@@ -568,6 +569,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	if (!st)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	st->repo = repo;
+	st->policy_feed = opts->version >= 2 && opts->policy_feed && !opts->since;
 	if ((r = report_new(&st->report)) < 0)
 		goto done;
 	if (opts->tip)

@@ -191,12 +191,14 @@ static void dump(void)
 	}
 }
 
+/* As the views do: the rules judge the summaries verification kept (policy_feed). */
 static ledger_policy *evaluate_repo(ledger_repo *repo, ledger_state **state)
 {
 	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
 	ledger_policy *pol = NULL;
 
 	vopts.use_cache = 0;
+	vopts.policy_feed = 1;
 	if (ledger_state_load(state, repo, &vopts) < 0)
 		ck_abort_msg("verify: %s", ledger_error_last()->message);
 	if (ledger_policy_evaluate(&pol, *state, repo, NULL) < 0)
@@ -2002,6 +2004,49 @@ START_TEST(verification_cache_does_not_change_the_result)
 }
 END_TEST
 
+/*
+ * The summaries verification keeps for the rules (policy_feed) judge as the
+ * record files do: findings of every severity, each record's status, the
+ * incident views, with sealed, consent, council and pending records.
+ */
+START_TEST(verification_summaries_judge_as_the_files)
+{
+	ledger_state *st_files = NULL;
+	ledger_policy *files_pol;
+	const char *req, *op, *c;
+	char *fed, *from_files;
+
+	nominate(MOE_CISO, MOE_P1, "moe");
+	register_trainee(OBS_CISO, OBS_T1, "obs");
+	req = request_normal(MOE_CISO, "moe");
+	dispatch(req);
+	dispatch(req);
+	report(MOE_CSIRT, req, 1);
+	op = opinion(MOE_CISO, req);
+	closure(req, op);
+	report(MOE_CSIRT, req, 2);
+	c = consent(MOE_CSIRT, "pre_request_dispatch", NULL);
+	pre_request_dispatch(c);
+	activity(FL1, request_for(MOE_CISO, "10.2", "iaa1", "iaa1", NULL));
+	rec_full(MOE_CISO, "request", NULL, "c3", request_body("10.1", "normal", "director", "moe"),
+	         NULL, sealed_for(OBS_CISO));
+	c = consent(MOE_CISO, "15a", json_pack("{s:{s:[s]}, s:[s]}", "scope", "classes", "c2",
+	                                       "recipients", "obs"));
+	share(req, "obs", "15a", c);
+	council(json_pack("{s:{s:i}}", "records", "request", 7), fx.clock - 3600, fx.clock + 3600);
+	evaluate();
+	fed = whole_result(fx.policy, fx.all, fx.nall);
+	ck_assert_ptr_nonnull(strstr(fed, "R11.1"));
+	files_pol = evaluate_with(fx.repo, &st_files, 0);
+	from_files = whole_result(files_pol, fx.all, fx.nall);
+	ck_assert_str_eq(fed, from_files);
+	free(fed);
+	free(from_files);
+	ledger_policy_free(files_pol);
+	ledger_state_free(st_files);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -2082,6 +2127,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(engine, incident_view_has_timeline_and_findings);
 	tcase_add_test(engine, same_records_in_any_order_give_the_same_result);
 	tcase_add_test(engine, verification_cache_does_not_change_the_result);
+	tcase_add_test(engine, verification_summaries_judge_as_the_files);
 	tcase_add_test(engine, incremental_judging_equals_a_full_pass);
 	tcase_add_test(engine, cached_items_are_parsed_on_demand_and_damage_costs_a_full_pass);
 	suite_add_tcase(s, engine);

@@ -85,10 +85,17 @@ typedef struct {
 	const char *tip;
 	/* Read the cache but never rewrite it (a pre-receive hook judging a quarantined push). */
 	int cache_readonly;
+	/*
+	 * Version 2: the caller will judge the state with ledger_policy_evaluate.
+	 * Each record checked keeps what the rules need of it (a summary, not
+	 * the record), so that the policy pass reads and parses no record file
+	 * again.  Costs memory until the state is freed; ignored with `since`.
+	 */
+	int policy_feed;
 } ledger_verify_options;
 
-#define LEDGER_VERIFY_OPTIONS_VERSION 1
-#define LEDGER_VERIFY_OPTIONS_INIT { LEDGER_VERIFY_OPTIONS_VERSION, NULL, 1, 0, NULL, NULL, NULL, NULL, 0 }
+#define LEDGER_VERIFY_OPTIONS_VERSION 2
+#define LEDGER_VERIFY_OPTIONS_INIT { LEDGER_VERIFY_OPTIONS_VERSION, NULL, 1, 0, NULL, NULL, NULL, NULL, 0, 0 }
 
 #ifdef __cplusplus
 }
