@@ -14,6 +14,7 @@
 
 #include "ledger/error.h"
 #include "ledger/json.h"
+#include "utf8.h"
 
 /* Bounds the recursion; jansson's parser stops at 2048, so only a built tree (or a cycle) gets here. */
 #define JCS_MAX_DEPTH 4096
@@ -169,36 +170,6 @@ static int jcs_integer(struct jcs_buf *b, json_int_t v)
 	return jcs_put(b, tmp + i, sizeof(tmp) - i);
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t jcs_utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned int cp;
-	size_t len, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 /* RFC 8785 3.2.2.2: escape only what JSON requires, the rest stays literal UTF-8. */
 static int jcs_string(struct jcs_buf *b, const char *str, size_t n)
 {
@@ -222,7 +193,7 @@ static int jcs_string(struct jcs_buf *b, const char *str, size_t n)
 			break;
 
 		if (s[i] >= 0x80) {
-			if (!(ulen = jcs_utf8_len(s + i, n - i)))
+			if (!(ulen = utf8_sequence_len(s + i, n - i)))
 				return ledger_error_set(LEDGER_EINVALID,
 				                        "string with invalid UTF-8 at byte %zu", i);
 			if ((r = jcs_put(b, str + i, ulen)) < 0)

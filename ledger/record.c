@@ -14,6 +14,7 @@
 #include "ledger/error.h"
 #include "ledger/json.h"
 #include "ledger/record.h"
+#include "utf8.h"
 
 /* The canonical envelope is `{"record":` JCS(R) `,"sig":"` base64 `"}`: members sort "record" < "sig". */
 #define ENVELOPE_HEAD "{\"record\":"
@@ -216,34 +217,6 @@ struct canon_reader {
 	size_t scratch_cap;
 };
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid (as jansson decides). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned int cp;
-	size_t len, i;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 static int hex_lower(char c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
@@ -306,7 +279,7 @@ static json_t *canon_string(struct canon_reader *rd)
 
 	while (s < end && *s != '"') {
 		if (*s >= 0x80) {
-			if (!(ulen = utf8_len(s, (size_t)(end - s))))
+			if (!(ulen = utf8_sequence_len(s, (size_t)(end - s))))
 				return NULL;
 			s += ulen;
 			continue;
