@@ -1654,14 +1654,14 @@ static char *canonical_result(const ledger_policy *pol)
 	return out;
 }
 
-START_TEST(same_records_in_any_order_give_the_same_result)
+/*
+ * A scenario touching most of the state, with findings of every severity;
+ * the id of its first request.
+ */
+static const char *play_mixed_scenario(void)
 {
-	const char *req, *req2, *op, *c;
-	char *reference = NULL;
-	file *order;
-	size_t n;
+	const char *req, *op, *c;
 
-	/* A scenario touching most of the state, with findings of every severity. */
 	nominate(MOE_CISO, MOE_P1, "moe");
 	register_trainee(OBS_CISO, OBS_T1, "obs");
 	req = request_normal(MOE_CISO, "moe");
@@ -1673,8 +1673,17 @@ START_TEST(same_records_in_any_order_give_the_same_result)
 	report(MOE_CSIRT, req, 2);
 	c = consent(MOE_CSIRT, "pre_request_dispatch", NULL);
 	pre_request_dispatch(c);
-	req2 = request_for(MOE_CISO, "10.2", "iaa1", "iaa1", NULL);
-	activity(FL1, req2);
+	activity(FL1, request_for(MOE_CISO, "10.2", "iaa1", "iaa1", NULL));
+	return req;
+}
+
+START_TEST(same_records_in_any_order_give_the_same_result)
+{
+	char *reference = NULL;
+	file *order;
+	size_t n;
+
+	play_mixed_scenario();
 	request_normal(MOE_CSIRT, "moe");
 	evaluate();
 	reference = canonical_result(fx.policy);
@@ -2013,21 +2022,10 @@ START_TEST(verification_summaries_judge_as_the_files)
 {
 	ledger_state *st_files = NULL;
 	ledger_policy *files_pol;
-	const char *req, *op, *c;
+	const char *req, *c;
 	char *fed, *from_files;
 
-	nominate(MOE_CISO, MOE_P1, "moe");
-	register_trainee(OBS_CISO, OBS_T1, "obs");
-	req = request_normal(MOE_CISO, "moe");
-	dispatch(req);
-	dispatch(req);
-	report(MOE_CSIRT, req, 1);
-	op = opinion(MOE_CISO, req);
-	closure(req, op);
-	report(MOE_CSIRT, req, 2);
-	c = consent(MOE_CSIRT, "pre_request_dispatch", NULL);
-	pre_request_dispatch(c);
-	activity(FL1, request_for(MOE_CISO, "10.2", "iaa1", "iaa1", NULL));
+	req = play_mixed_scenario();
 	rec_full(MOE_CISO, "request", NULL, "c3", request_body("10.1", "normal", "director", "moe"),
 	         NULL, sealed_for(OBS_CISO));
 	c = consent(MOE_CISO, "15a", json_pack("{s:{s:[s]}, s:[s]}", "scope", "classes", "c2",
