@@ -716,6 +716,123 @@ START_TEST(test_check_history_stop)
 }
 END_TEST
 
+/* Each commit's armour and signed data, written to <dir>/<commit>.sig and .data. */
+static int sig_save_cb(const char *commit, const char *armour, const char *data, size_t len,
+                       void *payload)
+{
+	const char *dir = payload;
+	char *p;
+	FILE *f;
+
+	ck_assert_int_ge(asprintf(&p, "%s/%s.data", dir, commit), 0);
+	ck_assert_ptr_nonnull(f = fopen(p, "wb"));
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+	free(p);
+	ck_assert_int_ge(asprintf(&p, "%s/%s.sig", dir, commit), 0);
+	if (armour) {
+		ck_assert_ptr_nonnull(f = fopen(p, "w"));
+		ck_assert_int_ge(fprintf(f, "%s\n", armour), 0);
+		ck_assert_int_eq(fclose(f), 0);
+	} else {
+		unlink(p);
+	}
+	free(p);
+	return 0;
+}
+
+/* A commit object on top of `parent`, its last headers `headers`, written as is (no checks). */
+static char *literal_commit(const char *git_dir, const char *parent, const char *headers)
+{
+	return testshell_out("export GIT_DIR='%s'; { printf 'tree %%s\\nparent %%s\\n' "
+	                     "$(git rev-parse main^{tree}) %s; printf '%%s' \"$(git cat-file commit "
+	                     "main | sed -n '/^author /p;/^committer /p')\"; printf '\\n%s'; } | "
+	                     "git hash-object -t commit --literally -w --stdin",
+	                     git_dir, parent, headers);
+}
+
+/*
+ * The signature and signed data of commits stock git made and signed, split
+ * by us: ssh-keygen (what git verify-commit runs) accepts each pair, and an
+ * unsigned commit comes whole, as git cat-file shows it, a "gpgsig" line in
+ * its message notwithstanding, and so does one signed for another hash.  A
+ * truncated gpgsig header, or two, fail.
+ */
+START_TEST(test_commit_signature_split)
+{
+	char *base, *path = tmp_repo(&base), *ids, c[4][41], *bad;
+	ledger_repo *repo = genesis(path);
+	const char *literal[][2] = {
+		{ "gpgsig-sha256 a\\n b\\n\\nm\\n", NULL }, /* another hash's: unsigned */
+		{ "gpgsig -----BEGIN SSH SIGNATURE-----", "truncated gpgsig header" },
+		{ "gpgsig -----BEGIN SSH SIGNATURE-----\\n U1NIU0lH", "truncated gpgsig header" },
+		{ "gpgsig a\\n b\\ngpgsig c\\n\\nm\\n", "more than one gpgsig header" },
+	};
+
+	if (testshell_run("command -v ssh-keygen >/dev/null") != 0) {
+		fprintf(stderr, "SKIP test_commit_signature_split: ssh-keygen not found\n");
+		goto done;
+	}
+	ids = testshell_out(
+		"export GIT_DIR='%s'; cd '%s' && ssh-keygen -q -t ed25519 -N '' -C t -f key && "
+		"echo \"* namespaces=\\\"git\\\" $(cat key.pub)\" > allowed && "
+		"S=\"git -c gpg.format=ssh -c user.signingkey=$PWD/key -c gpg.ssh.allowedSignersFile=$PWD/allowed\" && "
+		"t=$(git rev-parse main^{tree}) && "
+		"c1=$($S commit-tree -S $t -p main -m signed) && "
+		"c2=$(git commit-tree $t -p $c1 -m unsigned) && "
+		"printf 'signed\\n\\ngpgsig -----BEGIN SSH SIGNATURE-----\\n U1NIU0lH\\n -----END SSH SIGNATURE-----\\n' > msg && "
+		"c3=$($S commit-tree -S $t -p $c2 -F msg) && "
+		"printf 'unsigned\\n\\ngpgsig x\\n y\\n' > msg && "
+		"c4=$(git commit-tree $t -p $c3 -F msg) && "
+		"$S verify-commit $c1 $c3 2>/dev/null && ! $S verify-commit $c2 2>/dev/null && "
+		"git update-ref refs/heads/main $c4 && echo $c1 $c2 $c3 $c4",
+		path, base);
+	ck_assert_int_eq(sscanf(ids, "%40s %40s %40s %40s", c[0], c[1], c[2], c[3]), 4);
+	ck_assert_msg(ledger_repo_foreach_commit_signature(repo, NULL, NULL, sig_save_cb, base) == 0,
+	              "%s", testshell_errmsg());
+	for (int i = 0; i < 4; i++) {
+		if (i % 2 == 0) {
+			ck_assert_msg(testshell_run("cd '%s' && ssh-keygen -Y check-novalidate -n git "
+			                            "-s %s.sig < %s.data >/dev/null 2>&1",
+			                            base, c[i], c[i]) == 0,
+			              "ssh-keygen rejects the split of commit %d", i + 1);
+			/* the data: the headers less gpgsig's lines, then the whole message */
+			ck_assert_int_eq(testshell_run("cd '%s' && git --git-dir='%s' cat-file commit %s > "
+			                               "obj && sed '/^$/q' obj | grep -v '^gpgsig ' | "
+			                               "grep -v '^ ' > want && sed '1,/^$/d' obj >> want && "
+			                               "cmp -s want %s.data", base, path, c[i], c[i]), 0);
+		} else {
+			ck_assert_int_eq(testshell_run("test -e '%s/%s.sig'", base, c[i]), 1);
+			ck_assert_int_eq(testshell_run("cd '%s' && git --git-dir='%s' cat-file commit %s | "
+			                               "cmp -s - %s.data", base, path, c[i], c[i]), 0);
+		}
+	}
+	for (size_t i = 0; i < sizeof(literal) / sizeof(literal[0]); i++) {
+		bad = literal_commit(path, c[3], literal[i][0]);
+		if (!literal[i][1]) {
+			ck_assert_msg(ledger_repo_foreach_commit_signature(repo, c[3], bad, sig_save_cb,
+			                                                   base) == 0,
+			              "%s", testshell_errmsg());
+			ck_assert_int_eq(testshell_run("test -e '%s/%s.sig'", base, bad), 1);
+			ck_assert_int_eq(testshell_run("cd '%s' && git --git-dir='%s' cat-file commit %s | "
+			                               "cmp -s - %s.data", base, path, bad, bad), 0);
+		} else {
+			ck_assert_int_eq(ledger_repo_foreach_commit_signature(repo, c[3], bad, sig_save_cb,
+			                                                      base),
+			                 LEDGER_EINVALID);
+			ck_assert_ptr_nonnull(strstr(testshell_errmsg(), literal[i][1]));
+			ck_assert_ptr_nonnull(strstr(testshell_errmsg(), bad));
+		}
+		free(bad);
+	}
+	free(ids);
+done:
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
 START_TEST(test_concurrent_appenders)
 {
 	char *base, *path = tmp_repo(&base), *s;
@@ -1378,6 +1495,7 @@ static Suite *store_suite(void)
 	tcase_add_test(hist, test_check_history_changes);
 	tcase_add_test(hist, test_check_history_merges);
 	tcase_add_test(hist, test_check_history_stop);
+	tcase_add_test(hist, test_commit_signature_split);
 	suite_add_tcase(s, hist);
 	tcase_set_timeout(lock, 120);
 	tcase_add_test(lock, test_concurrent_appenders);
