@@ -330,13 +330,21 @@ static json_t *canon_string(struct canon_reader *rd)
 }
 
 /* A new reference to the value at rd->p in canonical form, or NULL. */
+/* After a member or an element: 1 past a ',', 0 past `close`, -1 at anything else. */
+static int canon_after_item(struct canon_reader *rd, char close)
+{
+	if (rd->p < rd->end && (*rd->p == ',' || *rd->p == close))
+		return *rd->p++ == ',';
+	return -1;
+}
+
 static json_t *canon_value(struct canon_reader *rd)
 {
 	const char *p = rd->p, *end = rd->end, *digits, *key, *last = NULL;
 	size_t key_len, last_len = 0, n;
 	json_t *v = NULL, *item;
 	json_int_t num = 0;
-	int negative, cmp;
+	int negative, cmp, more;
 
 	if (p == end)
 		return NULL;
@@ -365,17 +373,11 @@ static json_t *canon_value(struct canon_reader *rd)
 				goto fail;
 			rd->p++;
 			if (!(item = canon_value(rd)) ||
-			    json_object_setn_new_nocheck(v, key, key_len, item) < 0)
+			    json_object_setn_new_nocheck(v, key, key_len, item) < 0 ||
+			    (more = canon_after_item(rd, '}')) < 0)
 				goto fail;
-			if (rd->p < end && *rd->p == ',') {
-				rd->p++;
-				continue;
-			}
-			if (rd->p < end && *rd->p == '}') {
-				rd->p++;
+			if (!more)
 				break;
-			}
-			goto fail;
 		}
 		break;
 	case '[':
@@ -387,17 +389,11 @@ static json_t *canon_value(struct canon_reader *rd)
 			break;
 		}
 		for (;;) {
-			if (!(item = canon_value(rd)) || json_array_append_new(v, item) < 0)
+			if (!(item = canon_value(rd)) || json_array_append_new(v, item) < 0 ||
+			    (more = canon_after_item(rd, ']')) < 0)
 				goto fail;
-			if (rd->p < end && *rd->p == ',') {
-				rd->p++;
-				continue;
-			}
-			if (rd->p < end && *rd->p == ']') {
-				rd->p++;
+			if (!more)
 				break;
-			}
-			goto fail;
 		}
 		break;
 	case '"':
