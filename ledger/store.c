@@ -904,27 +904,33 @@ static const char oversize_standin[STORE_FILE_MAX + 1];
  * Only between writes: the in-memory backend of an append is empty then,
  * and a new (empty) one is put above the new database.
  */
-static int odb_reopen(ledger_repo *repo)
+static int odb_drop(ledger_repo *repo)
+{
+	git_odb *odb = NULL;
+	int error;
+
+	/*
+	 * Packs are shared by path while any database holds them: the old
+	 * database goes first (an empty one stands in), or the new one would
+	 * take over its packs, windows and all.
+	 */
+	if ((error = git_odb_new(&odb)) == 0)
+		error = git_repository_set_odb(repo->git, odb);
+	git_odb_free(odb);
+	if (error < 0)
+		return store_error_git(error, "cannot open the object database");
+	return 0;
+}
+
+static int odb_open_fresh(ledger_repo *repo)
 {
 	git_buf dir = GIT_BUF_INIT;
 	git_odb *odb = NULL;
 	git_odb_backend *mp = NULL;
 	int error;
 
-	/* Its database was built from the environment (a hook's quarantine): keep it. */
-	if (repo->odb_from_env)
-		return 0;
-	/*
-	 * Packs are shared by path while any database holds them: the old
-	 * database goes first (an empty one stands in), or the new one would
-	 * take over its packs, windows and all.
-	 */
 	if ((error = git_repository_item_path(&dir, repo->git, GIT_REPOSITORY_ITEM_OBJECTS)) < 0 ||
-	    (error = git_odb_new(&odb)) < 0 || (error = git_repository_set_odb(repo->git, odb)) < 0)
-		goto done;
-	git_odb_free(odb);
-	odb = NULL;
-	if ((error = git_odb_open(&odb, dir.ptr)) < 0)
+	    (error = git_odb_open(&odb, dir.ptr)) < 0)
 		goto done;
 	if (repo->mempack && (error = git_mempack_new(&mp)) == 0 &&
 	    (error = git_odb_add_backend(odb, mp, STORE_MEMPACK_PRIORITY)) < 0) {
@@ -943,9 +949,55 @@ done:
 	return 0;
 }
 
+static int odb_reopen(ledger_repo *repo)
+{
+	int r;
+
+	/* Its database was built from the environment (a hook's quarantine): keep it. */
+	if (repo->odb_from_env)
+		return 0;
+	if ((r = odb_drop(repo)) < 0)
+		return r;
+	return odb_open_fresh(repo);
+}
+
 int store_odb_fresh(ledger_repo *repo)
 {
 	return odb_reopen(repo);
+}
+
+/*
+ * odb_reopen while the history check runs on another thread over the same
+ * packs (store_check_and_read): the check lets go of its database too,
+ * before the fresh one opens, then reads through it.
+ */
+static int odb_reopen_shared(ledger_repo *repo, store_order *order)
+{
+	unsigned long gen;
+	int r;
+
+	if (repo->odb_from_env)
+		return 0;
+	pthread_mutex_lock(&order->lock);
+	gen = order->gen + 1;
+	__atomic_store_n(&order->gen, gen, __ATOMIC_RELEASE);
+	git_odb_free(order->odb);
+	order->odb = NULL;
+	pthread_mutex_unlock(&order->lock);
+	r = odb_drop(repo);
+	pthread_mutex_lock(&order->lock);
+	while (r == 0 && order->released < gen && !order->done)
+		pthread_cond_wait(&order->changed, &order->lock);
+	pthread_mutex_unlock(&order->lock);
+	if (r == 0)
+		r = odb_open_fresh(repo);
+	pthread_mutex_lock(&order->lock);
+	if (r == 0 && git_repository_odb(&order->odb, repo->git) < 0)
+		order->odb = NULL; /* the check stops: reading fails too */
+	order->opened = gen;
+	pthread_cond_broadcast(&order->changed);
+	pthread_mutex_unlock(&order->lock);
+	return r;
 }
 
 /* Objects a walk reads between two odb_reopen calls. */
@@ -956,6 +1008,7 @@ struct reader {
 	ledger_repo *repo;
 	git_odb *odb;  /* the repository's current one, or NULL */
 	size_t count;  /* objects read since the last reopen */
+	store_order *order; /* a history check running meanwhile, or NULL */
 };
 
 static void reader_release(struct reader *rd)
@@ -971,7 +1024,7 @@ static int reader_tick(struct reader *rd)
 		return 0;
 	rd->count = 0;
 	reader_release(rd);
-	return odb_reopen(rd->repo);
+	return rd->order ? odb_reopen_shared(rd->repo, rd->order) : odb_reopen(rd->repo);
 }
 
 /*
@@ -1009,7 +1062,7 @@ static int reader_blob(git_odb_object **obj, const char **data, size_t *len, str
 int ledger_repo_read(char **out, size_t *out_len, ledger_repo *repo, const char *commit,
                      const char *path)
 {
-	struct reader rd = { repo, NULL, 0 };
+	struct reader rd = { repo, NULL, 0, NULL };
 	git_tree *tree = NULL;
 	git_tree_entry *te = NULL;
 	git_odb_object *obj = NULL;
@@ -1065,12 +1118,11 @@ done:
 	return r;
 }
 
-/* A file to read later: where its path is in the list's buffer, its blob, its places. */
+/* A file to read later: where its path is in the list's buffer, its blob, its place. */
 struct listed_file {
 	size_t path_at;
 	git_oid id;
-	size_t rank;  /* in path order */
-	size_t order; /* in the order the commits added it; SIZE_MAX: not noted */
+	size_t rank; /* in path order */
 };
 
 struct file_list {
@@ -1119,7 +1171,6 @@ static int list_add(struct file_list *l, const char *path, const git_oid *id)
 	l->items[l->count].path_at = l->paths_len;
 	git_oid_cpy(&l->items[l->count].id, id);
 	l->items[l->count].rank = l->count;
-	l->items[l->count].order = SIZE_MAX;
 	l->paths_len += n;
 	l->count++;
 	return 0;
@@ -1270,78 +1321,248 @@ done:
 	return r;
 }
 
-static int listed_cmp(const void *a, const void *b)
-{
-	const struct listed_file *x = a, *y = b;
+/* The history check on its own thread, over a repository of its own. */
+struct history_run {
+	ledger_repo repo; /* the caller's, but for `git` */
+	const char *from, *to;
+	ledger_change_cb cb;
+	void *payload;
+	store_order *order;
+	int error_code; /* and message, of the check's error, for the caller's thread */
+	char error_message[1024];
+};
 
-	if (x->order != y->order)
-		return x->order < y->order ? -1 : 1;
-	return x->rank < y->rank ? -1 : x->rank > y->rank;
+static void *history_thread(void *arg)
+{
+	struct history_run *run = arg;
+	store_order *order = run->order;
+	int r = store_check_history_ordered(&run->repo, run->from, run->to, run->cb, run->payload,
+	                                    order);
+
+	/* Its database holds the packs, and their windows, while it lives: not a moment longer. */
+	git_repository_free(run->repo.git);
+	run->repo.git = NULL;
+	if (r < 0) {
+		const ledger_error *err = ledger_error_last();
+
+		run->error_code = r;
+		snprintf(run->error_message, sizeof(run->error_message), "%s",
+		         err && err->message ? err->message : "cannot check the history");
+	}
+	pthread_mutex_lock(&order->lock);
+	order->result = r;
+	pthread_mutex_unlock(&order->lock);
+	store_order_publish(order, 1);
+	return NULL;
 }
 
-int store_foreach_added_ordered(ledger_repo *repo, const char *from, const char *to,
-                                const store_order *order, store_file_cb cb, void *payload)
+/*
+ * The listed files with blob `id` not read yet, read in path order; the
+ * files of a blob are chained by `next`, from `first` (SIZE_MAX: none).
+ */
+struct listed_index {
+	idmap first;
+	size_t *next;
+	unsigned char *done;
+};
+
+static int read_listed(struct file_walk *w, const struct file_list *list, size_t i,
+                       const store_check_read_cbs *cbs)
 {
-	git_tree *t_from = NULL, *t_to = NULL;
-	struct file_walk *w = NULL;
-	struct file_list list = { 0 };
+	const struct listed_file *f = &list->items[i];
+	const char *path = list->paths + f->path_at;
+	git_odb_object *obj = NULL;
+	const char *data;
+	size_t len;
 	int r;
 
-	if (!cb)
+	if ((r = reader_blob(&obj, &data, &len, &w->rd, &f->id, path)) < 0)
+		return r;
+	r = cbs->file(f->rank, path, data, len, cbs->payload);
+	git_odb_object_free(obj);
+	return r ? r : reader_tick(&w->rd);
+}
+
+static int read_noted(struct file_walk *w, const struct file_list *list,
+                      struct listed_index *ix, const git_oid *id,
+                      const store_check_read_cbs *cbs)
+{
+	uint8_t key[32] = { 0 };
+	size_t i;
+	int r = 0;
+
+	memcpy(key, id->id, GIT_OID_RAWSZ);
+	if (!idmap_get(&ix->first, key, &i))
+		return 0;
+	for (; i != SIZE_MAX && r == 0; i = ix->next[i]) {
+		if (ix->done[i])
+			continue;
+		ix->done[i] = 1;
+		r = read_listed(w, list, i, cbs);
+	}
+	return r;
+}
+
+/* Read the files as the check notes their blobs, then those it did not note. */
+static int read_in_order(struct file_walk *w, const struct file_list *list, store_order *order,
+                         const store_check_read_cbs *cbs)
+{
+	struct listed_index ix = { 0 };
+	git_oid batch[STORE_ORDER_BATCH];
+	size_t taken = 0, i;
+	int r = 0, done = 0;
+
+	idmap_init(&ix.first);
+	ix.next = malloc((list->count + 1) * sizeof(*ix.next));
+	ix.done = calloc(list->count + 1, 1);
+	if (!ix.next || !ix.done || (r = idmap_reserve(&ix.first, list->count)) < 0) {
+		r = r ? r : ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	/* Backwards, so that each chain is in path order. */
+	for (i = list->count; i-- > 0;) {
+		uint8_t key[32] = { 0 };
+		size_t next;
+
+		memcpy(key, list->items[i].id.id, GIT_OID_RAWSZ);
+		ix.next[i] = idmap_get(&ix.first, key, &next) ? next : SIZE_MAX;
+		if ((r = idmap_put(&ix.first, key, i)) < 0)
+			goto done;
+	}
+	while (!done && r == 0) {
+		size_t n;
+
+		pthread_mutex_lock(&order->lock);
+		while (taken == order->published && !order->done)
+			pthread_cond_wait(&order->changed, &order->lock);
+		n = order->published - taken;
+		if (n > STORE_ORDER_BATCH)
+			n = STORE_ORDER_BATCH;
+		if (n)
+			memcpy(batch, order->ids + taken, n * sizeof(*batch));
+		taken += n;
+		done = order->done && taken == order->published;
+		if (done && order->result < 0)
+			r = order->result;
+		pthread_mutex_unlock(&order->lock);
+		for (i = 0; i < n && r == 0; i++)
+			r = read_noted(w, list, &ix, &batch[i], cbs);
+	}
+	for (i = 0; i < list->count && r == 0; i++)
+		if (!ix.done[i])
+			r = read_listed(w, list, i, cbs);
+done:
+	idmap_release(&ix.first);
+	free(ix.next);
+	free(ix.done);
+	return r;
+}
+
+/* The id of `rev` in hex, in `out`: the history thread resolves no refs. */
+static int resolve_hex(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *rev)
+{
+	git_commit *c = NULL;
+	int r;
+
+	if ((r = store_lookup_commit(&c, repo, rev)) < 0)
+		return r;
+	oid_hex(out, git_commit_id(c));
+	git_commit_free(c);
+	return 0;
+}
+
+int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
+                         const store_check_read_cbs *cbs)
+{
+	char from_hex[LEDGER_OID_HEX_LEN + 1], to_hex[LEDGER_OID_HEX_LEN + 1];
+	git_tree *t_from = NULL, *t_to = NULL;
+	git_odb *odb = NULL;
+	struct file_walk *w = NULL;
+	struct file_list list = { 0 };
+	struct history_run *run = NULL;
+	store_order order;
+	pthread_t tid;
+	int r, error, started = 0, have_order = 0;
+
+	if (!cbs || !cbs->change || !cbs->file)
 		return ledger_error_set(LEDGER_EINVALID, "no callback given");
-	if ((r = records_tree(&t_to, repo, to)) < 0)
-		goto done;
-	if (from && (r = records_tree(&t_from, repo, from)) < 0)
-		goto done;
-	if (!t_to)
-		goto done;
+	if ((r = resolve_hex(to_hex, repo, to)) < 0 ||
+	    (from && (r = resolve_hex(from_hex, repo, from)) < 0))
+		return r;
+	if ((r = store_order_init(&order)) < 0)
+		return r;
+	have_order = 1;
+	run = calloc(1, sizeof(*run));
 	w = calloc(1, sizeof(*w));
-	if (!w) {
+	if (!run || !w) {
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
+	/*
+	 * The check reads through a repository of its own over the same object
+	 * database: a git_repository is not to be used by two threads at once,
+	 * and the reader below gives its own a fresh database now and then.
+	 * libgit2's object database may be shared between threads.
+	 */
+	run->repo = *repo;
+	run->repo.git = NULL;
+	error = git_repository_odb(&odb, repo->git);
+	if (error == 0)
+		error = git_repository_wrap_odb(&run->repo.git, odb);
+	git_odb_free(odb);
+	if (error < 0) {
+		r = store_error_git(error, "cannot open the object database");
+		goto done;
+	}
+	run->from = from ? from_hex : NULL;
+	run->to = to_hex;
+	run->cb = cbs->change;
+	run->payload = cbs->change_payload;
+	run->order = &order;
+	if ((error = pthread_create(&tid, NULL, history_thread, run)) != 0) {
+		r = ledger_error_set(LEDGER_ENOMEM, "cannot start a thread: %s", strerror(error));
+		goto done;
+	}
+	started = 1;
+
+	/* Meanwhile, the list of files (trees only); their blobs as the check notes them. */
+	if ((r = records_tree(&t_to, repo, to_hex)) < 0 ||
+	    (from && (r = records_tree(&t_from, repo, from_hex)) < 0))
+		goto done;
 	w->repo = repo;
 	w->rd.repo = repo;
+	w->rd.order = &order;
 	w->list = &list;
-	/*
-	 * First the list of files (trees only), then their blobs in the order
-	 * noted.  What was mapped before (the history check's trees) goes first.
-	 */
-	if ((r = odb_reopen(repo)) < 0 ||
-	    (r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"))) != 0)
+	if (t_to && (r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"))) != 0)
 		goto done;
 	reader_release(&w->rd);
-	if ((r = odb_reopen(repo)) < 0)
+	if ((r = odb_reopen_shared(repo, &order)) < 0)
 		goto done;
-	for (size_t i = 0; i < list.count; i++) {
-		uint8_t key[32] = { 0 };
-		size_t rank;
-
-		memcpy(key, list.items[i].id.id, GIT_OID_RAWSZ);
-		if (order && idmap_get(&order->ranks, key, &rank))
-			list.items[i].order = rank;
-	}
-	if (list.count > 1)
-		qsort(list.items, list.count, sizeof(*list.items), listed_cmp);
-	for (size_t i = 0; i < list.count && r == 0; i++) {
-		const struct listed_file *f = &list.items[i];
-		const char *path = list.paths + f->path_at;
-		git_odb_object *obj = NULL;
-		const char *data;
-		size_t len;
-
-		if ((r = reader_blob(&obj, &data, &len, &w->rd, &f->id, path)) < 0)
-			break;
-		r = cb(f->rank, path, data, len, payload);
-		git_odb_object_free(obj);
-		if (r == 0)
-			r = reader_tick(&w->rd);
-	}
+	if (cbs->count && (r = cbs->count(list.count, cbs->payload)) != 0)
+		goto done;
+	r = read_in_order(w, &list, &order, cbs);
 done:
+	if (started) {
+		pthread_mutex_lock(&order.lock);
+		order.cancelled = 1;
+		pthread_cond_broadcast(&order.changed);
+		pthread_mutex_unlock(&order.lock);
+		pthread_join(tid, NULL);
+		/* The check's error comes first, as it did when the check ran before reading. */
+		if (run->error_code < 0)
+			r = ledger_error_set(run->error_code, "%s", run->error_message);
+		else if (r == 0 && order.result < 0)
+			r = order.result;
+	}
 	if (w)
 		reader_release(&w->rd);
+	if (run)
+		git_repository_free(run->repo.git); /* the thread's, when it never started */
+	if (have_order)
+		store_order_release(&order);
 	free(list.items);
 	free(list.paths);
+	free(run);
 	free(w);
 	git_tree_free(t_from);
 	git_tree_free(t_to);

@@ -6,10 +6,12 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <git2.h>
+#include <git2/sys/repository.h>
 
 #include "ledger/error.h"
 #include "ledger/store.h"
@@ -37,6 +39,8 @@ struct history {
 	ledger_change_cb cb;
 	void *payload;
 	store_order *order; /* or NULL */
+	unsigned long gen;  /* of the object database it reads */
+	int stopped;        /* why a tree_lookup returned GIT_EUSER: 1 (reading stopped) or an error */
 	tree_set current, previous; /* read for this commit, for the one before */
 	char commit[LEDGER_OID_HEX_LEN + 1];
 	char path[HISTORY_PATH_MAX];
@@ -83,6 +87,43 @@ static void tree_set_keep(tree_set *set, const uint8_t key[32], git_tree *t)
 	set->trees[set->count++] = ref;
 }
 
+/*
+ * The reader asked for fresh object databases (store_order): let go of
+ * this one, then read through the reader's.  1 when reading has stopped.
+ */
+static int history_reopen(struct history *h)
+{
+	store_order *order = h->order;
+	unsigned long gen = __atomic_load_n(&order->gen, __ATOMIC_ACQUIRE);
+	git_odb *empty = NULL;
+	int r = 0;
+
+	if (git_odb_new(&empty) < 0 || git_repository_set_odb(h->repo->git, empty) < 0) {
+		git_odb_free(empty);
+		return store_error_git(-1, "cannot open the object database");
+	}
+	git_odb_free(empty);
+	pthread_mutex_lock(&order->lock);
+	order->released = gen;
+	pthread_cond_broadcast(&order->changed);
+	while (order->opened < gen && !order->cancelled)
+		pthread_cond_wait(&order->changed, &order->lock);
+	if (order->cancelled || !order->odb)
+		r = 1;
+	else if (git_repository_set_odb(h->repo->git, order->odb) < 0)
+		r = store_error_git(-1, "cannot open the object database");
+	pthread_mutex_unlock(&order->lock);
+	h->gen = gen;
+	return r;
+}
+
+static int history_fresh(struct history *h)
+{
+	if (!h->order || __atomic_load_n(&h->order->gen, __ATOMIC_ACQUIRE) == h->gen)
+		return 0;
+	return history_reopen(h);
+}
+
 /* git_tree_lookup through the trees of this commit and the one before. */
 static int tree_lookup(git_tree **out, struct history *h, const git_oid *id)
 {
@@ -92,6 +133,8 @@ static int tree_lookup(git_tree **out, struct history *h, const git_oid *id)
 	memcpy(key, id->id, GIT_OID_RAWSZ);
 	if (tree_set_find(out, &h->current, key) || tree_set_find(out, &h->previous, key))
 		return 0;
+	if ((h->stopped = history_fresh(h)) != 0)
+		return GIT_EUSER;
 	if ((error = git_tree_lookup(out, h->repo->git, id)) < 0)
 		return error;
 	tree_set_keep(&h->current, key, *out);
@@ -141,6 +184,8 @@ static int tree_of_entry(git_tree **out, struct history *h, const git_tree_entry
 {
 	int error = tree_lookup(out, h, git_tree_entry_id(e));
 
+	if (error == GIT_EUSER)
+		return h->stopped;
 	if (error < 0)
 		return store_error_git(error, "commit %s: cannot read tree \"%s\"", h->commit, h->path);
 	return 0;
@@ -178,26 +223,83 @@ static int report_all(struct history *h, const git_tree_entry *e, size_t len,
 	return r;
 }
 
-void store_order_init(store_order *order)
+int store_order_init(store_order *order)
 {
-	idmap_init(&order->ranks);
-	order->next = 0;
+	memset(order, 0, sizeof(*order));
+	idmap_init(&order->seen);
+	if (pthread_mutex_init(&order->lock, NULL) != 0)
+		return ledger_error_set(LEDGER_ENOMEM, "cannot create a mutex");
+	if (pthread_cond_init(&order->changed, NULL) != 0) {
+		pthread_mutex_destroy(&order->lock);
+		return ledger_error_set(LEDGER_ENOMEM, "cannot create a condition variable");
+	}
+	return 0;
 }
 
 void store_order_release(store_order *order)
 {
-	idmap_release(&order->ranks);
+	idmap_release(&order->seen);
+	free(order->ids);
+	git_odb_free(order->odb);
+	pthread_cond_destroy(&order->changed);
+	pthread_mutex_destroy(&order->lock);
+}
+
+/* Wake the reader: after every STORE_ORDER_BATCH ids, each commit and the end. */
+void store_order_publish(store_order *order, int done)
+{
+	pthread_mutex_lock(&order->lock);
+	order->published = order->count;
+	order->done |= done;
+	pthread_cond_broadcast(&order->changed);
+	pthread_mutex_unlock(&order->lock);
+}
+
+/* The reader has stopped: the check stops at its next file or commit. */
+static int order_cancelled(store_order *order)
+{
+	int cancelled;
+
+	pthread_mutex_lock(&order->lock);
+	cancelled = order->cancelled;
+	pthread_mutex_unlock(&order->lock);
+	return cancelled;
 }
 
 static int note_added(store_order *order, const git_oid *id)
 {
 	uint8_t key[32] = { 0 };
 	size_t rank;
+	int r = 0;
 
 	memcpy(key, id->id, GIT_OID_RAWSZ);
-	if (idmap_get(&order->ranks, key, &rank))
+	if (idmap_get(&order->seen, key, &rank))
 		return 0;
-	return idmap_put(&order->ranks, key, order->next++);
+	if ((r = idmap_put(&order->seen, key, 0)) < 0)
+		return r;
+	pthread_mutex_lock(&order->lock);
+	if (order->cancelled) {
+		r = 1;
+	} else if (order->count == order->cap) {
+		size_t cap = order->cap ? 2 * order->cap : 4096;
+		git_oid *bigger = realloc(order->ids, cap * sizeof(*bigger));
+
+		if (bigger) {
+			order->ids = bigger;
+			order->cap = cap;
+		} else {
+			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		}
+	}
+	if (r == 0) {
+		git_oid_cpy(&order->ids[order->count++], id);
+		if (order->count - order->published >= STORE_ORDER_BATCH) {
+			order->published = order->count;
+			pthread_cond_broadcast(&order->changed);
+		}
+	}
+	pthread_mutex_unlock(&order->lock);
+	return r;
 }
 
 /* A file added by a non-merge commit: under records/, a regular non-executable file. */
@@ -433,7 +535,9 @@ static int check_commit(struct history *h, const git_commit *c)
 	h->path[0] = '\0';
 	if (np > HISTORY_MERGE_MAX)
 		return ledger_error_set(LEDGER_EINVALID, "commit %s: %u parents", h->commit, np);
-	if ((error = tree_lookup(&tree, h, git_commit_tree_id(c))) < 0)
+	if ((error = tree_lookup(&tree, h, git_commit_tree_id(c))) == GIT_EUSER)
+		return h->stopped;
+	if (error < 0)
 		return store_error_git(error, "commit %s: cannot read its tree", h->commit);
 	for (r = 0; got < np; got++) {
 		git_commit *p = NULL;
@@ -442,6 +546,10 @@ static int check_commit(struct history *h, const git_commit *c)
 		if (error == 0) {
 			error = tree_lookup(&parent_trees[got], h, git_commit_tree_id(p));
 			git_commit_free(p);
+		}
+		if (error == GIT_EUSER) {
+			r = h->stopped;
+			goto done;
 		}
 		if (error < 0) {
 			r = store_error_git(error, "commit %s: cannot read parent %u", h->commit, got + 1);
@@ -498,18 +606,62 @@ int ledger_repo_check_history(ledger_repo *repo, const char *from, const char *t
 	return store_check_history_ordered(repo, from, to, cb, payload, NULL);
 }
 
+/*
+ * The commits of from..to, oldest first, in *out (free it).  Listed up
+ * front: the walk holds its object database, which the check lets go of
+ * now and then (history_reopen).
+ */
+static int commits_list(git_oid **out, size_t *out_count, ledger_repo *repo, const char *from,
+                        const char *to)
+{
+	git_revwalk *walk = NULL;
+	git_oid *ids = NULL, id;
+	size_t count = 0, cap = 0;
+	int r, error;
+
+	*out = NULL;
+	*out_count = 0;
+	if ((r = walk_new(&walk, repo, from, to, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0)
+		return r;
+	while ((error = git_revwalk_next(&id, walk)) == 0) {
+		if (count == cap) {
+			size_t bigger_cap = cap ? 2 * cap : 256;
+			git_oid *bigger = realloc(ids, bigger_cap * sizeof(*bigger));
+
+			if (!bigger) {
+				r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+				goto done;
+			}
+			ids = bigger;
+			cap = bigger_cap;
+		}
+		git_oid_cpy(&ids[count++], &id);
+	}
+	if (error != GIT_ITEROVER) {
+		r = store_error_git(error, "cannot walk the history");
+		goto done;
+	}
+	*out = ids;
+	*out_count = count;
+	ids = NULL; /* transferred */
+	r = 0;
+done:
+	free(ids);
+	git_revwalk_free(walk);
+	return r;
+}
+
 int store_check_history_ordered(ledger_repo *repo, const char *from, const char *to,
                                 ledger_change_cb cb, void *payload, store_order *order)
 {
 	struct history *h = NULL;
-	git_revwalk *walk = NULL;
-	git_oid id;
-	int r, error;
+	git_oid *ids = NULL;
+	size_t count = 0;
+	int r;
 
 	if (!cb)
 		return ledger_error_set(LEDGER_EINVALID, "no callback given");
-	if ((r = walk_new(&walk, repo, from, to,
-	                  GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0)
+	if ((r = commits_list(&ids, &count, repo, from, to)) < 0)
 		return r;
 	h = calloc(1, sizeof(*h));
 	if (!h) {
@@ -520,22 +672,30 @@ int store_check_history_ordered(ledger_repo *repo, const char *from, const char 
 	h->cb = cb;
 	h->payload = payload;
 	h->order = order;
-	while ((error = git_revwalk_next(&id, walk)) == 0) {
+	for (size_t i = 0; i < count; i++) {
 		git_commit *c = NULL;
+		int error;
 
-		if ((error = git_commit_lookup(&c, repo->git, &id)) < 0)
-			break;
+		if ((r = history_fresh(h)) != 0)
+			goto done;
+		if ((error = git_commit_lookup(&c, repo->git, &ids[i])) < 0) {
+			r = store_error_git(error, "cannot walk the history");
+			goto done;
+		}
 		r = check_commit(h, c);
 		git_commit_free(c);
 		if (r != 0)
 			goto done;
+		if (order) {
+			store_order_publish(order, 0);
+			if (order_cancelled(order)) {
+				r = 1;
+				goto done;
+			}
+		}
 		tree_set_release(&h->previous);
 		h->previous = h->current;
 		memset(&h->current, 0, sizeof(h->current));
-	}
-	if (error != GIT_ITEROVER) {
-		r = store_error_git(error, "cannot walk the history");
-		goto done;
 	}
 	r = 0;
 done:
@@ -544,7 +704,7 @@ done:
 		tree_set_release(&h->previous);
 	}
 	free(h);
-	git_revwalk_free(walk);
+	free(ids);
 	return r;
 }
 

@@ -6,9 +6,12 @@
 #ifndef LEDGER_STORE_INTERNAL_H
 #define LEDGER_STORE_INTERNAL_H
 
+#include <pthread.h>
+
 #include <git2.h>
 
 #include "ledger/store.h"
+#include "idmap.h"
 
 struct ledger_repo {
 	git_repository *git;
@@ -53,6 +56,47 @@ static inline unsigned int store_path_depth(const char *path)
 		n += *path == '/';
 	return n;
 }
+
+/*
+ * The blob ids the history check notes under records/, each once, oldest
+ * commit first, handed to the thread that reads the files (store_order.h).
+ * The check appends under `lock` and wakes the reader every
+ * STORE_ORDER_BATCH ids, after each commit and at the end (`done`); the
+ * reader sets `cancelled` when it stops early.
+ */
+#define STORE_ORDER_BATCH 256
+
+typedef struct {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	git_oid *ids;           /* under lock */
+	size_t count, cap;      /* under lock */
+	size_t published;       /* ids [0, published) may be taken; under lock */
+	int done, cancelled;    /* under lock */
+	int result;             /* of the check, once done */
+	idmap seen;             /* the check's own: ids noted */
+	/*
+	 * Fresh object databases: packs are shared by path while any database
+	 * holds them, so the check lets go of its database whenever the reader
+	 * does (store.c, odb_reopen), then takes the reader's fresh one.
+	 */
+	unsigned long gen;      /* asked for by the reader; atomic */
+	unsigned long released; /* the check has let go of its database; under lock */
+	unsigned long opened;   /* the reader's fresh database is in `odb`; under lock */
+	git_odb *odb;           /* a reference for the check to take, or NULL; under lock */
+} store_order;
+
+int store_order_init(store_order *order);
+void store_order_release(store_order *order);
+/* Let the reader take what is noted; `done`: the check has ended. */
+void store_order_publish(store_order *order, int done);
+
+/*
+ * ledger_repo_check_history, also noting in `order` (when not NULL) every
+ * file a commit adds under records/, oldest commit first.
+ */
+int store_check_history_ordered(ledger_repo *repo, const char *from, const char *to,
+                                ledger_change_cb cb, void *payload, store_order *order);
 
 /*
  * Set the ledger error from libgit2's last error: "<what>: <libgit2 message>",

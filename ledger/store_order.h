@@ -2,8 +2,8 @@
  * Private: reading record files in the order the commits added them, so
  * that a record comes after the principal record that binds its key (an
  * append is judged against the ledger before it), and each append's own
- * pack is read in its order.  Verification notes the order while it walks
- * the history, then reads in it.
+ * pack is read in its order.  The history check notes the order on a
+ * thread of its own while the files are read in it.
  */
 #ifndef LEDGER_STORE_ORDER_H
 #define LEDGER_STORE_ORDER_H
@@ -11,34 +11,33 @@
 #include <stddef.h>
 
 #include "ledger/store.h"
-#include "idmap.h"
-
-/* Blob id (zero-padded to 32 bytes) -> rank in the order the commits added it. */
-typedef struct {
-	idmap ranks;
-	size_t next;
-} store_order;
-
-void store_order_init(store_order *order);
-void store_order_release(store_order *order);
-
-/*
- * ledger_repo_check_history, also noting in `order` every file a commit
- * adds under records/, oldest commit first.
- */
-int store_check_history_ordered(ledger_repo *repo, const char *from, const char *to,
-                                ledger_change_cb cb, void *payload, store_order *order);
 
 /* A file, with `rank` its place in path order (ledger_repo_foreach_added's order). */
 typedef int (*store_file_cb)(size_t rank, const char *path, const char *data, size_t len,
                              void *payload);
 
+/* What store_check_and_read calls. */
+typedef struct {
+	/* A finding of the history check: called on the check's own thread. */
+	ledger_change_cb change;
+	void *change_payload;
+	/* Once, with the number of files to come, before the first of them. */
+	int (*count)(size_t files, void *payload);
+	/* Each file; `count` and `file` are called on the caller's thread. */
+	store_file_cb file;
+	void *payload;
+} store_check_read_cbs;
+
 /*
- * The files ledger_repo_foreach_added gives, read in the order `order`
- * noted; files it did not note come last, in path order.
+ * ledger_repo_check_history from `from` (NULL: from the start) to `to`,
+ * on a thread of its own, while this thread reads the files
+ * ledger_repo_foreach_added gives, in the order the commits added them
+ * (files no commit of the range added, such as a merge's, last in path
+ * order).  The history check's error comes first: reading stops when it
+ * fails, and the check stops when reading does.
  */
-int store_foreach_added_ordered(ledger_repo *repo, const char *from, const char *to,
-                                const store_order *order, store_file_cb cb, void *payload);
+int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
+                         const store_check_read_cbs *cbs);
 
 /*
  * The paths ledger_repo_foreach_added gives, without reading the files:

@@ -366,10 +366,11 @@ static int rank_cmp(const void *a, const void *b)
 	return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
+/* A finding of the history check, which runs on a thread of its own: into its own report. */
 static int history_finding(const char *commit, ledger_change_kind kind, const char *path,
                            void *payload)
 {
-	ledger_state *st = payload;
+	ledger_report *report = payload;
 	char id[LEDGER_HEX_ID_LEN + 1] = "";
 	const char *code, *what;
 
@@ -403,8 +404,31 @@ static int history_finding(const char *commit, ledger_change_kind kind, const ch
 	if (path && ledger_record_path_id(id, path) < 0)
 		id[0] = '\0';
 	ledger_error_clear();
-	return report_add(st->report, LEDGER_SEVERITY_ERROR, code, "FORMAT-4", id, path, commit,
-	                  "%s", what);
+	return report_add(report, LEDGER_SEVERITY_ERROR, code, "FORMAT-4", id, path, commit, "%s",
+	                  what);
+}
+
+/* Room for the `files` to come, sized once: doubling held both arrays at the peak (75 MB). */
+static int gather_count(size_t files, void *payload)
+{
+	gatherer *g = payload;
+
+	gather_wait(g);
+	return state_reserve_entries(g->state, g->state->count + files);
+}
+
+/* The history check's findings, after the others found before it, as when it ran first. */
+static int report_append(ledger_report *to, const ledger_report *from)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < from->count && r == 0; i++) {
+		const ledger_finding *f = &from->items[i];
+
+		r = report_add(to, f->severity, f->code, f->rule, f->id, f->path, f->commit, "%s",
+		               f->message);
+	}
+	return r;
 }
 
 /*
@@ -555,7 +579,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	size_t first_unchecked, first_new, ncommits = 0, unchecked_before = 0, unchecked_after = 0;
 	unsigned int threads;
 	gatherer gather;
-	store_order order;
+	store_check_read_cbs cbs;
+	ledger_report *history = NULL;
 	size_t findings_before_cache;
 	job j;
 	int r;
@@ -564,7 +589,6 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	if (!opts)
 		opts = &defaults;
 	threads = thread_count(opts->threads);
-	store_order_init(&order);
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -601,12 +625,6 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		cached_tip[0] = '\0';
 		ledger_error_clear();
 	}
-	/* History: everything after what the cache or --since vouches for. */
-	if ((r = store_check_history_ordered(repo, from ? from : (since[0] ? since : NULL),
-	                                     st->tip, history_finding, st, &order)) < 0)
-		goto done;
-	ledger_repo_count_commits(&ncommits, repo, from ? from : (since[0] ? since : NULL), st->tip);
-	st->report->stats.commits = ncommits;
 	/* Records present at --since are taken as verified: read, but their signatures unchecked. */
 	json_object_seed(0); /* before any thread builds a jansson object */
 	memset(&j, 0, sizeof(j));
@@ -630,20 +648,27 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	gather_flush(&gather, 0);
 	first_new = gather.sign_from = st->count;
 	/*
-	 * One entry per file the new commits added (merges add none of their
-	 * own): sized once, as doubling held both arrays at the peak (75 MB).
-	 * Not more: a cached run's array (cache_load) often has the room.
+	 * History (everything after what the cache or --since vouches for) on a
+	 * thread of its own, while the files the new commits added are read in
+	 * the order it notes (merges add none of their own).
 	 */
-	if ((r = state_reserve_entries(st, st->count + order.next)) < 0)
+	if ((r = report_new(&history)) < 0)
 		goto done;
-	if ((r = store_foreach_added_ordered(repo, from ? from : (since[0] ? since : NULL),
-	                                     st->tip, &order, gather_ranked, &gather)) < 0) {
+	cbs.change = history_finding;
+	cbs.change_payload = history;
+	cbs.count = gather_count;
+	cbs.file = gather_ranked;
+	cbs.payload = &gather;
+	if ((r = store_check_and_read(repo, from ? from : (since[0] ? since : NULL), st->tip,
+	                              &cbs)) < 0) {
 		gather_wait(&gather);
 		goto done;
 	}
 	gather_flush(&gather, 0);
-	if ((r = gather.error) < 0)
+	if ((r = gather.error) < 0 || (r = report_append(st->report, history)) < 0)
 		goto done;
+	ledger_repo_count_commits(&ncommits, repo, from ? from : (since[0] ? since : NULL), st->tip);
+	st->report->stats.commits = ncommits;
 	/* Back to path order, the order everything after and the cache see. */
 	qsort(st->entries + first_new, st->count - first_new, sizeof(*st->entries), rank_cmp);
 	if ((r = index_entries(st)) < 0 || (r = trust_collect_keys(st)) < 0)
@@ -683,7 +708,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	st = NULL; /* transferred */
 	r = 0;
 done:
-	store_order_release(&order);
+	ledger_report_free(history);
 	ledger_state_free(st);
 	return r;
 }
