@@ -1553,6 +1553,9 @@ done:
 			r = ledger_error_set(run->error_code, "%s", run->error_message);
 		else if (r == 0 && order.result < 0)
 			r = order.result;
+		else if (r == 0 && order.result > 0)
+			/* It stopped though reading went on: its findings would be missing. */
+			r = ledger_error_set(LEDGER_ERROR, "the history check stopped before its end");
 	}
 	if (w)
 		reader_release(&w->rd);

@@ -94,7 +94,7 @@ static void tree_set_keep(tree_set *set, const uint8_t key[32], git_tree *t)
 static int history_reopen(struct history *h)
 {
 	store_order *order = h->order;
-	unsigned long gen = __atomic_load_n(&order->gen, __ATOMIC_ACQUIRE);
+	unsigned long gen;
 	git_odb *empty = NULL;
 	int r = 0;
 
@@ -104,10 +104,18 @@ static int history_reopen(struct history *h)
 	}
 	git_odb_free(empty);
 	pthread_mutex_lock(&order->lock);
-	order->released = gen;
-	pthread_cond_broadcast(&order->changed);
-	while (order->opened < gen && !order->cancelled)
-		pthread_cond_wait(&order->changed, &order->lock);
+	/*
+	 * The reader may ask again before this thread wakes (it takes the lock
+	 * first and frees the database it had just opened): then let go of that
+	 * generation too and wait for its database.
+	 */
+	do {
+		gen = order->gen;
+		order->released = gen;
+		pthread_cond_broadcast(&order->changed);
+		while (order->opened < gen && !order->cancelled)
+			pthread_cond_wait(&order->changed, &order->lock);
+	} while (!order->cancelled && order->gen != gen);
 	if (order->cancelled || !order->odb)
 		r = 1;
 	else if (git_repository_set_odb(h->repo->git, order->odb) < 0)
