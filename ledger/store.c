@@ -904,7 +904,7 @@ static const char oversize_standin[STORE_FILE_MAX + 1];
  * Only between writes: the in-memory backend of an append is empty then,
  * and a new (empty) one is put above the new database.
  */
-static int odb_drop(ledger_repo *repo)
+int store_odb_drop(ledger_repo *repo)
 {
 	git_odb *odb = NULL;
 	int error;
@@ -922,7 +922,7 @@ static int odb_drop(ledger_repo *repo)
 	return 0;
 }
 
-static int odb_open_fresh(ledger_repo *repo)
+int store_odb_open(ledger_repo *repo)
 {
 	git_buf dir = GIT_BUF_INIT;
 	git_odb *odb = NULL;
@@ -956,9 +956,9 @@ static int odb_reopen(ledger_repo *repo)
 	/* Its database was built from the environment (a hook's quarantine): keep it. */
 	if (repo->odb_from_env)
 		return 0;
-	if ((r = odb_drop(repo)) < 0)
+	if ((r = store_odb_drop(repo)) < 0)
 		return r;
-	return odb_open_fresh(repo);
+	return store_odb_open(repo);
 }
 
 int store_odb_fresh(ledger_repo *repo)
@@ -968,8 +968,9 @@ int store_odb_fresh(ledger_repo *repo)
 
 /*
  * odb_reopen while the history check runs on another thread over the same
- * packs (store_check_and_read): the check lets go of its database too,
- * before the fresh one opens, then reads through it.
+ * packs (store_check_and_read): the check lets go of its database too
+ * before the fresh one opens, then opens a fresh one of its own
+ * (history_reopen in store_history.c).
  */
 static int odb_reopen_shared(ledger_repo *repo, store_order *order)
 {
@@ -981,19 +982,15 @@ static int odb_reopen_shared(ledger_repo *repo, store_order *order)
 	pthread_mutex_lock(&order->lock);
 	gen = order->gen + 1;
 	__atomic_store_n(&order->gen, gen, __ATOMIC_RELEASE);
-	git_odb_free(order->odb);
-	order->odb = NULL;
 	pthread_mutex_unlock(&order->lock);
-	r = odb_drop(repo);
+	r = store_odb_drop(repo);
 	pthread_mutex_lock(&order->lock);
 	while (r == 0 && order->released < gen && !order->done)
 		pthread_cond_wait(&order->changed, &order->lock);
 	pthread_mutex_unlock(&order->lock);
 	if (r == 0)
-		r = odb_open_fresh(repo);
+		r = store_odb_open(repo);
 	pthread_mutex_lock(&order->lock);
-	if (r == 0 && git_repository_odb(&order->odb, repo->git) < 0)
-		order->odb = NULL; /* the check stops: reading fails too */
 	order->opened = gen;
 	pthread_cond_broadcast(&order->changed);
 	pthread_mutex_unlock(&order->lock);
@@ -1321,6 +1318,30 @@ done:
 	return r;
 }
 
+/*
+ * A repository of its own for the history check, opened as `repo` was: a
+ * git_repository is not to be used by two threads at once, and two must
+ * not share a git_odb either.  libgit2 1.5 reads a database through the
+ * object cache of the repository that set it last (git_repository_set_odb,
+ * git_repository_wrap_odb) and that repository frees the cache when it
+ * goes, while the other may still be reading.  The packs themselves are
+ * shared by path, under libgit2's lock.
+ */
+static int history_git_open(git_repository **out, const ledger_repo *repo)
+{
+	int error;
+
+	if (repo->odb_from_env)
+		error = git_repository_open_ext(out, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL);
+	else
+		error = git_repository_open_ext(out, repo->git_dir, GIT_REPOSITORY_OPEN_NO_SEARCH,
+		                                NULL);
+	if (error < 0)
+		return store_error_git(error, "\"%s\": cannot open the ledger for the history check",
+		                       repo->git_dir);
+	return 0;
+}
+
 /* The history check on its own thread, over a repository of its own. */
 struct history_run {
 	ledger_repo repo; /* the caller's, but for `git` */
@@ -1476,7 +1497,6 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 {
 	char from_hex[LEDGER_OID_HEX_LEN + 1], to_hex[LEDGER_OID_HEX_LEN + 1];
 	git_tree *t_from = NULL, *t_to = NULL;
-	git_odb *odb = NULL;
 	struct file_walk *w = NULL;
 	struct file_list list = { 0 };
 	struct history_run *run = NULL;
@@ -1498,22 +1518,11 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
-	/*
-	 * The check reads through a repository of its own over the same object
-	 * database: a git_repository is not to be used by two threads at once,
-	 * and the reader below gives its own a fresh database now and then.
-	 * libgit2's object database may be shared between threads.
-	 */
 	run->repo = *repo;
 	run->repo.git = NULL;
-	error = git_repository_odb(&odb, repo->git);
-	if (error == 0)
-		error = git_repository_wrap_odb(&run->repo.git, odb);
-	git_odb_free(odb);
-	if (error < 0) {
-		r = store_error_git(error, "cannot open the object database");
+	run->repo.mempack = NULL; /* the caller's: empty between writes, and not the check's */
+	if ((r = history_git_open(&run->repo.git, repo)) < 0)
 		goto done;
-	}
 	run->from = from ? from_hex : NULL;
 	run->to = to_hex;
 	run->cb = cbs->change;

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include <git2.h>
-#include <git2/sys/repository.h>
 
 #include "ledger/error.h"
 #include "ledger/store.h"
@@ -89,25 +88,22 @@ static void tree_set_keep(tree_set *set, const uint8_t key[32], git_tree *t)
 
 /*
  * The reader asked for fresh object databases (store_order): let go of
- * this one, then read through the reader's.  1 when reading has stopped.
+ * this one and, once the reader has opened its fresh one, open a fresh one
+ * of its own.  1 when reading has stopped.
  */
 static int history_reopen(struct history *h)
 {
 	store_order *order = h->order;
 	unsigned long gen;
-	git_odb *empty = NULL;
-	int r = 0;
+	int r, cancelled;
 
-	if (git_odb_new(&empty) < 0 || git_repository_set_odb(h->repo->git, empty) < 0) {
-		git_odb_free(empty);
-		return store_error_git(-1, "cannot open the object database");
-	}
-	git_odb_free(empty);
+	if ((r = store_odb_drop(h->repo)) < 0)
+		return r;
 	pthread_mutex_lock(&order->lock);
 	/*
-	 * The reader may ask again before this thread wakes (it takes the lock
-	 * first and frees the database it had just opened): then let go of that
-	 * generation too and wait for its database.
+	 * The reader may ask again before this thread wakes: then let go of
+	 * that generation too (this thread holds no database now) and wait
+	 * for it, rather than open one the reader is about to drop.
 	 */
 	do {
 		gen = order->gen;
@@ -116,13 +112,10 @@ static int history_reopen(struct history *h)
 		while (order->opened < gen && !order->cancelled)
 			pthread_cond_wait(&order->changed, &order->lock);
 	} while (!order->cancelled && order->gen != gen);
-	if (order->cancelled || !order->odb)
-		r = 1;
-	else if (git_repository_set_odb(h->repo->git, order->odb) < 0)
-		r = store_error_git(-1, "cannot open the object database");
+	cancelled = order->cancelled;
 	pthread_mutex_unlock(&order->lock);
 	h->gen = gen;
-	return r;
+	return cancelled ? 1 : store_odb_open(h->repo);
 }
 
 static int history_fresh(struct history *h)
@@ -138,6 +131,7 @@ static int tree_lookup(git_tree **out, struct history *h, const git_oid *id)
 	uint8_t key[32] = { 0 };
 	int error;
 
+	*out = NULL; /* also when it stops: callers free what they were given */
 	memcpy(key, id->id, GIT_OID_RAWSZ);
 	if (tree_set_find(out, &h->current, key) || tree_set_find(out, &h->previous, key))
 		return 0;
@@ -216,7 +210,7 @@ static int report_all(struct history *h, const git_tree_entry *e, size_t len,
 		return also_union && kind != LEDGER_CHANGE_MERGE_NOT_UNION ?
 		       report(h, LEDGER_CHANGE_MERGE_NOT_UNION) : 0;
 	}
-	if ((r = tree_of_entry(&t, h, e)) < 0)
+	if ((r = tree_of_entry(&t, h, e)) != 0)
 		return r;
 	count = git_tree_entrycount(t);
 	for (i = 0; i < count && r == 0; i++) {
@@ -248,7 +242,6 @@ void store_order_release(store_order *order)
 {
 	idmap_release(&order->seen);
 	free(order->ids);
-	git_odb_free(order->odb);
 	pthread_cond_destroy(&order->changed);
 	pthread_mutex_destroy(&order->lock);
 }
@@ -331,7 +324,7 @@ static int check_added(struct history *h, const git_tree_entry *e, size_t len, i
 		return report(h, LEDGER_CHANGE_BAD_MODE);
 	if (too_deep(h))
 		return report(h, LEDGER_CHANGE_TOO_DEEP);
-	if ((r = tree_of_entry(&t, h, e)) < 0)
+	if ((r = tree_of_entry(&t, h, e)) != 0)
 		return r;
 	count = git_tree_entrycount(t);
 	for (i = 0; i < count && r == 0; i++) {

@@ -78,12 +78,14 @@ typedef struct {
 	/*
 	 * Fresh object databases: packs are shared by path while any database
 	 * holds them, so the check lets go of its database whenever the reader
-	 * does (store.c, odb_reopen), then takes the reader's fresh one.
+	 * does (store.c, odb_reopen_shared), and neither opens a fresh one
+	 * before both have let go.  Each opens its own: two git_repository
+	 * objects must not share a git_odb (libgit2 1.5 reads it through the
+	 * object cache of the repository that set it last, freed with it).
 	 */
 	unsigned long gen;      /* asked for by the reader; atomic */
 	unsigned long released; /* the check has let go of its database; under lock */
-	unsigned long opened;   /* the reader's fresh database is in `odb`; under lock */
-	git_odb *odb;           /* a reference for the check to take, or NULL; under lock */
+	unsigned long opened;   /* the reader has opened its fresh one; under lock */
 } store_order;
 
 int store_order_init(store_order *order);
@@ -119,6 +121,9 @@ int store_commit_options_check(const ledger_commit_options *opts, int need_messa
  * readers of store.c.  Only while the in-memory backend is empty.
  */
 int store_odb_fresh(ledger_repo *repo);
+/* Its two halves: let go of the database (an empty one stands in), open a fresh one. */
+int store_odb_drop(ledger_repo *repo);
+int store_odb_open(ledger_repo *repo);
 
 /* Put the in-memory backend above git's own, so that new objects are written there. */
 int store_mempack_attach(ledger_repo *repo);
