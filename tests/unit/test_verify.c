@@ -776,6 +776,43 @@ START_TEST(history_findings_while_reading)
 }
 END_TEST
 
+/*
+ * The history check fails (a tree of an old commit is gone) while the files
+ * of later commits are still to be read: its error is what the run returns,
+ * on one and on all threads, and reading stops without a leak or a hang.
+ */
+START_TEST(history_error_stops_reading)
+{
+	const char *git_dir = ledger_repo_git_dir(fx.repo);
+	char *sub;
+
+	append_many(1, MANY_FILES);
+	/* A commit adds a directory outside records/ (its tree loose), the next takes it away. */
+	sub = testshell_out("export GIT_DIR='%s'; "
+	                    "b=$(printf junk | git hash-object -w --stdin) && "
+	                    "s=$(printf '100644 blob %%s\\tf\\n' $b | git mktree) && "
+	                    "t=$( (git ls-tree main; printf '040000 tree %%s\\tjunk\\n' $s) | git mktree) && "
+	                    "c=$(git commit-tree $t -p main -m junk) && "
+	                    "c=$(git commit-tree main^{tree} -p $c -m unjunk) && "
+	                    "git update-ref refs/heads/main $c && echo $s",
+	                    git_dir);
+	for (int i = 1; i < 3; i++)
+		append_many(1 + (uint64_t)i * MANY_FILES, MANY_FILES);
+	ck_assert_int_eq(testshell_run("rm '%s/objects/%.2s/%s'", git_dir, sub, sub + 2), 0);
+	for (int run = 0; run < 2; run++) {
+		ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
+		ledger_state *st = NULL;
+
+		opts.use_cache = 0;
+		opts.threads = run ? 1 : 0;
+		ck_assert_int_lt(ledger_state_load(&st, fx.repo, &opts), 0);
+		ck_assert_ptr_null(st);
+		ck_assert_ptr_nonnull(strstr(ledger_error_last()->message, "cannot read tree \"junk\""));
+	}
+	free(sub);
+}
+END_TEST
+
 static Suite *verify_suite(void)
 {
 	Suite *s = suite_create("verify");
@@ -798,6 +835,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, judge_refuses_before_writing);
 	tcase_add_test(tc, commit_signatures_are_checked);
 	tcase_add_test(tc, history_findings_while_reading);
+	tcase_add_test(tc, history_error_stops_reading);
 	suite_add_tcase(s, tc);
 	return s;
 }
