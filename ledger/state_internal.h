@@ -97,6 +97,9 @@ struct ledger_state {
 	size_t nroots;
 	uint8_t *invalid;      /* per entry: judged invalid */
 	uint8_t *pending;      /* per entry: waiting */
+	size_t *chain;         /* trust_judge's: the chain records in (kid, seq, id) order */
+	size_t nchain;
+	size_t nfailed;        /* entries that failed their content checks */
 	ledger_report *report;
 	ledger_schemas *schemas;   /* NULL when the schema files were not found */
 	int policy_feed;       /* keep each record's policy summary (entry.feed) as it is checked */
@@ -135,6 +138,13 @@ int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report 
 
 /* trust.c: judge every entry (keys, chains, references); fills state->report. */
 int trust_judge(ledger_state *state);
+/*
+ * trust.c: the findings trust_judge would make about `cand` as one more
+ * entry of `state` (trust_judge'd already), in a new report: 1; or 0 when
+ * only judging the whole ledger with it answers (a trust record, a key and
+ * seq or an id the ledger has, a revoked key).  Only reads the state.
+ */
+int trust_judge_candidate(ledger_report **out, const ledger_state *state, const entry *cand);
 /* Index the Ed25519 key of every root and principal body by kid (idempotent). */
 int trust_collect_keys(ledger_state *state);
 /* 1 and the key when some root or principal record carries key `kid`, else 0. */

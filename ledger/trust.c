@@ -991,12 +991,116 @@ int trust_judge(ledger_state *st)
 	for (size_t i = 0; i < st->count; i++)
 		if (!st->invalid[i] && (r = judge_entry(st, i)) < 0)
 			goto done;
+	/* Kept for trust_judge_candidate. */
+	free(st->chain);
+	st->chain = chain_order;
+	st->nchain = nchain;
+	chain_order = NULL;
+	st->nfailed = 0;
+	for (size_t i = 0; i < st->count; i++)
+		st->nfailed += st->entries[i].fail_code != NULL;
 	r = 0;
 done:
 	free(trust_order);
 	free(chain_order);
 	free(known);
 	free(equivocations);
+	return r;
+}
+
+/* The first of st->chain at or after (kid, seq). */
+static size_t chain_find(const ledger_state *st, const uint8_t kid[32], int64_t seq)
+{
+	size_t lo = 0, hi = st->nchain;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const entry *e = &st->entries[st->chain[mid]];
+		int c = memcmp(e->kid, kid, 32);
+
+		if (c < 0 || (c == 0 && e->seq < seq))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * What trust_judge would find about one more entry, a candidate that is no
+ * trust record: it binds, revokes and roots nothing, so the state's
+ * bindings, revocations and roots stand as they are, and of the chains only
+ * its own place counts (the key's records with seq - 1 before it).  It is
+ * judged in a view of the state that shares all that and holds only those
+ * entries and the candidate.  Unless it equivocates (that revokes its key),
+ * repeats an id the ledger holds (whose findings would be the candidate's
+ * too) or is signed by a revoked key (the finding names the revocation by
+ * the state's entries): then 0, and only a full judgement answers.
+ */
+int trust_judge_candidate(ledger_report **out, const ledger_state *st, const entry *cand)
+{
+	ledger_state view;
+	size_t *order = NULL, n = 0, first = 0, k, at;
+	int r;
+
+	*out = NULL;
+	if (cand->trust || entry_is_trust_type(cand->type) || idmap_get(&st->by_id, cand->id, &at) ||
+	    revoked(st, cand->kid, cand->time, cand->seq))
+		return 0;
+	/* by_id leaves out the files that failed their checks; so few, they are looked through. */
+	for (k = 0; st->nfailed && k < st->count; k++)
+		if (st->entries[k].fail_code && st->entries[k].has_id &&
+		    memcmp(st->entries[k].id, cand->id, 32) == 0)
+			return 0;
+	if (cand->sig == SIG_OK) {
+		first = chain_find(st, cand->kid, cand->seq - 1);
+		for (k = first; k < st->nchain; k++) {
+			const entry *e = &st->entries[st->chain[k]];
+
+			if (memcmp(e->kid, cand->kid, 32) != 0 || e->seq > cand->seq)
+				break;
+			if (e->seq == cand->seq)
+				return 0;
+			n++;
+		}
+	}
+	view = *st;
+	view.count = n + 1;
+	view.report = NULL;
+	view.entries = malloc((n + 1) * sizeof(*view.entries));
+	view.invalid = calloc(n + 1, 1);
+	view.pending = calloc(n + 1, 1);
+	order = malloc((n + 1) * sizeof(*order));
+	if (!view.entries || !view.invalid || !view.pending || !order) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = report_new(&view.report)) < 0)
+		goto done;
+	for (k = 0; k < n; k++) {
+		view.entries[k] = st->entries[st->chain[first + k]];
+		order[k] = k;
+	}
+	view.entries[n] = *cand;
+	order[n] = n;
+	if (cand->sig == SIG_OK) {
+		sort_state = &view;
+		if ((r = sort_kid_seq(&view, order, n + 1)) < 0 ||
+		    (r = chain_checks(&view, order, n + 1)) < 0)
+			goto done;
+	}
+	if (!view.invalid[n] && (r = judge_entry(&view, n)) < 0)
+		goto done;
+	*out = view.report;
+	view.report = NULL; /* transferred */
+	r = 1;
+done:
+	/* The view's entries are copies of the state's and of cand: nothing of theirs is freed. */
+	free(view.entries);
+	ledger_report_free(view.report);
+	free(view.invalid);
+	free(view.pending);
+	free(order);
 	return r;
 }
 

@@ -713,14 +713,18 @@ done:
 	return r;
 }
 
-int ledger_state_judge(ledger_report **out, const ledger_state *state, const ledger_record *rec)
+/*
+ * trust_judge's findings (about every record) in a copy of the state's entry
+ * list with the candidate added: what a record the quick way cannot judge
+ * (trust_judge_candidate) costs, a judgement of the whole ledger.
+ */
+static int judge_in_copy(ledger_report **out, const ledger_state *state, const ledger_record *rec,
+                         const char *path)
 {
-	/* Judge the candidate within a copy of the state's entry list, then keep its findings. */
 	ledger_state copy;
 	entry *candidate;
-	ledger_report *all = NULL, *mine = NULL;
+	ledger_report *all = NULL;
 	uint8_t pub[32];
-	char path[LEDGER_RECORD_PATH_LEN + 1];
 	int r;
 
 	*out = NULL;
@@ -735,13 +739,12 @@ int ledger_state_judge(ledger_report **out, const ledger_state *state, const led
 	copy.count = state->count + 1;
 	candidate = &copy.entries[state->count];
 	memset(candidate, 0, sizeof(*candidate));
-	ledger_record_path(path, rec->id);
-	candidate->path = path;
+	candidate->path = (char *)path;
 	if ((r = entry_fill(candidate, rec)) < 0)
 		goto done;
 	if (entry_is_trust_type(rec->type))
 		candidate->trust = (ledger_record *)rec;
-	if ((r = report_new(&all)) < 0 || (r = report_new(&mine)) < 0)
+	if ((r = report_new(&all)) < 0)
 		goto done;
 	copy.report = all;
 	if ((r = index_entries(&copy)) < 0 || (r = trust_collect_keys(&copy)) < 0)
@@ -751,6 +754,58 @@ int ledger_state_judge(ledger_report **out, const ledger_state *state, const led
 	                         ? SIG_OK
 	                         : SIG_BAD;
 	if ((r = trust_judge(&copy)) < 0)
+		goto done;
+	*out = all;
+	all = NULL; /* transferred */
+	r = 0;
+done:
+	/* The copy borrows every entry but the candidate's own allocations. */
+	free(candidate->author);
+	free(candidate->refs);
+	free(copy.entries);
+	idmap_release(&copy.by_id);
+	idmap_release(&copy.pubs);
+	idmap_release(&copy.first_binding);
+	for (size_t i = 0; i < copy.npubs; i++)
+		ledger_pubkey_free(copy.pub_objects[i]);
+	free(copy.pub_objects);
+	free(copy.pub_table);
+	free(copy.bindings);
+	free(copy.revocations);
+	free(copy.roots);
+	free(copy.invalid);
+	free(copy.pending);
+	free(copy.chain);
+	ledger_report_free(all);
+	return r;
+}
+
+int ledger_state_judge(ledger_report **out, const ledger_state *state, const ledger_record *rec)
+{
+	entry candidate;
+	ledger_report *all = NULL, *mine = NULL;
+	uint8_t pub[32];
+	char path[LEDGER_RECORD_PATH_LEN + 1];
+	int r;
+
+	*out = NULL;
+	memset(&candidate, 0, sizeof(candidate));
+	ledger_record_path(path, rec->id);
+	candidate.path = path;
+	if ((r = entry_fill(&candidate, rec)) < 0)
+		goto done;
+	if (!entry_is_trust_type(rec->type)) {
+		/* It adds no key: the state's are the copy's. */
+		candidate.sig = trust_public_key(state, candidate.kid, pub) &&
+		                ledger_record_verify_signature(rec, pub) == 0
+		                        ? SIG_OK
+		                        : SIG_BAD;
+		if ((r = trust_judge_candidate(&all, state, &candidate)) < 0)
+			goto done;
+	}
+	if (!all && (r = judge_in_copy(&all, state, rec, path)) < 0)
+		goto done;
+	if ((r = report_new(&mine)) < 0)
 		goto done;
 	if (state->schemas && ledger_schemas_has(state->schemas, rec->type) &&
 	    ledger_schemas_validate(state->schemas, rec->type, rec->record) < 0 &&
@@ -770,22 +825,8 @@ int ledger_state_judge(ledger_report **out, const ledger_state *state, const led
 	mine = NULL; /* transferred */
 	r = 0;
 done:
-	/* The copy borrows every entry but the candidate's own allocations. */
-	free(candidate->author);
-	free(candidate->refs);
-	free(copy.entries);
-	idmap_release(&copy.by_id);
-	idmap_release(&copy.pubs);
-	idmap_release(&copy.first_binding);
-	for (size_t i = 0; i < copy.npubs; i++)
-		ledger_pubkey_free(copy.pub_objects[i]);
-	free(copy.pub_objects);
-	free(copy.pub_table);
-	free(copy.bindings);
-	free(copy.revocations);
-	free(copy.roots);
-	free(copy.invalid);
-	free(copy.pending);
+	free(candidate.author);
+	free(candidate.refs);
 	ledger_report_free(all);
 	ledger_report_free(mine);
 	return r;
@@ -811,6 +852,7 @@ void ledger_state_free(ledger_state *state)
 	free(state->roots);
 	free(state->invalid);
 	free(state->pending);
+	free(state->chain);
 	ledger_report_free(state->report);
 	ledger_schemas_free(state->schemas);
 	free(state);

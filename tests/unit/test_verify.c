@@ -632,6 +632,107 @@ START_TEST(judge_refuses_before_writing)
 }
 END_TEST
 
+static int cmp_lines(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A report's findings about record `id`, one sorted line each. */
+static char *findings_about(const ledger_report *rep, const char *id)
+{
+	char **lines = calloc(ledger_report_count(rep) + 1, sizeof(*lines));
+	char *text = strdup(""), *next;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(lines);
+	for (size_t i = 0; i < ledger_report_count(rep); i++) {
+		const ledger_finding *f = ledger_report_get(rep, i);
+
+		if (strcmp(f->id, id) == 0)
+			ck_assert_int_ge(asprintf(&lines[n++], "%d %s %s %s %s\n", (int)f->severity,
+			                          f->code, f->rule, f->path, f->message), 0);
+	}
+	qsort(lines, n, sizeof(*lines), cmp_lines);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_ge(asprintf(&next, "%s%s", text, lines[i]), 0);
+		free(text);
+		free(lines[i]);
+		text = next;
+	}
+	free(lines);
+	return text;
+}
+
+/*
+ * What the judge says of a record before it is written is what a full
+ * verification says of it once it is: valid, unknown or unbound keys,
+ * gaps, a broken chain, missing references, a revoked key, a checkpoint
+ * by the wrong signer, an equivocation, trust records.
+ */
+START_TEST(judge_matches_verification_after_writing)
+{
+	testsigner manager_as_ciso = fx.manager, ahead, fork, wrong_prev;
+	ledger_record *recs[16], *absent;
+	ledger_state *st;
+	ledger_report *verdict;
+	json_t *refs;
+	size_t n = 0;
+
+	manager_as_ciso.principal = "moe/ciso";
+	recs[n++] = make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("fine"), NULL);
+	recs[n++] = make(&fx.stranger, "principal_note", "2026-01-05T00:00:01Z", note("x"), NULL);
+	recs[n++] = make(&manager_as_ciso, "principal_note", "2026-01-05T00:00:02Z", note("x"),
+	                 NULL);
+	ahead = fx.csirt;
+	ahead.seq += 5;
+	recs[n++] = make(&ahead, "principal_note", "2026-01-05T00:00:03Z", note("gap"), NULL);
+	/* The chain goes on after the record with the wrong prev. */
+	wrong_prev = fx.csirt;
+	memcpy(wrong_prev.prev, fx.root_id, 65);
+	recs[n++] = make(&wrong_prev, "principal_note", "2026-01-05T00:00:04Z", note("b"), NULL);
+	testsigner_advance(&fx.csirt, recs[n - 1]);
+	absent = make(&fx.ciso, "principal_note", "2026-01-05T00:00:05Z", note("absent"), NULL);
+	refs = json_pack("[s]", absent->id);
+	recs[n++] = make(&fx.ciso, "principal_note", "2026-01-05T00:00:06Z", note("refs"), refs);
+	json_decref(refs);
+	recs[n++] = make(&fx.csirt, "principal_note", "2026-01-03T00:00:00Z", note("early"), NULL);
+	recs[n++] = make(&fx.csirt, "checkpoint", "2026-01-05T00:00:07Z",
+	                 json_pack("{s:s, s:i}", "commit",
+	                           "0123456789abcdef0123456789abcdef01234567", "records", 5),
+	                 NULL);
+	fork = fx.csirt;
+	fork.seq--;
+	recs[n++] = make(&fork, "principal_note", "2026-01-05T00:00:08Z", note("fork"), NULL);
+	recs[n++] = make(&fx.ciso, "revocation", "2026-01-05T00:00:09Z",
+	                 json_pack("{s:s, s:s, s:s}", "kid", fx.csirt.kid, "reason", "retired",
+	                           "effective", "2026-01-05T00:00:10Z"),
+	                 NULL);
+	recs[n++] = make(&fx.csirt, "principal_note", "2026-01-05T00:00:11Z", note("late"), NULL);
+	recs[n++] = make(&fx.ciso, "principal", "2026-01-05T00:00:12Z",
+	                 testsigner_entry(&fx.stranger, "member", 1), NULL);
+	for (size_t i = 0; i < n; i++) {
+		char *before, *after;
+
+		st = load(1);
+		ck_assert_int_eq(ledger_state_judge(&verdict, st, recs[i]), 0);
+		before = findings_about(verdict, recs[i]->id);
+		ledger_report_free(verdict);
+		ledger_state_free(st);
+		append(recs[i]);
+		st = load(0);
+		after = findings_about(ledger_state_report(st), recs[i]->id);
+		ck_assert_msg(strcmp(before, after) == 0, "record %zu judged\n%s, verified\n%s", i,
+		              before, after);
+		free(before);
+		free(after);
+		ledger_state_free(st);
+	}
+	for (size_t i = 0; i < n; i++)
+		ledger_record_free(recs[i]);
+	ledger_record_free(absent);
+}
+END_TEST
+
 START_TEST(commit_signatures_are_checked)
 {
 	ledger_state *st;
@@ -833,6 +934,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, incremental_verification_matches_full);
 	tcase_add_test(tc, cache_segments_survive_tearing);
 	tcase_add_test(tc, judge_refuses_before_writing);
+	tcase_add_test(tc, judge_matches_verification_after_writing);
 	tcase_add_test(tc, commit_signatures_are_checked);
 	tcase_add_test(tc, history_findings_while_reading);
 	tcase_add_test(tc, history_error_stops_reading);
