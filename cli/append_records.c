@@ -27,9 +27,11 @@ static int by_rules(const ledger_report *report)
 /*
  * Check each given sealed part, and seal each confidential one for its
  * recipients at the record's time (now when none is given: one time for
- * the batch, in now_text).  sealed[i] holds the new sealed objects.
+ * the batch, in now_text).  sealed[i] holds the new sealed objects; the
+ * ledger's state, when sealing loaded it, goes to *out_state for the
+ * append to judge by.
  */
-static int prepare_sealed(json_t **sealed, ledger_new_record *recs,
+static int prepare_sealed(ledger_state **out_state, json_t **sealed, ledger_new_record *recs,
                           const struct cli_new_record *records, size_t count,
                           ledger_repo *repo, const ledger_key *key,
                           const struct cli_append_options *opts, char now_text[21])
@@ -59,6 +61,7 @@ static int prepare_sealed(json_t **sealed, ledger_new_record *recs,
 	error = ledger_state_load(&state, repo, &vopts);
 	if (error < 0)
 		return cli_lib_error(error, "cannot read the ledger's keys");
+	*out_state = state;
 	cli_key_kid(kid, key);
 	ledger_time_format(now_text, (int64_t)time(NULL));
 	for (i = 0; i < count; i++) {
@@ -80,7 +83,6 @@ static int prepare_sealed(json_t **sealed, ledger_new_record *recs,
 			break;
 		recs[i].sealed = sealed[i];
 	}
-	ledger_state_free(state);
 	return rc;
 }
 
@@ -92,6 +94,7 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	ledger_new_record *recs = NULL;
 	ledger_repo *repo = NULL;
 	ledger_key *key = NULL;
+	ledger_state *state = NULL;
 	json_t **sealed = NULL;
 	char path[LEDGER_RECORD_PATH_LEN + 1], now_text[21];
 	size_t i;
@@ -121,7 +124,7 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 		recs[i].time = records[i].time;
 		recs[i].sealed = records[i].sealed;
 	}
-	if ((rc = prepare_sealed(sealed, recs, records, count, repo, key, opts,
+	if ((rc = prepare_sealed(&state, sealed, recs, records, count, repo, key, opts,
 	                         now_text)) != CLI_EXIT_OK)
 		goto done;
 	aopts.author = opts->author;
@@ -129,6 +132,7 @@ int cli_append_records(const struct cli_new_record *records, size_t count,
 	aopts.prev = opts->prev;
 	aopts.no_judge = opts->no_judge;
 	aopts.subject = opts->subject;
+	aopts.state = state;
 
 	error = ledger_append(&result, repo, key, recs, count, &aopts);
 	if (error < 0 && result.refused) {
@@ -187,6 +191,7 @@ done:
 		json_decref(sealed[i]);
 	free(sealed);
 	free(recs);
+	ledger_state_free(state);
 	ledger_repo_free(repo);
 	ledger_key_free(key);
 	return rc;

@@ -276,9 +276,11 @@ int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key
 	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
 	ledger_commit_options copts = LEDGER_COMMIT_OPTIONS_INIT;
 	ledger_state *state = NULL;
+	const ledger_state *judged;
 	ledger_file *files = NULL;
 	char (*paths)[LEDGER_RECORD_PATH_LEN + 1] = NULL;
 	char kid[LEDGER_HEX_ID_LEN + 1], prev[LEDGER_HEX_ID_LEN + 1], now_text[21];
+	char head[LEDGER_OID_HEX_LEN + 1];
 	char *message = NULL, *email = NULL, *envelope;
 	const char *author;
 	uint8_t pub[32];
@@ -308,16 +310,23 @@ int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key
 	                                                      : APPEND_LOCK_WAIT_MS);
 	if (error < 0)
 		goto done;
-	error = ledger_state_load(&state, repo, &vopts);
-	if (error < 0) {
-		ledger_error_prefix("cannot load the ledger");
-		goto done;
+	/* The caller's state still describes main: loading it again would find what it holds. */
+	if (opts->version >= 2 && opts->state && ledger_repo_head(head, repo) == 0 &&
+	    strcmp(head, opts->state->tip) == 0) {
+		judged = opts->state;
+	} else {
+		error = ledger_state_load(&state, repo, &vopts);
+		if (error < 0) {
+			ledger_error_prefix("cannot load the ledger");
+			goto done;
+		}
+		judged = state;
 	}
 	if (opts->seq > 0) {
 		seq = opts->seq - 1;
 		snprintf(prev, sizeof(prev), "%s", opts->prev ? opts->prev : "");
 	} else {
-		ledger_state_chain_tip(&seq, prev, state, kid);
+		ledger_state_chain_tip(&seq, prev, judged, kid);
 	}
 	/* One "now" for the whole batch, so author lookup and record agree. */
 	ledger_time_format(now_text, (int64_t)time(NULL));
@@ -333,7 +342,7 @@ int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key
 		}
 		author = opts->author;
 		if (!author)
-			author = ledger_state_key_principal(state, kid, at);
+			author = ledger_state_key_principal(judged, kid, at);
 		if (!author) {
 			free(out->reports);
 			out->reports = NULL;
@@ -363,7 +372,7 @@ int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key
 		memcpy(prev, out->records[i]->id, sizeof(prev));
 
 		if (!opts->no_judge) {
-			error = ledger_state_judge(&out->reports[i], state, out->records[i]);
+			error = ledger_state_judge(&out->reports[i], judged, out->records[i]);
 			if (error < 0) {
 				ledger_error_prefix("cannot judge record %s", out->records[i]->id);
 				goto done;
@@ -381,7 +390,7 @@ int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key
 		ledger_record_path(paths[i], out->records[i]->id);
 		files[i].path = paths[i];
 	}
-	if (!opts->no_judge && !out->refused && (error = judge_acts(out, state, repo)) < 0)
+	if (!opts->no_judge && !out->refused && (error = judge_acts(out, judged, repo)) < 0)
 		goto done;
 	if (out->refused) {
 		error = ledger_error_set(LEDGER_EINVALID, "nothing written: %zu of %zu records refused",

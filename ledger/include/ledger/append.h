@@ -22,6 +22,7 @@
 #include "ledger/crypto.h"
 #include "ledger/record.h"
 #include "ledger/store.h"
+#include "ledger/trust.h"
 #include "ledger/verify.h"
 
 #ifdef __cplusplus
@@ -52,10 +53,16 @@ typedef struct {
 	const char *subject;
 	/* How long to wait for another appender's lock, in milliseconds; 0: 120000. */
 	unsigned int lock_wait_ms;
+	/*
+	 * (version 2) The caller's ledger_state_load of `repo` with default
+	 * options (to seal, say), used when main is still at its tip once the
+	 * lock is held; NULL, or main moved: the state is loaded again.
+	 */
+	const ledger_state *state;
 } ledger_append_options;
 
-#define LEDGER_APPEND_OPTIONS_VERSION 1
-#define LEDGER_APPEND_OPTIONS_INIT { LEDGER_APPEND_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0 }
+#define LEDGER_APPEND_OPTIONS_VERSION 2
+#define LEDGER_APPEND_OPTIONS_INIT { LEDGER_APPEND_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, NULL }
 
 /* What an append did, or why it wrote nothing. */
 typedef struct {
