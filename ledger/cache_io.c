@@ -3,10 +3,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache_io.h"
 
@@ -53,4 +55,20 @@ char *cache_get_str(cache_reader *rd)
 	memcpy(s, p, n);
 	s[n] = '\0';
 	return s;
+}
+
+size_t cache_read_all(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(fd, buf + got, len - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? got : 0;
+		got += (size_t)n;
+	}
+	return got;
 }

@@ -73,4 +73,13 @@ static inline int64_t cache_get_i64(cache_reader *rd)
 /* A malloc'd NUL-terminated copy; NULL for the empty string, or on failure (rd->ok then 0). */
 char *cache_get_str(cache_reader *rd);
 
+/*
+ * Up to len bytes of fd from its start, with pread: how many there were
+ * (fewer when the file is shorter now), or 0 on an error.  The cache files
+ * are read, not mapped: a mapped file that another process cuts short (a
+ * crash mid-rewrite on some file systems, a user) raises SIGBUS on access;
+ * read, it is only short, which the readers' bounds refuse.
+ */
+size_t cache_read_all(int fd, uint8_t *buf, size_t len);
+
 #endif

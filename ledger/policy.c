@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "ledger/error.h"
 #include "ledger/policy.h"
@@ -1321,8 +1320,7 @@ void ledger_policy_free(ledger_policy *policy)
 	free(policy->rec_of);
 	lazy_table_release(&policy->lazy_incidents);
 	lazy_table_release(&policy->lazy_consents);
-	if (policy->cache_map)
-		munmap((void *)policy->cache_map, policy->cache_map_size);
+	free((void *)policy->cache_map);
 	ledger_report_free(policy->report);
 	state_release(policy);
 	free(policy);

@@ -34,8 +34,9 @@
  * derived state but incidents and consents (JSON), and those two item by
  * item after a digest of their bytes: a run parses only the items its
  * records ask for, so it costs what is new, not the size of the history.
- * Written to a temporary file, fsync'd and renamed into place; read
- * through a mapping, which the policy keeps while items point into it.
+ * Written to a temporary file, fsync'd and renamed into place; read whole
+ * into memory (cache_read_all), which the policy keeps while items point
+ * into it.
  */
 #include "config.h"
 
@@ -45,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -467,8 +467,7 @@ static void cache_file_release(cache_file *cf)
 	free(cf->strings);
 	free(cf->recs);
 	free(cf->at);
-	if (cf->map)
-		munmap((void *)cf->map, cf->size);
+	free((void *)cf->map);
 }
 
 static int read_ids(cache_reader *rd, const uint8_t **out, uint32_t *count)
@@ -480,12 +479,12 @@ static int read_ids(cache_reader *rd, const uint8_t **out, uint32_t *count)
 	return rd->ok;
 }
 
-/* Map and parse the file; 0 when it is one for this ledger, its rules and its trust. */
+/* Read and parse the file; 0 when it is one for this ledger, its rules and its trust. */
 static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 {
 	const ledger_state *st = pol->state;
 	char *path = NULL, tip[LEDGER_OID_HEX_LEN + 1];
-	uint8_t rules_fp[32], trust_fp[32];
+	uint8_t rules_fp[32], trust_fp[32], *buf = NULL;
 	const uint8_t *p;
 	struct stat sb;
 	cache_reader rd;
@@ -495,14 +494,14 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 	if (cache_path(&path, repo) < 0)
 		goto done;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size < 8)
+	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size < 8 || (uint64_t)sb.st_size >= SIZE_MAX)
 		goto done;
-	cf->map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (cf->map == MAP_FAILED) {
-		cf->map = NULL;
+	/* Read, not mapped (cache_read_all says why): a file cut short only fails the reader. */
+	if (!(buf = malloc((size_t)sb.st_size)) ||
+	    (cf->size = cache_read_all(fd, buf, (size_t)sb.st_size)) < 8)
 		goto done;
-	}
-	cf->size = (size_t)sb.st_size;
+	cf->map = buf;
+	buf = NULL; /* cf owns it */
 	rd = (cache_reader){ cf->map, cf->map + cf->size, 1 };
 	if (!(p = cache_take(&rd, 8)) || memcmp(p, PCACHE_MAGIC, 8) != 0 ||
 	    !(p = cache_take(&rd, LEDGER_OID_HEX_LEN)))
@@ -565,6 +564,7 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 	cf->rest_len = (size_t)(rd.end - rd.p);
 	r = 0;
 done:
+	free(buf);
 	if (fd >= 0)
 		close(fd);
 	free(path);
@@ -943,13 +943,12 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	if ((r = take_prefix(pol, &cf)) < 0 || (r = take_findings(pol, &cf, &rd)) < 0 ||
 	    (r = policy_state_take(pol, state)) < 0)
 		goto done;
-	/* The items stay in the mapping until a rule asks for them: pol keeps it. */
+	/* The items stay in the file's bytes until a rule asks for them: pol keeps them. */
 	pol->lazy_incidents = incidents;
 	pol->lazy_consents = consents;
 	memset(&incidents, 0, sizeof(incidents));
 	memset(&consents, 0, sizeof(consents));
 	pol->cache_map = cf.map;
-	pol->cache_map_size = cf.size;
 	cf.map = NULL;
 	/*
 	 * What comes after the prefix is gathered as a full pass gathers

@@ -148,8 +148,7 @@ struct ledger_policy {
 	json_t *participations;  /* [participation object] */
 	/* What of incidents and consents the policy cache still holds unparsed. */
 	lazy_table lazy_incidents, lazy_consents;
-	const uint8_t *cache_map; /* the cache's mapping, while lazy items point into it */
-	size_t cache_map_size;
+	const uint8_t *cache_map; /* the cache file's bytes, while lazy items point into them */
 	int lazy_failed;         /* a cached item did not parse: the run fails */
 	strset strings;          /* the records' summary strings */
 };

@@ -529,23 +529,6 @@ static int load_segment(ledger_state *st, cache_reader *rd, char tip[LEDGER_OID_
 	return 1;
 }
 
-/* Up to len bytes of fd from its start: how many there were, or 0 on an error. */
-static size_t read_all(int fd, uint8_t *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = pread(fd, buf + got, len - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n == 0 ? got : 0;
-		got += (size_t)n;
-	}
-	return got;
-}
-
 int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id)
 {
 	char *path = NULL, magic[8], root[LEDGER_HEX_ID_LEN];
@@ -562,13 +545,9 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size < 8 || (uint64_t)sb.st_size >= SIZE_MAX)
 		goto done;
-	/*
-	 * Read, not mapped: a mapped file that another process cuts short
-	 * (a crash mid-rewrite on some file systems, a user) raises SIGBUS on
-	 * access; read, it is only short, which the checks below refuse.
-	 */
+	/* Read, not mapped (cache_read_all says why). */
 	if (!(buf = malloc((size_t)sb.st_size)) ||
-	    (size = read_all(fd, buf, (size_t)sb.st_size)) < 8)
+	    (size = cache_read_all(fd, buf, (size_t)sb.st_size)) < 8)
 		goto done;
 	rd.p = buf;
 	rd.end = buf + size;

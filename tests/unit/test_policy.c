@@ -1986,6 +1986,99 @@ START_TEST(cached_items_are_parsed_on_demand_and_damage_costs_a_full_pass)
 }
 END_TEST
 
+/* Each incident's view, in one string: asking for one parses it from the cache if it is there. */
+static char *incident_views(const ledger_policy *pol, const ledger_policy *from)
+{
+	json_t *list = ledger_policy_incidents(from), *all = json_array(), *v;
+	char *out = NULL;
+	size_t i;
+
+	json_array_foreach(list, i, v) {
+		json_t *one = ledger_policy_incident(pol, json_string_value(json_object_get(v, "id")));
+
+		json_array_append_new(all, one ? one : json_null());
+	}
+	ck_assert_int_eq(ledger_jcs(&out, NULL, all), 0);
+	json_decref(list);
+	json_decref(all);
+	return out;
+}
+
+/*
+ * The policy cache is read, not mapped (review 3, #18): a cache file cut
+ * short in place (by a user, another tool) while a policy still holds
+ * unparsed items from it changes nothing (a mapping raised SIGBUS on the
+ * next item asked for), and one cut short before it is read is not used
+ * (a full pass), whatever the length.
+ */
+START_TEST(policy_cache_cut_short_in_place_is_no_signal)
+{
+	const char *req = request_normal(MOE_CISO, "moe"), *c, *dir;
+	ledger_state *st = NULL, *st_full = NULL;
+	ledger_policy *pol, *full;
+	char *path = NULL, *keep = NULL, *want, *got;
+	struct stat sb;
+	size_t nfull;
+
+	c = consent(MOE_CISO, "gsoc_substitute", NULL);
+	dispatch(req);
+	rec(MOE_CSIRT, "report", req, report_body(1, 1, c, 0), refs1(c));
+	request_normal(MOE_CISO, "moe");
+	request_normal(MOE_CISO, "moe");
+	flush();
+	pol = evaluate_with(fx.repo, &st, 1); /* writes the cache */
+	ledger_policy_free(pol);
+	ledger_state_free(st);
+	fx.clock += 86400;
+	rec(MOE_CSIRT, "report", req, report_body(2, 1, c, 0), refs1(c));
+	flush();
+	full = evaluate_with(fx.repo, &st_full, 0);
+	nfull = ledger_policy_judged(full);
+	want = incident_views(full, full);
+	ck_assert_int_eq(ledger_repo_state_dir(&dir, fx.repo), 0);
+	ck_assert_int_ne(asprintf(&path, "%s/policy", dir), -1);
+	/*
+	 * From the cache, its incidents left unparsed; then the file it read is
+	 * emptied (a run renames a new cache into place as it ends: a second
+	 * name keeps the file read), and they are asked for.
+	 */
+	ck_assert_int_ne(asprintf(&keep, "%s.keep", path), -1);
+	ck_assert_int_eq(link(path, keep), 0);
+	pol = evaluate_with(fx.repo, &st, 1);
+	ck_assert_uint_lt(ledger_policy_judged(pol), nfull);
+	ck_assert_int_eq(truncate(keep, 0), 0);
+	got = incident_views(pol, full);
+	ck_assert_str_eq(got, want);
+	free(got);
+	ledger_policy_free(pol);
+	ledger_state_free(st);
+	/* Cut short before it is read, at every length in its first 4 KiB: a full pass. */
+	pol = evaluate_with(fx.repo, &st, 1); /* writes it again */
+	ledger_policy_free(pol);
+	ledger_state_free(st);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 64);
+	for (off_t len = sb.st_size - 1; len >= 0; len = len > 4096 ? 4096 : len - 61) {
+		ck_assert_int_eq(truncate(path, len), 0);
+		pol = evaluate_with(fx.repo, &st, 1);
+		ck_assert_uint_eq(ledger_policy_judged(pol), nfull);
+		got = incident_views(pol, full);
+		ck_assert_str_eq(got, want);
+		free(got);
+		ledger_policy_free(pol);
+		ledger_state_free(st);
+		/* The run above wrote it whole again. */
+		ck_assert_int_eq(stat(path, &sb), 0);
+	}
+	unlink(keep);
+	free(keep);
+	free(path);
+	free(want);
+	ledger_policy_free(full);
+	ledger_state_free(st_full);
+}
+END_TEST
+
 START_TEST(verification_cache_does_not_change_the_result)
 {
 	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
@@ -2128,6 +2221,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(engine, verification_summaries_judge_as_the_files);
 	tcase_add_test(engine, incremental_judging_equals_a_full_pass);
 	tcase_add_test(engine, cached_items_are_parsed_on_demand_and_damage_costs_a_full_pass);
+	tcase_add_test(engine, policy_cache_cut_short_in_place_is_no_signal);
 	suite_add_tcase(s, engine);
 	return s;
 }
