@@ -173,6 +173,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 
 			snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "conflict");
 			error = ledger_error_set(LEDGER_EINVALID, "%s refused: %s", what, why);
+			out->remote_fault = 1;
 			goto done;
 		}
 		if (error < 0) {
@@ -210,6 +211,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 				error = ledger_error_set(LEDGER_EINVALID,
 				                         "%s refused: file \"%s\": %s %s: %s", what,
 				                         f->path, f->rule, f->code, f->message);
+			out->remote_fault = 1;
 			goto done;
 		}
 		error = ledger_repo_update_ref(repo, LEDGER_MAIN_REF, out->before, uni);
@@ -639,7 +641,8 @@ int ledger_master_intake(ledger_intake_result *out, ledger_repo *repo,
 			ev.error = error;
 			ev.message = e && e->message ? e->message : "unknown error";
 			totals.refused++;
-			if (error != LEDGER_EINVALID && first_error == 0) {
+			/* Not the inbox's fault (a setting of this node): the intake failed. */
+			if (!m.remote_fault && node_agency_ok(agency) && first_error == 0) {
 				first_error = error;
 				snprintf(first_message, sizeof(first_message), "%s", ev.message);
 			}

@@ -94,7 +94,12 @@ int ledger_sync_remote(ledger_sync_result *out, ledger_repo *repo, const ledger_
 		 */
 		judged_before = strcmp(out->fetched, status.fetched) == 0;
 		error = node_merge_incoming(&m, repo, out->fetched, what, opts, judged_before);
-		if (error == LEDGER_EINVALID) {
+		/*
+		 * Refused for what it holds: our own records still go to the
+		 * master.  Any other error, a local one included (a bad
+		 * cymat.root), stops the sync before the push.
+		 */
+		if (error == LEDGER_EINVALID && m.remote_fault) {
 			out->refused = m.refused;
 			m.refused = NULL;
 			first_error = error;

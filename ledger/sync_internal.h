@@ -30,6 +30,7 @@ struct merge_outcome {
 	char after[LEDGER_OID_HEX_LEN + 1];  /* main now */
 	struct idset added;                  /* records new to main */
 	ledger_report *refused;              /* FORMAT-* errors that refused it */
+	int remote_fault;                    /* refused for what it holds (not a local error) */
 	ledger_state *state;                 /* main's state after the merge, when loaded */
 };
 
@@ -39,7 +40,9 @@ struct merge_outcome {
  * source in the merge commit and in messages ("inbox \"moj\"").
  * cache_readonly: verify through the cache without rewriting it.
  * LEDGER_EINVALID when refused: on findings (out->refused; the message
- * names the first), or because the union failed (two files at one path).
+ * names the first), or because the union failed (two files at one path);
+ * out->remote_fault is then 1.  Other errors (LEDGER_EINVALID too, for a
+ * setting of this node such as a bad cymat.root) leave it 0.
  * When `incoming` is already in main, nothing changes and out->added is
  * empty.
  */

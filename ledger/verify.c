@@ -472,9 +472,14 @@ static int choose_root(ledger_state *st, const ledger_verify_options *opts)
 		return 0;
 	}
 	if (ledger_repo_config_get(&pinned, st->repo, "cymat.root") == 0 && pinned) {
-		snprintf(st->root_id, sizeof(st->root_id), "%s", pinned);
+		/* A setting of this node, not a finding about the ledger (receive.c agrees). */
+		r = strlen(pinned) == LEDGER_HEX_ID_LEN &&
+		    strspn(pinned, "0123456789abcdef") == LEDGER_HEX_ID_LEN ? 0 :
+		    ledger_error_set(LEDGER_EINVALID, "config \"cymat.root\" is not a record id");
+		if (r == 0)
+			snprintf(st->root_id, sizeof(st->root_id), "%s", pinned);
 		free(pinned);
-		return 0;
+		return r;
 	}
 	ledger_error_clear();
 	if ((r = ledger_repo_read(&ledger_text, &len, st->repo, st->tip, "LEDGER")) < 0)

@@ -854,6 +854,53 @@ START_TEST(sync_converges_over_a_path)
 }
 END_TEST
 
+/*
+ * A local error while judging the master's main (here a pinned root that
+ * is no record id, a setting of this node) is not a refusal of the
+ * master's main: no findings are blamed on it, and the sync stops before
+ * pushing (review 3, #18: every LEDGER_EINVALID was taken for a refusal and
+ * the push went ahead).
+ */
+START_TEST(a_local_error_is_no_refusal_and_stops_the_push)
+{
+	ledger_sync_options aopts = node_options(&fx.moj_node, "moj");
+	ledger_remote nisc = remote_of("nisc", fx.master_path, LEDGER_REMOTE_MASTER);
+	ledger_sync_result res = { 0 };
+	ledger_sync_status st;
+	ledger_repo *moj = clone_master("moj");
+	char a1[65], m1[65], before[41], after[41], ref[41];
+
+	note(moj, &fx.moj_csirt, "filed while the master was away", a1);
+	note(fx.master, &fx.manager, "written at nisc", m1);
+	ck_assert_int_eq(ledger_repo_config_set(moj, "cymat.root", "not-a-record-id"), 0);
+	head(before, moj);
+	ck_assert_int_eq(ledger_sync_remote(&res, moj, &nisc, &aopts), LEDGER_EINVALID);
+	ck_assert_msg(strstr(ledger_error_last()->message, "cymat.root") != NULL, "message: %s",
+	              ledger_error_last()->message);
+	ck_assert_msg(strstr(ledger_error_last()->message, "refused") == NULL, "message: %s",
+	              ledger_error_last()->message);
+	ck_assert_ptr_null(res.refused);
+	ck_assert_str_eq(res.pushed, "");
+	ledger_sync_result_clear(&res);
+	head(after, moj);
+	ck_assert_str_eq(after, before);
+	ck_assert_int_eq(ledger_repo_ref(ref, fx.master, "refs/inbox/moj"), LEDGER_ENOTFOUND);
+	ck_assert_int_eq(ledger_sync_status_load(&st, moj, "nisc"), 0);
+	ck_assert_uint_eq(st.failures, 1);
+	ck_assert_ptr_nonnull(strstr(st.last_error, "cymat.root"));
+
+	/* Mended, the same sync merges and pushes. */
+	ck_assert_int_eq(ledger_repo_config_set(moj, "cymat.root", fx.root_id), 0);
+	ck_assert_msg(ledger_sync_remote(&res, moj, &nisc, &aopts) == 0, "sync: %s",
+	              ledger_error_last()->message);
+	ck_assert(has_record(moj, m1));
+	ck_assert_int_eq(ledger_repo_ref(ref, fx.master, "refs/inbox/moj"), 0);
+	ck_assert_str_eq(ref, res.pushed);
+	ledger_sync_result_clear(&res);
+	ledger_repo_free(moj);
+}
+END_TEST
+
 START_TEST(peers_relay_records_and_refuse_forgeries)
 {
 	ledger_sync_options opts = node_options(&fx.moj_node, "moj");
@@ -1004,6 +1051,7 @@ static Suite *node_suite(void)
 	tcase_add_test(tc, intake_issues_a_receipt_a_crash_left_due);
 	tcase_add_test(tc, sync_converges_over_a_path);
 	tcase_add_test(tc, peers_relay_records_and_refuse_forgeries);
+	tcase_add_test(tc, a_local_error_is_no_refusal_and_stops_the_push);
 	tcase_add_test(tc, sync_converges_over_git_daemon);
 	suite_add_tcase(s, tc);
 	return s;
