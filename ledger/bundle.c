@@ -7,13 +7,9 @@
  */
 #include "config.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +28,7 @@
 #include "ledger/trust.h"
 #include "state_internal.h"
 #include "store_internal.h"
+#include "store_quarantine.h"
 
 #define BUNDLE_SIGNATURE "# v2 git bundle\n"
 /* Bytes of pack written between two progress reports. */
@@ -300,7 +297,6 @@ done:
 #define BUNDLE_CHUNK (64 * 1024)
 /* Unions made again after an append moved main under the import. */
 #define BUNDLE_IMPORT_TRIES 8
-#define BUNDLE_QUARANTINE_PREFIX "import-"
 
 struct bundle_prereq {
 	char hex[LEDGER_OID_HEX_LEN + 1];
@@ -543,121 +539,6 @@ static int prereqs_check(ledger_repo *repo, const struct bundle_header *h, const
 	return 0;
 }
 
-static int quarantine_remove_one(const char *path, const struct stat *st, int flag,
-                                 struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-static void quarantine_remove(const char *dir)
-{
-	nftw(dir, quarantine_remove_one, 16, FTW_PHYS | FTW_DEPTH);
-}
-
-/* Quarantines left by imports that were killed (their process is gone). */
-static void quarantine_sweep(const char *state_dir)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-
-	if (!(d = opendir(state_dir)))
-		return;
-	while ((de = readdir(d)) != NULL) {
-		const char *s = de->d_name;
-		char *end;
-		long pid;
-
-		if (strncmp(s, BUNDLE_QUARANTINE_PREFIX, strlen(BUNDLE_QUARANTINE_PREFIX)) != 0)
-			continue;
-		pid = strtol(s + strlen(BUNDLE_QUARANTINE_PREFIX), &end, 10);
-		if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", state_dir, s);
-		quarantine_remove(path);
-	}
-	closedir(d);
-}
-
-static int file_put(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX];
-	FILE *f;
-	int ok;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (!(f = fopen(path, "we")))
-		return ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", path, strerror(errno));
-	ok = fputs(text, f) >= 0;
-	if (fclose(f) != 0)
-		ok = 0;
-	if (!ok)
-		return ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", path, strerror(errno));
-	return 0;
-}
-
-/*
- * Make the quarantine: a bare repository whose own objects are only what
- * the import writes, and which reads the ledger's through its alternates.
- * It never needs to survive a crash: nothing in it is referenced.
- */
-static int quarantine_make(char **out, ledger_repo *repo)
-{
-	static const char *const dirs[] = { "objects", "objects/pack", "objects/info", "refs",
-		                            "refs/heads", "cymat" };
-	const char *state_dir;
-	char *dir = NULL, *alternates = NULL;
-	char path[PATH_MAX];
-	int r;
-
-	*out = NULL;
-	if ((r = ledger_repo_state_dir(&state_dir, repo)) < 0)
-		return r;
-	quarantine_sweep(state_dir);
-	if (asprintf(&dir, "%s/" BUNDLE_QUARANTINE_PREFIX "%ld-XXXXXX", state_dir,
-	             (long)getpid()) < 0)
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	if (!mkdtemp(dir)) {
-		r = ledger_error_set(LEDGER_EIO, "cannot create a quarantine in \"%s\": %s",
-		                     state_dir, strerror(errno));
-		free(dir);
-		return r;
-	}
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, dirs[i]);
-		if (mkdir(path, 0700) < 0) {
-			r = ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", path,
-			                     strerror(errno));
-			goto done;
-		}
-	}
-	if (asprintf(&alternates, "%s/objects\n", repo->git_dir) < 0) {
-		alternates = NULL;
-		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		goto done;
-	}
-	if ((r = file_put(dir, "HEAD", "ref: " LEDGER_MAIN_REF "\n")) < 0 ||
-	    (r = file_put(dir, "config", "[core]\n\trepositoryformatversion = 0\n\tbare = true\n")) < 0 ||
-	    (r = file_put(dir, "objects/info/alternates", alternates)) < 0)
-		goto done;
-	*out = dir;
-	dir = NULL; /* transferred */
-	r = 0;
-done:
-	if (dir) {
-		quarantine_remove(dir);
-		free(dir);
-	}
-	free(alternates);
-	return r;
-}
-
 struct index_progress {
 	ledger_bundle_progress_cb cb;
 	void *payload;
@@ -806,112 +687,14 @@ static void verify_progress_cb(size_t done, size_t total, void *payload)
 	p->cb(total ? "checking signatures" : "reading records", done, total, p->payload);
 }
 
-/* Rename the files of directory `from` into `to` (created if need be), then sync `to`. */
-static int dir_move(const char *from, const char *to, const char *suffix)
-{
-	char src[PATH_MAX], dst[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int moved = 0, r = 0;
-
-	if (!(d = opendir(from)))
-		return ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", from, strerror(errno));
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name), slen = suffix ? strlen(suffix) : 0;
-
-		if (de->d_name[0] == '.' ||
-		    (suffix && (len <= slen || strcmp(de->d_name + len - slen, suffix) != 0)))
-			continue;
-		if (!moved && mkdir(to, 0755) < 0 && errno != EEXIST) {
-			r = ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", to,
-			                     strerror(errno));
-			break;
-		}
-		snprintf(src, sizeof(src), "%s/%s", from, de->d_name);
-		snprintf(dst, sizeof(dst), "%s/%s", to, de->d_name);
-		if (rename(src, dst) < 0)
-			r = ledger_error_set(LEDGER_EIO, "cannot move \"%s\" to \"%s\": %s", src, dst,
-			                     strerror(errno));
-		moved = 1;
-	}
-	closedir(d);
-	if (r == 0 && moved)
-		r = store_fsync_path(to);
-	return r;
-}
-
-/*
- * Move the quarantine's objects into the ledger's object store, durably:
- * each pack before its index (git and libgit2 find a pack by its index),
- * loose objects (if the union wrote any) into their fan-out directories.
- * Both were synced when written.
- */
-static int objects_move(ledger_repo *repo, const char *qdir)
-{
-	char from[PATH_MAX], to[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int r;
-
-	snprintf(from, sizeof(from), "%s/objects/pack", qdir);
-	snprintf(to, sizeof(to), "%s/objects/pack", repo->git_dir);
-	if ((r = dir_move(from, to, ".pack")) < 0 || (r = dir_move(from, to, ".idx")) < 0)
-		return r;
-	snprintf(from, sizeof(from), "%s/objects", qdir);
-	if (!(d = opendir(from)))
-		return ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", from, strerror(errno));
-	while (r == 0 && (de = readdir(d)) != NULL) {
-		char sub[PATH_MAX + sizeof(de->d_name) + 1];
-
-		if (strlen(de->d_name) != 2 || !isxdigit((unsigned char)de->d_name[0]) ||
-		    !isxdigit((unsigned char)de->d_name[1]))
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", from, de->d_name);
-		snprintf(to, sizeof(to), "%s/objects/%s", repo->git_dir, de->d_name);
-		r = dir_move(sub, to, NULL);
-	}
-	closedir(d);
-	if (r == 0) {
-		snprintf(to, sizeof(to), "%s/objects", repo->git_dir);
-		r = store_fsync_path(to);
-	}
-	return r;
-}
-
-/* The quarantine as a ledger, pinned to the ledger's root when it has one. */
-static int quarantine_open(ledger_repo **out, ledger_repo *repo, const char *qdir)
-{
-	char *root = NULL;
-	int r;
-
-	if ((r = ledger_repo_open(out, qdir)) < 0)
-		return r;
-	r = ledger_repo_config_get(&root, repo, "cymat.root");
-	if (r == LEDGER_ENOTFOUND) {
-		ledger_error_clear();
-		return 0;
-	}
-	if (r == 0)
-		r = ledger_repo_config_set(*out, "cymat.root", root);
-	free(root);
-	if (r < 0) {
-		ledger_repo_free(*out);
-		*out = NULL;
-	}
-	return r;
-}
-
-/* Start the quarantine's cache from the ledger's, so that only what is new is read. */
-static void cache_link(ledger_repo *repo, const char *qdir, int back)
+/* The quarantine's cache vouches for the new main: it replaces the ledger's. */
+static void cache_keep(ledger_repo *repo, const char *qdir)
 {
 	char ours[PATH_MAX], theirs[PATH_MAX];
 
 	snprintf(ours, sizeof(ours), "%s/cymat/verified", repo->git_dir);
 	snprintf(theirs, sizeof(theirs), "%s/cymat/verified", qdir);
-	if (back)
-		rename(theirs, ours);
-	else
-		link(ours, theirs);
+	rename(theirs, ours);
 }
 
 /* Refuse with the first finding named, the others in out->refused. */
@@ -973,9 +756,9 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 	if (h.nprereqs)
 		memcpy(out->bundle.since, h.prereqs[0].hex, sizeof(out->bundle.since));
 	if ((r = prereqs_check(repo, &h, main_hex, path)) < 0 ||
-	    (r = quarantine_make(&qdir, repo)) < 0 ||
+	    (r = store_quarantine_make(&qdir, repo, QUARANTINE_IMPORT)) < 0 ||
 	    (r = pack_index(&out->bundle.objects, repo, f, qdir, path, opts)) < 0 ||
-	    (r = quarantine_open(&qrepo, repo, qdir)) < 0)
+	    (r = store_quarantine_open(&qrepo, repo, qdir)) < 0)
 		goto done;
 	fclose(f);
 	f = NULL;
@@ -988,7 +771,6 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 			r = LEDGER_EINVALID;
 		goto done;
 	}
-	cache_link(repo, qdir, 0);
 	vopts.use_cache = 1;
 	if (opts->progress) {
 		vprog.cb = opts->progress;
@@ -1047,13 +829,12 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 			                     conflict);
 			goto done;
 		}
-		if ((r = objects_move(repo, qdir)) < 0)
+		if ((r = store_quarantine_migrate(repo, qdir)) < 0)
 			goto done;
 		r = ledger_repo_update_ref(repo, LEDGER_MAIN_REF, main_hex, target);
 		if (r == 0) {
 			memcpy(out->after, target, sizeof(out->after));
-			/* The quarantine's cache vouches for the new main: keep it. */
-			cache_link(repo, qdir, 1);
+			cache_keep(repo, qdir);
 			break;
 		}
 		if (r != LEDGER_ECONFLICT || tries + 1 == BUNDLE_IMPORT_TRIES)
@@ -1062,7 +843,7 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 		ledger_repo_free(qrepo);
 		qrepo = NULL;
 		if ((r = ledger_repo_head(main_hex, repo)) < 0 ||
-		    (r = quarantine_open(&qrepo, repo, qdir)) < 0)
+		    (r = store_quarantine_open(&qrepo, repo, qdir)) < 0)
 			goto done;
 	}
 	r = 0;
@@ -1070,10 +851,8 @@ done:
 	free(conflict);
 	ledger_state_free(state);
 	ledger_repo_free(qrepo);
-	if (qdir) {
-		quarantine_remove(qdir);
-		free(qdir);
-	}
+	store_quarantine_remove(qdir);
+	free(qdir);
 	if (f)
 		fclose(f);
 	header_clear(&h);

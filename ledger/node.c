@@ -20,6 +20,7 @@
 #include "ledger/trust.h"
 #include "state_internal.h"
 #include "store_order.h"
+#include "store_quarantine.h"
 #include "store_union.h"
 #include "sync_internal.h"
 
@@ -136,23 +137,36 @@ void node_merge_outcome_clear(struct merge_outcome *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char *incoming,
-                        const char *what, const ledger_sync_options *opts, int cache_readonly)
+/*
+ * The union is built and judged in a quarantine of the ledger (`qrepo`, or
+ * one made here): a refused union's merge commit and trees, and whatever a
+ * fetch brought, go with it.  Accepted, its objects move into the ledger
+ * before main does.  Its verification reads the ledger's cache (linked into
+ * the quarantine) and writes nothing there; the cache is saved into the
+ * ledger once main is the union.
+ */
+int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, ledger_repo *qrepo,
+                        const char *incoming, const char *what,
+                        const ledger_sync_options *opts, int cache_readonly)
 {
 	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
 	struct node_signer ns;
-	char uni[LEDGER_OID_HEX_LEN + 1];
+	char uni[LEDGER_OID_HEX_LEN + 1], *own = NULL;
 	ledger_state *state = NULL;
+	ledger_repo *q = qrepo;
 	int attempt, error, contained, listed;
 
 	node_signer_init(&ns, opts);
+	if (!q && ((error = store_quarantine_make(&own, repo, QUARANTINE_INCOMING)) < 0 ||
+	           (error = store_quarantine_open(&q, repo, own)) < 0))
+		goto done;
 	for (attempt = 0; attempt < MERGE_ATTEMPTS; attempt++) {
 		ledger_state_free(state);
 		state = NULL;
 		if ((error = ledger_repo_head(out->before, repo)) < 0)
 			goto done;
 		memcpy(out->after, out->before, sizeof(out->after));
-		contained = ledger_repo_is_ancestor(repo, incoming, out->before);
+		contained = ledger_repo_is_ancestor(q, incoming, out->before);
 		if (contained < 0) {
 			error = contained;
 			goto done;
@@ -164,7 +178,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 		}
 		/* The union lists what it adds to main; a fast-forward's is listed apart. */
 		out->added.count = 0;
-		error = store_union_listed(uni, &listed, repo, out->before, incoming, &ns.copts,
+		error = store_union_listed(uni, &listed, q, out->before, incoming, &ns.copts,
 		                           idset_add_cb, &out->added);
 		if (error == LEDGER_ECONFLICT) {
 			/* Two records at one path: the incoming side cannot be merged. */
@@ -182,17 +196,17 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 		}
 		if (listed)
 			idset_sort(&out->added);
-		else if ((error = idset_added(&out->added, repo, out->before, uni)) < 0)
+		else if ((error = idset_added(&out->added, q, out->before, uni)) < 0)
 			goto done;
 		vopts.tip = uni;
 		vopts.use_cache = 1;
-		vopts.cache_readonly = cache_readonly;
-		if ((error = ledger_state_load(&state, repo, &vopts)) < 0) {
+		vopts.cache_readonly = 1;
+		if ((error = ledger_state_load(&state, q, &vopts)) < 0) {
 			ledger_error_prefix("%s: cannot verify the union %.12s", what, uni);
 			goto done;
 		}
 		/* Listed by the union: a merge it wrote (it refuses conflicts), or main itself. */
-		error = refusals_of(&out->refused, repo, ledger_state_report(state), out->before,
+		error = refusals_of(&out->refused, q, ledger_state_report(state), out->before,
 		                    !listed);
 		if (error < 0)
 			goto done;
@@ -214,18 +228,31 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char
 			out->remote_fault = 1;
 			goto done;
 		}
+		if ((error = store_quarantine_migrate(repo, ledger_repo_git_dir(q))) < 0)
+			goto done;
 		error = ledger_repo_update_ref(repo, LEDGER_MAIN_REF, out->before, uni);
 		if (error == LEDGER_ECONFLICT)
 			continue; /* main moved: judge the union with the new main */
 		if (error < 0)
 			goto done;
 		memcpy(out->after, uni, sizeof(out->after));
+		/* Best effort, as the verifier's own save: a missing cache only costs time. */
+		if (!cache_readonly && strcmp(state->cache_tip, state->tip) != 0) {
+			state->repo = repo;
+			cache_save(state);
+			ledger_error_clear();
+		}
 		break;
 	}
 	if (attempt == MERGE_ATTEMPTS)
 		error = ledger_error_set(LEDGER_ECONFLICT, "%s: main kept moving; try again", what);
 done:
 	ledger_state_free(state);
+	if (own) {
+		ledger_repo_free(q);
+		store_quarantine_remove(own);
+		free(own);
+	}
 	return error;
 }
 
@@ -434,7 +461,7 @@ static int intake_one(ledger_intake_event *ev, char merged[LEDGER_OID_HEX_LEN + 
 	 * again at every intake, and must not cost a full verification of main
 	 * each time.  The state loaded for the receipt updates the cache.
 	 */
-	error = node_merge_incoming(m, repo, commit, what, opts, 1);
+	error = node_merge_incoming(m, repo, NULL, commit, what, opts, 1);
 	if (error < 0) {
 		ev->refused = m->refused;
 		receipt_due_drop(repo, due, base);

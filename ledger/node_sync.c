@@ -1,6 +1,8 @@
 /*
- * One sync with one remote (node.h, ledger_sync_remote): fetch its main,
- * judge and merge it, push to a master's inbox, keep the status file.
+ * One sync with one remote (node.h, ledger_sync_remote): fetch its main
+ * into a quarantine, judge and merge it there (only an accepted union's
+ * objects reach the ledger), push to a master's inbox, keep the status
+ * file.
  */
 #include "config.h"
 
@@ -12,6 +14,7 @@
 #include "ledger/error.h"
 #include "ledger/node.h"
 #include "ledger/sync.h"
+#include "store_quarantine.h"
 #include "sync_internal.h"
 
 void ledger_sync_result_clear(ledger_sync_result *result)
@@ -47,8 +50,9 @@ int ledger_sync_remote(ledger_sync_result *out, ledger_repo *repo, const ledger_
 	ledger_sync_status status;
 	struct merge_outcome m = { 0 };
 	char *local_ref = NULL, *inbox_ref = NULL, *pushed_ref = NULL, *what = NULL;
-	char *refusal = NULL;
+	char *refusal = NULL, *qdir = NULL;
 	char head[LEDGER_OID_HEX_LEN + 1];
+	ledger_repo *qrepo = NULL;
 	int error, first_error = 0, judged_before, save_error;
 	const ledger_error *e;
 
@@ -80,8 +84,11 @@ int ledger_sync_remote(ledger_sync_result *out, ledger_repo *repo, const ledger_
 		goto done;
 	}
 
-	error = ledger_remote_fetch(out->fetched, repo, remote->url, LEDGER_MAIN_REF, local_ref,
-	                            &opts->limits);
+	if ((error = store_quarantine_make(&qdir, repo, QUARANTINE_INCOMING)) < 0 ||
+	    (error = store_quarantine_open(&qrepo, repo, qdir)) < 0)
+		goto done;
+	error = store_fetch_quarantined(out->fetched, repo, qrepo, remote->url, LEDGER_MAIN_REF,
+	                                &opts->limits);
 	if (error == LEDGER_ENOTFOUND) {
 		out->fetched[0] = '\0'; /* an empty remote: nothing to merge */
 	} else if (error < 0) {
@@ -93,7 +100,7 @@ int ledger_sync_remote(ledger_sync_result *out, ledger_repo *repo, const ledger_
 		 * (refused) is judged again without rewriting the cache.
 		 */
 		judged_before = strcmp(out->fetched, status.fetched) == 0;
-		error = node_merge_incoming(&m, repo, out->fetched, what, opts, judged_before);
+		error = node_merge_incoming(&m, repo, qrepo, out->fetched, what, opts, judged_before);
 		/*
 		 * Refused for what it holds: our own records still go to the
 		 * master.  Any other error, a local one included (a bad
@@ -105,6 +112,9 @@ int ledger_sync_remote(ledger_sync_result *out, ledger_repo *repo, const ledger_
 			first_error = error;
 			refusal = strdup(ledger_error_last()->message);
 		} else if (error < 0) {
+			goto done;
+		} else if ((error = store_fetch_ref_set(repo, local_ref, out->fetched)) < 0) {
+			/* In the ledger now (merged, or main had it): the ref may name it. */
 			goto done;
 		}
 		snprintf(status.fetched, sizeof(status.fetched), "%s", out->fetched);
@@ -152,6 +162,9 @@ done:
 		free(message);
 	}
 	node_merge_outcome_clear(&m);
+	ledger_repo_free(qrepo);
+	store_quarantine_remove(qdir); /* what a refused or failed fetch brought goes with it */
+	free(qdir);
 	free(local_ref);
 	free(pushed_ref);
 	free(inbox_ref);

@@ -7,12 +7,18 @@
  * and object caps from libgit2's progress callbacks.  The child reports
  * its result through a pipe as one fixed-size message.
  *
- * A fetch only downloads objects: the child lists the remote's refs, takes
- * the commit `remote_ref` names and fetches the objects it needs; no ref
- * moves in the child.  The parent then checks the commit is there and moves
- * `local_ref` (never refs/heads/main).  Received packs are fsynced by the
- * indexer (GIT_OPT_ENABLE_FSYNC_GITDIR); a killed child's temporary pack
- * files are removed.
+ * A fetch only downloads objects, into a quarantine (store_quarantine.h):
+ * the child lists the remote's refs, takes the commit `remote_ref` names
+ * and fetches the objects it needs, negotiating with the ledger's refs but
+ * writing into the quarantine's objects/ (its object database is the
+ * quarantine's, which reads the ledger's through its alternates); no ref
+ * moves in the child.  The parent then checks the commit is there.  What a
+ * failed or killed child left (its temporary pack files) is in that
+ * directory and goes with it: nothing of other processes' is touched.
+ * ledger_remote_fetch moves the objects into the ledger and `local_ref`
+ * (never refs/heads/main); a sync moves them only once the union is
+ * accepted (node_sync.c).  Received packs are fsynced by the indexer
+ * (GIT_OPT_ENABLE_FSYNC_GITDIR).
  *
  * A push goes by way of a temporary ref refs/cymat/push/<child pid>
  * (libgit2 pushes refs, not commits), which the child creates and the
@@ -45,12 +51,14 @@
 #endif
 
 #include <git2.h>
+#include <git2/sys/repository.h>
 #include <git2/sys/transport.h>
 
 #include "ledger/error.h"
 #include "ledger/store.h"
 #include "ledger/sync.h"
 #include "store_internal.h"
+#include "store_quarantine.h"
 
 #define TRANSFER_DEADLINE_S 300
 #define TRANSFER_MAX_BYTES (1024ULL * 1024 * 1024)
@@ -856,12 +864,15 @@ static void child_start(int *fd, pid_t parent, const char *git_dir)
  * The child: its own libgit2 handle on the repository (nothing of the
  * parent's is used after the fork), one transfer, one report, _exit.
  */
-static void child_run(int fd, pid_t parent, const char *git_dir, const struct limits *lim,
-                      const char *url, const char *commit, const char *ref)
+static void child_run(int fd, pid_t parent, const char *git_dir, const char *qdir,
+                      const struct limits *lim, const char *url, const char *commit,
+                      const char *ref)
 {
 	struct report rep;
 	struct child c;
 	git_repository *git = NULL;
+	git_odb *odb = NULL;
+	char objects[PATH_MAX];
 	const char *p;
 	size_t left;
 
@@ -882,12 +893,16 @@ static void child_run(int fd, pid_t parent, const char *git_dir, const struct li
 	 */
 	if (sizeof(size_t) >= 8)
 		git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)8 << 30);
+	snprintf(objects, sizeof(objects), "%s/objects", qdir ? qdir : "");
 	if (git_repository_open_bare(&git, git_dir) < 0)
 		report_set(&rep, LEDGER_EGIT, "'%s': cannot open: %s", git_dir, git_message());
+	else if (qdir && (git_odb_open(&odb, objects) < 0 || git_repository_set_odb(git, odb) < 0))
+		report_set(&rep, LEDGER_EGIT, "'%s': cannot open: %s", qdir, git_message());
 	else if (commit)
 		child_push(&rep, &c, git, url, commit, ref);
 	else
 		child_fetch(&rep, &c, git, url, ref);
+	git_odb_free(odb);
 	git_repository_free(git);
 	for (p = (const char *)&rep, left = sizeof(rep); left > 0;) {
 		ssize_t n = write(fd, p, left);
@@ -902,69 +917,16 @@ static void child_run(int fd, pid_t parent, const char *git_dir, const struct li
 	_exit(0);
 }
 
-/* Temporary files of objects/pack/ that process `pid` holds open. */
-struct pack_tmps {
-	char names[8][NAME_MAX + 1];
-	size_t count;
-};
-
-/*
- * Note the temporary files of objects/pack/ (libgit2's pack_git2_*, tmp_*,
- * *.lock) that the child `pid` holds open, while it still lives: those are
- * the ones it made, and only those are removed once it is killed; other
- * processes' (an append's pack being written) are left alone.
- */
-static void pack_tmp_note(struct pack_tmps *t, ledger_repo *repo, pid_t pid)
-{
-	char dir[PATH_MAX], link[64], target[PATH_MAX];
-	size_t dlen;
-	struct dirent *de;
-	DIR *d;
-
-	t->count = 0;
-	dlen = (size_t)snprintf(dir, sizeof(dir), "%s/objects/pack/", repo->git_dir);
-	snprintf(link, sizeof(link), "/proc/%ld/fd", (long)pid);
-	if (dlen >= sizeof(dir) || !(d = opendir(link)))
-		return;
-	while ((de = readdir(d)) != NULL && t->count < sizeof(t->names) / sizeof(t->names[0])) {
-		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
-		const char *name;
-		size_t len;
-
-		if (n <= 0)
-			continue;
-		target[n] = '\0';
-		if (strncmp(target, dir, dlen) != 0 || strchr(target + dlen, '/'))
-			continue;
-		name = target + dlen;
-		len = strlen(name);
-		if ((strncmp(name, "pack_git2_", 10) == 0 || strncmp(name, "tmp_", 4) == 0 ||
-		     (len > 5 && strcmp(name + len - 5, ".lock") == 0)) && len <= NAME_MAX)
-			memcpy(t->names[t->count++], name, len + 1);
-	}
-	closedir(d);
-}
-
-static void pack_tmp_remove(ledger_repo *repo, const struct pack_tmps *t)
-{
-	char path[PATH_MAX];
-
-	for (size_t i = 0; i < t->count; i++)
-		if ((size_t)snprintf(path, sizeof(path), "%s/objects/pack/%s", repo->git_dir,
-		                     t->names[i]) < sizeof(path))
-			unlink(path);
-}
-
 /*
  * Run one transfer in a child and wait for its report until the deadline.
- * `commit` NULL: a fetch of `ref`; else a push of `commit` to `ref`.
+ * `commit` NULL: a fetch of `ref` into the quarantine `qdir`; else a push
+ * of `commit` to `ref`.
  */
-static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo,
+static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo, const char *qdir,
                         const struct limits *lim, const char *url, const char *commit,
                         const char *ref)
 {
 	int64_t deadline = now_ms() + (int64_t)lim->deadline_s * 1000;
-	struct pack_tmps tmps = { .count = 0 };
 	size_t got = 0;
 	int fds[2], status, timed_out = 0, r;
 	pid_t pid, parent = getpid();
@@ -981,7 +943,7 @@ static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo,
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child_run(fds[1], parent, repo->git_dir, lim, url, commit, ref);
+		child_run(fds[1], parent, repo->git_dir, qdir, lim, url, commit, ref);
 	}
 	*out_pid = pid;
 	close(fds[1]);
@@ -1009,14 +971,11 @@ static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo,
 		got += (size_t)n;
 	}
 	close(fds[0]);
-	if (got < sizeof(*rep)) {
-		pack_tmp_note(&tmps, repo, pid);
+	if (got < sizeof(*rep))
 		kill(pid, SIGKILL);
-	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (got < sizeof(*rep)) {
-		pack_tmp_remove(repo, &tmps);
 		if (timed_out)
 			return ledger_error_set(LEDGER_ETIMEOUT, "\"%s\": no result within %u s",
 			                        url, lim->deadline_s);
@@ -1024,10 +983,8 @@ static int transfer_run(struct report *rep, pid_t *out_pid, ledger_repo *repo,
 	}
 	rep->oid[sizeof(rep->oid) - 1] = '\0';
 	rep->message[sizeof(rep->message) - 1] = '\0';
-	if (rep->code < 0) {
-		/* libgit2 removed its temporary pack when the transfer failed. */
+	if (rep->code < 0)
 		return ledger_error_set(rep->code, "%s", rep->message);
-	}
 	return 0;
 }
 
@@ -1038,36 +995,41 @@ static int url_check(const char *url)
 	return 0;
 }
 
-int ledger_remote_fetch(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *url,
-                        const char *remote_ref, const char *local_ref,
-                        const ledger_transfer_limits *limits)
+static int fetch_args_check(const char *url, const char *remote_ref)
 {
-	struct limits lim;
-	struct report rep;
-	char have[LEDGER_OID_HEX_LEN + 1], *pack_dir = NULL;
-	pid_t pid;
 	int r;
 
-	if ((r = limits_get(&lim, limits)) < 0 || (r = url_check(url)) < 0)
+	if ((r = url_check(url)) < 0)
 		return r;
 	if (!remote_ref || strncmp(remote_ref, "refs/", 5) != 0)
 		return ledger_error_set(LEDGER_EINVALID, "invalid remote ref \"%s\"",
 		                        remote_ref ? remote_ref : "(null)");
-	if (!local_ref || strncmp(local_ref, "refs/cymat/", 11) != 0)
-		return ledger_error_set(LEDGER_EINVALID, "local ref \"%s\" is not under refs/cymat/",
-		                        local_ref ? local_ref : "(null)");
-	if ((r = transfer_run(&rep, &pid, repo, &lim, url, NULL, remote_ref)) < 0)
+	return 0;
+}
+
+int store_fetch_quarantined(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
+                            ledger_repo *qrepo, const char *url, const char *remote_ref,
+                            const ledger_transfer_limits *limits)
+{
+	struct limits lim;
+	struct report rep;
+	pid_t pid;
+	int r;
+
+	if ((r = limits_get(&lim, limits)) < 0 || (r = fetch_args_check(url, remote_ref)) < 0 ||
+	    (r = transfer_run(&rep, &pid, repo, qrepo->git_dir, &lim, url, NULL, remote_ref)) < 0)
 		return r;
-	/* The child's pack is fsynced by the indexer; the directory entry must be too. */
-	if (asprintf(&pack_dir, "%s/objects/pack", repo->git_dir) < 0)
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	r = store_fsync_path(pack_dir);
-	free(pack_dir);
-	if (r < 0)
-		return r;
-	/* The parent's view of objects/pack/ is refreshed on a miss: the commit must be there. */
-	if ((r = ledger_repo_resolve(out, repo, rep.oid)) < 0)
+	/* The quarantine's view of its objects/pack/ is refreshed on a miss: the commit must be there. */
+	if ((r = ledger_repo_resolve(out, qrepo, rep.oid)) < 0)
 		return ledger_error_prefix("\"%s\": fetched commit %s", url, rep.oid);
+	return 0;
+}
+
+int store_fetch_ref_set(ledger_repo *repo, const char *local_ref, const char *commit)
+{
+	char have[LEDGER_OID_HEX_LEN + 1];
+	int r;
+
 	/*
 	 * Another fetch may move it meanwhile: the newest fetch wins.  Bounded:
 	 * a ref that is symbolic or names a tag never compares equal to the
@@ -1077,15 +1039,41 @@ int ledger_remote_fetch(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, con
 		r = ledger_repo_ref(have, repo, local_ref);
 		if (r < 0 && r != LEDGER_ENOTFOUND)
 			return r;
-		if (r == 0 && strcmp(have, out) == 0)
+		if (r == 0 && strcmp(have, commit) == 0)
 			return 0;
-		r = ledger_repo_update_ref(repo, local_ref, r == 0 ? have : NULL, out);
+		r = ledger_repo_update_ref(repo, local_ref, r == 0 ? have : NULL, commit);
 		if (r != LEDGER_ECONFLICT)
 			return r;
 	}
 	return ledger_error_set(LEDGER_ECONFLICT, "ref \"%s\" could not be moved to %s in %d "
 	                        "attempts (is it symbolic, or a tag?  it should name a commit)",
-	                        local_ref, out, FETCH_REF_ATTEMPTS);
+	                        local_ref, commit, FETCH_REF_ATTEMPTS);
+}
+
+int ledger_remote_fetch(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *url,
+                        const char *remote_ref, const char *local_ref,
+                        const ledger_transfer_limits *limits)
+{
+	ledger_repo *qrepo = NULL;
+	char *qdir = NULL;
+	int r;
+
+	if ((r = fetch_args_check(url, remote_ref)) < 0)
+		return r;
+	if (!local_ref || strncmp(local_ref, "refs/cymat/", 11) != 0)
+		return ledger_error_set(LEDGER_EINVALID, "local ref \"%s\" is not under refs/cymat/",
+		                        local_ref ? local_ref : "(null)");
+	if ((r = store_quarantine_make(&qdir, repo, QUARANTINE_INCOMING)) < 0 ||
+	    (r = store_quarantine_open(&qrepo, repo, qdir)) < 0 ||
+	    (r = store_fetch_quarantined(out, repo, qrepo, url, remote_ref, limits)) < 0 ||
+	    (r = store_quarantine_migrate(repo, qdir)) < 0)
+		goto done;
+	r = store_fetch_ref_set(repo, local_ref, out);
+done:
+	ledger_repo_free(qrepo);
+	store_quarantine_remove(qdir);
+	free(qdir);
+	return r;
 }
 
 int ledger_remote_push(ledger_repo *repo, const char *url, const char *commit,
@@ -1107,7 +1095,7 @@ int ledger_remote_push(ledger_repo *repo, const char *url, const char *commit,
 		return ledger_error_set(LEDGER_EINVALID, "no commit to push given");
 	if ((r = ledger_repo_resolve(id, repo, commit)) < 0)
 		return r;
-	r = transfer_run(&rep, &pid, repo, &lim, url, id, remote_ref);
+	r = transfer_run(&rep, &pid, repo, NULL, &lim, url, id, remote_ref);
 	/* A killed child leaves its temporary ref behind. */
 	if (pid > 0) {
 		snprintf(tmp, sizeof(tmp), TRANSFER_PUSH_REF_PREFIX "%ld", (long)pid);

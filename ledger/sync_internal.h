@@ -36,9 +36,12 @@ struct merge_outcome {
 
 /*
  * Judge `incoming` by its union with main and move main to that union when
- * no FORMAT-* error is about anything new (node.h).  `what` names the
- * source in the merge commit and in messages ("inbox \"moj\"").
- * cache_readonly: verify through the cache without rewriting it.
+ * no FORMAT-* error is about anything new (node.h).  The union is made and
+ * judged in the quarantine `qrepo` of `repo` (store_quarantine.h: where a
+ * fetch put `incoming`), or in one of its own when NULL; only an accepted
+ * union's objects move into the ledger, before main moves.  `what` names
+ * the source in messages ("inbox \"moj\"").  cache_readonly: do not save
+ * the verification cache (it is saved only once main is the union).
  * LEDGER_EINVALID when refused: on findings (out->refused; the message
  * names the first), or because the union failed (two files at one path);
  * out->remote_fault is then 1.  Other errors (LEDGER_EINVALID too, for a
@@ -46,8 +49,9 @@ struct merge_outcome {
  * When `incoming` is already in main, nothing changes and out->added is
  * empty.
  */
-int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, const char *incoming,
-                        const char *what, const ledger_sync_options *opts, int cache_readonly);
+int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, ledger_repo *qrepo,
+                        const char *incoming, const char *what,
+                        const ledger_sync_options *opts, int cache_readonly);
 
 void node_merge_outcome_clear(struct merge_outcome *m);
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Review 3, finding 8: a failed fetch removes only the temporary files its
-# own transfer made, never another process's (libgit2 writes an append's
-# pack as objects/pack/pack_git2_*).  A fetch from a port nobody listens on
-# fails; a temporary pack and a lock file of "someone else", fresh, survive.
+# own transfer made (all in its quarantine), never another process's
+# (libgit2 writes an append's pack as objects/pack/pack_git2_*).  A fetch
+# from a port nobody listens on fails; a temporary pack and a lock file of
+# "someone else", fresh, survive.
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 

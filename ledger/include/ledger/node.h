@@ -80,8 +80,9 @@ typedef struct {
 
 /*
  * One sync with one remote (agency or peer mode): fetch the remote's
- * refs/heads/main into refs/cymat/remotes/<name>/main, judge and merge it
- * into local main as described above; for a master, then push local main to
+ * refs/heads/main into a quarantine, judge and merge it into local main as
+ * described above (only then do its objects reach the ledger and
+ * refs/cymat/remotes/<name>/main move to it: a refused main leaves nothing); for a master, then push local main to
  * the master's refs/inbox/<agency> (fast-forward) and point
  * refs/cymat/pushed/<name> at what was pushed.  A remote without a main yet
  * is not an error (nothing to merge).  A refused fetch does not stop the

@@ -34,7 +34,9 @@ typedef struct {
  * crossing a cap stops it.  LEDGER_ENOTFOUND when the remote has no such
  * ref, LEDGER_ETIMEOUT at the deadline, LEDGER_ELIMIT at a cap,
  * LEDGER_ENETWORK when the server cannot be reached or the transfer broke.
- * The objects received are fsynced before the ref moves.
+ * The child writes into a quarantine directory of its own, which a failed
+ * fetch removes; the objects received are moved into the ledger and
+ * fsynced before the ref moves.
  */
 int ledger_remote_fetch(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *url,
                         const char *remote_ref, const char *local_ref,

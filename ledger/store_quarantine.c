@@ -1,0 +1,234 @@
+/*
+ * Quarantines for incoming objects (store_quarantine.h): made, opened as a
+ * ledger, migrated into the ledger's object store once what they hold is
+ * accepted, and removed.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger/error.h"
+#include "ledger/store.h"
+#include "store_internal.h"
+#include "store_quarantine.h"
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		rmdir(path);
+	else
+		unlink(path);
+	return 0;
+}
+
+void store_quarantine_remove(const char *qdir)
+{
+	if (qdir)
+		nftw(qdir, remove_one, 16, FTW_PHYS | FTW_DEPTH);
+}
+
+/* Quarantines left by processes that were killed (<prefix><pid>-XXXXXX, the pid gone). */
+static void sweep(const char *state_dir)
+{
+	static const char *const prefixes[] = { QUARANTINE_IMPORT, QUARANTINE_INCOMING };
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (!(d = opendir(state_dir)))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *s = de->d_name;
+		const char *after = NULL;
+		char *end;
+		long pid;
+
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]) && !after; i++)
+			if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+				after = s + strlen(prefixes[i]);
+		if (!after)
+			continue;
+		pid = strtol(after, &end, 10);
+		if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", state_dir, s);
+		store_quarantine_remove(path);
+	}
+	closedir(d);
+}
+
+static int file_put(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (!(f = fopen(path, "we")))
+		return ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", path, strerror(errno));
+	ok = fputs(text, f) >= 0;
+	if (fclose(f) != 0)
+		ok = 0;
+	if (!ok)
+		return ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", path, strerror(errno));
+	return 0;
+}
+
+/*
+ * A bare repository whose own objects are only what is written through
+ * it, and which reads the ledger's through its alternates.  It never needs
+ * to survive a crash: nothing in it is referenced.
+ */
+int store_quarantine_make(char **out, ledger_repo *repo, const char *prefix)
+{
+	static const char *const dirs[] = { "objects", "objects/pack", "objects/info", "refs",
+		                            "refs/heads", "cymat" };
+	const char *state_dir;
+	char *dir = NULL, *alternates = NULL;
+	char path[PATH_MAX], cache[PATH_MAX];
+	int r;
+
+	*out = NULL;
+	if ((r = ledger_repo_state_dir(&state_dir, repo)) < 0)
+		return r;
+	sweep(state_dir);
+	if (asprintf(&dir, "%s/%s%ld-XXXXXX", state_dir, prefix, (long)getpid()) < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	if (!mkdtemp(dir)) {
+		r = ledger_error_set(LEDGER_EIO, "cannot create a quarantine in \"%s\": %s",
+		                     state_dir, strerror(errno));
+		free(dir);
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, dirs[i]);
+		if (mkdir(path, 0700) < 0) {
+			r = ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", path,
+			                     strerror(errno));
+			goto done;
+		}
+	}
+	if (asprintf(&alternates, "%s/objects\n", repo->git_dir) < 0) {
+		alternates = NULL;
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((r = file_put(dir, "HEAD", "ref: " LEDGER_MAIN_REF "\n")) < 0 ||
+	    (r = file_put(dir, "config", "[core]\n\trepositoryformatversion = 0\n\tbare = true\n")) < 0 ||
+	    (r = file_put(dir, "objects/info/alternates", alternates)) < 0)
+		goto done;
+	/* Best effort: without the ledger's cache, a verification there reads everything. */
+	snprintf(path, sizeof(path), "%s/cymat/verified", repo->git_dir);
+	snprintf(cache, sizeof(cache), "%s/cymat/verified", dir);
+	link(path, cache);
+	*out = dir;
+	dir = NULL; /* transferred */
+	r = 0;
+done:
+	if (dir) {
+		store_quarantine_remove(dir);
+		free(dir);
+	}
+	free(alternates);
+	return r;
+}
+
+int store_quarantine_open(ledger_repo **out, ledger_repo *repo, const char *qdir)
+{
+	char *root = NULL;
+	int r;
+
+	if ((r = ledger_repo_open(out, qdir)) < 0)
+		return r;
+	r = ledger_repo_config_get(&root, repo, "cymat.root");
+	if (r == LEDGER_ENOTFOUND) {
+		ledger_error_clear();
+		return 0;
+	}
+	if (r == 0)
+		r = ledger_repo_config_set(*out, "cymat.root", root);
+	free(root);
+	if (r < 0) {
+		ledger_repo_free(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+/* Rename the files of directory `from` into `to` (created if need be), then sync `to`. */
+static int dir_move(const char *from, const char *to, const char *suffix)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int moved = 0, r = 0;
+
+	if (!(d = opendir(from)))
+		return ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", from, strerror(errno));
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name), slen = suffix ? strlen(suffix) : 0;
+
+		if (de->d_name[0] == '.' ||
+		    (suffix && (len <= slen || strcmp(de->d_name + len - slen, suffix) != 0)))
+			continue;
+		if (!moved && mkdir(to, 0755) < 0 && errno != EEXIST) {
+			r = ledger_error_set(LEDGER_EIO, "cannot create \"%s\": %s", to,
+			                     strerror(errno));
+			break;
+		}
+		snprintf(src, sizeof(src), "%s/%s", from, de->d_name);
+		snprintf(dst, sizeof(dst), "%s/%s", to, de->d_name);
+		if (rename(src, dst) < 0)
+			r = ledger_error_set(LEDGER_EIO, "cannot move \"%s\" to \"%s\": %s", src, dst,
+			                     strerror(errno));
+		moved = 1;
+	}
+	closedir(d);
+	if (r == 0 && moved)
+		r = store_fsync_path(to);
+	return r;
+}
+
+int store_quarantine_migrate(ledger_repo *repo, const char *qdir)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int r;
+
+	snprintf(from, sizeof(from), "%s/objects/pack", qdir);
+	snprintf(to, sizeof(to), "%s/objects/pack", repo->git_dir);
+	if ((r = dir_move(from, to, ".pack")) < 0 || (r = dir_move(from, to, ".idx")) < 0)
+		return r;
+	snprintf(from, sizeof(from), "%s/objects", qdir);
+	if (!(d = opendir(from)))
+		return ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", from, strerror(errno));
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		char sub[PATH_MAX + sizeof(de->d_name) + 1];
+
+		if (strlen(de->d_name) != 2 || !isxdigit((unsigned char)de->d_name[0]) ||
+		    !isxdigit((unsigned char)de->d_name[1]))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", from, de->d_name);
+		snprintf(to, sizeof(to), "%s/objects/%s", repo->git_dir, de->d_name);
+		r = dir_move(sub, to, NULL);
+	}
+	closedir(d);
+	if (r == 0) {
+		snprintf(to, sizeof(to), "%s/objects", repo->git_dir);
+		r = store_fsync_path(to);
+	}
+	return r;
+}
