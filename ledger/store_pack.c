@@ -18,6 +18,18 @@
  * by the kernel if its holder dies): appends go on while packs are merged,
  * and two processes never merge the same packs.  An append only adds a new
  * pack, which the merge, listing packs before it starts, leaves alone.
+ *
+ * A multi-pack-index (objects/pack/multi-pack-index, git's format) lists
+ * every object of the packs it covers, sorted: libgit2 and git find an
+ * object there with one binary search, where they would otherwise search
+ * pack after pack.  Writing one reads every pack index and takes about 0.2
+ * CPU seconds at 100,000 records, so an append does not write it: packing
+ * does, after a merge and when STORE_MIDX_STALE_PACKS packs are newer than
+ * it (packs it does not cover are still searched one by one).  Only
+ * holders of cymat/pack.lock write it, and only a merge deletes packs: it
+ * replaces the index with one that leaves the merged packs out before it
+ * deletes them, so the index never names a missing pack (`git fsck` and
+ * `git multi-pack-index verify` would refuse it; libgit2 would ignore it).
  */
 #include "config.h"
 
@@ -33,11 +45,15 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <git2/sys/midx.h>
 #include <git2/sys/odb_backend.h>
 
 #include "ledger/error.h"
 #include "ledger/store.h"
 #include "store_internal.h"
+
+/* Packs newer than the multi-pack-index past which packing rewrites it. */
+#define STORE_MIDX_STALE_PACKS 4
 
 struct oid_list {
 	git_oid *ids;
@@ -273,6 +289,123 @@ static size_t merge_first(const struct pack_list *packs)
 	return first;
 }
 
+/* Whether pack `name` ("pack-<hex>") is one of packs[first..]. */
+static int pack_listed(const struct pack_list *packs, size_t first, const char *name, size_t len)
+{
+	for (size_t i = first; i < packs->count; i++)
+		if (strlen(packs->packs[i].name) == len && strncmp(packs->packs[i].name, name, len) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Write the multi-pack-index of the packs in `pack_dir` but packs[first..]
+ * (NULL: every pack), atomically (libgit2 writes multi-pack-index.lock,
+ * fsyncs it and renames it).  A pack counts once its index and its data
+ * are both there: the indexer renames the index into place last.
+ */
+static int midx_write(const char *pack_dir, const struct pack_list *leave_out, size_t first)
+{
+	git_midx_writer *w = NULL;
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d = NULL;
+	int r = 0, error;
+
+	if ((error = git_midx_writer_new(&w, pack_dir)) < 0) {
+		r = store_error_git(error, "cannot write the multi-pack-index of \"%s\"", pack_dir);
+		goto done;
+	}
+	if (!(d = opendir(pack_dir))) {
+		r = ledger_error_set(LEDGER_EIO, "cannot read \"%s\": %s", pack_dir, strerror(errno));
+		goto done;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len <= 9 || strncmp(de->d_name, "pack-", 5) != 0 ||
+		    strcmp(de->d_name + len - 4, ".idx") != 0 ||
+		    (leave_out && pack_listed(leave_out, first, de->d_name, len - 4)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s.pack", pack_dir, (int)(len - 4), de->d_name);
+		if (stat(path, &st) < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pack_dir, de->d_name);
+		if ((error = git_midx_writer_add(w, path)) < 0)
+			r = store_error_git(error, "cannot add \"%s\" to the multi-pack-index", path);
+	}
+	if (r == 0 && (error = git_midx_writer_commit(w)) < 0)
+		r = store_error_git(error, "cannot write the multi-pack-index of \"%s\"", pack_dir);
+done:
+	if (d)
+		closedir(d);
+	git_midx_writer_free(w);
+	return r;
+}
+
+/*
+ * Before packs[first..] are deleted: a multi-pack-index without them, or
+ * none.  Only when the old one cannot be removed either is it an error
+ * (the packs must then stay).
+ */
+static int midx_replace(const char *pack_dir, const struct pack_list *leave_out, size_t first)
+{
+	char path[PATH_MAX];
+
+	if (midx_write(pack_dir, leave_out, first) == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/multi-pack-index", pack_dir);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return ledger_error_set(LEDGER_EIO, "cannot remove \"%s\": %s", path,
+		                        strerror(errno));
+	ledger_error_clear();
+	return 0;
+}
+
+/* The packs newer than the multi-pack-index (all of them when there is none). */
+static size_t midx_stale(const char *pack_dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st, midx;
+	size_t n = 0;
+	int have_midx;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/multi-pack-index", pack_dir);
+	have_midx = stat(path, &midx) == 0;
+	if (!(d = opendir(pack_dir)))
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len <= 10 || strncmp(de->d_name, "pack-", 5) != 0 ||
+		    strcmp(de->d_name + len - 5, ".pack") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pack_dir, de->d_name);
+		if (stat(path, &st) < 0)
+			continue;
+		if (!have_midx || st.st_mtim.tv_sec > midx.st_mtim.tv_sec ||
+		    (st.st_mtim.tv_sec == midx.st_mtim.tv_sec &&
+		     st.st_mtim.tv_nsec >= midx.st_mtim.tv_nsec))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A new multi-pack-index when at least `stale` packs are newer than it.
+ * Best effort: it only speeds readers up, and the old one names no missing
+ * pack (only a merge deletes packs, and it replaces the index first).
+ */
+static void midx_refresh(const char *pack_dir, size_t stale)
+{
+	if (midx_stale(pack_dir) >= stale && midx_write(pack_dir, NULL, 0) < 0)
+		ledger_error_clear();
+}
+
 /*
  * Merge packs[first..] and the loose objects into one pack; then the merged
  * packs and the loose files go.
@@ -290,7 +423,8 @@ static int pack_merge(ledger_repo *repo, const char *pack_dir, const struct pack
 		r = oid_list_add(&all, &loose->ids[i]);
 	for (i = first; i < packs->count && r == 0; i++)
 		r = pack_objects(&all, pack_dir, packs->packs[i].name);
-	if (r < 0 || (r = pack_write(&name, repo, pack_dir, all.ids, all.count)) < 0)
+	if (r < 0 || (r = pack_write(&name, repo, pack_dir, all.ids, all.count)) < 0 ||
+	    (r = midx_replace(pack_dir, packs, first)) < 0)
 		goto done;
 	loose_remove(repo->git_dir, loose);
 	for (i = first; i < packs->count; i++) {
@@ -416,6 +550,8 @@ int store_pack_auto(ledger_repo *repo)
 		goto done;
 	if (small.count > STORE_PACK_COUNT_LIMIT || loose.count > STORE_PACK_LOOSE_LIMIT)
 		r = pack_run(repo, STORE_PACK_AUTO_MAX_SIZE);
+	if (r == 0)
+		midx_refresh(pack_dir, STORE_MIDX_STALE_PACKS);
 done:
 	close(fd);
 	free(loose.ids);
@@ -426,11 +562,19 @@ done:
 
 int ledger_repo_pack(ledger_repo *repo)
 {
+	char *pack_dir = NULL;
 	int fd, r;
 
 	if ((r = pack_lock(&fd, repo, 1)) < 0)
 		return r;
 	r = pack_run(repo, 0);
+	if (r == 0 && asprintf(&pack_dir, "%s/objects/pack", repo->git_dir) < 0) {
+		pack_dir = NULL;
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	}
+	if (r == 0)
+		midx_refresh(pack_dir, 1);
+	free(pack_dir);
 	close(fd);
 	return r;
 }

@@ -1266,6 +1266,90 @@ START_TEST(test_pack_consolidation)
 }
 END_TEST
 
+/* The packs objects/pack/multi-pack-index names (0 when there is none). */
+static size_t midx_packs(const char *git_dir)
+{
+	char *s = testshell_out("f='%s/objects/pack/multi-pack-index'; test -f \"$f\" || exit 0; "
+	                        "grep -a -o -E 'pack-[0-9a-f]{40}\\.idx' \"$f\" | wc -l", git_dir);
+	size_t n = strtoul(s, NULL, 10);
+
+	free(s);
+	return n;
+}
+
+/* Stock git accepts the multi-pack-index, and every pack it names is there. */
+static void check_midx(const char *git_dir)
+{
+	ck_assert_msg(testshell_run("git --git-dir='%s' multi-pack-index verify >/dev/null 2>&1",
+	                            git_dir) == 0, "git multi-pack-index verify failed on %s", git_dir);
+	ck_assert_msg(testshell_run("cd '%s/objects/pack' && "
+	                            "grep -a -o -E 'pack-[0-9a-f]{40}\\.idx' multi-pack-index | "
+	                            "while read -r f; do "
+	                            "test -f \"$f\" && test -f \"${f%%.idx}.pack\" || exit 1; done",
+	                            git_dir) == 0, "the multi-pack-index of %s names a missing pack",
+	              git_dir);
+}
+
+/*
+ * Packing keeps a multi-pack-index: written once four packs are newer than
+ * it, replaced (without the merged packs) when packs merge, and over every
+ * pack after an explicit pack.  Stock git accepts it at every step, and
+ * every object reads, through handles opened before and after.
+ */
+START_TEST(test_multi_pack_index)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path), *fresh = NULL;
+	char tip[41], head[41];
+	size_t total = 1;
+
+	ck_assert_int_eq(ledger_repo_open(&fresh, path), 0);
+	/* genesis and two appends: three packs, no index over them yet */
+	for (int i = 0; i < 2; i++, total += 2)
+		ck_assert_msg(append_seeds(repo, 100 + (uint64_t)i * 10, 2, tip) == 0, "%s",
+		              testshell_errmsg());
+	ck_assert_uint_eq(count_packs(path), 3);
+	ck_assert_uint_eq(midx_packs(path), 0);
+	/* the fourth pack: one index over all four */
+	ck_assert_int_eq(append_seeds(repo, 200, 2, tip), 0);
+	total += 2;
+	ck_assert_uint_eq(count_packs(path), 4);
+	ck_assert_uint_eq(midx_packs(path), 4);
+	check_midx(path);
+	check_fsck(path);
+	/* past 16 small packs they merge: the index never names a merged pack */
+	for (int i = 0; i < 30; i++, total += 1) {
+		ck_assert_msg(append_seeds(repo, 1000 + (uint64_t)i, 1, tip) == 0, "%s",
+		              testshell_errmsg());
+		ck_assert_uint_le(count_packs(path), 16 + 1);
+		ck_assert_uint_ge(midx_packs(path), 1);
+		ck_assert_uint_le(count_packs(path) - midx_packs(path), 3);
+		check_midx(path);
+	}
+	ck_assert_uint_eq(count_records(fresh, NULL), total);
+	ck_assert_uint_eq(count_records(repo, NULL), total);
+	check_fsck(path);
+	/* an explicit pack leaves an index over every pack */
+	ck_assert_int_eq(append_seeds(repo, 5000, 1, tip), 0);
+	total += 1;
+	ck_assert_int_eq(ledger_repo_pack(repo), 0);
+	ck_assert_uint_eq(midx_packs(path), count_packs(path));
+	check_midx(path);
+	check_fsck(path);
+	ck_assert_uint_eq(count_records(fresh, NULL), total);
+	ledger_repo_free(fresh);
+	fresh = NULL;
+	ck_assert_int_eq(ledger_repo_open(&fresh, path), 0);
+	ck_assert_uint_eq(count_records(fresh, NULL), total);
+	ck_assert_int_eq(ledger_repo_head(head, fresh), 0);
+	ck_assert_str_eq(head, tip);
+	ledger_repo_free(fresh);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
 /*
  * Walks hand libgit2's object database back every few thousand objects:
  * every file still reads whole across those points, and an append after a
@@ -1485,6 +1569,7 @@ static Suite *store_suite(void)
 	TCase *hist = tcase_create("history");
 	TCase *lock = tcase_create("lock");
 	TCase *big = tcase_create("big");
+	TCase *midx = tcase_create("midx");
 
 	tcase_add_test(tc, test_init_append_read);
 	tcase_add_test(tc, test_init_refuses_and_open_errors);
@@ -1512,6 +1597,9 @@ static Suite *store_suite(void)
 	tcase_add_test(big, test_oversize_file);
 	tcase_add_test(big, test_crash_safety);
 	suite_add_tcase(s, big);
+	tcase_set_timeout(midx, 600);
+	tcase_add_test(midx, test_multi_pack_index);
+	suite_add_tcase(s, midx);
 	return s;
 }
 

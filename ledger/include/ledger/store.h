@@ -178,7 +178,10 @@ int ledger_repo_is_ancestor(ledger_repo *repo, const char *ancestor, const char 
 int ledger_repo_config_get(char **out, ledger_repo *repo, const char *key);
 int ledger_repo_config_set(ledger_repo *repo, const char *key, const char *value);
 
-/* Merge packs (and any loose objects) now, as appends do on their own for small packs. */
+/*
+ * Merge packs (and any loose objects) now, as appends do on their own for
+ * small packs, and write the multi-pack-index over every pack.
+ */
 int ledger_repo_pack(ledger_repo *repo);
 
 #ifdef __cplusplus
