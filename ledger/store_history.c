@@ -7,6 +7,8 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,12 @@
 
 #define HISTORY_PATH_MAX 4096
 #define HISTORY_MERGE_MAX 64
+/*
+ * A changed tree of at most this many entries is first tried as its
+ * parent's version plus one file (one_added), in at most this many bytes.
+ */
+#define HISTORY_ONE_ADDED_MAX 16
+#define HISTORY_ONE_ADDED_BYTES 4096
 
 /*
  * Trees read while checking one commit, by id.  The walk goes oldest first,
@@ -338,6 +346,71 @@ static int check_added(struct history *h, const git_tree_entry *e, size_t len, i
 	return r;
 }
 
+/*
+ * Which entry of `to` its parent's version, tree `from_id`, lacks, when that
+ * is all they differ in: `to`'s other entries, written as git writes a
+ * tree, hash to `from_id` (libgit2's hash, which detects collision
+ * attacks); those are then `from_id`'s exact bytes, known without reading
+ * it.  A commit adds about one file to each small tree it changes
+ * (records/xx/yy/ holds one or two at 100,000 records), so this spares
+ * reading, inflating and hashing most parents' trees.  SIZE_MAX when no
+ * entry fits, or when `to` is not in strict git order: then comparing with
+ * `from_id` read back might find other differences, and it is read.
+ */
+static size_t one_added(const git_oid *from_id, const git_tree *to)
+{
+	char buf[HISTORY_ONE_ADDED_BYTES];
+	size_t count = git_tree_entrycount(to), skip, i, len;
+	git_oid id;
+
+	if (count == 0 || count > HISTORY_ONE_ADDED_MAX)
+		return SIZE_MAX;
+	for (i = 1; i < count; i++)
+		if (git_tree_entry_cmp(git_tree_entry_byindex(to, i - 1),
+		                       git_tree_entry_byindex(to, i)) >= 0)
+			return SIZE_MAX;
+	for (skip = 0; skip < count; skip++) {
+		for (i = 0, len = 0; i < count; i++) {
+			const git_tree_entry *e = git_tree_entry_byindex(to, i);
+			const char *name = git_tree_entry_name(e);
+			size_t n = strlen(name);
+
+			if (i == skip)
+				continue;
+			/* "<octal mode> <name>\0<raw id>", as git and libgit2 write it */
+			if (len + 8 + n + 1 + GIT_OID_RAWSZ > sizeof(buf))
+				return SIZE_MAX;
+			len += (size_t)sprintf(buf + len, "%o ",
+			                       (unsigned int)git_tree_entry_filemode_raw(e));
+			memcpy(buf + len, name, n + 1);
+			len += n + 1;
+			memcpy(buf + len, git_tree_entry_id(e)->id, GIT_OID_RAWSZ);
+			len += GIT_OID_RAWSZ;
+		}
+		if (git_odb_hash(&id, buf, len, GIT_OBJECT_TREE) == 0 && git_oid_equal(&id, from_id))
+			return skip;
+	}
+	return SIZE_MAX;
+}
+
+/*
+ * check_change of `to` against its parent's version, which is `to` without
+ * its entry `added` (one_added): nothing is gone or changed, one is added.
+ */
+static int check_one_added(struct history *h, const git_tree *to, size_t added, size_t len,
+                           int genesis)
+{
+	const git_tree_entry *e = git_tree_entry_byindex(to, added);
+	size_t sub_len = path_push(h, len, git_tree_entry_name(e));
+	int r;
+
+	if (!sub_len)
+		return report(h, LEDGER_CHANGE_TOO_DEEP);
+	r = check_added(h, e, sub_len, genesis);
+	h->path[len] = '\0';
+	return r;
+}
+
 /* Compare a commit's tree `to` with its parent's `from` (NULL for the root commit). */
 static int check_change(struct history *h, const git_tree *from, const git_tree *to,
                         size_t len, int genesis)
@@ -378,8 +451,12 @@ static int check_change(struct history *h, const git_tree *from, const git_tree 
 		} else if (is_tree(e) && is_tree(f) &&
 		           git_tree_entry_filemode(e) == GIT_FILEMODE_TREE) {
 			git_tree *te = NULL, *tf = NULL;
+			size_t added;
 
-			if ((r = tree_of_entry(&te, h, e)) == 0 && (r = tree_of_entry(&tf, h, f)) == 0)
+			if ((r = tree_of_entry(&te, h, e)) == 0 &&
+			    (added = one_added(git_tree_entry_id(f), te)) != SIZE_MAX)
+				r = check_one_added(h, te, added, sub_len, genesis);
+			else if (r == 0 && (r = tree_of_entry(&tf, h, f)) == 0)
 				r = check_change(h, tf, te, sub_len, genesis);
 			git_tree_free(te);
 			git_tree_free(tf);

@@ -499,6 +499,131 @@ static char *plumb_commit(const char *git_dir, const char *parents, const char *
 	               parents);
 }
 
+/* ledger_repo_check_history from `from` to `to` into a fresh `ch`; its result. */
+static int history_of(struct changes *ch, ledger_repo *repo, const char *from, const char *to)
+{
+	memset(ch, 0, sizeof(*ch));
+	return ledger_repo_check_history(repo, from, to, change_cb, ch);
+}
+
+/*
+ * A small tree a commit changes is taken as its parent's version plus one
+ * entry when the other entries hash to the parent's (one_added): what the
+ * check reports must not depend on it.  records/ab/cd/ holds a.json, then
+ * a commit adds one file (bad mode), a directory, or adds one and
+ * modifies, deletes or replaces another.
+ */
+START_TEST(test_check_history_small_trees)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char tip[41], *a, *c, *blob, *other, *p;
+	struct changes ch;
+
+	ck_assert_int_eq(append_seeds(repo, 1, 2, tip), 0);
+	blob = testshell_out("printf one | git --git-dir='%s' hash-object -w --stdin", path);
+	other = testshell_out("printf two | git --git-dir='%s' hash-object -w --stdin", path);
+	ck_assert_int_ge(asprintf(&p, "-p %s", tip), 0);
+	{
+		char *edit;
+
+		ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo "
+		                          "100644,%s,records/ab/cd/a.json", blob), 0);
+		a = plumb_commit(path, p, tip, edit);
+		free(edit);
+	}
+	free(p);
+	ck_assert_int_eq(history_of(&ch, repo, tip, a), 0);
+	ck_assert_uint_eq(ch.count, 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", a), 0);
+
+	/* one file more, executable */
+	{
+		char *edit;
+
+		ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100755,%s,"
+		                          "records/ab/cd/b.json", other), 0);
+		c = plumb_commit(path, p, a, edit);
+		free(edit);
+	}
+	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_BAD_MODE, "records/ab/cd/b.json"));
+	ck_assert_int_eq(history_of(&ch, repo, NULL, c), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	free(c);
+
+	/* a directory more, with a file and a symlink in it */
+	{
+		char *edit;
+
+		ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,"
+		                          "records/ab/cd/d/x.json && git update-index --add "
+		                          "--cacheinfo 120000,%s,records/ab/cd/d/y.json", other, other),
+		                 0);
+		c = plumb_commit(path, p, a, edit);
+		free(edit);
+	}
+	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_BAD_MODE, "records/ab/cd/d/y.json"));
+	free(c);
+
+	/* one more and one modified */
+	{
+		char *edit;
+
+		ck_assert_int_ge(asprintf(&edit, "git update-index --cacheinfo 100644,%s,"
+		                          "records/ab/cd/a.json && git update-index --add "
+		                          "--cacheinfo 100644,%s,records/ab/cd/b.json", other, blob),
+		                 0);
+		c = plumb_commit(path, p, a, edit);
+		free(edit);
+	}
+	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_MODIFIED, "records/ab/cd/a.json"));
+	free(c);
+
+	/* one more and one deleted */
+	{
+		char *edit;
+
+		ck_assert_int_ge(asprintf(&edit, "printf '0 %%040d\\t%%s\\n' 0 records/ab/cd/a.json | "
+		                          "git update-index --index-info && git update-index --add "
+		                          "--cacheinfo 100644,%s,records/ab/cd/b.json", blob), 0);
+		c = plumb_commit(path, p, a, edit);
+		free(edit);
+	}
+	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_DELETED, "records/ab/cd/a.json"));
+	free(c);
+
+	/* the file made executable: same bytes, another mode */
+	{
+		char *edit;
+
+		ck_assert_int_ge(asprintf(&edit, "git update-index --cacheinfo 100755,%s,"
+		                          "records/ab/cd/a.json", blob), 0);
+		c = plumb_commit(path, p, a, edit);
+		free(edit);
+	}
+	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
+	ck_assert_uint_eq(ch.count, 1);
+	ck_assert(has_change(&ch, LEDGER_CHANGE_MODIFIED, "records/ab/cd/a.json"));
+	free(c);
+
+	free(p);
+	free(a);
+	free(blob);
+	free(other);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
 START_TEST(test_check_history_changes)
 {
 	char *base, *path = tmp_repo(&base);
@@ -1578,6 +1703,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_append_cas_conflict);
 	suite_add_tcase(s, tc);
 	tcase_add_test(hist, test_check_history_changes);
+	tcase_add_test(hist, test_check_history_small_trees);
 	tcase_add_test(hist, test_check_history_merges);
 	tcase_add_test(hist, test_check_history_stop);
 	tcase_add_test(hist, test_commit_signature_split);
