@@ -154,9 +154,11 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, ledger_rep
 	char uni[LEDGER_OID_HEX_LEN + 1], *own = NULL;
 	ledger_state *state = NULL;
 	ledger_repo *q = qrepo;
+	size_t map_saved;
 	int attempt, error, contained, listed;
 
 	node_signer_init(&ns, opts);
+	store_union_map_widen(&map_saved);
 	if (!q && ((error = store_quarantine_make(&own, repo, QUARANTINE_INCOMING)) < 0 ||
 	           (error = store_quarantine_open(&q, repo, own)) < 0))
 		goto done;
@@ -253,6 +255,7 @@ done:
 		store_quarantine_remove(own);
 		free(own);
 	}
+	store_union_map_restore(map_saved);
 	return error;
 }
 

@@ -18,4 +18,13 @@ int store_union_listed(char out[LEDGER_OID_HEX_LEN + 1], int *listed, ledger_rep
                        const char *ours, const char *theirs, const ledger_commit_options *opts,
                        ledger_file_cb added, void *payload);
 
+/*
+ * The bound on mapped pack data (store.c: 256 MiB) raised to
+ * STORE_UNION_MAPPED_LIMIT for a merge and the verification of the union,
+ * which read trees of every pack; the bound before into *saved, for
+ * store_union_map_restore.
+ */
+void store_union_map_widen(size_t *saved);
+void store_union_map_restore(size_t saved);
+
 #endif
