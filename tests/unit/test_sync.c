@@ -1023,6 +1023,13 @@ START_TEST(test_push_stops_at_base)
 	                  "git show-index < \"$i\"; done | wc -l", n.f.path, n.f.base);
 	ck_assert_msg(atoi(s) >= 6 && atoi(s) <= 12, "%s objects pushed", s);
 	free(s);
+	/* one commit: the push child's own, which marks what the server holds, stays with it */
+	s = testshell_out("cd '%s/objects/pack' && for i in *.idx; do grep -qx \"$i\" '%s/packs-before' || "
+	                  "git show-index < \"$i\"; done | cut -d' ' -f2 | "
+	                  "git --git-dir='%s' cat-file --batch-check='%%(objecttype)' | grep -c commit",
+	                  n.f.path, n.f.base, n.f.path);
+	ck_assert_str_eq(s, "1");
+	free(s);
 	ck_assert_msg(testshell_run("git --git-dir='%s' fsck --strict --no-dangling >/dev/null 2>&1",
 	                  n.f.path) == 0, "git fsck --strict failed on the receiving side");
 	net_free(&n);
