@@ -704,6 +704,11 @@ int policy_collect_file(const char *path, const char *data, size_t len, void *pa
 	return collect_entry(pol, i, data, len);
 }
 
+int policy_collect_fed(ledger_policy *pol, size_t i)
+{
+	return collect_entry(pol, i, NULL, 0);
+}
+
 /*
  * Every record from the verifier's summaries, when it kept one of each
  * record the engine takes (a verification of the whole tree, nothing from

@@ -910,7 +910,7 @@ static int read_tables(cache_reader *rd, lazy_table *incidents, lazy_table *cons
 int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 {
 	cache_file cf;
-	size_t *fresh = NULL, nfresh = 0;
+	size_t *fresh = NULL, nfresh = 0, added_wanted = 0;
 	lazy_table incidents, consents;
 	fresh_gather gather = { NULL, NULL };
 	json_t *state = NULL;
@@ -952,18 +952,27 @@ int policy_cache_load(ledger_policy *pol, ledger_repo *repo)
 	cf.map = NULL;
 	/*
 	 * What comes after the prefix is gathered as a full pass gathers
-	 * everything: the files added since the cached tip in one walk of the
-	 * trees that changed (reading each by its path reads the large upper
-	 * trees again, which libgit2 does not keep), the others by path.
+	 * everything: from the summaries the verifier kept of the records it
+	 * checked (those new since its cache), then the files added since the
+	 * cached tip in one walk of the trees that changed (reading each by its
+	 * path reads the large upper trees again, which libgit2 does not keep),
+	 * the others by path.
 	 */
 	if (!(gather.want = calloc(pol->state->count + 1, 1))) {
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
 	gather.pol = pol;
-	for (size_t i = 0; i < nfresh; i++)
-		gather.want[fresh[i]] = 1;
-	if (strcmp(cf.tip, pol->state->tip) != 0 &&
+	for (size_t i = 0; i < nfresh; i++) {
+		if (!pol->state->entries[fresh[i]].feed) {
+			gather.want[fresh[i]] = 1;
+			/* The walk finds only what the cache does not know: the others are older. */
+			added_wanted += !cf.at[fresh[i]];
+		} else if ((r = policy_collect_fed(pol, fresh[i])) < 0) {
+			goto done;
+		}
+	}
+	if (added_wanted && strcmp(cf.tip, pol->state->tip) != 0 &&
 	    (r = ledger_repo_foreach_added(repo, cf.tip, pol->state->tip, gather_added, &gather)) < 0)
 		goto done;
 	for (size_t i = 0; i < nfresh; i++) {

@@ -263,6 +263,8 @@ json_t *policy_summary(const ledger_policy *pol, int64_t from, int64_t until);
 /* policy.c, for the cache: gathering records and noting what they name. */
 precord *policy_add_record(ledger_policy *pol);
 int policy_collect_file(const char *path, const char *data, size_t len, void *payload);
+/* Take state entry i (one the engine takes) from the summary the verifier kept of it (e->feed). */
+int policy_collect_fed(ledger_policy *pol, size_t i);
 /* What a record file names; e: its verifier entry, whose prev, incident and refs are taken, or NULL. */
 int policy_note_names(precord *r, const entry *e, const char *data, size_t len);
 /* A state entry the engine takes (a valid or pending record, not a trust one): 1, else 0. */

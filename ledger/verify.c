@@ -621,6 +621,12 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	if (opts->use_cache && cache_load(st, cached_tip, st->root_id) == 0 &&
 	    ledger_repo_is_ancestor(repo, cached_tip, st->tip) == 1) {
 		from = cached_tip;
+		/*
+		 * Only what is new since the cache is checked: its summaries cost
+		 * little, and a policy pass over its cache takes them instead of
+		 * walking the trees that changed again to read the files.
+		 */
+		st->policy_feed = !opts->since;
 	} else {
 		for (size_t i = 0; i < st->count; i++)
 			entry_release(&st->entries[i]);
