@@ -55,7 +55,8 @@ typedef struct {
 	                          * once the record array stops growing */
 	char id[LEDGER_HEX_ID_LEN + 1];
 	uint8_t read;            /* R was read (the verifier did not leave it pending) */
-	uint8_t fed;             /* data is the verifier's summary of R (policy_feed), borrowed */
+	uint8_t fed;             /* data is a summary of R (as policy_feed keeps it), not the file */
+	uint8_t borrowed;        /* data is the verifier's (entry.feed), not the policy's */
 	int64_t time;
 	size_t *deps;            /* indexes of the records it names that the engine judges */
 	size_t ndeps;
