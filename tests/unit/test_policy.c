@@ -1741,13 +1741,18 @@ START_TEST(same_records_in_any_order_give_the_same_result)
 END_TEST
 
 /* One evaluation of repo, with the policy cache or a full pass without it. */
+/*
+ * Verify, then judge.  With use_cache, both caches, as the views use them:
+ * the records new since the verification cache come with the summaries
+ * the verifier kept, and the policy cache takes those instead of the files.
+ */
 static ledger_policy *evaluate_with(ledger_repo *repo, ledger_state **state, int use_cache)
 {
 	ledger_verify_options vopts = LEDGER_VERIFY_OPTIONS_INIT;
 	ledger_policy_options popts = LEDGER_POLICY_OPTIONS_INIT;
 	ledger_policy *pol = NULL;
 
-	vopts.use_cache = 0;
+	vopts.use_cache = use_cache;
 	popts.use_cache = use_cache;
 	if (ledger_state_load(state, repo, &vopts) < 0)
 		ck_abort_msg("verify: %s", ledger_error_last()->message);
