@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -54,6 +55,8 @@
 
 /* Packs newer than the multi-pack-index past which packing rewrites it. */
 #define STORE_MIDX_STALE_PACKS 4
+/* Seconds after which a multi-pack-index.lock is a dead writer's. */
+#define STORE_MIDX_LOCK_STALE 60
 
 struct oid_list {
 	git_oid *ids;
@@ -313,6 +316,15 @@ static int midx_write(const char *pack_dir, const struct pack_list *leave_out, s
 	DIR *d = NULL;
 	int r = 0, error;
 
+	/*
+	 * A lock file left by a writer that died (we hold pack.lock, so no
+	 * writer of ours is alive) would stop every later write, and the index
+	 * would be gone after the next merge.  One older than a minute is taken
+	 * for such a leftover; a younger one may be stock git's at work.
+	 */
+	snprintf(path, sizeof(path), "%s/multi-pack-index.lock", pack_dir);
+	if (stat(path, &st) == 0 && time(NULL) - st.st_mtim.tv_sec > STORE_MIDX_LOCK_STALE)
+		unlink(path);
 	if ((error = git_midx_writer_new(&w, pack_dir)) < 0) {
 		r = store_error_git(error, "cannot write the multi-pack-index of \"%s\"", pack_dir);
 		goto done;

@@ -1454,9 +1454,14 @@ START_TEST(test_multi_pack_index)
 	ck_assert_uint_eq(count_records(fresh, NULL), total);
 	ck_assert_uint_eq(count_records(repo, NULL), total);
 	check_fsck(path);
-	/* an explicit pack leaves an index over every pack */
+	/*
+	 * An explicit pack leaves an index over every pack, even after a
+	 * writer died holding the index's lock file an hour ago.
+	 */
 	ck_assert_int_eq(append_seeds(repo, 5000, 1, tip), 0);
 	total += 1;
+	ck_assert_int_eq(testshell_run("f='%s/objects/pack/multi-pack-index.lock' && : > \"$f\" && "
+	                               "touch -d '1 hour ago' \"$f\"", ledger_repo_git_dir(repo)), 0);
 	ck_assert_int_eq(ledger_repo_pack(repo), 0);
 	ck_assert_uint_eq(midx_packs(path), count_packs(path));
 	check_midx(path);
