@@ -255,8 +255,7 @@ static int judge_acts(ledger_append_result *out, const ledger_state *state, ledg
 			const ledger_finding *f = ledger_report_get(rules, k);
 
 			if (strcmp(f->id, out->records[i]->id) == 0 &&
-			    (error = report_add(mine, f->severity, f->code, f->rule, f->id, f->path,
-			                        NULL, "%s", f->message)) < 0)
+			    (error = report_add_copy(mine, f, NULL)) < 0)
 				goto done;
 		}
 		if (!before && ledger_report_count_severity(mine, LEDGER_SEVERITY_ERROR))

@@ -1139,8 +1139,7 @@ int ledger_policy_judge_batch(ledger_report **out, const ledger_state *state, le
 
 		if (!c || c < &pol->recs[pol->first_candidate])
 			continue;
-		if ((r = report_add(mine, f->severity, f->code, f->rule, f->id, f->path, NULL, "%s",
-		                    f->message)) < 0)
+		if ((r = report_add_copy(mine, f, NULL)) < 0)
 			goto done;
 	}
 	*out = mine;

@@ -109,8 +109,7 @@ int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report 
 		}
 		if (old)
 			continue;
-		if ((r = report_add(refusals, f->severity, f->code, f->rule, f->id, f->path, f->commit,
-		                    "%s", f->message)) < 0)
+		if ((r = report_add_copy(refusals, f, f->commit)) < 0)
 			goto done;
 	}
 	if (conflicts &&

@@ -28,6 +28,12 @@ int report_add(ledger_report *report, ledger_severity severity, const char *code
 	return r;
 }
 
+int report_add_copy(ledger_report *report, const ledger_finding *f, const char *commit)
+{
+	return report_add(report, f->severity, f->code, f->rule, f->id, f->path, commit, "%s",
+	                  f->message);
+}
+
 int report_addv(ledger_report *report, ledger_severity severity, const char *code,
                 const char *rule, const char *id, const char *path, const char *commit,
                 const char *fmt, va_list ap)

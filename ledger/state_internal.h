@@ -123,6 +123,8 @@ int report_add(ledger_report *report, ledger_severity severity, const char *code
 int report_addv(ledger_report *report, ledger_severity severity, const char *code,
                 const char *rule, const char *id, const char *path, const char *commit,
                 const char *fmt, va_list ap) __attribute__((format(printf, 8, 0)));
+/* A copy of finding `f`, naming `commit` (which may be f->commit, or NULL) instead of its own. */
+int report_add_copy(ledger_report *report, const ledger_finding *f, const char *commit);
 /* Drop the findings after the first `count`. */
 void report_truncate(ledger_report *report, size_t count);
 void report_sort(ledger_report *report);

@@ -1479,19 +1479,6 @@ done:
 	return r;
 }
 
-/* The id of `rev` in hex, in `out`: the history thread resolves no refs. */
-static int resolve_hex(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, const char *rev)
-{
-	git_commit *c = NULL;
-	int r;
-
-	if ((r = store_lookup_commit(&c, repo, rev)) < 0)
-		return r;
-	oid_hex(out, git_commit_id(c));
-	git_commit_free(c);
-	return 0;
-}
-
 int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
                          const store_check_read_cbs *cbs)
 {
@@ -1506,8 +1493,9 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 
 	if (!cbs || !cbs->change || !cbs->file)
 		return ledger_error_set(LEDGER_EINVALID, "no callback given");
-	if ((r = resolve_hex(to_hex, repo, to)) < 0 ||
-	    (from && (r = resolve_hex(from_hex, repo, from)) < 0))
+	/* In hex: the history thread resolves no refs. */
+	if ((r = ledger_repo_resolve(to_hex, repo, to)) < 0 ||
+	    (from && (r = ledger_repo_resolve(from_hex, repo, from)) < 0))
 		return r;
 	if ((r = store_order_init(&order)) < 0)
 		return r;

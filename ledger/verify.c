@@ -427,12 +427,8 @@ static int report_append(ledger_report *to, const ledger_report *from)
 {
 	int r = 0;
 
-	for (size_t i = 0; i < from->count && r == 0; i++) {
-		const ledger_finding *f = &from->items[i];
-
-		r = report_add(to, f->severity, f->code, f->rule, f->id, f->path, f->commit, "%s",
-		               f->message);
-	}
+	for (size_t i = 0; i < from->count && r == 0; i++)
+		r = report_add_copy(to, &from->items[i], from->items[i].commit);
 	return r;
 }
 
@@ -845,8 +841,7 @@ int ledger_state_judge(ledger_report **out, const ledger_state *state, const led
 
 		if (strcmp(f->id, rec->id) != 0)
 			continue;
-		if ((r = report_add(mine, f->severity, f->code, f->rule, f->id, f->path, NULL, "%s",
-		                    f->message)) < 0)
+		if ((r = report_add_copy(mine, f, NULL)) < 0)
 			goto done;
 	}
 	*out = mine;
