@@ -584,6 +584,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	ledger_state *st;
 	size_t first_unchecked, first_new, ncommits = 0, unchecked_before = 0, unchecked_after = 0;
 	unsigned int threads;
+	int moved;
 	gatherer gather;
 	store_check_read_cbs cbs;
 	ledger_report *history = NULL;
@@ -620,7 +621,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	}
 	findings_before_cache = st->report->count;
 	if (opts->use_cache && cache_load(st, cached_tip, st->root_id) == 0 &&
-	    ledger_repo_is_ancestor(repo, cached_tip, st->tip) == 1) {
+	    (strcmp(cached_tip, st->tip) == 0 ||
+	     ledger_repo_is_ancestor(repo, cached_tip, st->tip) == 1)) {
 		from = cached_tip;
 		/*
 		 * Only what is new since the cache is checked: its summaries cost
@@ -659,6 +661,10 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	}
 	gather_flush(&gather, 0);
 	first_new = gather.sign_from = st->count;
+	if (!from && since[0])
+		from = since;
+	/* Nothing new (the tip is what the cache or --since vouches for): no commit to walk. */
+	moved = !from || strcmp(from, st->tip) != 0;
 	/*
 	 * History (everything after what the cache or --since vouches for) on a
 	 * thread of its own, while the files the new commits added are read in
@@ -671,15 +677,15 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	cbs.count = gather_count;
 	cbs.file = gather_ranked;
 	cbs.payload = &gather;
-	if ((r = store_check_and_read(repo, from ? from : (since[0] ? since : NULL), st->tip,
-	                              &cbs)) < 0) {
+	if (moved && (r = store_check_and_read(repo, from, st->tip, &cbs)) < 0) {
 		gather_wait(&gather);
 		goto done;
 	}
 	gather_flush(&gather, 0);
 	if ((r = gather.error) < 0 || (r = report_append(st->report, history)) < 0)
 		goto done;
-	ledger_repo_count_commits(&ncommits, repo, from ? from : (since[0] ? since : NULL), st->tip);
+	if (moved)
+		ledger_repo_count_commits(&ncommits, repo, from, st->tip);
 	st->report->stats.commits = ncommits;
 	/* Back to path order, the order everything after and the cache see. */
 	qsort(st->entries + first_new, st->count - first_new, sizeof(*st->entries), rank_cmp);
@@ -688,8 +694,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	for (size_t i = first_unchecked; i < first_new; i++)
 		if (!st->entries[i].fail_code)
 			st->entries[i].sig = SIG_OK;
-	if ((r = ledger_repo_foreach_commit_signature(repo, from ? from : (since[0] ? since : NULL),
-	                                              st->tip, check_commit_signature, st)) < 0)
+	if (moved && (r = ledger_repo_foreach_commit_signature(repo, from, st->tip,
+	                                                       check_commit_signature, st)) < 0)
 		goto done;
 	if ((r = reread_unchecked(st, first_unchecked)) < 0)
 		goto done;
