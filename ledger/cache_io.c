@@ -40,13 +40,12 @@ void cache_put_str(FILE *f, int *ok, const char *s)
 	cache_put(f, ok, s, n);
 }
 
-char *cache_get_str(cache_reader *rd)
+char *cache_copy_str(cache_reader *rd, uint32_t n)
 {
-	uint32_t n = cache_get_u32(rd);
 	const uint8_t *p = cache_take(rd, n);
 	char *s;
 
-	if (!p || n == 0)
+	if (!p)
 		return NULL;
 	if (!(s = malloc((size_t)n + 1))) {
 		rd->ok = 0;

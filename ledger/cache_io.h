@@ -70,8 +70,19 @@ static inline int64_t cache_get_i64(cache_reader *rd)
 	return v;
 }
 
-/* A malloc'd NUL-terminated copy; NULL for the empty string, or on failure (rd->ok then 0). */
-char *cache_get_str(cache_reader *rd);
+/* cache_get_str's copy of the next n bytes. */
+char *cache_copy_str(cache_reader *rd, uint32_t n);
+
+/*
+ * A malloc'd NUL-terminated copy; NULL for the empty string, or on failure
+ * (rd->ok then 0).  Most strings of a cache are empty: those cost no call.
+ */
+static inline char *cache_get_str(cache_reader *rd)
+{
+	uint32_t n = cache_get_u32(rd);
+
+	return n ? cache_copy_str(rd, n) : NULL;
+}
 
 /*
  * Up to len bytes of fd from its start, with pread: how many there were
