@@ -765,27 +765,32 @@ static int master_signer(const ledger_state *st, const entry *e)
 	       (roles_at(st, e->author, e->time) & ROLE_NODE);
 }
 
+/* Is e of this type?  Its first letter rules out most: judge_entry asks up to five times. */
+static inline int type_is(const entry *e, const char *type)
+{
+	return e->type[0] == type[0] && strcmp(e->type, type) == 0;
+}
+
 static int judge_entry(ledger_state *st, size_t i)
 {
 	entry *e = &st->entries[i];
 	char hex[65];
 	const char *problem;
 	const revocation *v;
-	uint8_t pub[32];
 	size_t j;
 	int r;
 
 	if (e->fail_code)
 		return flag(st, i, LEDGER_SEVERITY_ERROR, e->fail_code, e->fail_rule, "%s",
 		            e->fail_message ? e->fail_message : "invalid record");
-	if (!trust_public_key(st, e->kid, pub))
+	if (!idmap_get(&st->pubs, e->kid, &j))
 		return flag(st, i, LEDGER_SEVERITY_ERROR, "unknown-key", "FORMAT-2",
 		            "signed by key %s, which no root or principal record binds",
 		            (hex_of(hex, e->kid), hex));
 	if (e->sig != SIG_OK)
 		return flag(st, i, LEDGER_SEVERITY_ERROR, "bad-signature", "FORMAT-2", "%s",
 		            "the signature does not verify under the record's key");
-	if (strcmp(e->type, "root") == 0) {
+	if (type_is(e, "root")) {
 		for (j = 0; j < st->nroots; j++)
 			if (st->roots[j] == i)
 				return 0;
@@ -808,11 +813,11 @@ static int judge_entry(ledger_state *st, size_t i)
 	if (problem)
 		return flag(st, i, LEDGER_SEVERITY_ERROR, "key-not-bound", "FORMAT-3",
 		            "the key is not bound to author \"%s\" at the record's time", e->author);
-	if (strcmp(e->type, "principal") == 0 || strcmp(e->type, "revocation") == 0) {
+	if (type_is(e, "principal") || type_is(e, "revocation")) {
 		const char *why = NULL;
 		revocation scratch;
 
-		if (strcmp(e->type, "principal") == 0 ? !principal_acceptable(st, e, &why)
+		if (type_is(e, "principal") ? !principal_acceptable(st, e, &why)
 		                                      : !revocation_acceptable(st, e, &scratch, &why))
 			if ((r = flag(st, i, LEDGER_SEVERITY_ERROR, "not-authorised", "FORMAT-3", "%s",
 			              why)) < 0)
@@ -822,7 +827,7 @@ static int judge_entry(ledger_state *st, size_t i)
 	 * Receipts and checkpoints speak for the master: nodes schedule and
 	 * report by them, so nobody else may sign one (docs/FORMAT.md, "Sync").
 	 */
-	if ((strcmp(e->type, "checkpoint") == 0 || strcmp(e->type, "receipt") == 0) &&
+	if ((type_is(e, "checkpoint") || type_is(e, "receipt")) &&
 	    !master_signer(st, e))
 		return flag(st, i, LEDGER_SEVERITY_ERROR, "not-authorised", "FORMAT-3",
 		            "a %s is signed only by a NISC principal with role node, not by \"%s\"",
