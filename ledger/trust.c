@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -931,6 +932,71 @@ static int find_equivocations(ledger_state *st, const size_t *order, size_t n,
 	return 0;
 }
 
+/* Entries from which trust_judge judges them on two threads. */
+#define JUDGE_SPLIT 8192
+
+/* judge_entry over the entries [first, end) of a view of the state. */
+typedef struct {
+	ledger_state *view;
+	size_t first, end;
+	int r;
+	char message[256]; /* of an error, which is the thread's own */
+} judge_range;
+
+static void *judge_range_run(void *arg)
+{
+	judge_range *jr = arg;
+
+	for (size_t i = jr->first; i < jr->end && jr->r == 0; i++)
+		if (!jr->view->invalid[i])
+			jr->r = judge_entry(jr->view, i);
+	if (jr->r < 0)
+		snprintf(jr->message, sizeof(jr->message), "%s", ledger_error_last()->message);
+	return NULL;
+}
+
+/*
+ * The verdict on every entry not judged invalid yet.  Each depends on the
+ * trust built before alone (bindings, revocations, roots, keys, ids), and
+ * judge_entry only writes the entry's own flags and findings: on a large
+ * ledger the second half is judged on a thread of its own, into a view of
+ * the state with a report of its own, appended after the first half's:
+ * the findings come in the order one thread makes them.
+ */
+static int judge_all(ledger_state *st)
+{
+	judge_range first = { st, 0, st->count, 0, "" }, second = { NULL, 0, 0, 0, "" };
+	ledger_state view;
+	pthread_t tid;
+	int started = 0, r = 0;
+
+	if (st->count >= JUDGE_SPLIT) {
+		view = *st;
+		if (report_new(&view.report) == 0) {
+			second.view = &view;
+			second.first = first.end = st->count / 2;
+			second.end = st->count;
+			started = pthread_create(&tid, NULL, judge_range_run, &second) == 0;
+			if (!started) {
+				ledger_report_free(view.report);
+				first.end = st->count;
+			}
+		}
+	}
+	judge_range_run(&first);
+	if (started)
+		pthread_join(tid, NULL);
+	if (first.r < 0)
+		r = first.r;
+	else if (second.r < 0)
+		r = ledger_error_set(second.r, "%s", second.message);
+	for (size_t i = 0; started && r == 0 && i < view.report->count; i++)
+		r = report_add_copy(st->report, &view.report->items[i], view.report->items[i].commit);
+	if (started)
+		ledger_report_free(view.report);
+	return r;
+}
+
 int trust_judge(ledger_state *st)
 {
 	size_t *trust_order = NULL, *chain_order = NULL, ntrust = 0, nchain = 0, nknown = 0;
@@ -991,11 +1057,8 @@ int trust_judge(ledger_state *st)
 		known = accepted;
 		nknown = naccepted;
 	}
-	if ((r = chain_checks(st, chain_order, nchain)) < 0)
+	if ((r = chain_checks(st, chain_order, nchain)) < 0 || (r = judge_all(st)) < 0)
 		goto done;
-	for (size_t i = 0; i < st->count; i++)
-		if (!st->invalid[i] && (r = judge_entry(st, i)) < 0)
-			goto done;
 	/* Kept for trust_judge_candidate. */
 	free(st->chain);
 	st->chain = chain_order;
