@@ -175,9 +175,13 @@ int state_reserve_entries(ledger_state *state, size_t capacity);
 void state_advise_huge(void *block, size_t len);
 
 /* verify_cache.c */
-/* Fails (non-zero) unless the cache was written for this root, with schemas checked
- * whenever they are available now. */
-int cache_load(ledger_state *state, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id);
+/*
+ * Fails (non-zero) unless the cache was written for this root; whether its
+ * records had their schemas checked into *schemas_checked (the caller
+ * refuses a cache without, whenever they are available now).
+ */
+int cache_load(ledger_state *state, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id,
+               int *schemas_checked);
 int cache_save(const ledger_state *state);
 /* Free what cached entries borrow (after them: entry_release leaves it). */
 void cache_release(ledger_state *state);

@@ -506,6 +506,48 @@ static int choose_root(ledger_state *st, const ledger_verify_options *opts)
 	                  "`git config cymat.root <id>` or `cymat verify --root <id>`");
 }
 
+/* The record schemas, loaded on a thread of their own while the cache is read. */
+typedef struct {
+	ledger_schemas *schemas;
+	int r;
+	char message[256]; /* why they are unavailable */
+	int started;
+	pthread_t tid;
+} schema_loader;
+
+static void *schemas_run(void *arg)
+{
+	schema_loader *sl = arg;
+
+	if ((sl->r = ledger_schemas_load(&sl->schemas, NULL)) < 0) {
+		sl->schemas = NULL;
+		snprintf(sl->message, sizeof(sl->message), "%s",
+		         ledger_error_last() ? ledger_error_last()->message : "not found");
+	}
+	return NULL;
+}
+
+static void schemas_start(schema_loader *sl)
+{
+	memset(sl, 0, sizeof(*sl));
+	sl->started = pthread_create(&sl->tid, NULL, schemas_run, sl) == 0;
+}
+
+/* The schemas, or NULL and the reason in sl->message. */
+static ledger_schemas *schemas_wait(schema_loader *sl)
+{
+	ledger_schemas *schemas;
+
+	if (sl->started)
+		pthread_join(sl->tid, NULL);
+	else
+		schemas_run(sl);
+	sl->started = 0;
+	schemas = sl->schemas;
+	sl->schemas = NULL;
+	return schemas;
+}
+
 /* Entries loaded from the cache whose key was unknown then are re-read when it is known now. */
 static int reread_unchecked(ledger_state *st, size_t upto)
 {
@@ -595,6 +637,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	store_check_read_cbs cbs;
 	ledger_report *history = NULL;
 	size_t findings_before_cache;
+	schema_loader schemas;
+	int cache_ok = 0, schemas_checked = 0;
 	job j;
 	int r;
 
@@ -607,6 +651,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	st->repo = repo;
 	st->policy_feed = opts->version >= 2 && opts->policy_feed && !opts->since;
+	json_object_seed(0); /* before any thread builds a jansson object */
+	schemas_start(&schemas);
 	if ((r = report_new(&st->report)) < 0)
 		goto done;
 	if (opts->tip)
@@ -619,14 +665,11 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		goto done;
 	if (opts->since && (r = ledger_repo_resolve(since, repo, opts->since)) < 0)
 		goto done;
-	if (ledger_schemas_load(&st->schemas, NULL) < 0) {
-		st->schemas = NULL;
-		report_add(st->report, LEDGER_SEVERITY_WARNING, "schemas-unavailable", "FORMAT-2",
-		           NULL, NULL, NULL, "record schemas not checked: %s",
-		           ledger_error_last() ? ledger_error_last()->message : "not found");
-	}
 	findings_before_cache = st->report->count;
-	if (opts->use_cache && cache_load(st, cached_tip, st->root_id) == 0 &&
+	cache_ok = opts->use_cache && cache_load(st, cached_tip, st->root_id, &schemas_checked) == 0;
+	st->schemas = schemas_wait(&schemas);
+	/* Records cached without their schemas checked must be checked again now. */
+	if (cache_ok && (!st->schemas || schemas_checked) &&
 	    (strcmp(cached_tip, st->tip) == 0 ||
 	     ledger_repo_is_ancestor(repo, cached_tip, st->tip) == 1)) {
 		from = cached_tip;
@@ -645,8 +688,13 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		cached_tip[0] = '\0';
 		ledger_error_clear();
 	}
+	/* After the cache's findings (report_sort puts it in its place). */
+	if (!st->schemas &&
+	    (r = report_add(st->report, LEDGER_SEVERITY_WARNING, "schemas-unavailable", "FORMAT-2",
+	                    NULL, NULL, NULL, "record schemas not checked: %s",
+	                    schemas.message)) < 0)
+		goto done;
 	/* Records present at --since are taken as verified: read, but their signatures unchecked. */
-	json_object_seed(0); /* before any thread builds a jansson object */
 	memset(&j, 0, sizeof(j));
 	j.state = st;
 	j.progress = opts->progress;
@@ -744,6 +792,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	st = NULL; /* transferred */
 	r = 0;
 done:
+	if (schemas.started)
+		ledger_schemas_free(schemas_wait(&schemas));
 	ledger_report_free(history);
 	ledger_state_free(st);
 	return r;

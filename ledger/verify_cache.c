@@ -538,7 +538,8 @@ static int load_segment(ledger_state *st, cache_reader *rd, char tip[LEDGER_OID_
 	return 1;
 }
 
-int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id)
+int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id,
+               int *schemas_checked)
 {
 	char *path = NULL, magic[8], root[LEDGER_HEX_ID_LEN];
 	uint8_t *buf = NULL;
@@ -546,7 +547,7 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	unsigned int segments = 0;
 	struct stat sb;
 	cache_reader rd;
-	uint32_t count, schemas_checked;
+	uint32_t count;
 	int fd = -1, r = -1, s;
 
 	if (cache_path(&path, st) < 0)
@@ -567,10 +568,9 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	cache_get(&rd, tip, LEDGER_OID_HEX_LEN);
 	tip[LEDGER_OID_HEX_LEN] = '\0';
 	cache_get(&rd, root, LEDGER_HEX_ID_LEN);
-	schemas_checked = cache_get_u32(&rd);
-	/* Records cached without their schemas checked must be checked again now. */
+	*schemas_checked = cache_get_u32(&rd) != 0;
 	if (!rd.ok || memcmp(magic, CACHE_MAGIC, 8) != 0 ||
-	    memcmp(root, root_id, LEDGER_HEX_ID_LEN) != 0 || (st->schemas && !schemas_checked))
+	    memcmp(root, root_id, LEDGER_HEX_ID_LEN) != 0)
 		goto done;
 	if (load_commit_findings(st, &rd) < 0)
 		goto done;
