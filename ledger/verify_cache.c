@@ -10,7 +10,8 @@
  * full verification): a base, then segments.  The base: magic, tip, root,
  * whether schemas were checked, the findings about commits (history and
  * commit signatures: they are not found again, since old commits are not
- * walked again), the entry count, then per entry the fields below.  It is
+ * walked again), the entry count, the chunk table (decode_base), then per
+ * entry the fields below.  It is
  * written to a temporary file, fsync'd and renamed into place.  A file at
  * the path its id names (all but broken ones) does not repeat the path, and
  * the signature is kept only while it is unchecked.
@@ -25,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,12 +41,14 @@
 #include "cache_io.h"
 #include "state_internal.h"
 
-#define CACHE_MAGIC "CYMATVC6"
+#define CACHE_MAGIC "CYMATVC7"
 #define SEGMENT_MAGIC "CYMATSEG"
 /* Segment header: magic, body length (u32), SHA-256 of the body. */
 #define SEGMENT_HEADER (8 + 4 + 32)
 /* Segments past which a save rewrites the whole file. */
 #define SEGMENTS_MAX 32
+/* The base notes where every CHUNK_ENTRIES-th entry starts, so that it is decoded on two threads. */
+#define CHUNK_ENTRIES 8192
 #define CACHE_FILE "verified"
 
 /* Entry flags. */
@@ -174,6 +178,9 @@ static void put_entry(FILE *f, int *ok, const entry *e)
 static int cache_rewrite(ledger_state *st)
 {
 	char *path = NULL, *tmp = NULL;
+	uint64_t *offsets = NULL;
+	size_t nchunks;
+	off_t table = 0, at = 0;
 	FILE *f = NULL;
 	int fd = -1, ok = 1, r;
 
@@ -194,9 +201,27 @@ static int cache_rewrite(ledger_state *st)
 	cache_put(f, &ok, st->root_id, LEDGER_HEX_ID_LEN);
 	cache_put_u32(f, &ok, st->schemas != NULL);
 	put_commit_findings(f, &ok, st);
+	nchunks = (st->count + CHUNK_ENTRIES - 1) / CHUNK_ENTRIES;
 	cache_put_u32(f, &ok, (uint32_t)st->count);
-	for (size_t i = 0; i < st->count; i++)
+	cache_put_u32(f, &ok, (uint32_t)nchunks);
+	/* The chunks' offsets, then the base's end: known once the entries are written. */
+	if (!(offsets = calloc(nchunks + 1, sizeof(*offsets))) || (table = ftello(f)) < 0)
+		ok = 0;
+	cache_put(f, &ok, offsets, (nchunks + 1) * sizeof(*offsets));
+	for (size_t i = 0; i < st->count && ok; i++) {
+		if (i % CHUNK_ENTRIES == 0) {
+			if ((at = ftello(f)) < 0)
+				ok = 0;
+			else
+				offsets[i / CHUNK_ENTRIES] = (uint64_t)at;
+		}
 		put_entry(f, &ok, &st->entries[i]);
+	}
+	if (ok && (at = ftello(f)) >= 0)
+		offsets[nchunks] = (uint64_t)at;
+	if (!ok || at < 0 || fseeko(f, table, SEEK_SET) != 0)
+		ok = 0;
+	cache_put(f, &ok, offsets, (nchunks + 1) * sizeof(*offsets));
 	if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
 		goto done;
@@ -213,6 +238,7 @@ done:
 		close(fd);
 	if (r < 0 && tmp)
 		unlink(tmp);
+	free(offsets);
 	free(tmp);
 	free(path);
 	return r;
@@ -316,10 +342,10 @@ struct cache_block {
 	max_align_t data[];
 };
 
-/* len bytes (8-aligned) that live as long as the state; NULL when out of memory. */
-static void *borrow(ledger_state *st, size_t len)
+/* len bytes (8-aligned) of the arena's, which lives as long as the state; NULL when out of memory. */
+static void *borrow(struct cache_block **arena, size_t len)
 {
-	struct cache_block *b = st->cache_arena;
+	struct cache_block *b = *arena;
 	void *p;
 
 	len = (len + 7) & ~(size_t)7;
@@ -329,28 +355,33 @@ static void *borrow(ledger_state *st, size_t len)
 		if (!(b = malloc(sizeof(*b) + size)))
 			return NULL;
 		state_advise_huge(b->data, size);
-		b->next = st->cache_arena;
+		b->next = *arena;
 		b->used = 0;
 		b->size = size;
-		st->cache_arena = b;
+		*arena = b;
 	}
 	p = (char *)b->data + b->used;
 	b->used += len;
 	return p;
 }
 
-void cache_release(ledger_state *st)
+static void arena_free(struct cache_block **arena)
 {
-	while (st->cache_arena) {
-		struct cache_block *next = st->cache_arena->next;
+	while (*arena) {
+		struct cache_block *next = (*arena)->next;
 
-		free(st->cache_arena);
-		st->cache_arena = next;
+		free(*arena);
+		*arena = next;
 	}
 }
 
+void cache_release(ledger_state *st)
+{
+	arena_free(&st->cache_arena);
+}
+
 /* cache_get_str's string, borrowed from the state: NULL for the empty string or a failure. */
-static char *borrow_str(ledger_state *st, cache_reader *rd)
+static char *borrow_str(struct cache_block **arena, cache_reader *rd)
 {
 	uint32_t n = cache_get_u32(rd);
 	const uint8_t *p = cache_take(rd, n);
@@ -358,7 +389,7 @@ static char *borrow_str(ledger_state *st, cache_reader *rd)
 
 	if (!p || n == 0)
 		return NULL;
-	if (!(s = borrow(st, (size_t)n + 1))) {
+	if (!(s = borrow(arena, (size_t)n + 1))) {
 		rd->ok = 0;
 		return NULL;
 	}
@@ -379,9 +410,12 @@ static const char *static_code(cache_reader *rd)
 	return NULL;
 }
 
-static int load_entry(ledger_state *st, cache_reader *rd)
+/*
+ * Decode the next entry into e, borrowing from the arena.  The entry is
+ * its caller's to release (entry_release) whatever this returns.
+ */
+static int load_entry(entry *e, struct cache_block **arena, cache_reader *rd)
 {
-	entry *e = &st->entries[st->count];
 	uint8_t flags, sig;
 	const uint8_t *body;
 	const char *type;
@@ -396,15 +430,14 @@ static int load_entry(ledger_state *st, cache_reader *rd)
 	e->has_incident = (flags & F_HAS_INCIDENT) != 0;
 	e->sig = sig <= SIG_BAD ? (sig_state)sig : SIG_UNCHECKED;
 	if (!(flags & F_OWN_PATH))
-		e->path = borrow_str(st, rd);
+		e->path = borrow_str(arena, rd);
 	cache_get(rd, e->id, 32);
-	if (flags & F_OWN_PATH && (e->path = borrow(st, LEDGER_RECORD_PATH_LEN + 1)))
+	if (flags & F_OWN_PATH && (e->path = borrow(arena, LEDGER_RECORD_PATH_LEN + 1)))
 		own_path(e->path, e->id);
 	e->fail_code = static_code(rd);
 	e->fail_rule = e->fail_code ? "FORMAT-2" : NULL;
 	e->fail_message = cache_get_str(rd);
 	e->cached = 1 + (int)e->sig;
-	st->count++; /* owned by the state from here, released with it */
 	if (!e->path)
 		rd->ok = 0;
 	if (e->fail_code && strcmp(e->fail_code, "schema-invalid") != 0)
@@ -417,7 +450,7 @@ static int load_entry(ledger_state *st, cache_reader *rd)
 		memcpy(e->type, type, n);
 		e->type[n] = '\0';
 	}
-	e->author = borrow_str(st, rd);
+	e->author = borrow_str(arena, rd);
 	cache_get(rd, e->kid, 32);
 	e->seq = cache_get_i64(rd);
 	cache_get(rd, e->prev, 32);
@@ -427,7 +460,7 @@ static int load_entry(ledger_state *st, cache_reader *rd)
 		cache_get(rd, e->sig_bytes, 64);
 	e->nrefs = cache_get_u32(rd);
 	if (rd->ok && e->nrefs) {
-		if ((size_t)(rd->end - rd->p) / 32 < e->nrefs || !(e->refs = borrow(st, e->nrefs * 32))) {
+		if ((size_t)(rd->end - rd->p) / 32 < e->nrefs || !(e->refs = borrow(arena, e->nrefs * 32))) {
 			e->nrefs = 0;
 			rd->ok = 0;
 		} else {
@@ -529,13 +562,109 @@ static int load_segment(ledger_state *st, cache_reader *rd, char tip[LEDGER_OID_
 	if (!seg.ok || state_reserve_entries(st, st->count + (size_t)count + 1024) < 0)
 		return -1;
 	for (uint32_t i = 0; i < count; i++)
-		if (load_entry(st, &seg) < 0)
+		if (load_entry(&st->entries[st->count++], &st->cache_arena, &seg) < 0)
 			return -1;
 	if (!seg.ok || seg.p != seg.end)
 		return -1;
 	memcpy(tip, next, LEDGER_OID_HEX_LEN);
 	rd->p = seg.end;
 	return 1;
+}
+
+/* Entries [first, end) of the base, decoded from rd (their bytes, exactly) on one thread. */
+typedef struct {
+	entry *entries;
+	size_t first, end, done; /* entries [first, first + done) are to be released */
+	struct cache_block *arena;
+	cache_reader rd;
+	int r;
+} base_part;
+
+static void *decode_part(void *arg)
+{
+	base_part *part = arg;
+
+	for (size_t i = part->first; i < part->end && part->r == 0; i++) {
+		part->r = load_entry(&part->entries[i], &part->arena, &part->rd);
+		part->done++;
+	}
+	if (part->r == 0 && (!part->rd.ok || part->rd.p != part->rd.end))
+		part->r = -1;
+	return NULL;
+}
+
+/* The k-th offset of the base's table. */
+static uint64_t chunk_offset(const uint8_t *table, size_t k)
+{
+	uint64_t off;
+
+	memcpy(&off, table + k * sizeof(off), sizeof(off));
+	return off;
+}
+
+/*
+ * The base's `count` entries into st->entries[0, count), in two halves on
+ * two threads from some size on: the table holds where each chunk of
+ * CHUNK_ENTRIES entries starts and where the base ends, and each half
+ * must end exactly where the next begins.  On success st->count = count
+ * and *end is the base's end; on failure nothing is left allocated.
+ */
+static int decode_base(ledger_state *st, const uint8_t *buf, size_t size, const uint8_t *table,
+                       size_t nchunks, size_t count, const uint8_t **end)
+{
+	base_part parts[2];
+	size_t nparts = nchunks >= 4 ? 2 : 1, first_chunk = 0;
+	pthread_t tid;
+	int started = 0, r = 0;
+
+	if (chunk_offset(table, 0) != (size_t)(table + (nchunks + 1) * 8 - buf) ||
+	    chunk_offset(table, nchunks) > size)
+		return -1;
+	for (size_t k = 0; k < nchunks; k++)
+		if (chunk_offset(table, k + 1) <= chunk_offset(table, k))
+			return -1;
+	memset(parts, 0, sizeof(parts));
+	for (size_t p = 0; p < nparts; p++) {
+		size_t last_chunk = p + 1 == nparts ? nchunks : nchunks / 2;
+
+		parts[p].entries = st->entries;
+		parts[p].first = first_chunk * CHUNK_ENTRIES;
+		parts[p].end = p + 1 == nparts ? count : last_chunk * CHUNK_ENTRIES;
+		parts[p].rd.p = buf + chunk_offset(table, first_chunk);
+		parts[p].rd.end = buf + chunk_offset(table, last_chunk);
+		parts[p].rd.ok = 1;
+		first_chunk = last_chunk;
+	}
+	if (nparts == 2)
+		started = pthread_create(&tid, NULL, decode_part, &parts[1]) == 0;
+	decode_part(&parts[0]);
+	if (started)
+		pthread_join(tid, NULL);
+	else if (nparts == 2)
+		decode_part(&parts[1]);
+	for (size_t p = 0; p < nparts; p++)
+		r |= parts[p].r;
+	for (size_t p = 0; p < nparts; p++) {
+		if (r != 0) {
+			for (size_t i = parts[p].first; i < parts[p].first + parts[p].done; i++)
+				entry_release(&st->entries[i]);
+			arena_free(&parts[p].arena);
+			continue;
+		}
+		/* The state's arena takes the part's blocks. */
+		while (parts[p].arena) {
+			struct cache_block *b = parts[p].arena;
+
+			parts[p].arena = b->next;
+			b->next = st->cache_arena;
+			st->cache_arena = b;
+		}
+	}
+	if (r != 0)
+		return -1;
+	st->count = count;
+	*end = buf + chunk_offset(table, nchunks);
+	return 0;
 }
 
 int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *root_id,
@@ -547,7 +676,8 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	unsigned int segments = 0;
 	struct stat sb;
 	cache_reader rd;
-	uint32_t count;
+	const uint8_t *table;
+	uint32_t count, nchunks;
 	int fd = -1, r = -1, s;
 
 	if (cache_path(&path, st) < 0)
@@ -575,14 +705,13 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	if (load_commit_findings(st, &rd) < 0)
 		goto done;
 	count = cache_get_u32(&rd);
+	nchunks = cache_get_u32(&rd);
 	/* Not more entries than the file can hold (2 flag bytes, an id, 2 string lengths each). */
-	if (count > (size_t)(rd.end - rd.p) / (2 + 32 + 4 + 4) ||
-	    state_reserve_entries(st, (size_t)count + 1024) < 0)
-		goto done;
-	for (uint32_t i = 0; i < count; i++)
-		if (load_entry(st, &rd) < 0)
-			goto done;
-	if (!rd.ok)
+	if (!rd.ok || st->count != 0 || nchunks != (count + CHUNK_ENTRIES - 1) / CHUNK_ENTRIES ||
+	    !(table = cache_take(&rd, ((size_t)nchunks + 1) * 8)) ||
+	    count > (size_t)(rd.end - rd.p) / (2 + 32 + 4 + 4) ||
+	    state_reserve_entries(st, (size_t)count + 1024) < 0 ||
+	    decode_base(st, buf, size, table, nchunks, count, &rd.p) < 0)
 		goto done;
 	for (;;) {
 		const uint8_t *at = rd.p;
