@@ -608,6 +608,42 @@ START_TEST(cache_segments_survive_tearing)
 }
 END_TEST
 
+/*
+ * The base's table of where its chunks of entries start (the halves two
+ * threads decode) is checked: a wrong offset costs a full verification.
+ */
+START_TEST(cache_chunk_table_is_checked)
+{
+	/* magic, tip, root, schemas checked, commit findings, count, chunks: then the table */
+	const off_t findings_at = 8 + 40 + 64 + 4, table_at = findings_at + 4 + 4 + 4;
+	ledger_state *st;
+	uint32_t findings = 1;
+	char path[4200];
+	size_t checked;
+	FILE *f;
+
+	ledger_state_free(load(1));
+	snprintf(path, sizeof(path), "%s/cymat/verified", ledger_repo_git_dir(fx.repo));
+	f = fopen(path, "rb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseeko(f, findings_at, SEEK_SET), 0);
+	ck_assert_uint_eq(fread(&findings, sizeof(findings), 1, f), 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_uint_eq(findings, 0); /* so that the table is where the test looks */
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 0);
+	/* the first chunk's offset, one off */
+	cache_damage(-1, table_at);
+	st = load(1);
+	ck_assert_uint_gt(ledger_report_stats_of(ledger_state_report(st))->records, 0);
+	ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->checked,
+	                  ledger_report_stats_of(ledger_state_report(st))->records);
+	ledger_state_free(st);
+	cached_matches_full(&checked);
+	ck_assert_uint_eq(checked, 0);
+}
+END_TEST
+
 START_TEST(judge_refuses_before_writing)
 {
 	ledger_state *st = load(0);
@@ -933,6 +969,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, gaps_and_missing_refs_are_pending);
 	tcase_add_test(tc, incremental_verification_matches_full);
 	tcase_add_test(tc, cache_segments_survive_tearing);
+	tcase_add_test(tc, cache_chunk_table_is_checked);
 	tcase_add_test(tc, judge_refuses_before_writing);
 	tcase_add_test(tc, judge_matches_verification_after_writing);
 	tcase_add_test(tc, commit_signatures_are_checked);
