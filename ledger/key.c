@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,13 +443,27 @@ done:
 	return r;
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+/*
+ * EVP_sha256() makes every EVP_Digest look its implementation up in the
+ * provider again (over a third of hashing a record's 1 KB); fetched once,
+ * it is not.  Held until the process ends.
+ */
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void ledger_sha256(uint8_t out[LEDGER_SHA256_LEN], const void *data, size_t len)
 {
 	/*
 	 * Only a broken OpenSSL installation can fail SHA-256; the API has no
 	 * error path and a wrong hash would be worse than stopping.
 	 */
-	if (EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) != 1)
+	if (pthread_once(&sha256_once, sha256_fetch) != 0 || !sha256_md ||
+	    EVP_Digest(data, len, out, NULL, sha256_md, NULL) != 1)
 		abort();
 }
 
