@@ -10,6 +10,7 @@
 
 #include "ledger/crypto.h"
 #include "ledger/error.h"
+#include "hex.h"
 
 static const char base64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -147,16 +148,8 @@ void ledger_hex(char *out, const uint8_t *data, size_t len)
 	out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-int ledger_unhex(uint8_t *out, size_t len, const char *hex)
+/* Why hex is not 2*len lowercase digits, at its first fault. */
+static int unhex_error(size_t len, const char *hex)
 {
 	size_t i;
 
@@ -165,15 +158,25 @@ int ledger_unhex(uint8_t *out, size_t len, const char *hex)
 			return ledger_error_set(LEDGER_EINVALID,
 			                        "hex: \"%s\" is shorter than %zu digits",
 			                        hex, 2 * len);
-		if (hex_value(hex[i]) < 0)
+		if (!hex_digit(hex[i]))
 			return ledger_error_set(LEDGER_EINVALID,
 			                        "hex: invalid digit at offset %zu (lowercase hex expected)",
 			                        i);
 	}
+	return ledger_error_set(LEDGER_EINVALID, "hex: longer than %zu digits", 2 * len);
+}
+
+int ledger_unhex(uint8_t *out, size_t len, const char *hex)
+{
+	size_t i;
+
+	/* Every digit is checked before out is written: NUL, like any non-digit, stops the scan. */
+	for (i = 0; i < 2 * len; i++)
+		if (!hex_digit(hex[i]))
+			return unhex_error(len, hex);
 	if (hex[2 * len] != '\0')
-		return ledger_error_set(LEDGER_EINVALID,
-		                        "hex: longer than %zu digits", 2 * len);
+		return unhex_error(len, hex);
 	for (i = 0; i < len; i++)
-		out[i] = (uint8_t)(hex_value(hex[2 * i]) << 4 | hex_value(hex[2 * i + 1]));
+		out[i] = (uint8_t)((hex_digit(hex[2 * i]) - 1) << 4 | (hex_digit(hex[2 * i + 1]) - 1));
 	return 0;
 }

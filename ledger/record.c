@@ -14,6 +14,7 @@
 #include "ledger/error.h"
 #include "ledger/json.h"
 #include "ledger/record.h"
+#include "hex.h"
 #include "utf8.h"
 
 /* The canonical envelope is `{"record":` JCS(R) `,"sig":"` base64 `"}`: members sort "record" < "sig". */
@@ -25,7 +26,7 @@
 static int is_lower_hex(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!hex_digit(s[i]))
 			return 0;
 	return s[n] == '\0';
 }

@@ -232,6 +232,37 @@ START_TEST(test_hex)
 }
 END_TEST
 
+/* Every byte value both ways; a refusal names its first fault and leaves out as it was. */
+START_TEST(test_hex_every_byte)
+{
+	uint8_t all[256], back[256], one[1] = { 0x5a };
+	char text[2 * sizeof(all) + 1], two[3] = "00";
+
+	for (size_t i = 0; i < sizeof(all); i++)
+		all[i] = (uint8_t)i;
+	ledger_hex(text, all, sizeof(all));
+	ck_assert_int_eq(ledger_unhex(back, sizeof(back), text), 0);
+	ck_assert_mem_eq(back, all, sizeof(all));
+	for (int c = 1; c < 256; c++) {
+		int digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+
+		two[1] = (char)c;
+		ck_assert_int_eq(ledger_unhex(one, 1, two), digit ? 0 : LEDGER_EINVALID);
+		if (!digit) {
+			ck_assert_uint_eq(one[0], 0x5a);
+			ck_assert_str_eq(ledger_error_last()->message,
+			                 "hex: invalid digit at offset 1 (lowercase hex expected)");
+		}
+		one[0] = 0x5a;
+	}
+	ck_assert_int_eq(ledger_unhex(one, 1, "a"), LEDGER_EINVALID);
+	ck_assert_str_eq(ledger_error_last()->message, "hex: \"a\" is shorter than 2 digits");
+	ck_assert_int_eq(ledger_unhex(one, 1, "abc"), LEDGER_EINVALID);
+	ck_assert_str_eq(ledger_error_last()->message, "hex: longer than 2 digits");
+	ck_assert_uint_eq(one[0], 0x5a);
+}
+END_TEST
+
 START_TEST(test_sha256_and_key_id)
 {
 	char hex[LEDGER_HEX_ID_LEN + 1], kid[LEDGER_HEX_ID_LEN + 1];
@@ -1190,6 +1221,7 @@ static Suite *crypto_suite(void)
 	tcase_add_test(tc, test_base64_refuses_non_canonical);
 	tcase_add_test(tc, test_base64_roundtrip);
 	tcase_add_test(tc, test_hex);
+	tcase_add_test(tc, test_hex_every_byte);
 	tcase_add_test(tc, test_sha256_and_key_id);
 	tcase_add_test(tc, test_random);
 	suite_add_tcase(s, tc);
