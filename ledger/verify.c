@@ -443,26 +443,141 @@ static int report_append(ledger_report *to, const ledger_report *from)
  * section 4).  Records carry their own signatures, so an unsigned commit or
  * one signed by a stranger is a warning; a signature that does not verify is
  * an error: the commit was altered.
+ *
+ * The signatures are checked on a thread of their own while the last files
+ * are checked and indexed (reading the commits, whose messages name every
+ * record, is most of it); whether the ledger knows a signer is decided once
+ * its keys are all known.  The thread alone uses the repository meanwhile.
  */
-static int check_commit_signature(const char *commit, const char *armour, const char *data,
-                                  size_t len, void *payload)
-{
-	ledger_state *st = payload;
-	uint8_t signer[32], kid[32], pub[32];
+enum { COMMIT_UNSIGNED, COMMIT_BAD, COMMIT_SIGNED };
 
-	if (!armour)
-		return report_add(st->report, LEDGER_SEVERITY_WARNING, "commit-unsigned", "FORMAT-4",
-		                  NULL, NULL, commit, "%s", "the commit is not signed");
-	if (ledger_sshsig_verify(signer, armour, "git", (const uint8_t *)data, len) < 0)
-		return report_add(st->report, LEDGER_SEVERITY_ERROR, "commit-bad-signature",
-		                  "FORMAT-4", NULL, NULL, commit, "the commit's signature: %s",
-		                  ledger_error_last()->message);
-	ledger_sha256(kid, signer, sizeof(signer));
-	if (!trust_public_key(st, kid, pub))
-		return report_add(st->report, LEDGER_SEVERITY_WARNING, "commit-unknown-signer",
-		                  "FORMAT-4", NULL, NULL, commit, "%s",
-		                  "the commit is signed by a key no root or principal record binds");
+typedef struct {
+	char commit[LEDGER_OID_HEX_LEN + 1];
+	int kind;
+	uint8_t kid[32]; /* COMMIT_SIGNED: the signer's key id */
+	char *why;       /* COMMIT_BAD: why the signature does not verify */
+} commit_signature;
+
+typedef struct {
+	ledger_repo *repo;
+	const char *from, *to;
+	commit_signature *items; /* oldest first */
+	size_t count, capacity;
+	int error_code; /* and message, of the walk's error, for the caller's thread */
+	char error_message[1024];
+	pthread_t tid;
+	int started;
+} commit_check;
+
+static int note_commit_signature(const char *commit, const char *armour, const char *data,
+                                 size_t len, void *payload)
+{
+	commit_check *cc = payload;
+	commit_signature *c;
+	uint8_t signer[32];
+
+	if (cc->count == cc->capacity) {
+		size_t capacity = cc->capacity ? 2 * cc->capacity : 64;
+		commit_signature *bigger = realloc(cc->items, capacity * sizeof(*bigger));
+
+		if (!bigger)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		cc->items = bigger;
+		cc->capacity = capacity;
+	}
+	c = &cc->items[cc->count];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->commit, sizeof(c->commit), "%s", commit);
+	if (!armour) {
+		c->kind = COMMIT_UNSIGNED;
+	} else if (ledger_sshsig_verify(signer, armour, "git", (const uint8_t *)data, len) < 0) {
+		c->kind = COMMIT_BAD;
+		if (!(c->why = strdup(ledger_error_last()->message)))
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	} else {
+		c->kind = COMMIT_SIGNED;
+		ledger_sha256(c->kid, signer, sizeof(signer));
+	}
+	cc->count++;
 	return 0;
+}
+
+static void *commit_check_thread(void *arg)
+{
+	commit_check *cc = arg;
+	int r = ledger_repo_foreach_commit_signature(cc->repo, cc->from, cc->to,
+	                                             note_commit_signature, cc);
+
+	if (r < 0) {
+		const ledger_error *err = ledger_error_last();
+
+		cc->error_code = r;
+		snprintf(cc->error_message, sizeof(cc->error_message), "%s",
+		         err && err->message ? err->message : "cannot check the commit signatures");
+	}
+	return NULL;
+}
+
+static int commit_check_start(commit_check *cc)
+{
+	int error;
+
+	if ((error = pthread_create(&cc->tid, NULL, commit_check_thread, cc)) != 0)
+		return ledger_error_set(LEDGER_ENOMEM, "cannot start a thread: %s", strerror(error));
+	cc->started = 1;
+	return 0;
+}
+
+static void commit_check_join(commit_check *cc)
+{
+	if (cc->started) {
+		pthread_join(cc->tid, NULL);
+		cc->started = 0;
+	}
+}
+
+/* Wait for the check: 0, or its error. */
+static int commit_check_wait(commit_check *cc)
+{
+	commit_check_join(cc);
+	return cc->error_code < 0 ? ledger_error_set(cc->error_code, "%s", cc->error_message) : 0;
+}
+
+/* Joins a check still running (an error before its end), and keeps the error message. */
+static void commit_check_release(commit_check *cc)
+{
+	commit_check_join(cc);
+	for (size_t i = 0; i < cc->count; i++)
+		free(cc->items[i].why);
+	free(cc->items);
+	cc->items = NULL;
+	cc->count = cc->capacity = 0;
+}
+
+/* The findings of the commits' signatures, once the ledger's keys are known. */
+static int report_commit_signatures(ledger_state *st, const commit_check *cc)
+{
+	uint8_t pub[32];
+	int r = 0;
+
+	for (size_t i = 0; i < cc->count && r == 0; i++) {
+		const commit_signature *c = &cc->items[i];
+
+		if (c->kind == COMMIT_UNSIGNED)
+			r = report_add(st->report, LEDGER_SEVERITY_WARNING, "commit-unsigned",
+			               "FORMAT-4", NULL, NULL, c->commit, "%s",
+			               "the commit is not signed");
+		else if (c->kind == COMMIT_BAD)
+			r = report_add(st->report, LEDGER_SEVERITY_ERROR, "commit-bad-signature",
+			               "FORMAT-4", NULL, NULL, c->commit, "the commit's signature: %s",
+			               c->why);
+		else if (!trust_public_key(st, c->kid, pub))
+			r = report_add(st->report, LEDGER_SEVERITY_WARNING, "commit-unknown-signer",
+			               "FORMAT-4", NULL, NULL, c->commit, "%s",
+			               "the commit is signed by a key no root or principal record "
+			               "binds");
+	}
+	return r;
 }
 
 /* The root to trust: the caller's, else the pinned one, else the LEDGER file's (a warning). */
@@ -630,12 +745,13 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	char cached_tip[LEDGER_OID_HEX_LEN + 1] = "", since[LEDGER_OID_HEX_LEN + 1] = "";
 	const char *from = NULL;
 	ledger_state *st;
-	size_t first_unchecked, first_new, ncommits = 0, unchecked_before = 0, unchecked_after = 0;
+	size_t first_unchecked, first_new, unchecked_before = 0, unchecked_after = 0;
 	unsigned int threads;
 	int moved;
 	gatherer gather;
 	store_check_read_cbs cbs;
 	ledger_report *history = NULL;
+	commit_check commits;
 	size_t findings_before_cache;
 	schema_loader schemas;
 	int cache_ok = 0, schemas_checked = 0;
@@ -643,6 +759,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	int r;
 
 	*out = NULL;
+	memset(&commits, 0, sizeof(commits));
 	if (!opts)
 		opts = &defaults;
 	threads = thread_count(opts->threads);
@@ -735,12 +852,17 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		gather_wait(&gather);
 		goto done;
 	}
+	commits.repo = repo;
+	commits.from = from ? from : (since[0] ? since : NULL);
+	commits.to = st->tip;
+	/* Nothing new: no commit to check or count. */
+	if (moved && (r = commit_check_start(&commits)) < 0) {
+		gather_wait(&gather);
+		goto done;
+	}
 	gather_flush(&gather, 0);
 	if ((r = gather.error) < 0 || (r = report_append(st->report, history)) < 0)
 		goto done;
-	if (moved)
-		ledger_repo_count_commits(&ncommits, repo, from, st->tip);
-	st->report->stats.commits = ncommits;
 	/* Back to path order, the order everything after and the cache see. */
 	qsort(st->entries + first_new, st->count - first_new, sizeof(*st->entries), rank_cmp);
 	if ((r = index_entries(st)) < 0 || (r = trust_collect_keys(st)) < 0)
@@ -748,9 +870,9 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	for (size_t i = first_unchecked; i < first_new; i++)
 		if (!st->entries[i].fail_code)
 			st->entries[i].sig = SIG_OK;
-	if (moved && (r = ledger_repo_foreach_commit_signature(repo, from, st->tip,
-	                                                       check_commit_signature, st)) < 0)
+	if ((r = commit_check_wait(&commits)) < 0 || (r = report_commit_signatures(st, &commits)) < 0)
 		goto done;
+	st->report->stats.commits = commits.count;
 	if ((r = reread_unchecked(st, first_unchecked)) < 0)
 		goto done;
 	for (size_t i = 0; i < st->count; i++)
@@ -792,6 +914,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	st = NULL; /* transferred */
 	r = 0;
 done:
+	commit_check_release(&commits);
 	if (schemas.started)
 		ledger_schemas_free(schemas_wait(&schemas));
 	ledger_report_free(history);
