@@ -776,7 +776,6 @@ static int take_records(ledger_policy *pol, const cache_file *cf, const char **s
 	for (uint32_t c = 0; c < cf->nprefix; c++) {
 		const cached *p = &cf->recs[c];
 		precord *r;
-		int ret;
 
 		if (p->moved)
 			continue;
@@ -815,8 +814,8 @@ static int take_records(ledger_policy *pol, const cache_file *cf, const char **s
 				if (policy_index_get(pol, p->deps + (size_t)k * 32, &r->deps[r->ndeps]))
 					r->ndeps++;
 		}
-		if ((ret = policy_index_put(pol, p->id, pol->nrecs - 1)) < 0)
-			return ret;
+		/* policy_index_put, with the entry cache_check found by the same id. */
+		pol->rec_of[p->entry] = pol->nrecs;
 		pol->order[pol->nprefix++] = pol->nrecs - 1;
 	}
 	return 0;
