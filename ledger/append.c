@@ -231,7 +231,9 @@ static int is_act(const char *type)
 /*
  * The agreement's rules on the records the verifier accepts, judged in
  * order after everything in the ledger: their findings about an act join
- * its report, and an error refuses it.
+ * its report, and an error refuses it.  An act the verifier holds pending
+ * (a gap in its chain, a reference that has not arrived) waits, unjudged,
+ * as it will in the ledger: the rules' findings about it are not its own.
  */
 static int judge_acts(ledger_append_result *out, const ledger_state *state, ledger_repo *repo)
 {
@@ -249,7 +251,8 @@ static int judge_acts(ledger_append_result *out, const ledger_state *state, ledg
 		ledger_report *mine = out->reports[i];
 		size_t before = ledger_report_count_severity(mine, LEDGER_SEVERITY_ERROR);
 
-		if (!is_act(out->records[i]->type))
+		if (!is_act(out->records[i]->type) ||
+		    ledger_report_count_severity(mine, LEDGER_SEVERITY_PENDING))
 			continue;
 		for (size_t k = 0; k < ledger_report_count(rules); k++) {
 			const ledger_finding *f = ledger_report_get(rules, k);
@@ -370,16 +373,6 @@ int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key
 		seq = out->records[i]->seq;
 		memcpy(prev, out->records[i]->id, sizeof(prev));
 
-		if (!opts->no_judge) {
-			error = ledger_state_judge(&out->reports[i], judged, out->records[i]);
-			if (error < 0) {
-				ledger_error_prefix("cannot judge record %s", out->records[i]->id);
-				goto done;
-			}
-			if (ledger_report_count_severity(out->reports[i], LEDGER_SEVERITY_ERROR) > 0)
-				out->refused++;
-		}
-
 		error = ledger_record_envelope(&envelope, &files[i].len, out->records[i]);
 		if (error < 0) {
 			ledger_error_prefix("record %s", out->records[i]->id);
@@ -388,6 +381,18 @@ int ledger_append(ledger_append_result *out, ledger_repo *repo, const ledger_key
 		files[i].data = envelope;
 		ledger_record_path(paths[i], out->records[i]->id);
 		files[i].path = paths[i];
+	}
+	/* Each record as the verifier will see it: with the others of the batch in the ledger. */
+	if (!opts->no_judge) {
+		error = ledger_state_judge_batch(out->reports, judged,
+		                                 (const ledger_record *const *)out->records, count);
+		if (error < 0) {
+			ledger_error_prefix("cannot judge the records");
+			goto done;
+		}
+		for (i = 0; i < count; i++)
+			if (ledger_report_count_severity(out->reports[i], LEDGER_SEVERITY_ERROR) > 0)
+				out->refused++;
 	}
 	if (!opts->no_judge && !out->refused && (error = judge_acts(out, judged, repo)) < 0)
 		goto done;

@@ -141,12 +141,14 @@ int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report 
 /* trust.c: judge every entry (keys, chains, references); fills state->report. */
 int trust_judge(ledger_state *state);
 /*
- * trust.c: the findings trust_judge would make about `cand` as one more
- * entry of `state` (trust_judge'd already), in a new report: 1; or 0 when
- * only judging the whole ledger with it answers (a trust record, a key and
- * seq or an id the ledger has, a revoked key).  Only reads the state.
+ * trust.c: the findings trust_judge would make about `cands` (records to
+ * be appended together) as more entries of `state` (trust_judge'd
+ * already), in a new report: 1; or 0 when only judging the whole ledger
+ * with them answers (a trust record, a key and seq or an id the ledger or
+ * the batch has, a revoked key).  Only reads the state.
  */
-int trust_judge_candidate(ledger_report **out, const ledger_state *state, const entry *cand);
+int trust_judge_candidates(ledger_report **out, const ledger_state *state, const entry *cands,
+                           size_t ncands);
 /* Index the Ed25519 key of every root and principal body by kid (idempotent). */
 int trust_collect_keys(ledger_state *state);
 /* 1 and the key when some root or principal record carries key `kid`, else 0. */

@@ -1095,50 +1095,116 @@ static size_t chain_find(const ledger_state *st, const uint8_t kid[32], int64_t 
 }
 
 /*
- * What trust_judge would find about one more entry, a candidate that is no
- * trust record: it binds, revokes and roots nothing, so the state's
- * bindings, revocations and roots stand as they are, and of the chains only
- * its own place counts (the key's records with seq - 1 before it).  It is
- * judged in a view of the state that shares all that and holds only those
- * entries and the candidate.  Unless it equivocates (that revokes its key),
- * repeats an id the ledger holds (whose findings would be the candidate's
- * too) or is signed by a revoked key (the finding names the revocation by
- * the state's entries): then 0, and only a full judgement answers.
+ * The state's chain records of cand's key with seq - 1 or seq: [*first,
+ * *end) of st->chain.  0; or 1 when one has cand's seq (an equivocation).
  */
-int trust_judge_candidate(ledger_report **out, const ledger_state *st, const entry *cand)
+static int chain_neighbours(size_t *first, size_t *end, const ledger_state *st,
+                            const entry *cand)
+{
+	size_t k;
+
+	*first = chain_find(st, cand->kid, cand->seq - 1);
+	for (k = *first; k < st->nchain; k++) {
+		const entry *e = &st->entries[st->chain[k]];
+
+		if (memcmp(e->kid, cand->kid, 32) != 0 || e->seq > cand->seq)
+			break;
+		if (e->seq == cand->seq)
+			return 1;
+	}
+	*end = k;
+	return 0;
+}
+
+static int among(const entry *cands, size_t n, const uint8_t id[32])
+{
+	for (size_t k = 0; k < n; k++)
+		if (memcmp(cands[k].id, id, 32) == 0)
+			return 1;
+	return 0;
+}
+
+static int compare_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * What trust_judge would find about more entries, candidates appended
+ * together (a batch) that are no trust records: they bind, revoke and root
+ * nothing, so the state's bindings, revocations and roots stand as they
+ * are, and of the chains only the candidates' own places count (their
+ * keys' records with seq - 1 before them, the other candidates among
+ * them).  They are judged in a view of the state that shares all that and
+ * holds only those entries and the candidates; a reference to another
+ * candidate is found, as the ledger holding them all would find it.
+ * Unless one equivocates (that revokes its key), repeats an id the ledger
+ * or the batch holds (whose findings would be the candidate's too) or is
+ * signed by a revoked key (the finding names the revocation by the state's
+ * entries): then 0, and only a full judgement answers.
+ */
+int trust_judge_candidates(ledger_report **out, const ledger_state *st, const entry *cands,
+                           size_t ncands)
 {
 	ledger_state view;
-	size_t *order = NULL, n = 0, first = 0, k, at;
+	size_t *order = NULL, *picked = NULL, npicked = 0, nrefs = 0, n, norder = 0;
+	size_t first, end, k, m, at;
+	uint8_t (*refs)[32] = NULL, (*ref)[32];
 	int r;
 
 	*out = NULL;
-	if (cand->trust || entry_is_trust_type(cand->type) || idmap_get(&st->by_id, cand->id, &at) ||
-	    revoked(st, cand->kid, cand->time, cand->seq))
-		return 0;
+	memset(&view, 0, sizeof(view));
+	for (m = 0; m < ncands; m++) {
+		const entry *c = &cands[m];
+
+		if (c->trust || entry_is_trust_type(c->type) || idmap_get(&st->by_id, c->id, &at) ||
+		    revoked(st, c->kid, c->time, c->seq) || among(cands, m, c->id))
+			return 0;
+		for (k = 0; k < m; k++)
+			if (c->sig == SIG_OK && cands[k].sig == SIG_OK &&
+			    memcmp(cands[k].kid, c->kid, 32) == 0 && cands[k].seq == c->seq)
+				return 0;
+		if (c->sig == SIG_OK) {
+			if (chain_neighbours(&first, &end, st, c))
+				return 0;
+			npicked += end - first;
+		}
+		nrefs += c->nrefs;
+	}
 	/* by_id leaves out the files that failed their checks; so few, they are looked through. */
 	for (k = 0; st->nfailed && k < st->count; k++)
 		if (st->entries[k].fail_code && st->entries[k].has_id &&
-		    memcmp(st->entries[k].id, cand->id, 32) == 0)
+		    among(cands, ncands, st->entries[k].id))
 			return 0;
-	if (cand->sig == SIG_OK) {
-		first = chain_find(st, cand->kid, cand->seq - 1);
-		for (k = first; k < st->nchain; k++) {
-			const entry *e = &st->entries[st->chain[k]];
-
-			if (memcmp(e->kid, cand->kid, 32) != 0 || e->seq > cand->seq)
-				break;
-			if (e->seq == cand->seq)
-				return 0;
-			n++;
-		}
+	picked = malloc((npicked + 1) * sizeof(*picked));
+	refs = malloc((nrefs + 1) * sizeof(*refs));
+	if (!picked || !refs) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
 	}
+	npicked = 0;
+	for (m = 0; m < ncands; m++) {
+		if (cands[m].sig != SIG_OK)
+			continue;
+		chain_neighbours(&first, &end, st, &cands[m]);
+		while (first < end)
+			picked[npicked++] = first++;
+	}
+	/* Neighbours two candidates share are taken once. */
+	qsort(picked, npicked, sizeof(*picked), compare_size);
+	for (k = n = 0; k < npicked; k++)
+		if (!n || picked[n - 1] != picked[k])
+			picked[n++] = picked[k];
+
 	view = *st;
-	view.count = n + 1;
+	view.count = n + ncands;
 	view.report = NULL;
-	view.entries = malloc((n + 1) * sizeof(*view.entries));
-	view.invalid = calloc(n + 1, 1);
-	view.pending = calloc(n + 1, 1);
-	order = malloc((n + 1) * sizeof(*order));
+	view.entries = malloc(view.count * sizeof(*view.entries));
+	view.invalid = calloc(view.count, 1);
+	view.pending = calloc(view.count, 1);
+	order = malloc(view.count * sizeof(*order));
 	if (!view.entries || !view.invalid || !view.pending || !order) {
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
@@ -1146,29 +1212,45 @@ int trust_judge_candidate(ledger_report **out, const ledger_state *st, const ent
 	if ((r = report_new(&view.report)) < 0)
 		goto done;
 	for (k = 0; k < n; k++) {
-		view.entries[k] = st->entries[st->chain[first + k]];
-		order[k] = k;
+		view.entries[k] = st->entries[st->chain[picked[k]]];
+		order[norder++] = k;
 	}
-	view.entries[n] = *cand;
-	order[n] = n;
-	if (cand->sig == SIG_OK) {
-		sort_state = &view;
-		if ((r = sort_kid_seq(&view, order, n + 1)) < 0 ||
-		    (r = chain_checks(&view, order, n + 1)) < 0)
-			goto done;
+	ref = refs;
+	for (m = 0; m < ncands; m++) {
+		entry *c = &view.entries[n + m];
+
+		*c = cands[m];
+		/* What the view lacks of the ledger with the batch in it: the other candidates. */
+		c->refs = ref;
+		c->nrefs = 0;
+		for (k = 0; k < cands[m].nrefs; k++)
+			if (!among(cands, ncands, cands[m].refs[k]))
+				memcpy(c->refs[c->nrefs++], cands[m].refs[k], 32);
+		ref += c->nrefs;
+		if (c->has_incident && among(cands, ncands, c->incident))
+			c->has_incident = 0;
+		if (c->sig == SIG_OK)
+			order[norder++] = n + m;
 	}
-	if (!view.invalid[n] && (r = judge_entry(&view, n)) < 0)
+	sort_state = &view;
+	if ((r = sort_kid_seq(&view, order, norder)) < 0 ||
+	    (r = chain_checks(&view, order, norder)) < 0)
 		goto done;
+	for (m = 0; m < ncands; m++)
+		if (!view.invalid[n + m] && (r = judge_entry(&view, n + m)) < 0)
+			goto done;
 	*out = view.report;
 	view.report = NULL; /* transferred */
 	r = 1;
 done:
-	/* The view's entries are copies of the state's and of cand: nothing of theirs is freed. */
+	/* The view's entries are copies of the state's and of cands: nothing of theirs is freed. */
 	free(view.entries);
 	ledger_report_free(view.report);
 	free(view.invalid);
 	free(view.pending);
 	free(order);
+	free(picked);
+	free(refs);
 	return r;
 }
 

@@ -924,16 +924,18 @@ done:
 
 /*
  * trust_judge's findings (about every record) in a copy of the state's entry
- * list with the candidate added: what a record the quick way cannot judge
- * (trust_judge_candidate) costs, a judgement of the whole ledger.
+ * list with the candidates added: what records the quick way cannot judge
+ * (trust_judge_candidates) cost, a judgement of the whole ledger.
  */
-static int judge_in_copy(ledger_report **out, const ledger_state *state, const ledger_record *rec,
-                         const char *path)
+static int judge_in_copy(ledger_report **out, const ledger_state *state,
+                         const ledger_record *const *recs, size_t n,
+                         char (*paths)[LEDGER_RECORD_PATH_LEN + 1])
 {
 	ledger_state copy;
-	entry *candidate;
+	entry *cands;
 	ledger_report *all = NULL;
 	uint8_t pub[32];
+	size_t i;
 	int r;
 
 	*out = NULL;
@@ -941,41 +943,46 @@ static int judge_in_copy(ledger_report **out, const ledger_state *state, const l
 	copy.repo = state->repo;
 	snprintf(copy.root_id, sizeof(copy.root_id), "%s", state->root_id);
 	snprintf(copy.tip, sizeof(copy.tip), "%s", state->tip);
-	copy.entries = malloc((state->count + 1) * sizeof(*copy.entries));
+	copy.entries = malloc((state->count + n) * sizeof(*copy.entries));
 	if (!copy.entries)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	memcpy(copy.entries, state->entries, state->count * sizeof(*copy.entries));
-	copy.count = state->count + 1;
-	candidate = &copy.entries[state->count];
-	memset(candidate, 0, sizeof(*candidate));
-	candidate->path = (char *)path;
-	if ((r = entry_fill(candidate, rec)) < 0)
-		goto done;
-	if (entry_is_trust_type(rec->type))
-		candidate->trust = (ledger_record *)rec;
+	copy.count = state->count + n;
+	cands = &copy.entries[state->count];
+	memset(cands, 0, n * sizeof(*cands));
+	for (i = 0; i < n; i++) {
+		cands[i].path = paths[i];
+		if ((r = entry_fill(&cands[i], recs[i])) < 0)
+			goto done;
+		if (entry_is_trust_type(recs[i]->type))
+			cands[i].trust = (ledger_record *)recs[i];
+	}
 	if ((r = report_new(&all)) < 0)
 		goto done;
 	copy.report = all;
 	if ((r = index_entries(&copy)) < 0 || (r = trust_collect_keys(&copy)) < 0)
 		goto done;
-	candidate->sig = trust_public_key(&copy, candidate->kid, pub) &&
-	                 ledger_record_verify_signature(rec, pub) == 0
-	                         ? SIG_OK
-	                         : SIG_BAD;
+	for (i = 0; i < n; i++)
+		cands[i].sig = trust_public_key(&copy, cands[i].kid, pub) &&
+		               ledger_record_verify_signature(recs[i], pub) == 0
+		                       ? SIG_OK
+		                       : SIG_BAD;
 	if ((r = trust_judge(&copy)) < 0)
 		goto done;
 	*out = all;
 	all = NULL; /* transferred */
 	r = 0;
 done:
-	/* The copy borrows every entry but the candidate's own allocations. */
-	free(candidate->author);
-	free(candidate->refs);
+	/* The copy borrows every entry but the candidates' own allocations. */
+	for (i = 0; i < n; i++) {
+		free(cands[i].author);
+		free(cands[i].refs);
+	}
 	free(copy.entries);
 	idmap_release(&copy.by_id);
 	idmap_release(&copy.pubs);
 	idmap_release(&copy.first_binding);
-	for (size_t i = 0; i < copy.npubs; i++)
+	for (i = 0; i < copy.npubs; i++)
 		ledger_pubkey_free(copy.pub_objects[i]);
 	free(copy.pub_objects);
 	free(copy.pub_table);
@@ -989,55 +996,76 @@ done:
 	return r;
 }
 
-int ledger_state_judge(ledger_report **out, const ledger_state *state, const ledger_record *rec)
+int ledger_state_judge_batch(ledger_report **out, const ledger_state *state,
+                             const ledger_record *const *recs, size_t count)
 {
-	entry candidate;
-	ledger_report *all = NULL, *mine = NULL;
+	entry *cands = NULL;
+	ledger_report *all = NULL;
+	char (*paths)[LEDGER_RECORD_PATH_LEN + 1] = NULL;
 	uint8_t pub[32];
-	char path[LEDGER_RECORD_PATH_LEN + 1];
-	int r;
+	size_t i, k;
+	int trust = 0, r;
 
-	*out = NULL;
-	memset(&candidate, 0, sizeof(candidate));
-	ledger_record_path(path, rec->id);
-	candidate.path = path;
-	if ((r = entry_fill(&candidate, rec)) < 0)
+	for (i = 0; i < count; i++)
+		out[i] = NULL;
+	cands = calloc(count + 1, sizeof(*cands));
+	paths = calloc(count + 1, sizeof(*paths));
+	if (!cands || !paths) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
-	if (!entry_is_trust_type(rec->type)) {
-		/* It adds no key: the state's are the copy's. */
-		candidate.sig = trust_public_key(state, candidate.kid, pub) &&
-		                ledger_record_verify_signature(rec, pub) == 0
-		                        ? SIG_OK
-		                        : SIG_BAD;
-		if ((r = trust_judge_candidate(&all, state, &candidate)) < 0)
-			goto done;
 	}
-	if (!all && (r = judge_in_copy(&all, state, rec, path)) < 0)
+	for (i = 0; i < count; i++) {
+		ledger_record_path(paths[i], recs[i]->id);
+		cands[i].path = paths[i];
+		if ((r = entry_fill(&cands[i], recs[i])) < 0)
+			goto done;
+		trust |= entry_is_trust_type(recs[i]->type);
+		/* No candidate adds a key unless one is a trust record: the state's are the copy's. */
+		cands[i].sig = trust_public_key(state, cands[i].kid, pub) &&
+		               ledger_record_verify_signature(recs[i], pub) == 0
+		                       ? SIG_OK
+		                       : SIG_BAD;
+	}
+	if (!trust && count && (r = trust_judge_candidates(&all, state, cands, count)) < 0)
 		goto done;
-	if ((r = report_new(&mine)) < 0)
+	if (!all && (r = judge_in_copy(&all, state, recs, count, paths)) < 0)
 		goto done;
-	if (state->schemas && ledger_schemas_has(state->schemas, rec->type) &&
-	    ledger_schemas_validate(state->schemas, rec->type, rec->record) < 0 &&
-	    (r = report_add(mine, LEDGER_SEVERITY_ERROR, "schema-invalid", "FORMAT-2", rec->id, path,
-	                    NULL, "%s", ledger_error_last()->message)) < 0)
-		goto done;
-	for (size_t i = 0; i < all->count; i++) {
-		ledger_finding *f = &all->items[i];
+	for (i = 0; i < count; i++) {
+		if ((r = report_new(&out[i])) < 0)
+			goto done;
+		if (state->schemas && ledger_schemas_has(state->schemas, recs[i]->type) &&
+		    ledger_schemas_validate(state->schemas, recs[i]->type, recs[i]->record) < 0 &&
+		    (r = report_add(out[i], LEDGER_SEVERITY_ERROR, "schema-invalid", "FORMAT-2",
+		                    recs[i]->id, paths[i], NULL, "%s",
+		                    ledger_error_last()->message)) < 0)
+			goto done;
+		for (k = 0; k < all->count; k++) {
+			ledger_finding *f = &all->items[k];
 
-		if (strcmp(f->id, rec->id) != 0)
-			continue;
-		if ((r = report_add_copy(mine, f, NULL)) < 0)
-			goto done;
+			if (strcmp(f->id, recs[i]->id) == 0 && (r = report_add_copy(out[i], f, NULL)) < 0)
+				goto done;
+		}
 	}
-	*out = mine;
-	mine = NULL; /* transferred */
 	r = 0;
 done:
-	free(candidate.author);
-	free(candidate.refs);
+	for (i = 0; cands && i < count; i++) {
+		free(cands[i].author);
+		free(cands[i].refs);
+	}
+	free(cands);
+	free(paths);
 	ledger_report_free(all);
-	ledger_report_free(mine);
+	if (r < 0)
+		for (i = 0; i < count; i++) {
+			ledger_report_free(out[i]);
+			out[i] = NULL;
+		}
 	return r;
+}
+
+int ledger_state_judge(ledger_report **out, const ledger_state *state, const ledger_record *rec)
+{
+	return ledger_state_judge_batch(out, state, &rec, 1);
 }
 
 void ledger_state_free(ledger_state *state)

@@ -6,6 +6,7 @@ E2E_TESTS += e2e/t0100-init.sh
 E2E_TESTS += e2e/t0110-principal.sh
 E2E_TESTS += e2e/t0120-revoke.sh
 E2E_TESTS += e2e/t0130-append.sh
+E2E_TESTS += e2e/t0135-append-batch.sh
 E2E_TESTS += e2e/t0140-show-log.sh
 E2E_TESTS += e2e/t0200-clone-verify.sh
 E2E_TESTS += e2e/t0300-reject-tampered.sh

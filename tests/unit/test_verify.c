@@ -769,6 +769,87 @@ START_TEST(judge_matches_verification_after_writing)
 }
 END_TEST
 
+/*
+ * Records appended together are judged as the verifier judges them once
+ * all are written: a chain through the batch has no gap, a reference to
+ * another record of the batch is found, a trust record of the batch binds
+ * or revokes for the others; a genuine gap is still pending.
+ */
+START_TEST(judge_batch_matches_verification_after_writing)
+{
+	testsigner ahead;
+	ledger_record *recs[4][4];
+	ledger_report *verdicts[4];
+	ledger_state *st;
+	json_t *refs;
+	size_t counts[4], b, i;
+
+	/* a chain of three, the third naming the second */
+	recs[0][0] = make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note("a"), NULL);
+	recs[0][1] = make(&fx.csirt, "principal_note", "2026-01-05T00:00:01Z", note("b"), NULL);
+	refs = json_pack("[s]", recs[0][1]->id);
+	recs[0][2] = make(&fx.csirt, "principal_note", "2026-01-05T00:00:02Z", note("c"), refs);
+	json_decref(refs);
+	counts[0] = 3;
+	/* a binding, then a record naming it (the whole-ledger way: a trust record) */
+	recs[1][0] = make(&fx.ciso, "principal", "2026-01-05T00:00:03Z",
+	                  testsigner_entry(&fx.stranger, "member", 1), NULL);
+	refs = json_pack("[s]", recs[1][0]->id);
+	recs[1][1] = make(&fx.ciso, "principal_note", "2026-01-05T00:00:04Z", note("d"), refs);
+	json_decref(refs);
+	counts[1] = 2;
+	/* a gap before the batch: only its first record waits */
+	ahead = fx.csirt;
+	ahead.seq += 5;
+	recs[2][0] = make(&ahead, "principal_note", "2026-01-05T00:00:05Z", note("e"), NULL);
+	recs[2][1] = make(&ahead, "principal_note", "2026-01-05T00:00:06Z", note("f"), NULL);
+	counts[2] = 2;
+	/* a record, then its key's revocation backdated before it */
+	recs[3][0] = make(&fx.csirt, "principal_note", "2026-01-05T00:00:08Z", note("g"), NULL);
+	recs[3][1] = make(&fx.csirt, "revocation", "2026-01-05T00:00:09Z",
+	                  json_pack("{s:s, s:s, s:s}", "kid", fx.csirt.kid, "reason", "retired",
+	                            "effective", "2026-01-05T00:00:07Z"),
+	                  NULL);
+	counts[3] = 2;
+	for (b = 0; b < 4; b++) {
+		size_t findings = 0;
+		char *before[4], *after;
+
+		st = load(1);
+		ck_assert_int_eq(ledger_state_judge_batch(verdicts, st,
+		                                          (const ledger_record *const *)recs[b],
+		                                          counts[b]),
+		                 0);
+		for (i = 0; i < counts[b]; i++) {
+			before[i] = findings_about(verdicts[i], recs[b][i]->id);
+			findings += ledger_report_count(verdicts[i]);
+			ledger_report_free(verdicts[i]);
+		}
+		ledger_state_free(st);
+		/* the chain and the binding are clean; the gap and the revocation are not */
+		if (b < 2)
+			ck_assert_uint_eq(findings, 0);
+		else
+			ck_assert_uint_gt(findings, 0);
+		for (i = 0; i < counts[b]; i++)
+			append(recs[b][i]);
+		st = load(0);
+		for (i = 0; i < counts[b]; i++) {
+			after = findings_about(ledger_state_report(st), recs[b][i]->id);
+			ck_assert_msg(strcmp(before[i], after) == 0,
+			              "batch %zu record %zu judged\n%s, verified\n%s", b, i, before[i],
+			              after);
+			free(before[i]);
+			free(after);
+		}
+		ledger_state_free(st);
+	}
+	for (b = 0; b < 4; b++)
+		for (i = 0; i < counts[b]; i++)
+			ledger_record_free(recs[b][i]);
+}
+END_TEST
+
 START_TEST(commit_signatures_are_checked)
 {
 	ledger_state *st;
@@ -972,6 +1053,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, cache_chunk_table_is_checked);
 	tcase_add_test(tc, judge_refuses_before_writing);
 	tcase_add_test(tc, judge_matches_verification_after_writing);
+	tcase_add_test(tc, judge_batch_matches_verification_after_writing);
 	tcase_add_test(tc, commit_signatures_are_checked);
 	tcase_add_test(tc, history_findings_while_reading);
 	tcase_add_test(tc, history_error_stops_reading);

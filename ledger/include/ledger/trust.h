@@ -64,6 +64,16 @@ int ledger_state_has_role(const ledger_state *state, const char *principal, cons
  */
 int ledger_state_judge(ledger_report **out, const ledger_state *state, const ledger_record *rec);
 
+/*
+ * The same for records to be appended together (one commit): each is
+ * judged as the verifier would judge it once all of them are in the ledger
+ * (a chain that runs through the batch has no gap, a reference to another
+ * of them is found).  out[i] (a new report each, owned by the caller) gets
+ * the findings about recs[i]; all NULL on error.
+ */
+int ledger_state_judge_batch(ledger_report **out, const ledger_state *state,
+                             const ledger_record *const *recs, size_t count);
+
 void ledger_state_free(ledger_state *state);
 
 #ifdef __cplusplus
