@@ -170,11 +170,6 @@ void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *r
 
 /* verify.c: room for `capacity` entries in all; 0, or LEDGER_ENOMEM. */
 int state_reserve_entries(ledger_state *state, size_t capacity);
-/*
- * verify.c: back the 2 MiB pages wholly inside a large block, filled
- * once, by huge pages: a few page faults instead of one per 4 KiB.
- */
-void state_advise_huge(void *block, size_t len);
 
 /* verify_cache.c */
 /*

@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ledger/crypto.h"
 #include "ledger/error.h"
 #include "ledger/json.h"
 #include "ledger/sshsig.h"
+#include "cache_io.h"
 #include "state_internal.h"
 #include "store_order.h"
 
@@ -203,24 +203,8 @@ int state_reserve_entries(ledger_state *st, size_t capacity)
 	 * 40 MB at 100,000 records, touched once per entry: in huge pages
 	 * its page faults no longer weigh on a cached run (0.7 -> 0.4 CPU-s).
 	 */
-	state_advise_huge(bigger, capacity * sizeof(*bigger));
+	cache_advise_huge(bigger, capacity * sizeof(*bigger));
 	return 0;
-}
-
-void state_advise_huge(void *block, size_t len)
-{
-#ifdef MADV_HUGEPAGE
-	/* Only whole 2 MiB pages inside the block; advice, so no error. */
-	const uintptr_t huge = 2 * 1024 * 1024;
-	uintptr_t from = ((uintptr_t)block + huge - 1) & ~(huge - 1);
-	uintptr_t to = ((uintptr_t)block + len) & ~(huge - 1);
-
-	if (to > from)
-		madvise((void *)from, to - from, MADV_HUGEPAGE);
-#else
-	(void)block;
-	(void)len;
-#endif
 }
 
 /*

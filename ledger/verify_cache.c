@@ -354,7 +354,7 @@ static void *borrow(struct cache_block **arena, size_t len)
 
 		if (!(b = malloc(sizeof(*b) + size)))
 			return NULL;
-		state_advise_huge(b->data, size);
+		cache_advise_huge(b->data, size);
 		b->next = *arena;
 		b->used = 0;
 		b->size = size;
@@ -694,7 +694,6 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	/* Read, not mapped (cache_read_all says why). */
 	if (!(buf = malloc((size_t)sb.st_size)))
 		goto done;
-	state_advise_huge(buf, (size_t)sb.st_size);
 	if ((size = cache_read_all(fd, buf, (size_t)sb.st_size)) < 8)
 		goto done;
 	rd.p = buf;
