@@ -278,7 +278,8 @@ done:
  * object store.  Opened as a ledger, the quarantine sees both, and whatever
  * the union writes (a merge commit) lands there too.  The union is verified
  * in the quarantine (with a link to the ledger's verification cache, so
- * only what is new is read); only when nothing the bundle adds breaks a
+ * only what is new is read, and read-only, so that a refused bundle leaves
+ * the cache as it was); only when nothing the bundle adds breaks a
  * FORMAT rule are the quarantine's objects renamed into the object store
  * and main moved.  A refused bundle leaves nothing but the quarantine,
  * which is removed.
@@ -687,16 +688,6 @@ static void verify_progress_cb(size_t done, size_t total, void *payload)
 	p->cb(total ? "checking signatures" : "reading records", done, total, p->payload);
 }
 
-/* The quarantine's cache vouches for the new main: it replaces the ledger's. */
-static void cache_keep(ledger_repo *repo, const char *qdir)
-{
-	char ours[PATH_MAX], theirs[PATH_MAX];
-
-	snprintf(ours, sizeof(ours), "%s/cymat/verified", repo->git_dir);
-	snprintf(theirs, sizeof(theirs), "%s/cymat/verified", qdir);
-	rename(theirs, ours);
-}
-
 /* Refuse with the first finding named, the others in out->refused. */
 static int import_refuse(const ledger_report *refused, const char *path)
 {
@@ -771,7 +762,13 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 			r = LEDGER_EINVALID;
 		goto done;
 	}
+	/*
+	 * The quarantine's cache is a link to the ledger's: a save there would
+	 * append the union's segment to the ledger's file even when the bundle
+	 * is refused.  The state is saved into the ledger once main moved.
+	 */
 	vopts.use_cache = 1;
+	vopts.cache_readonly = 1;
 	if (opts->progress) {
 		vprog.cb = opts->progress;
 		vprog.payload = opts->progress_payload;
@@ -834,7 +831,12 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 		r = ledger_repo_update_ref(repo, LEDGER_MAIN_REF, main_hex, target);
 		if (r == 0) {
 			memcpy(out->after, target, sizeof(out->after));
-			cache_keep(repo, qdir);
+			/* Best effort, as the verifier's own save: a missing cache only costs time. */
+			if (strcmp(state->cache_tip, state->tip) != 0) {
+				state->repo = repo;
+				cache_save(state);
+				ledger_error_clear();
+			}
 			break;
 		}
 		if (r != LEDGER_ECONFLICT || tries + 1 == BUNDLE_IMPORT_TRIES)

@@ -21,7 +21,9 @@
 /*
  * Make a quarantine of `repo` (first removing those whose process is
  * gone); *out is its path (malloc'd).  The ledger's verification cache is
- * linked into it, so that a verification there reads only what is new.
+ * linked into it, so that a verification there reads only what is new; it
+ * must load it with cache_readonly, since a save there could append to
+ * the ledger's own file through the link.
  */
 int store_quarantine_make(char **out, ledger_repo *repo, const char *prefix);
 

@@ -7,10 +7,11 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
-# snapshot: every byte of the master's refs and object store, and its quarantines.
+# snapshot: every byte of the master's refs, object store and verification
+# cache, and its quarantines.
 snapshot() {
-	(cd master.git && find refs objects packed-refs HEAD -type f 2>/dev/null | sort |
-		xargs md5sum && ls cymat | grep '^import-')
+	(cd master.git && find refs objects packed-refs HEAD cymat/verified -type f 2>/dev/null |
+		sort | xargs md5sum && ls cymat | grep '^import-')
 }
 
 # refused RC MESSAGE BUNDLE: the import exits RC, says MESSAGE, changes nothing.
@@ -32,6 +33,9 @@ ok note moj-csirt "moj: one"
 victim=$(last_id)
 ok note moj-csirt "moj: two"
 ok "$CYMAT" -C agency.git bundle create --since "$common" "$T/good.bundle"
+# A refused bundle leaves the cache too as it was: the next verify reads nothing.
+ok "$CYMAT" -C master.git verify
+[ -s master.git/cymat/verified ] || fail "verify wrote no cache"
 snapshot >before.snap
 
 # Not a bundle at all; an empty file; a header cut short.
@@ -142,6 +146,8 @@ ok "$CYMAT" -C master.git bundle import --key "$K/nisc-node" "$T/good.bundle"
 assert_out "2 new records"
 ok "$CYMAT" -C master.git verify
 assert_out "0 invalid, 0 pending"
+# The import saved what it verified into the cache: nothing is new to verify.
+assert_out "(0 new commits)"
 ok "$CYMAT" -C master.git bundle import --key "$K/nisc-node" "$T/good.bundle"
 assert_out "already up to date"
 git -C master.git fsck --strict >/dev/null 2>&1 || fail "git fsck --strict on the master"

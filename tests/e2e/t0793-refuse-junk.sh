@@ -36,6 +36,12 @@ unmoved() {
 	ok "$CYMAT" -C "$1" verify
 }
 
+# cache_kept REPO SUM: REPO's verification cache still has md5 SUM (a refused
+# union is verified over the cache, and must not have saved into it).
+cache_kept() {
+	assert_eq "$(md5sum <"$1/cymat/verified")" "$2" "verification cache of $1"
+}
+
 for path in "$(record_path "$fid")" records/zz/notes.txt; do
 	junk junk "$path"
 	say "junk at $path"
@@ -44,15 +50,21 @@ for path in "$(record_path "$fid")" records/zz/notes.txt; do
 	rm -f evil.bundle
 	ok "$CYMAT" -C evil.git bundle create --since "$common" "$T/evil.bundle"
 	before=$(git -C master.git rev-parse main)
+	ok "$CYMAT" -C master.git verify
+	sum=$(md5sum <master.git/cymat/verified)
 	expect 1 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" evil.bundle
 	assert_err "refused: file \"$path\": FORMAT-2"
+	cache_kept master.git "$sum"
 	unmoved master.git "$before"
 
 	# Sync of the agency with evil.git as a peer.
 	nisc_node_config agency.conf agency.git agency evil "file://$T/evil.git" peer
 	before=$(git -C agency.git rev-parse main)
+	ok "$CYMAT" -C agency.git verify
+	sum=$(md5sum <agency.git/cymat/verified)
 	expect 6 "$CYMAT" sync --config agency.conf
 	assert_err "refused: file \"$path\": FORMAT-2"
+	cache_kept agency.git "$sum"
 	unmoved agency.git "$before"
 
 	# The master's intake of an inbox that holds the junk (as if no hook ran).
