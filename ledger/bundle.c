@@ -747,6 +747,7 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 	if (h.nprereqs)
 		memcpy(out->bundle.since, h.prereqs[0].hex, sizeof(out->bundle.since));
 	if ((r = prereqs_check(repo, &h, main_hex, path)) < 0 ||
+	    (r = store_space_check(repo, "import")) < 0 ||
 	    (r = store_quarantine_make(&qdir, repo, QUARANTINE_IMPORT)) < 0 ||
 	    (r = pack_index(&out->bundle.objects, repo, f, qdir, path, opts)) < 0 ||
 	    (r = store_quarantine_open(&qrepo, repo, qdir)) < 0)

@@ -84,6 +84,10 @@ int ledger_sync_remote(ledger_sync_result *out, ledger_repo *repo, const ledger_
 		goto done;
 	}
 
+	if ((error = store_space_check(repo, "fetch")) < 0) {
+		ledger_error_prefix("%s", what);
+		goto done;
+	}
 	if ((error = store_quarantine_make(&qdir, repo, QUARANTINE_INCOMING)) < 0 ||
 	    (error = store_quarantine_open(&qrepo, repo, qdir)) < 0)
 		goto done;

@@ -11,16 +11,21 @@
 #include <ftw.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "ledger/error.h"
 #include "ledger/store.h"
 #include "store_internal.h"
 #include "store_quarantine.h"
+
+/* The default floor of free space: at least this, or twice the ledger's packs. */
+#define SPACE_FLOOR_MIN (256ULL << 20)
 
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -230,5 +235,120 @@ int store_quarantine_migrate(ledger_repo *repo, const char *qdir)
 		snprintf(to, sizeof(to), "%s/objects", repo->git_dir);
 		r = store_fsync_path(to);
 	}
+	return r;
+}
+
+/* `text` ("<n>" or "<n>k", "m", "g", "t": powers of 1024) into *out. */
+static int size_parse(uint64_t *out, const char *text)
+{
+	static const char units[] = "kmgt";
+	unsigned long long n;
+	const char *u;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	if (*text < '0' || *text > '9')
+		return -1;
+	n = strtoull(text, &end, 10);
+	if (errno)
+		return -1;
+	if (*end) {
+		if (end[1] || !(u = strchr(units, tolower((unsigned char)*end))))
+			return -1;
+		shift = 10 * (int)(u - units + 1);
+		if (n > (UINT64_MAX >> shift))
+			return -1;
+	}
+	*out = (uint64_t)n << shift;
+	return 0;
+}
+
+/* Bytes as "1.5 GiB", "300.0 MiB", "12.0 KiB" or "100 bytes". */
+static const char *size_text(char *buf, size_t cap, uint64_t n)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int u = -1;
+
+	while (v >= 1024 && u < 3) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, cap, "%llu bytes", (unsigned long long)n);
+	else
+		snprintf(buf, cap, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+/* The bytes of the ledger's packs (the .pack files in objects/pack). */
+static uint64_t packs_size(const char *git_dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	uint64_t total = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/objects/pack", git_dir);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len <= 5 || strcmp(de->d_name + len - 5, ".pack") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/objects/pack/%s", git_dir, de->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return total;
+}
+
+int store_space_check(ledger_repo *repo, const char *what)
+{
+	char *conf = NULL, free_text[32], need_text[32];
+	struct statvfs vfs;
+	uint64_t need = 0, avail;
+	int r;
+
+	r = ledger_repo_config_get(&conf, repo, STORE_SPACE_FLOOR_KEY);
+	if (r == 0 && size_parse(&need, conf) < 0) {
+		r = ledger_error_set(LEDGER_EINVALID,
+		                     "config \"%s\" of \"%s\": \"%s\" is not a size (bytes, or a "
+		                     "number with k, m, g or t)", STORE_SPACE_FLOOR_KEY, repo->git_dir,
+		                     conf);
+		goto done;
+	}
+	if (r == LEDGER_ENOTFOUND) {
+		ledger_error_clear();
+		need = 2 * packs_size(repo->git_dir);
+		if (need < SPACE_FLOOR_MIN)
+			need = SPACE_FLOOR_MIN;
+	} else if (r < 0) {
+		goto done;
+	}
+	r = 0;
+	if (need == 0)
+		goto done; /* 0: no floor */
+	if (statvfs(repo->git_dir, &vfs) < 0) {
+		r = ledger_error_set(LEDGER_EIO, "cannot read the free space of \"%s\": %s",
+		                     repo->git_dir, strerror(errno));
+		goto done;
+	}
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (avail < need)
+		r = ledger_error_set(LEDGER_EIO,
+		                     "%s refused: the file system of \"%s\" has %s free, less than "
+		                     "the %s it keeps free (%s)", what, repo->git_dir,
+		                     size_text(free_text, sizeof(free_text), avail),
+		                     size_text(need_text, sizeof(need_text), need),
+		                     conf ? "git config " STORE_SPACE_FLOOR_KEY :
+		                            "twice its packs, at least 256 MiB; git config "
+		                            STORE_SPACE_FLOOR_KEY " sets another");
+done:
+	free(conf);
 	return r;
 }

@@ -38,6 +38,18 @@ int store_quarantine_open(ledger_repo **out, ledger_repo *repo, const char *qdir
  */
 int store_quarantine_migrate(ledger_repo *repo, const char *qdir);
 
+/*
+ * Before a fetch or an import (`what`, for the message: "fetch",
+ * "import"): LEDGER_EIO, naming the path, the free space and the floor,
+ * when the file system holding the ledger has less free space (for
+ * unprivileged users) than the floor: the git config STORE_SPACE_FLOOR_KEY
+ * of the ledger (bytes, or a number with k, m, g or t; 0: none), by
+ * default twice the size of the ledger's packs and at least 256 MiB, so
+ * that what comes in cannot leave the ledger no room to append and pack.
+ */
+#define STORE_SPACE_FLOOR_KEY "cymat.minFreeSpace"
+int store_space_check(ledger_repo *repo, const char *what);
+
 /* Remove the quarantine and everything in it (NULL-safe). */
 void store_quarantine_remove(const char *qdir);
 

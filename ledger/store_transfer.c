@@ -1225,7 +1225,8 @@ int ledger_remote_fetch(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo, con
 	if (!local_ref || strncmp(local_ref, "refs/cymat/", 11) != 0)
 		return ledger_error_set(LEDGER_EINVALID, "local ref \"%s\" is not under refs/cymat/",
 		                        local_ref ? local_ref : "(null)");
-	if ((r = store_quarantine_make(&qdir, repo, QUARANTINE_INCOMING)) < 0 ||
+	if ((r = store_space_check(repo, "fetch")) < 0 ||
+	    (r = store_quarantine_make(&qdir, repo, QUARANTINE_INCOMING)) < 0 ||
 	    (r = store_quarantine_open(&qrepo, repo, qdir)) < 0 ||
 	    (r = store_fetch_quarantined(out, repo, qrepo, url, remote_ref, limits)) < 0 ||
 	    (r = store_quarantine_migrate(repo, qdir)) < 0)

@@ -26,6 +26,7 @@ E2E_TESTS += e2e/t0990-demo.sh
 E2E_TESTS += e2e/t0793-refuse-junk.sh
 E2E_TESTS += e2e/t0792-fetch-tmp-files.sh
 E2E_TESTS += e2e/t0794-fetch-quarantine.sh
+E2E_TESTS += e2e/t0795-space-floor.sh
 E2E_TESTS += e2e/t0791-refuse-oversize.sh
 E2E_TESTS += e2e/t0500-views.sh
 E2E_TESTS += e2e/t0510-policy-refusal.sh

@@ -864,6 +864,59 @@ START_TEST(test_fetch)
 }
 END_TEST
 
+/*
+ * The free-space floor (git config cymat.minFreeSpace): above the free
+ * space, nothing is fetched and the message names the path, the free space
+ * and the floor; a value that is no size is refused as such; k, m, g and t
+ * are powers of 1024; 0 is no floor.
+ */
+START_TEST(test_fetch_space_floor)
+{
+	static const char *const bad[] = { "", "x", "-1", "1kb", "12 k", "1p",
+		                            "99999999999999999999", "16777216t" };
+	struct net n;
+	ledger_transfer_limits lim = LEDGER_TRANSFER_LIMITS_INIT;
+	char t[41], out[41], *s;
+	const char *msg;
+
+	net_init(&n);
+	lim.deadline_s = 60;
+	ck_assert_int_eq(append_seeds(&n.f, 1, 2, "", t), 0);
+	/* 2^63 bytes: above any file system's free space */
+	ck_assert_int_eq(ledger_repo_config_set(n.local, "cymat.minFreeSpace", "8388608t"), 0);
+	ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                     "refs/cymat/remotes/m/main", &lim), LEDGER_EIO);
+	msg = testshell_errmsg();
+	ck_assert_msg(strstr(msg, "fetch refused: the file system of \"") &&
+	              strstr(msg, n.local_path) && strstr(msg, " free, less than the 8388608.0 TiB "
+	                                                   "it keeps free (git config "
+	                                                   "cymat.minFreeSpace)"), "%s", msg);
+	ck_assert_int_eq(ledger_repo_ref(out, n.local, "refs/cymat/remotes/m/main"), LEDGER_ENOTFOUND);
+	s = testshell_out("ls '%s/cymat' 2>/dev/null | grep -c '^incoming-' || true", n.local_path);
+	ck_assert_str_eq(s, "0");
+	free(s);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(ledger_repo_config_set(n.local, "cymat.minFreeSpace", bad[i]), 0);
+		ck_assert_int_eq(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+		                                     "refs/cymat/remotes/m/main", &lim),
+		                 LEDGER_EINVALID);
+		ck_assert_msg(strstr(testshell_errmsg(), "is not a size"), "\"%s\": %s", bad[i],
+		              testshell_errmsg());
+	}
+	ck_assert_int_eq(ledger_repo_config_set(n.local, "cymat.minFreeSpace", "1K"), 0);
+	ck_assert_msg(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                  "refs/cymat/remotes/m/main", &lim) == 0, "%s", testshell_errmsg());
+	ck_assert_str_eq(out, t);
+	ck_assert_int_eq(append_seeds(&n.f, 10, 1, "", t), 0);
+	ck_assert_int_eq(ledger_repo_config_set(n.local, "cymat.minFreeSpace", "0"), 0);
+	ck_assert_msg(ledger_remote_fetch(out, n.local, n.url, LEDGER_MAIN_REF,
+	                                  "refs/cymat/remotes/m/main", &lim) == 0, "%s", testshell_errmsg());
+	ck_assert_str_eq(out, t);
+	check_main(&n, n.f.genesis);
+	net_free(&n);
+}
+END_TEST
+
 START_TEST(test_push)
 {
 	struct net n;
@@ -1122,6 +1175,7 @@ static Suite *sync_suite(void)
 	tc = tcase_create("transfer");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_fetch);
+	tcase_add_test(tc, test_fetch_space_floor);
 	tcase_add_test(tc, test_push);
 	tcase_add_test(tc, test_push_big_pack);
 	tcase_add_test(tc, test_push_stops_at_base);
