@@ -752,6 +752,10 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 	    (r = pack_index(&out->bundle.objects, repo, f, qdir, path, opts)) < 0 ||
 	    (r = store_quarantine_open(&qrepo, repo, qdir)) < 0)
 		goto done;
+	if ((r = store_quarantine_bounds(qrepo, LEDGER_EINVALID)) < 0) {
+		ledger_error_prefix("bundle \"%s\" refused", path);
+		goto done;
+	}
 	fclose(f);
 	f = NULL;
 	r = ledger_repo_resolve(tip, qrepo, h.main);

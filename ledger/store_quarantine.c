@@ -19,10 +19,23 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+
 #include "ledger/error.h"
 #include "ledger/store.h"
 #include "store_internal.h"
 #include "store_quarantine.h"
+
+/*
+ * The largest commit and tree a ledger's history holds, with room to
+ * spare: a commit names each record it adds in a 73-byte trailer (8 MiB:
+ * over 100,000 records in one commit), a tree under records/ has an entry
+ * of 97 bytes per file (16 MiB: 170,000 records in one records/xx/yy/, at
+ * 65,536 such directories over ten billion records).
+ */
+#define QUARANTINE_COMMIT_MAX (8U << 20)
+#define QUARANTINE_TREE_MAX (16U << 20)
 
 /* The default floor of free space: at least this, or twice the ledger's packs. */
 #define SPACE_FLOOR_MIN (256ULL << 20)
@@ -350,5 +363,68 @@ int store_space_check(ledger_repo *repo, const char *what)
 		                            STORE_SPACE_FLOOR_KEY " sets another");
 done:
 	free(conf);
+	return r;
+}
+
+struct bounds {
+	git_odb *odb; /* the quarantine's, alternates included */
+	char bad[GIT_OID_HEXSZ + 1];
+	const char *type;
+	size_t size, max;
+	int error;
+};
+
+static int bounds_one(const git_oid *id, void *payload)
+{
+	struct bounds *b = payload;
+	git_object_t type;
+	size_t size, max;
+	int error;
+
+	if ((error = git_odb_read_header(&size, &type, b->odb, id)) < 0) {
+		b->error = error;
+		return GIT_EUSER;
+	}
+	max = type == GIT_OBJECT_COMMIT ? QUARANTINE_COMMIT_MAX :
+	      type == GIT_OBJECT_TREE   ? QUARANTINE_TREE_MAX : 0;
+	if (max && size > max) {
+		git_oid_tostr(b->bad, sizeof(b->bad), id);
+		b->type = git_object_type2string(type);
+		b->size = size;
+		b->max = max;
+		return GIT_EUSER;
+	}
+	return 0;
+}
+
+int store_quarantine_bounds(ledger_repo *qrepo, int code)
+{
+	struct bounds b = { 0 };
+	git_odb *own = NULL;
+	git_odb_backend *packs = NULL;
+	char objects[PATH_MAX];
+	int r = 0, error;
+
+	snprintf(objects, sizeof(objects), "%s/objects", qrepo->git_dir);
+	/* Only the packs written into the quarantine: the ledger's are not listed. */
+	if ((error = git_odb_new(&own)) < 0 || (error = git_odb_backend_pack(&packs, objects)) < 0 ||
+	    (error = git_odb_add_backend(own, packs, 1)) < 0 ||
+	    ((packs = NULL), (error = git_repository_odb(&b.odb, qrepo->git))) < 0) {
+		r = store_error_git(error, "cannot read the objects of \"%s\"", qrepo->git_dir);
+		goto done;
+	}
+	error = git_odb_foreach(own, bounds_one, &b);
+	if (b.type)
+		r = ledger_error_set(code, "%s %s is %zu bytes, more than a ledger's %ss hold "
+		                     "(%zu MiB at most): nothing of it is taken", b.type, b.bad,
+		                     b.size, b.type, b.max >> 20);
+	else if (error < 0)
+		r = store_error_git(b.error < 0 ? b.error : error,
+		                    "cannot read the objects of \"%s\"", qrepo->git_dir);
+done:
+	if (packs)
+		packs->free(packs);
+	git_odb_free(b.odb);
+	git_odb_free(own);
 	return r;
 }

@@ -39,6 +39,14 @@ int store_quarantine_open(ledger_repo **out, ledger_repo *repo, const char *qdir
 int store_quarantine_migrate(ledger_repo *repo, const char *qdir);
 
 /*
+ * Whether the objects that came into the quarantine `qrepo` (its packs)
+ * fit a ledger: a commit of more than 8 MiB or a tree of more than 16 MiB
+ * is error `code`, naming it, before anything reads it whole (a zip bomb of
+ * a commit message or a directory inflates a thousandfold).
+ */
+int store_quarantine_bounds(ledger_repo *qrepo, int code);
+
+/*
  * Before a fetch or an import (`what`, for the message: "fetch",
  * "import"): LEDGER_EIO, naming the path, the free space and the floor,
  * when the file system holding the ledger has less free space (for

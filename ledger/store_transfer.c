@@ -12,9 +12,11 @@
  * and fetches the objects it needs, negotiating with the ledger's refs but
  * writing into the quarantine's objects/ (its object database is the
  * quarantine's, which reads the ledger's through its alternates); no ref
- * moves in the child.  The parent then checks the commit is there.  What a
- * failed or killed child left (its temporary pack files) is in that
- * directory and goes with it: nothing of other processes' is touched.
+ * moves in the child.  The parent then checks that no commit or tree
+ * received is larger than a ledger's (store_quarantine_bounds) and that the
+ * commit is there.  What a failed or killed child left (its temporary pack
+ * files) is in that directory and goes with it: nothing of other
+ * processes' is touched.
  * ledger_remote_fetch moves the objects into the ledger and `local_ref`
  * (never refs/heads/main); a sync moves them only once the union is
  * accepted (node_sync.c).  Received packs are fsynced by the indexer
@@ -1181,6 +1183,9 @@ int store_fetch_quarantined(char out[LEDGER_OID_HEX_LEN + 1], ledger_repo *repo,
 	if ((r = limits_get(&lim, limits)) < 0 || (r = fetch_args_check(url, remote_ref)) < 0 ||
 	    (r = transfer_run(&rep, &pid, repo, qrepo->git_dir, &lim, url, NULL, remote_ref)) < 0)
 		return r;
+	/* A cap as the transfer's: nothing of the quarantine is read whole before it. */
+	if ((r = store_quarantine_bounds(qrepo, LEDGER_ELIMIT)) < 0)
+		return ledger_error_prefix("\"%s\"", url);
 	/* The quarantine's view of its objects/pack/ is refreshed on a miss: the commit must be there. */
 	if ((r = ledger_repo_resolve(out, qrepo, rep.oid)) < 0)
 		return ledger_error_prefix("\"%s\": fetched commit %s", url, rep.oid);
