@@ -8,7 +8,6 @@
 
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -346,6 +345,22 @@ static int check_added(struct history *h, const git_tree_entry *e, size_t len, i
 	return r;
 }
 
+/* "<mode in octal> " as printf's "%o " writes it: its length (a mode is 16 bits: at most 7). */
+static size_t put_mode(char *out, unsigned int mode)
+{
+	char digits[12];
+	size_t n = 0, i;
+
+	do {
+		digits[n++] = (char)('0' + (mode & 7));
+		mode >>= 3;
+	} while (mode);
+	for (i = 0; i < n; i++)
+		out[i] = digits[n - 1 - i];
+	out[n] = ' ';
+	return n + 1;
+}
+
 /*
  * Which entry of `to` its parent's version, tree `from_id`, lacks, when that
  * is all they differ in: `to`'s other entries, written as git writes a
@@ -380,8 +395,7 @@ static size_t one_added(const git_oid *from_id, const git_tree *to)
 			/* "<octal mode> <name>\0<raw id>", as git and libgit2 write it */
 			if (len + 8 + n + 1 + GIT_OID_RAWSZ > sizeof(buf))
 				return SIZE_MAX;
-			len += (size_t)sprintf(buf + len, "%o ",
-			                       (unsigned int)git_tree_entry_filemode_raw(e));
+			len += put_mode(buf + len, (unsigned int)git_tree_entry_filemode_raw(e));
 			memcpy(buf + len, name, n + 1);
 			len += n + 1;
 			memcpy(buf + len, git_tree_entry_id(e)->id, GIT_OID_RAWSZ);
@@ -411,6 +425,120 @@ static int check_one_added(struct history *h, const git_tree *to, size_t added, 
 	return r;
 }
 
+/* A file or directory of the parent at h->path is gone from the commit's tree. */
+static int check_gone(struct history *h, const git_tree_entry *f, size_t len)
+{
+	size_t sub_len = path_push(h, len, git_tree_entry_name(f));
+	int r;
+
+	r = sub_len ? report_all(h, f, sub_len, LEDGER_CHANGE_DELETED, 0) :
+	    report(h, LEDGER_CHANGE_TOO_DEEP);
+	h->path[len] = '\0';
+	return r;
+}
+
+static int check_change(struct history *h, const git_tree *from, const git_tree *to,
+                        size_t len, int genesis);
+
+/* Entry `e` of the commit's tree at h->path against the parent's of that name, `f` (or NULL). */
+static int check_entry(struct history *h, const git_tree_entry *e, const git_tree_entry *f,
+                       size_t len, int genesis)
+{
+	size_t sub_len;
+	int r;
+
+	if (f && same_entry(e, f))
+		return 0;
+	if (!(sub_len = path_push(h, len, git_tree_entry_name(e))))
+		return report(h, LEDGER_CHANGE_TOO_DEEP);
+	if (!f) {
+		r = check_added(h, e, sub_len, genesis);
+	} else if (is_tree(e) && is_tree(f) &&
+	           git_tree_entry_filemode(e) == GIT_FILEMODE_TREE && too_deep(h)) {
+		r = report(h, LEDGER_CHANGE_TOO_DEEP);
+	} else if (is_tree(e) && is_tree(f) && git_tree_entry_filemode(e) == GIT_FILEMODE_TREE) {
+		git_tree *te = NULL, *tf = NULL;
+		size_t added;
+
+		if ((r = tree_of_entry(&te, h, e)) == 0 &&
+		    (added = one_added(git_tree_entry_id(f), te)) != SIZE_MAX)
+			r = check_one_added(h, te, added, sub_len, genesis);
+		else if (r == 0 && (r = tree_of_entry(&tf, h, f)) == 0)
+			r = check_change(h, tf, te, sub_len, genesis);
+		git_tree_free(te);
+		git_tree_free(tf);
+	} else if (is_tree(e) != is_tree(f)) {
+		/* A file replaced by a directory or the reverse: the old one is gone. */
+		r = report_all(h, f, sub_len, LEDGER_CHANGE_DELETED, 0);
+		if (r == 0)
+			r = check_added(h, e, sub_len, genesis);
+	} else {
+		r = report(h, LEDGER_CHANGE_MODIFIED);
+	}
+	h->path[len] = '\0';
+	return r;
+}
+
+/*
+ * Whether the names of `t` are in strictly increasing byte order, as in
+ * every tree git writes for a ledger (one level holds only directories or
+ * only files).  Then git_tree_entry_byname finds exactly the entry of a
+ * name (its homing search keeps it in range), and two such trees can be
+ * matched by name in one merge of both lists instead of a search per entry.
+ */
+static int names_sorted(const git_tree *t)
+{
+	size_t i, count = git_tree_entrycount(t);
+	const char *prev = count ? git_tree_entry_name(git_tree_entry_byindex(t, 0)) : NULL;
+
+	for (i = 1; i < count; i++) {
+		const char *name = git_tree_entry_name(git_tree_entry_byindex(t, i));
+
+		if (strcmp(prev, name) >= 0)
+			return 0;
+		prev = name;
+	}
+	return 1;
+}
+
+/*
+ * check_change of two trees in names_sorted order: the same findings in
+ * the same order (what is gone first, in the parent's order, then the
+ * commit's entries in its order), pairing entries by one merge.
+ */
+static int check_change_sorted(struct history *h, const git_tree *from, const git_tree *to,
+                               size_t len, int genesis)
+{
+	size_t i, j, nf = git_tree_entrycount(from), nt = git_tree_entrycount(to);
+	int r = 0, cmp;
+
+	for (i = 0, j = 0; i < nf && r == 0; i++) {
+		const git_tree_entry *f = git_tree_entry_byindex(from, i);
+		const char *name = git_tree_entry_name(f);
+
+		cmp = -1;
+		while (j < nt && (cmp = strcmp(git_tree_entry_name(git_tree_entry_byindex(to, j)),
+		                               name)) < 0)
+			j++;
+		if (cmp != 0)
+			r = check_gone(h, f, len);
+	}
+	for (i = 0, j = 0; i < nt && r == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(to, i);
+		const git_tree_entry *f = NULL;
+		const char *name = git_tree_entry_name(e);
+
+		cmp = -1;
+		while (j < nf && (cmp = strcmp(git_tree_entry_name(git_tree_entry_byindex(from, j)),
+		                               name)) < 0)
+			j++;
+		if (cmp == 0)
+			f = git_tree_entry_byindex(from, j);
+		r = check_entry(h, e, f, len, genesis);
+	}
+	return r;
+}
+
 /* Compare a commit's tree `to` with its parent's `from` (NULL for the root commit). */
 static int check_change(struct history *h, const git_tree *from, const git_tree *to,
                         size_t len, int genesis)
@@ -418,57 +546,22 @@ static int check_change(struct history *h, const git_tree *from, const git_tree 
 	size_t i, count;
 	int r = 0;
 
+	if (from && names_sorted(from) && names_sorted(to))
+		return check_change_sorted(h, from, to, len, genesis);
 	/* Files of the parent that are gone. */
 	count = from ? git_tree_entrycount(from) : 0;
 	for (i = 0; i < count && r == 0; i++) {
 		const git_tree_entry *f = git_tree_entry_byindex(from, i);
-		size_t sub_len;
 
-		if (git_tree_entry_byname(to, git_tree_entry_name(f)))
-			continue;
-		sub_len = path_push(h, len, git_tree_entry_name(f));
-		r = sub_len ? report_all(h, f, sub_len, LEDGER_CHANGE_DELETED, 0) :
-		    report(h, LEDGER_CHANGE_TOO_DEEP);
-		h->path[len] = '\0';
+		if (!git_tree_entry_byname(to, git_tree_entry_name(f)))
+			r = check_gone(h, f, len);
 	}
 	count = git_tree_entrycount(to);
 	for (i = 0; i < count && r == 0; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(to, i);
 		const git_tree_entry *f = from ? git_tree_entry_byname(from, git_tree_entry_name(e)) : NULL;
-		size_t sub_len;
 
-		if (f && same_entry(e, f))
-			continue;
-		if (!(sub_len = path_push(h, len, git_tree_entry_name(e)))) {
-			r = report(h, LEDGER_CHANGE_TOO_DEEP);
-			continue;
-		}
-		if (!f) {
-			r = check_added(h, e, sub_len, genesis);
-		} else if (is_tree(e) && is_tree(f) &&
-		           git_tree_entry_filemode(e) == GIT_FILEMODE_TREE && too_deep(h)) {
-			r = report(h, LEDGER_CHANGE_TOO_DEEP);
-		} else if (is_tree(e) && is_tree(f) &&
-		           git_tree_entry_filemode(e) == GIT_FILEMODE_TREE) {
-			git_tree *te = NULL, *tf = NULL;
-			size_t added;
-
-			if ((r = tree_of_entry(&te, h, e)) == 0 &&
-			    (added = one_added(git_tree_entry_id(f), te)) != SIZE_MAX)
-				r = check_one_added(h, te, added, sub_len, genesis);
-			else if (r == 0 && (r = tree_of_entry(&tf, h, f)) == 0)
-				r = check_change(h, tf, te, sub_len, genesis);
-			git_tree_free(te);
-			git_tree_free(tf);
-		} else if (is_tree(e) != is_tree(f)) {
-			/* A file replaced by a directory or the reverse: the old one is gone. */
-			r = report_all(h, f, sub_len, LEDGER_CHANGE_DELETED, 0);
-			if (r == 0)
-				r = check_added(h, e, sub_len, genesis);
-		} else {
-			r = report(h, LEDGER_CHANGE_MODIFIED);
-		}
-		h->path[len] = '\0';
+		r = check_entry(h, e, f, len, genesis);
 	}
 	return r;
 }

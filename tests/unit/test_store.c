@@ -624,6 +624,93 @@ START_TEST(test_check_history_small_trees)
 }
 END_TEST
 
+/*
+ * A changed tree is compared with its parent's version by one merge of the
+ * two entry lists when both have their names in byte order, else by a
+ * search per entry: the findings and their order must be the same.
+ * records/ab/cd/ holds a, c, e and g.json; one commit adds b and h.json
+ * (executable), deletes c, modifies e and turns g.json into a directory
+ * (names in byte order); another adds a directory "a" beside a.json (git
+ * order puts "a.json" first, byte order "a": a search per entry) with an
+ * executable file and deletes e.json.
+ */
+START_TEST(test_check_history_pairs_entries)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char tip[41], *a, *c, *one, *two, *edit, *p, *order;
+	struct changes ch;
+
+	ck_assert_int_eq(append_seeds(repo, 1, 2, tip), 0);
+	one = testshell_out("printf one | git --git-dir='%s' hash-object -w --stdin", path);
+	two = testshell_out("printf two | git --git-dir='%s' hash-object -w --stdin", path);
+	ck_assert_int_ge(asprintf(&edit, "for f in a c e g; do git update-index --add --cacheinfo "
+	                          "100644,%s,records/ab/cd/$f.json || exit 1; done", one), 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", tip), 0);
+	a = plumb_commit(path, p, tip, edit);
+	free(edit);
+	free(p);
+	ck_assert_int_eq(history_of(&ch, repo, tip, a), 0);
+	ck_assert_uint_eq(ch.count, 0);
+	ck_assert_int_ge(asprintf(&p, "-p %s", a), 0);
+
+	ck_assert_int_ge(asprintf(&edit,
+	                          "git update-index --add --cacheinfo 100755,%s,records/ab/cd/b.json && "
+	                          "git update-index --add --cacheinfo 100755,%s,records/ab/cd/h.json && "
+	                          "git update-index --cacheinfo 100644,%s,records/ab/cd/e.json && "
+	                          "printf '0 %%040d\\t%%s\\n' 0 records/ab/cd/c.json 0 "
+	                          "records/ab/cd/g.json | git update-index --index-info && "
+	                          "git update-index --add --cacheinfo 100644,%s,"
+	                          "records/ab/cd/g.json/z.json", two, two, two, two), 0);
+	c = plumb_commit(path, p, a, edit);
+	free(edit);
+	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
+	ck_assert_uint_eq(ch.count, 5);
+	ck_assert_int_eq(ch.kinds[0], LEDGER_CHANGE_DELETED);
+	ck_assert_str_eq(ch.paths[0], "records/ab/cd/c.json");
+	ck_assert_int_eq(ch.kinds[1], LEDGER_CHANGE_BAD_MODE);
+	ck_assert_str_eq(ch.paths[1], "records/ab/cd/b.json");
+	ck_assert_int_eq(ch.kinds[2], LEDGER_CHANGE_MODIFIED);
+	ck_assert_str_eq(ch.paths[2], "records/ab/cd/e.json");
+	ck_assert_int_eq(ch.kinds[3], LEDGER_CHANGE_DELETED);
+	ck_assert_str_eq(ch.paths[3], "records/ab/cd/g.json");
+	ck_assert_int_eq(ch.kinds[4], LEDGER_CHANGE_BAD_MODE);
+	ck_assert_str_eq(ch.paths[4], "records/ab/cd/h.json");
+	/* the same from the start, where the parent's trees were read as a commit's own */
+	ck_assert_int_eq(history_of(&ch, repo, NULL, c), 0);
+	ck_assert_uint_eq(ch.count, 5);
+	ck_assert_str_eq(ch.paths[0], "records/ab/cd/c.json");
+	ck_assert_str_eq(ch.paths[4], "records/ab/cd/h.json");
+	free(c);
+
+	ck_assert_int_ge(asprintf(&edit,
+	                          "git update-index --add --cacheinfo 100755,%s,records/ab/cd/a/z.json && "
+	                          "printf '0 %%040d\\t%%s\\n' 0 records/ab/cd/e.json | "
+	                          "git update-index --index-info", two), 0);
+	c = plumb_commit(path, p, a, edit);
+	free(edit);
+	order = testshell_out("git --git-dir='%s' ls-tree %s:records/ab/cd | cut -f2 | tr '\\n' ' '",
+	                      path, c);
+	ck_assert_str_eq(order, "a.json a c.json g.json ");
+	free(order);
+	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
+	ck_assert_uint_eq(ch.count, 2);
+	ck_assert_int_eq(ch.kinds[0], LEDGER_CHANGE_DELETED);
+	ck_assert_str_eq(ch.paths[0], "records/ab/cd/e.json");
+	ck_assert_int_eq(ch.kinds[1], LEDGER_CHANGE_BAD_MODE);
+	ck_assert_str_eq(ch.paths[1], "records/ab/cd/a/z.json");
+	free(c);
+
+	free(p);
+	free(a);
+	free(one);
+	free(two);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
 START_TEST(test_check_history_changes)
 {
 	char *base, *path = tmp_repo(&base);
@@ -1709,6 +1796,7 @@ static Suite *store_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(hist, test_check_history_changes);
 	tcase_add_test(hist, test_check_history_small_trees);
+	tcase_add_test(hist, test_check_history_pairs_entries);
 	tcase_add_test(hist, test_check_history_merges);
 	tcase_add_test(hist, test_check_history_stop);
 	tcase_add_test(hist, test_commit_signature_split);
