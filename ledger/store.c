@@ -1144,6 +1144,7 @@ struct file_walk {
 	int differing; /* the files both trees hold with different bytes, not the added ones */
 	struct file_list *list; /* when set, files are listed here instead of read */
 	int paths_only; /* cb gets each path with no data: its blob is not read */
+	const store_trees *trees; /* read already (a history check's), or NULL */
 	char path[STORE_PATH_MAX];
 };
 
@@ -1213,6 +1214,14 @@ static int walk_blob(struct file_walk *w, const git_tree_entry *e)
 	return r;
 }
 
+/* git_tree_lookup, or the tree the history check read already. */
+static int walk_tree(git_tree **out, struct file_walk *w, const git_oid *id)
+{
+	if (store_trees_find(out, w->trees, id))
+		return 0;
+	return git_tree_lookup(out, w->repo->git, id);
+}
+
 /*
  * Files of `to` that `from` (NULL: none) lacks (w->differing: that both
  * hold with different bytes), in path order, skipping subtrees whose ids are
@@ -1250,9 +1259,9 @@ static int walk_added(struct file_walk *w, const git_tree *from, const git_tree 
 			git_tree *sub_to = NULL, *sub_from = NULL;
 			int error;
 
-			error = git_tree_lookup(&sub_to, w->repo->git, git_tree_entry_id(e));
+			error = walk_tree(&sub_to, w, git_tree_entry_id(e));
 			if (error == 0 && f && git_tree_entry_type(f) == GIT_OBJECT_TREE)
-				error = git_tree_lookup(&sub_from, w->repo->git, git_tree_entry_id(f));
+				error = walk_tree(&sub_from, w, git_tree_entry_id(f));
 			/* Trees parsed are the walk's own: the database may change under them. */
 			if (error < 0)
 				r = store_error_git(error, "\"%s\": cannot read tree", w->path);
@@ -1486,6 +1495,20 @@ done:
 	return r;
 }
 
+/* The history check on this thread, keeping its trees in *trees; its result in `order`. */
+static int check_inline(store_trees **trees, ledger_repo *repo, const char *from,
+                        const char *to, const store_check_read_cbs *cbs, store_order *order)
+{
+	int r = store_check_history_kept(repo, from, to, cbs->change, cbs->change_payload, order,
+	                                 trees);
+
+	pthread_mutex_lock(&order->lock);
+	order->result = r;
+	pthread_mutex_unlock(&order->lock);
+	store_order_publish(order, 1);
+	return r < 0 ? r : 0;
+}
+
 int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
                          const store_check_read_cbs *cbs)
 {
@@ -1494,9 +1517,10 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 	struct file_walk *w = NULL;
 	struct file_list list = { 0 };
 	struct history_run *run = NULL;
+	store_trees *trees = NULL;
 	store_order order;
 	pthread_t tid;
-	int r, error, started = 0, have_order = 0;
+	int r, error, started = 0, have_order = 0, inline_check;
 
 	if (!cbs || !cbs->change || !cbs->file)
 		return ledger_error_set(LEDGER_EINVALID, "no callback given");
@@ -1507,27 +1531,50 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 	if ((r = store_order_init(&order)) < 0)
 		return r;
 	have_order = 1;
-	run = calloc(1, sizeof(*run));
 	w = calloc(1, sizeof(*w));
-	if (!run || !w) {
+	if (!w) {
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
-	run->repo = *repo;
-	run->repo.git = NULL;
-	run->repo.mempack = NULL; /* the caller's: empty between writes, and not the check's */
-	if ((r = history_git_open(&run->repo.git, repo)) < 0)
-		goto done;
-	run->from = from ? from_hex : NULL;
-	run->to = to_hex;
-	run->cb = cbs->change;
-	run->payload = cbs->change_payload;
-	run->order = &order;
-	if ((error = pthread_create(&tid, NULL, history_thread, run)) != 0) {
-		r = ledger_error_set(LEDGER_ENOMEM, "cannot start a thread: %s", strerror(error));
+	/*
+	 * A range of one commit (or none) is checked on this thread before
+	 * the files are listed, and the listing takes the trees the check
+	 * read (the same: the commit's and its parent's) instead of reading
+	 * them again.  An incremental verification of one append spends about
+	 * as long on the check as on the listing, so a thread would save no
+	 * time, only open a repository of its own; a longer range checks
+	 * more trees than the listing reads, on its thread.
+	 */
+	inline_check = store_range_single(repo, from ? from_hex : NULL, to_hex);
+	if (inline_check < 0) {
+		r = inline_check;
 		goto done;
 	}
-	started = 1;
+	if (inline_check) {
+		if ((r = check_inline(&trees, repo, from ? from_hex : NULL, to_hex, cbs, &order)) < 0)
+			goto done;
+	} else {
+		if (!(run = calloc(1, sizeof(*run)))) {
+			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+			goto done;
+		}
+		run->repo = *repo;
+		run->repo.git = NULL;
+		run->repo.mempack = NULL; /* the caller's: empty between writes, and not the check's */
+		if ((r = history_git_open(&run->repo.git, repo)) < 0)
+			goto done;
+		run->from = from ? from_hex : NULL;
+		run->to = to_hex;
+		run->cb = cbs->change;
+		run->payload = cbs->change_payload;
+		run->order = &order;
+		if ((error = pthread_create(&tid, NULL, history_thread, run)) != 0) {
+			r = ledger_error_set(LEDGER_ENOMEM, "cannot start a thread: %s",
+			                     strerror(error));
+			goto done;
+		}
+		started = 1;
+	}
 
 	/* Meanwhile, the list of files (trees only); their blobs as the check notes them. */
 	if ((r = records_tree(&t_to, repo, to_hex)) < 0 ||
@@ -1537,9 +1584,12 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 	w->rd.repo = repo;
 	w->rd.order = &order;
 	w->list = &list;
+	w->trees = trees;
 	if (t_to && (r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"))) != 0)
 		goto done;
 	reader_release(&w->rd);
+	store_trees_free(trees);
+	trees = NULL;
 	if ((r = odb_reopen_shared(repo, &order)) < 0)
 		goto done;
 	if (cbs->count && (r = cbs->count(list.count, cbs->payload)) != 0)
@@ -1552,19 +1602,20 @@ done:
 		pthread_cond_broadcast(&order.changed);
 		pthread_mutex_unlock(&order.lock);
 		pthread_join(tid, NULL);
-		/* The check's error comes first, as it did when the check ran before reading. */
-		if (run->error_code < 0)
-			r = ledger_error_set(run->error_code, "%s", run->error_message);
-		else if (r == 0 && order.result < 0)
-			r = order.result;
-		else if (r == 0 && order.result > 0)
-			/* It stopped though reading went on: its findings would be missing. */
-			r = ledger_error_set(LEDGER_ERROR, "the history check stopped before its end");
 	}
+	/* The check's error comes first, as it did when the check ran before reading. */
+	if (run && run->error_code < 0)
+		r = ledger_error_set(run->error_code, "%s", run->error_message);
+	else if (have_order && r == 0 && order.result < 0)
+		r = order.result;
+	else if (have_order && r == 0 && order.result > 0)
+		/* It stopped though reading went on: its findings would be missing. */
+		r = ledger_error_set(LEDGER_ERROR, "the history check stopped before its end");
 	if (w)
 		reader_release(&w->rd);
 	if (run)
 		git_repository_free(run->repo.git); /* the thread's, when it never started */
+	store_trees_free(trees);
 	if (have_order)
 		store_order_release(&order);
 	free(list.items);

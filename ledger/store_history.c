@@ -48,6 +48,7 @@ struct history {
 	unsigned long gen;  /* of the object database it reads */
 	int stopped;        /* why a tree_lookup returned GIT_EUSER: 1 (reading stopped) or an error */
 	tree_set current, previous; /* read for this commit, for the one before */
+	int keep_all;               /* every tree read stays in current, for the caller */
 	char commit[LEDGER_OID_HEX_LEN + 1];
 	char path[HISTORY_PATH_MAX];
 };
@@ -91,6 +92,29 @@ static void tree_set_keep(tree_set *set, const uint8_t key[32], git_tree *t)
 		return;
 	}
 	set->trees[set->count++] = ref;
+}
+
+struct store_trees {
+	tree_set set;
+};
+
+int store_trees_find(git_tree **out, const store_trees *trees, const git_oid *id)
+{
+	uint8_t key[32] = { 0 };
+
+	*out = NULL;
+	if (!trees)
+		return 0;
+	memcpy(key, id->id, GIT_OID_RAWSZ);
+	return tree_set_find(out, &trees->set, key);
+}
+
+void store_trees_free(store_trees *trees)
+{
+	if (!trees)
+		return;
+	tree_set_release(&trees->set);
+	free(trees);
 }
 
 /*
@@ -825,11 +849,20 @@ done:
 int store_check_history_ordered(ledger_repo *repo, const char *from, const char *to,
                                 ledger_change_cb cb, void *payload, store_order *order)
 {
+	return store_check_history_kept(repo, from, to, cb, payload, order, NULL);
+}
+
+int store_check_history_kept(ledger_repo *repo, const char *from, const char *to,
+                             ledger_change_cb cb, void *payload, store_order *order,
+                             store_trees **kept)
+{
 	struct history *h = NULL;
 	git_oid *ids = NULL;
 	size_t count = 0;
 	int r;
 
+	if (kept)
+		*kept = NULL;
 	if (!cb)
 		return ledger_error_set(LEDGER_EINVALID, "no callback given");
 	if ((r = commits_list(&ids, &count, repo, from, to)) < 0)
@@ -843,6 +876,7 @@ int store_check_history_ordered(ledger_repo *repo, const char *from, const char 
 	h->cb = cb;
 	h->payload = payload;
 	h->order = order;
+	h->keep_all = kept != NULL;
 	for (size_t i = 0; i < count; i++) {
 		git_commit *c = NULL;
 		int error;
@@ -864,9 +898,19 @@ int store_check_history_ordered(ledger_repo *repo, const char *from, const char 
 				goto done;
 			}
 		}
+		if (h->keep_all)
+			continue;
 		tree_set_release(&h->previous);
 		h->previous = h->current;
 		memset(&h->current, 0, sizeof(h->current));
+	}
+	if (kept) {
+		*kept = calloc(1, sizeof(**kept));
+		if (*kept) {
+			/* Best effort, as the sets are: without them the caller reads the trees. */
+			(*kept)->set = h->current;
+			memset(&h->current, 0, sizeof(h->current));
+		}
 	}
 	r = 0;
 done:
@@ -876,6 +920,26 @@ done:
 	}
 	free(h);
 	free(ids);
+	return r;
+}
+
+int store_range_single(ledger_repo *repo, const char *from, const char *to)
+{
+	git_commit *c = NULL;
+	git_oid from_id;
+	int r, error;
+
+	if (from && (error = git_oid_fromstr(&from_id, from)) < 0)
+		return store_error_git(error, "revision \"%s\"", from);
+	if ((r = store_lookup_commit(&c, repo, to)) < 0)
+		return r;
+	if (!from)
+		r = git_commit_parentcount(c) == 0;
+	else
+		r = git_oid_equal(git_commit_id(c), &from_id) ||
+		    (git_commit_parentcount(c) == 1 &&
+		     git_oid_equal(git_commit_parent_id(c, 0), &from_id));
+	git_commit_free(c);
 	return r;
 }
 

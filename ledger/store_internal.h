@@ -101,6 +101,30 @@ int store_check_history_ordered(ledger_repo *repo, const char *from, const char 
                                 ledger_change_cb cb, void *payload, store_order *order);
 
 /*
+ * The trees a history check read, by id (store_check_history_kept), for
+ * a walk over the same commits that would read them again.
+ */
+typedef struct store_trees store_trees;
+
+/*
+ * store_check_history_ordered, also handing over in *kept (when not NULL;
+ * free it with store_trees_free) every tree it read.  Memory grows with
+ * every commit's changed trees: for short ranges only.
+ */
+int store_check_history_kept(ledger_repo *repo, const char *from, const char *to,
+                             ledger_change_cb cb, void *payload, store_order *order,
+                             store_trees **kept);
+/*
+ * 1 when from..to (`from` a commit id in hex, or NULL: the whole history
+ * of `to`) is known without a walk to hold at most one commit: `to` is
+ * `from`, its only parent is `from`, or (no `from`) it has no parent.
+ */
+int store_range_single(ledger_repo *repo, const char *from, const char *to);
+/* 1 and a new reference in *out when tree `id` is in `trees` (may be NULL), else 0. */
+int store_trees_find(git_tree **out, const store_trees *trees, const git_oid *id);
+void store_trees_free(store_trees *trees);
+
+/*
  * Set the ledger error from libgit2's last error: "<what>: <libgit2 message>",
  * with the code mapped from the libgit2 return value `giterr`.
  */

@@ -995,6 +995,58 @@ START_TEST(history_findings_while_reading)
 END_TEST
 
 /*
+ * An incremental run over one commit checks its history on the reading
+ * thread, and the listing takes the trees it read (store.c): the commit
+ * modifies a file of one earlier commit and deletes one of another, and
+ * the run must find both, as a run with nothing new after it and one
+ * without the cache do.
+ */
+START_TEST(history_of_one_commit)
+{
+	const char *git_dir = ledger_repo_git_dir(fx.repo);
+	char modified[96], deleted[96], *blob, *commit;
+	ledger_state *st[3];
+	const ledger_report *a, *b;
+
+	append_many(1, MANY_FILES);
+	append_many(1 + MANY_FILES, MANY_FILES);
+	ledger_state_free(load(1));
+	testutil_record_path(modified, 1);
+	testutil_record_path(deleted, MANY_FILES + 1);
+	blob = testshell_out("printf tampered | git --git-dir='%s' hash-object -w --stdin", git_dir);
+	commit = testshell_out("export GIT_DIR='%s' GIT_INDEX_FILE='%s/plumb.index'; "
+	                       "git read-tree main && git update-index --cacheinfo 100644,%s,%s && "
+	                       "printf '0 %%040d\\t%%s\\n' 0 %s | git update-index --index-info && "
+	                       "t=$(git write-tree) && "
+	                       "c=$(git commit-tree $t -p main -m plumbed) && "
+	                       "git update-ref refs/heads/main $c && git repack -q -a -d && echo $c",
+	                       git_dir, git_dir, blob, modified, deleted);
+	/* One commit new, then none (or the same one again), then no cache at all. */
+	st[0] = load(1);
+	st[1] = load(1);
+	st[2] = load(0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_uint_eq(count_findings(st[i], "record-modified", modified, commit), 1);
+		ck_assert_uint_eq(count_findings(st[i], "record-deleted", deleted, commit), 1);
+	}
+	a = ledger_state_report(st[0]);
+	b = ledger_state_report(st[1]);
+	ck_assert_uint_eq(ledger_report_stats_of(a)->records, ledger_report_stats_of(b)->records);
+	ck_assert_uint_eq(ledger_report_count(a), ledger_report_count(b));
+	for (size_t i = 0; i < ledger_report_count(a); i++) {
+		const ledger_finding *x = ledger_report_get(a, i), *y = ledger_report_get(b, i);
+
+		ck_assert_str_eq(x->code, y->code);
+		ck_assert_str_eq(x->path ? x->path : "", y->path ? y->path : "");
+	}
+	for (int i = 0; i < 3; i++)
+		ledger_state_free(st[i]);
+	free(blob);
+	free(commit);
+}
+END_TEST
+
+/*
  * The history check fails (a tree of an old commit is gone) while the files
  * of later commits are still to be read: its error is what the run returns,
  * on one and on all threads, and reading stops without a leak or a hang.
@@ -1056,6 +1108,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, judge_batch_matches_verification_after_writing);
 	tcase_add_test(tc, commit_signatures_are_checked);
 	tcase_add_test(tc, history_findings_while_reading);
+	tcase_add_test(tc, history_of_one_commit);
 	tcase_add_test(tc, history_error_stops_reading);
 	suite_add_tcase(s, tc);
 	return s;
