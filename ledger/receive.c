@@ -19,6 +19,7 @@
 #include "ledger/sync.h"
 #include "ledger/trust.h"
 #include "state_internal.h"
+#include "store_quarantine.h"
 
 static int is_hex_id(const char *s)
 {
@@ -327,6 +328,9 @@ int ledger_receive_judge_as(ledger_report **out, ledger_repo *repo, const char *
 	if (!ref || !is_hex_id(old_id) || !is_hex_id(new_id))
 		return ledger_error_set(LEDGER_EINVALID, "a ref update needs a ref and two commit ids "
 		                        "of 40 hex digits");
+	/* Before anything reads a pushed commit or tree whole (review 7 #1). */
+	if ((r = store_receive_bounds(repo)) < 0)
+		return r;
 	if ((r = report_new(&refusals)) < 0)
 		return r;
 	if ((r = judge_ref(refusals, repo, ref, old_id, new_id, user)) < 0)

@@ -397,20 +397,24 @@ static int bounds_one(const git_oid *id, void *payload)
 	return 0;
 }
 
-int store_quarantine_bounds(ledger_repo *qrepo, int code)
+/*
+ * The objects written into the directory `objects` (packs and loose
+ * objects, never its alternates) checked by their headers, read through
+ * `repo`'s object database.
+ */
+static int bounds_in(ledger_repo *repo, const char *objects, int code)
 {
 	struct bounds b = { 0 };
 	git_odb *own = NULL;
-	git_odb_backend *packs = NULL;
-	char objects[PATH_MAX];
+	git_odb_backend *packs = NULL, *loose = NULL;
 	int r = 0, error;
 
-	snprintf(objects, sizeof(objects), "%s/objects", qrepo->git_dir);
-	/* Only the packs written into the quarantine: the ledger's are not listed. */
 	if ((error = git_odb_new(&own)) < 0 || (error = git_odb_backend_pack(&packs, objects)) < 0 ||
-	    (error = git_odb_add_backend(own, packs, 1)) < 0 ||
-	    ((packs = NULL), (error = git_repository_odb(&b.odb, qrepo->git))) < 0) {
-		r = store_error_git(error, "cannot read the objects of \"%s\"", qrepo->git_dir);
+	    (error = git_odb_add_backend(own, packs, 2)) < 0 ||
+	    ((packs = NULL), (error = git_odb_backend_loose(&loose, objects, -1, 0, 0, 0))) < 0 ||
+	    (error = git_odb_add_backend(own, loose, 1)) < 0 ||
+	    ((loose = NULL), (error = git_repository_odb(&b.odb, repo->git))) < 0) {
+		r = store_error_git(error, "cannot read the objects of \"%s\"", objects);
 		goto done;
 	}
 	error = git_odb_foreach(own, bounds_one, &b);
@@ -420,11 +424,31 @@ int store_quarantine_bounds(ledger_repo *qrepo, int code)
 		                     b.size, b.type, b.max >> 20);
 	else if (error < 0)
 		r = store_error_git(b.error < 0 ? b.error : error,
-		                    "cannot read the objects of \"%s\"", qrepo->git_dir);
+		                    "cannot read the objects of \"%s\"", objects);
 done:
 	if (packs)
 		packs->free(packs);
+	if (loose)
+		loose->free(loose);
 	git_odb_free(b.odb);
 	git_odb_free(own);
 	return r;
+}
+
+int store_quarantine_bounds(ledger_repo *qrepo, int code)
+{
+	char objects[PATH_MAX];
+
+	snprintf(objects, sizeof(objects), "%s/objects", qrepo->git_dir);
+	return bounds_in(qrepo, objects, code);
+}
+
+int store_receive_bounds(ledger_repo *repo)
+{
+	const char *objects = getenv("GIT_QUARANTINE_PATH");
+
+	/* Without receive-pack's quarantine (git before 2.11) the objects are the ledger's. */
+	if (!objects || !*objects)
+		return 0;
+	return bounds_in(repo, objects, LEDGER_EINVALID);
 }

@@ -47,6 +47,13 @@ int store_quarantine_migrate(ledger_repo *repo, const char *qdir);
 int store_quarantine_bounds(ledger_repo *qrepo, int code);
 
 /*
+ * The same bound on what a push brought, inside git receive-pack's own
+ * quarantine ($GIT_QUARANTINE_PATH, set for the pre-receive hook):
+ * LEDGER_EINVALID naming the object; 0 when there is no quarantine.
+ */
+int store_receive_bounds(ledger_repo *repo);
+
+/*
  * Before a fetch or an import (`what`, for the message: "fetch",
  * "import"): LEDGER_EIO, naming the path, the free space and the floor,
  * when the file system holding the ledger has less free space (for

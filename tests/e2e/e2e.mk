@@ -37,6 +37,7 @@ E2E_TESTS += e2e/t0545-seal-python.sh
 E2E_TESTS += e2e/t0600-hook-daemon.sh
 E2E_TESTS += e2e/t0610-hook-http.sh
 E2E_TESTS += e2e/t0612-hook-bind.sh
+E2E_TESTS += e2e/t0614-hook-bomb.sh
 E2E_TESTS += e2e/t0650-bundle-create.sh
 E2E_TESTS += e2e/t0660-bundle-import.sh
 E2E_TESTS += e2e/t0670-bundle-refuse.sh
