@@ -499,6 +499,24 @@ static char *plumb_commit(const char *git_dir, const char *parents, const char *
 	               parents);
 }
 
+/* plumb_commit with the edit formatted from `fmt`; the new commit's id (the caller frees it). */
+static char *plumb_commitf(const char *git_dir, const char *parents, const char *base_tree,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static char *plumb_commitf(const char *git_dir, const char *parents, const char *base_tree,
+                           const char *fmt, ...)
+{
+	char *edit, *commit;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&edit, fmt, ap), 0);
+	va_end(ap);
+	commit = plumb_commit(git_dir, parents, base_tree, edit);
+	free(edit);
+	return commit;
+}
+
 /* ledger_repo_check_history from `from` to `to` into a fresh `ch`; its result. */
 static int history_of(struct changes *ch, ledger_repo *repo, const char *from, const char *to)
 {
@@ -524,28 +542,16 @@ START_TEST(test_check_history_small_trees)
 	blob = testshell_out("printf one | git --git-dir='%s' hash-object -w --stdin", path);
 	other = testshell_out("printf two | git --git-dir='%s' hash-object -w --stdin", path);
 	ck_assert_int_ge(asprintf(&p, "-p %s", tip), 0);
-	{
-		char *edit;
-
-		ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo "
-		                          "100644,%s,records/ab/cd/a.json", blob), 0);
-		a = plumb_commit(path, p, tip, edit);
-		free(edit);
-	}
+	a = plumb_commitf(path, p, tip, "git update-index --add --cacheinfo "
+	                  "100644,%s,records/ab/cd/a.json", blob);
 	free(p);
 	ck_assert_int_eq(history_of(&ch, repo, tip, a), 0);
 	ck_assert_uint_eq(ch.count, 0);
 	ck_assert_int_ge(asprintf(&p, "-p %s", a), 0);
 
 	/* one file more, executable */
-	{
-		char *edit;
-
-		ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100755,%s,"
-		                          "records/ab/cd/b.json", other), 0);
-		c = plumb_commit(path, p, a, edit);
-		free(edit);
-	}
+	c = plumb_commitf(path, p, a, "git update-index --add --cacheinfo 100755,%s,"
+	                  "records/ab/cd/b.json", other);
 	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
 	ck_assert_uint_eq(ch.count, 1);
 	ck_assert(has_change(&ch, LEDGER_CHANGE_BAD_MODE, "records/ab/cd/b.json"));
@@ -554,61 +560,35 @@ START_TEST(test_check_history_small_trees)
 	free(c);
 
 	/* a directory more, with a file and a symlink in it */
-	{
-		char *edit;
-
-		ck_assert_int_ge(asprintf(&edit, "git update-index --add --cacheinfo 100644,%s,"
-		                          "records/ab/cd/d/x.json && git update-index --add "
-		                          "--cacheinfo 120000,%s,records/ab/cd/d/y.json", other, other),
-		                 0);
-		c = plumb_commit(path, p, a, edit);
-		free(edit);
-	}
+	c = plumb_commitf(path, p, a, "git update-index --add --cacheinfo 100644,%s,"
+	                  "records/ab/cd/d/x.json && git update-index --add "
+	                  "--cacheinfo 120000,%s,records/ab/cd/d/y.json", other, other);
 	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
 	ck_assert_uint_eq(ch.count, 1);
 	ck_assert(has_change(&ch, LEDGER_CHANGE_BAD_MODE, "records/ab/cd/d/y.json"));
 	free(c);
 
 	/* one more and one modified */
-	{
-		char *edit;
-
-		ck_assert_int_ge(asprintf(&edit, "git update-index --cacheinfo 100644,%s,"
-		                          "records/ab/cd/a.json && git update-index --add "
-		                          "--cacheinfo 100644,%s,records/ab/cd/b.json", other, blob),
-		                 0);
-		c = plumb_commit(path, p, a, edit);
-		free(edit);
-	}
+	c = plumb_commitf(path, p, a, "git update-index --cacheinfo 100644,%s,"
+	                  "records/ab/cd/a.json && git update-index --add "
+	                  "--cacheinfo 100644,%s,records/ab/cd/b.json", other, blob);
 	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
 	ck_assert_uint_eq(ch.count, 1);
 	ck_assert(has_change(&ch, LEDGER_CHANGE_MODIFIED, "records/ab/cd/a.json"));
 	free(c);
 
 	/* one more and one deleted */
-	{
-		char *edit;
-
-		ck_assert_int_ge(asprintf(&edit, "printf '0 %%040d\\t%%s\\n' 0 records/ab/cd/a.json | "
-		                          "git update-index --index-info && git update-index --add "
-		                          "--cacheinfo 100644,%s,records/ab/cd/b.json", blob), 0);
-		c = plumb_commit(path, p, a, edit);
-		free(edit);
-	}
+	c = plumb_commitf(path, p, a, "printf '0 %%040d\\t%%s\\n' 0 records/ab/cd/a.json | "
+	                  "git update-index --index-info && git update-index --add "
+	                  "--cacheinfo 100644,%s,records/ab/cd/b.json", blob);
 	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
 	ck_assert_uint_eq(ch.count, 1);
 	ck_assert(has_change(&ch, LEDGER_CHANGE_DELETED, "records/ab/cd/a.json"));
 	free(c);
 
 	/* the file made executable: same bytes, another mode */
-	{
-		char *edit;
-
-		ck_assert_int_ge(asprintf(&edit, "git update-index --cacheinfo 100755,%s,"
-		                          "records/ab/cd/a.json", blob), 0);
-		c = plumb_commit(path, p, a, edit);
-		free(edit);
-	}
+	c = plumb_commitf(path, p, a, "git update-index --cacheinfo 100755,%s,"
+	                  "records/ab/cd/a.json", blob);
 	ck_assert_int_eq(history_of(&ch, repo, a, c), 0);
 	ck_assert_uint_eq(ch.count, 1);
 	ck_assert(has_change(&ch, LEDGER_CHANGE_MODIFIED, "records/ab/cd/a.json"));
