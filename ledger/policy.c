@@ -518,12 +518,18 @@ static int hex_prefix(const char *p, const uint8_t *id, size_t n)
 
 int policy_takes_entry(const ledger_state *st, size_t i)
 {
-	const entry *e = &st->entries[i];
-	const char *p = e->path;
 	size_t j;
 
+	return policy_takes_indexed(st, i) && idmap_get(&st->by_id, st->entries[i].id, &j) && j == i;
+}
+
+int policy_takes_indexed(const ledger_state *st, size_t i)
+{
+	const entry *e = &st->entries[i];
+	const char *p = e->path;
+
 	if (!e->has_id || e->fail_code || e->sig != SIG_OK || st->invalid[i] ||
-	    entry_is_trust_type(e->type) || !idmap_get(&st->by_id, e->id, &j) || j != i)
+	    entry_is_trust_type(e->type))
 		return 0;
 	/*
 	 * At its own path, records/ab/cd/<id>.json (ledger_record_path): compared

@@ -56,6 +56,8 @@
 
 #define PCACHE_MAGIC "CYMATPC2"
 #define PCACHE_FILE "policy"
+/* How many ids ahead a run of id lookups prefetches (idmap_prefetch). */
+#define PREFETCH_AHEAD 16
 
 /* Record flags. */
 #define PF_READ 1     /* not left pending by the verifier */
@@ -551,12 +553,20 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 				rd.ok = 0;
 		if (!rd.ok || c->verdict > PV_PENDING)
 			rd.ok = 0;
-		/* Through the verifier's id index: a record no longer there is not seen (cache_check). */
-		else if (idmap_get(&st->by_id, c->id, &at) && !cf->at[at])
-			cf->at[at] = (size_t)i + 1;
 	}
 	if (!rd.ok || !read_ids(&rd, &cf->tail, &cf->ntail))
 		goto done;
+	/*
+	 * Through the verifier's id index: a record no longer there is not
+	 * seen (cache_check).  Each lookup is a miss in a large map: they are
+	 * prefetched a few records ahead.
+	 */
+	for (uint32_t i = 0; i < cf->nprefix; i++) {
+		if (i + PREFETCH_AHEAD < cf->nprefix)
+			idmap_prefetch(&st->by_id, cf->recs[i + PREFETCH_AHEAD].id);
+		if (idmap_get(&st->by_id, cf->recs[i].id, &at) && !cf->at[at])
+			cf->at[at] = (size_t)i + 1;
+	}
 	for (uint32_t i = 0; i < cf->ntail; i++)
 		if (idmap_get(&st->by_id, cf->tail + (size_t)i * 32, &at) && !cf->at[at])
 			cf->at[at] = (size_t)cf->nprefix + i + 1;
@@ -652,7 +662,8 @@ static int cache_check(cache_file *cf, ledger_policy *pol, ledger_repo *repo, si
 	for (size_t i = 0; i < st->count; i++) {
 		const entry *e = &st->entries[i];
 
-		if (!policy_takes_entry(st, i))
+		/* Found by its id as the cache was read: the id index leads to it. */
+		if (cf->at[i] ? !policy_takes_indexed(st, i) : !policy_takes_entry(st, i))
 			continue;
 		if (!cf->at[i]) {
 			/* New: it must sort after every record of the prefix. */

@@ -270,6 +270,8 @@ int policy_collect_fed(ledger_policy *pol, size_t i);
 int policy_note_names(precord *r, const entry *e, const char *data, size_t len);
 /* A state entry the engine takes (a valid or pending record, not a trust one): 1, else 0. */
 int policy_takes_entry(const ledger_state *st, size_t i);
+/* The same, for an entry the verifier's id index is known to lead to (by_id gives i for its id). */
+int policy_takes_indexed(const ledger_state *st, size_t i);
 
 /*
  * policy_cache.c: the policy cache, <git dir>/cymat/policy.  Load: 1 when
