@@ -437,16 +437,58 @@ done:
 
 /* --- loading ------------------------------------------------------------------ */
 
-/* A prefix record as the mapping holds it. */
+/*
+ * A prefix record: where the file's bytes hold it, and what cache_check
+ * finds.  Small, as there is one per record of the history: its fields
+ * are read from the bytes (rec_*) when needed, as policy_cache_save wrote
+ * them: id, time, verdict, flags, the 4 string indexes, the incident when
+ * PF_INCIDENT, and for a pending record what it misses and waits for.
+ */
 typedef struct {
-	const uint8_t *id, *incident, *missing, *deps;
-	int64_t time;
-	uint8_t verdict, flags;
-	uint32_t strs[4];
-	uint32_t nmissing, ndeps;
-	size_t entry;  /* the state entry, once seen */
+	const uint8_t *rec;
+	uint32_t entry; /* the state entry, once seen */
 	uint8_t seen, moved;
 } cached;
+
+enum { REC_TIME = 32, REC_VERDICT = 40, REC_FLAGS = 41, REC_STRS = 42, REC_FIXED = 58 };
+
+static int64_t rec_time(const cached *c)
+{
+	int64_t t;
+
+	memcpy(&t, c->rec + REC_TIME, sizeof(t));
+	return t;
+}
+
+static uint32_t rec_str(const cached *c, int k)
+{
+	uint32_t v;
+
+	memcpy(&v, c->rec + REC_STRS + 4 * k, sizeof(v));
+	return v;
+}
+
+static const uint8_t *rec_incident(const cached *c)
+{
+	return (c->rec[REC_FLAGS] & PF_INCIDENT) ? c->rec + REC_FIXED : NULL;
+}
+
+/* What a pending record misses and what it waits for (none for another); bounds checked as read. */
+static void rec_waits(const cached *c, const uint8_t **missing, uint32_t *nmissing,
+                      const uint8_t **deps, uint32_t *ndeps)
+{
+	const uint8_t *p = c->rec + REC_FIXED + (rec_incident(c) ? 32 : 0);
+
+	*nmissing = *ndeps = 0;
+	*missing = *deps = NULL;
+	if (c->rec[REC_VERDICT] != PV_PENDING)
+		return;
+	memcpy(nmissing, p, 4);
+	*missing = p + 4;
+	p += 4 + (size_t)*nmissing * 32;
+	memcpy(ndeps, p, 4);
+	*deps = p + 4;
+}
 
 typedef struct {
 	const uint8_t *map;
@@ -529,29 +571,26 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 		if (!(cf->strings[i] = cache_get_str(&rd)) && !(cf->strings[i] = strdup("")))
 			rd.ok = 0;
 	cf->nprefix = cache_get_u32(&rd);
-	if (!rd.ok || cf->nprefix > cf->size / 50 ||
+	if (!rd.ok || cf->nprefix > cf->size / 50 || st->count >= UINT32_MAX ||
 	    !(cf->recs = calloc((size_t)cf->nprefix + 1, sizeof(*cf->recs))) ||
 	    !(cf->at = calloc(st->count + 1, sizeof(*cf->at))))
 		goto done;
 	for (uint32_t i = 0; i < cf->nprefix && rd.ok; i++) {
 		cached *c = &cf->recs[i];
+		const uint8_t *ids;
+		uint32_t n;
 
-		c->id = cache_take(&rd, 32);
-		c->time = cache_get_i64(&rd);
-		if ((p = cache_take(&rd, 2 + sizeof(c->strs)))) {
-			c->verdict = p[0];
-			c->flags = p[1];
-			memcpy(c->strs, p + 2, sizeof(c->strs));
-		}
-		if (c->flags & PF_INCIDENT)
-			c->incident = cache_take(&rd, 32);
-		if (rd.ok && c->verdict == PV_PENDING &&
-		    (!read_ids(&rd, &c->missing, &c->nmissing) || !read_ids(&rd, &c->deps, &c->ndeps)))
+		if (!(c->rec = cache_take(&rd, REC_FIXED)))
+			break;
+		if (c->rec[REC_FLAGS] & PF_INCIDENT)
+			cache_take(&rd, 32);
+		if (rd.ok && c->rec[REC_VERDICT] == PV_PENDING &&
+		    (!read_ids(&rd, &ids, &n) || !read_ids(&rd, &ids, &n)))
 			break;
 		for (int k = 0; k < 4; k++)
-			if (c->strs[k] >= cf->nstrings)
+			if (rec_str(c, k) >= cf->nstrings)
 				rd.ok = 0;
-		if (!rd.ok || c->verdict > PV_PENDING)
+		if (c->rec[REC_VERDICT] > PV_PENDING)
 			rd.ok = 0;
 	}
 	if (!rd.ok || !read_ids(&rd, &cf->tail, &cf->ntail))
@@ -563,8 +602,8 @@ static int cache_read(cache_file *cf, ledger_policy *pol, ledger_repo *repo)
 	 */
 	for (uint32_t i = 0; i < cf->nprefix; i++) {
 		if (i + PREFETCH_AHEAD < cf->nprefix)
-			idmap_prefetch(&st->by_id, cf->recs[i + PREFETCH_AHEAD].id);
-		if (idmap_get(&st->by_id, cf->recs[i].id, &at) && !cf->at[at])
+			idmap_prefetch(&st->by_id, cf->recs[i + PREFETCH_AHEAD].rec);
+		if (idmap_get(&st->by_id, cf->recs[i].rec, &at) && !cf->at[at])
 			cf->at[at] = (size_t)i + 1;
 	}
 	for (uint32_t i = 0; i < cf->ntail; i++)
@@ -677,35 +716,38 @@ static int cache_check(cache_file *cf, ledger_policy *pol, ledger_repo *repo, si
 			continue;
 		}
 		cf->recs[c].seen = 1;
-		cf->recs[c].entry = i;
+		cf->recs[c].entry = (uint32_t)i;
 		seen++;
 		/* A record the verifier now leaves pending changes the prefix. */
-		if (st->pending[i] && (cf->recs[c].flags & PF_READ))
+		if (st->pending[i] && (cf->recs[c].rec[REC_FLAGS] & PF_READ))
 			return 0;
 	}
 	if (seen != cf->nprefix)
 		return 0; /* a record of the prefix is gone or no longer valid */
 	for (c = 0; c < cf->nprefix; c++) {
 		cached *p = &cf->recs[c];
+		const uint8_t *missing, *deps;
+		uint32_t nmissing, ndeps;
 
-		if (!(p->flags & PF_READ) && !st->pending[p->entry]) {
+		if (!(p->rec[REC_FLAGS] & PF_READ) && !st->pending[p->entry]) {
 			/* The verifier no longer waits: judged again after the prefix, or no cache. */
 			if ((r = woken_moves(cf, pol, repo, p->entry)) <= 0)
 				return r;
 			p->moved = 1;
 		}
-		if (p->verdict != PV_PENDING || p->moved)
+		if (p->rec[REC_VERDICT] != PV_PENDING || p->moved)
 			continue;
-		for (uint32_t k = 0; k < p->nmissing; k++) {
-			const uint8_t *id = p->missing + (size_t)k * 32;
+		rec_waits(p, &missing, &nmissing, &deps, &ndeps);
+		for (uint32_t k = 0; k < nmissing; k++) {
+			const uint8_t *id = missing + (size_t)k * 32;
 
 			if (taken(st, id, &at))
 				p->moved = 1; /* what it missed arrived, after the prefix */
 			else if (entry_valid_now(st, id))
 				return 0; /* a trust record it names became valid: judged in place */
 		}
-		for (uint32_t k = 0; k < p->ndeps && !p->moved; k++)
-			p->moved = names_later(cf, st, p->deps + (size_t)k * 32);
+		for (uint32_t k = 0; k < ndeps && !p->moved; k++)
+			p->moved = names_later(cf, st, deps + (size_t)k * 32);
 	}
 	for (c = 0; c < cf->nprefix; c++)
 		if (cf->recs[c].moved)
@@ -786,43 +828,46 @@ static int take_records(ledger_policy *pol, const cache_file *cf, const char **s
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	for (uint32_t c = 0; c < cf->nprefix; c++) {
 		const cached *p = &cf->recs[c];
+		const uint8_t *incident = rec_incident(p), *missing, *deps;
+		uint32_t nmissing, ndeps;
 		precord *r;
 
 		if (p->moved)
 			continue;
 		if (!(r = policy_add_record(pol)))
 			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		ledger_hex(r->id, p->id, 32);
-		r->type = strs[p->strs[0]];
-		r->author = strs[p->strs[1]];
-		r->agency = strs[p->strs[2]];
-		r->class_ = strs[p->strs[3]];
-		if (p->incident) {
+		ledger_hex(r->id, p->rec, 32);
+		r->type = strs[rec_str(p, 0)];
+		r->author = strs[rec_str(p, 1)];
+		r->agency = strs[rec_str(p, 2)];
+		r->class_ = strs[rec_str(p, 3)];
+		if (incident) {
 			char hex[LEDGER_HEX_ID_LEN + 1];
 
-			ledger_hex(hex, p->incident, 32);
+			ledger_hex(hex, incident, 32);
 			if (!(r->incident = policy_intern(pol, hex, LEDGER_HEX_ID_LEN)))
 				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		}
-		r->time = p->time;
-		r->verdict = p->verdict;
-		r->read = (p->flags & PF_READ) != 0;
+		r->time = rec_time(p);
+		r->verdict = p->rec[REC_VERDICT];
+		r->read = (p->rec[REC_FLAGS] & PF_READ) != 0;
 		r->prefix = 1;
 		if (r->time > pol->latest)
 			pol->latest = r->time;
-		if (p->verdict == PV_PENDING) {
+		rec_waits(p, &missing, &nmissing, &deps, &ndeps);
+		if (r->verdict == PV_PENDING) {
 			/* Kept for the next save: what it misses and what it waits for. */
-			if (p->nmissing && !(r->missing = malloc(p->nmissing * sizeof(*r->missing))))
+			if (nmissing && !(r->missing = malloc(nmissing * sizeof(*r->missing))))
 				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-			for (uint32_t k = 0; k < p->nmissing; k++) {
-				memcpy(r->missing[k].id, p->missing + (size_t)k * 32, 32);
+			for (uint32_t k = 0; k < nmissing; k++) {
+				memcpy(r->missing[k].id, missing + (size_t)k * 32, 32);
 				r->missing[k].what = "refs";
 			}
-			r->nmissing = p->nmissing;
-			if (p->ndeps && !(r->deps = malloc(p->ndeps * sizeof(*r->deps))))
+			r->nmissing = nmissing;
+			if (ndeps && !(r->deps = malloc(ndeps * sizeof(*r->deps))))
 				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-			for (uint32_t k = 0; k < p->ndeps; k++)
-				if (policy_index_get(pol, p->deps + (size_t)k * 32, &r->deps[r->ndeps]))
+			for (uint32_t k = 0; k < ndeps; k++)
+				if (policy_index_get(pol, deps + (size_t)k * 32, &r->deps[r->ndeps]))
 					r->ndeps++;
 		}
 		/* policy_index_put, with the entry cache_check found by the same id. */
