@@ -821,8 +821,43 @@ static int take_findings(ledger_policy *pol, const cache_file *cf, cache_reader 
 	return rd->ok ? r : ledger_error_set(LEDGER_EINVALID, "policy cache: truncated");
 }
 
+/*
+ * The incidents the prefix records name, each interned once and found
+ * again by its raw id: most records name one, and most of those an
+ * incident named before (hex and the policy's string set cost more).
+ */
+typedef struct {
+	idmap ids; /* raw id -> index into names */
+	const char **names;
+	size_t count, capacity;
+} incident_names;
+
+static const char *incident_name(ledger_policy *pol, incident_names *in, const uint8_t id[32])
+{
+	char hex[LEDGER_HEX_ID_LEN + 1];
+	const char *name;
+	size_t k;
+
+	if (idmap_get(&in->ids, id, &k))
+		return in->names[k];
+	if (in->count == in->capacity) {
+		size_t capacity = in->capacity ? in->capacity * 2 : 256;
+		const char **more = realloc(in->names, capacity * sizeof(*more));
+
+		if (!more)
+			return NULL;
+		in->names = more;
+		in->capacity = capacity;
+	}
+	ledger_hex(hex, id, 32);
+	if (!(name = policy_intern(pol, hex, LEDGER_HEX_ID_LEN)) || idmap_put(&in->ids, id, in->count) < 0)
+		return NULL;
+	return in->names[in->count++] = name;
+}
+
 /* The prefix records (but those that move) into pol, in their order; strs: the string table, interned. */
-static int take_records(ledger_policy *pol, const cache_file *cf, const char **strs)
+static int take_records(ledger_policy *pol, const cache_file *cf, const char **strs,
+                        incident_names *incidents)
 {
 	if (!(pol->order = malloc(((size_t)cf->nprefix + 1) * sizeof(*pol->order))))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -841,13 +876,8 @@ static int take_records(ledger_policy *pol, const cache_file *cf, const char **s
 		r->author = strs[rec_str(p, 1)];
 		r->agency = strs[rec_str(p, 2)];
 		r->class_ = strs[rec_str(p, 3)];
-		if (incident) {
-			char hex[LEDGER_HEX_ID_LEN + 1];
-
-			ledger_hex(hex, incident, 32);
-			if (!(r->incident = policy_intern(pol, hex, LEDGER_HEX_ID_LEN)))
-				return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		}
+		if (incident && !(r->incident = incident_name(pol, incidents, incident)))
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		r->time = rec_time(p);
 		r->verdict = p->rec[REC_VERDICT];
 		r->read = (p->rec[REC_FLAGS] & PF_READ) != 0;
@@ -881,16 +911,21 @@ static int take_records(ledger_policy *pol, const cache_file *cf, const char **s
 static int take_prefix(ledger_policy *pol, const cache_file *cf)
 {
 	const char **strs = calloc((size_t)cf->nstrings + 1, sizeof(*strs));
+	incident_names incidents;
 	int r = 0;
 
 	if (!strs)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	memset(&incidents, 0, sizeof(incidents));
+	idmap_init(&incidents.ids);
 	for (uint32_t i = 0; i < cf->nstrings; i++)
 		if (!(strs[i] = policy_intern(pol, cf->strings[i], strlen(cf->strings[i])))) {
 			free(strs);
 			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		}
-	r = take_records(pol, cf, strs);
+	r = take_records(pol, cf, strs, &incidents);
+	idmap_release(&incidents.ids);
+	free(incidents.names);
 	free(strs);
 	return r;
 }
