@@ -930,12 +930,14 @@ static size_t heap_pop(const ledger_policy *pol, size_t *heap, size_t *n)
  * Kahn's algorithm with the ready records in a heap ordered by before():
  * every record after what it names, otherwise oldest first.  The records
  * of the cache's prefix keep their places at the start (order[0..nprefix)
- * already); what names them only waits for the others.
+ * already); what names them only waits for the others.  They are
+ * recs[0..nprefix) and name only each other: the loops over the records
+ * start after them (a cached run's prefix is nearly all of them).
  */
 static int causal_order(ledger_policy *pol)
 {
 	size_t n = pol->nrecs, *indegree = NULL, *start = NULL, *edges = NULL, *heap = NULL;
-	size_t nheap = 0, i, k, *order;
+	size_t nheap = 0, i, k, *order, first = pol->nprefix;
 	int r = LEDGER_ENOMEM;
 
 	indegree = calloc(n + 1, sizeof(*indegree));
@@ -946,7 +948,7 @@ static int causal_order(ledger_policy *pol)
 		pol->order = order;
 	if (!indegree || !start || !heap || !order)
 		goto done;
-	for (i = 0; i < n; i++)
+	for (i = first; i < n; i++)
 		for (k = 0; k < pol->recs[i].ndeps; k++)
 			if (!pol->recs[pol->recs[i].deps[k]].prefix)
 				start[pol->recs[i].deps[k] + 1]++;
@@ -955,7 +957,7 @@ static int causal_order(ledger_policy *pol)
 	if (!(edges = malloc((start[n] + 1) * sizeof(*edges))))
 		goto done;
 	/* indegree doubles as the fill position of each record's dependents. */
-	for (i = 0; i < n; i++)
+	for (i = first; i < n; i++)
 		for (k = 0; k < pol->recs[i].ndeps; k++) {
 			size_t d = pol->recs[i].deps[k];
 
@@ -964,10 +966,10 @@ static int causal_order(ledger_policy *pol)
 		}
 	for (i = 0; i < n; i++)
 		indegree[i] = 0;
-	for (i = 0; i < n; i++)
+	for (i = first; i < n; i++)
 		for (k = 0; k < pol->recs[i].ndeps; k++)
 			indegree[i] += !pol->recs[pol->recs[i].deps[k]].prefix;
-	for (i = 0; i < n; i++)
+	for (i = first; i < n; i++)
 		if (!pol->recs[i].prefix && !indegree[i])
 			heap_push(pol, heap, &nheap, i);
 	pol->norder = pol->nprefix;
@@ -1074,7 +1076,7 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	pol->now = pol->opts.now ? pol->opts.now : pol->latest;
 	for (i = 0; i < pol->nrecs; i++)
 		point_summary(&pol->recs[i]);
-	for (i = 0; i < pol->nrecs; i++)
+	for (i = pol->nprefix; i < pol->nrecs; i++)
 		if (!pol->recs[i].prefix && pol->recs[i].verdict != PV_PENDING &&
 		    (r = resolve_names(pol, &pol->recs[i])) < 0)
 			goto done;

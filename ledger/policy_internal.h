@@ -120,7 +120,8 @@ struct ledger_policy {
 	idmap ids;               /* id of a record not in the state (a candidate) -> index into recs */
 	size_t *order;           /* causal order, indexes into recs */
 	size_t norder;
-	size_t nprefix;          /* order[0..nprefix): records the policy cache had judged */
+	size_t nprefix;          /* order[0..nprefix): records the policy cache had judged, which
+	                          * are recs[0..nprefix) in that order (policy_cache_load) */
 	size_t judged;           /* records judged by this run */
 	/* The policy cache (policy_cache.c). */
 	int use_cache;
