@@ -1091,15 +1091,14 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 		 * judged again) and before the candidates.
 		 */
 		if (pol->use_cache && !pol->cut_taken &&
-		    (pol->order[i] >= pol->first_candidate || rec->time >= pol->cut_time) &&
-		    (r = policy_cache_cut(pol, i)) < 0)
-			goto done;
+		    (pol->order[i] >= pol->first_candidate || rec->time >= pol->cut_time))
+			policy_cache_cut(pol, repo, i);
 		if (rec->verdict != PV_PENDING && (r = judge(pol, rec)) < 0)
 			goto done;
 		release_record(rec);
 	}
-	if (pol->use_cache && !pol->cut_taken && (r = policy_cache_cut(pol, pol->norder)) < 0)
-		goto done;
+	if (pol->use_cache && !pol->cut_taken)
+		policy_cache_cut(pol, repo, pol->norder);
 	for (i = 0; i < sizeof(finals) / sizeof(finals[0]); i++)
 		if ((r = finals[i](pol, NULL)) < 0)
 			goto done;
@@ -1109,7 +1108,7 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 	}
 	report_sort(pol->report);
 	/* A cache that cannot be written costs the next run a full pass, nothing more. */
-	if (pol->use_cache && !pol->cache_unsafe && policy_cache_save(pol, repo) < 0)
+	if (pol->use_cache && !pol->cache_unsafe && policy_cache_save(pol) < 0)
 		ledger_error_clear();
 	*out = pol;
 	pol = NULL; /* transferred */
@@ -1366,7 +1365,7 @@ void ledger_policy_free(ledger_policy *policy)
 		free(policy->strings.slots[i]);
 	free(policy->strings.slots);
 	free(policy->pool);
-	free(policy->cut_blob);
+	policy_cache_discard(policy);
 	free(policy->recs);
 	free(policy->order);
 	idmap_release(&policy->ids);

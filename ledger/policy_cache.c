@@ -48,6 +48,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #include "ledger/crypto.h"
 #include "ledger/error.h"
@@ -226,86 +227,55 @@ static void put_table(FILE *f, int *ok, json_t *obj, const lazy_table *t, int co
 			put_item(f, ok, t->items[i].id, &t->items[i], NULL, consent);
 }
 
+/* A stream that writes to `out` and hashes what it writes. */
+typedef struct {
+	FILE *out;
+	EVP_MD_CTX *md;
+} hashing_sink;
+
+static ssize_t hashing_write(void *cookie, const char *buf, size_t len)
+{
+	hashing_sink *h = cookie;
+
+	if (EVP_DigestUpdate(h->md, buf, len) != 1 || fwrite(buf, 1, len, h->out) != len)
+		return 0;
+	return (ssize_t)len;
+}
+
 /*
  * The incidents and consents, item by item, after the digest of their
  * bytes: a later run parses only the items its records ask for, so the
  * digest (checked as the cache is read) stands for the parse it skips.
+ * They end the file: written through a hashing stream, the digest put in
+ * its place afterwards, so that no copy of them is held in memory.
  */
-static int put_tables(FILE *out, const ledger_policy *pol)
+static void put_tables(FILE *out, int *ok, const ledger_policy *pol)
 {
+	static const uint8_t placeholder[32];
+	cookie_io_functions_t io = { .write = hashing_write };
+	hashing_sink sink = { out, EVP_MD_CTX_new() };
 	uint8_t digest[32];
-	char *buf = NULL;
-	size_t len = 0;
-	int ok = 1;
-	FILE *f = open_memstream(&buf, &len);
+	unsigned int dlen = 0;
+	long at = ftell(out);
+	FILE *f = NULL;
 
-	if (!f)
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	put_table(f, &ok, pol->incidents, &pol->lazy_incidents, 0);
-	put_table(f, &ok, pol->consents, &pol->lazy_consents, 1);
-	if (fclose(f) != 0 || !ok) {
-		free(buf);
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	cache_put(out, ok, placeholder, 32);
+	if (!*ok || at < 0 || !sink.md || EVP_DigestInit_ex(sink.md, EVP_sha256(), NULL) != 1 ||
+	    !(f = fopencookie(&sink, "w", io))) {
+		*ok = 0;
+		goto done;
 	}
-	ledger_sha256(digest, buf, len);
-	cache_put(out, &ok, digest, 32);
-	cache_put(out, &ok, buf, len);
-	free(buf);
-	return ok ? 0 : ledger_error_set(LEDGER_ENOMEM, "out of memory");
-}
-
-int policy_cache_cut(ledger_policy *pol, size_t pos)
-{
-	json_t *state = NULL;
-	char *text = NULL;
-	uint32_t count = 0;
-	int ok = 1, r = 0;
-	FILE *f;
-
-	pol->cut_taken = 1;
-	pol->cut_pos = pos;
-	for (size_t k = 0; k < pos; k++)
-		pol->recs[pol->order[k]].cut = 1;
-	if (!(f = open_memstream(&pol->cut_blob, &pol->cut_len)))
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	/*
-	 * So far, the findings are those of the prefix's judgement and those
-	 * about what every record names; after it, they concern later records.
-	 */
-	for (size_t i = 0; i < pol->report->count; i++) {
-		const precord *c = policy_record(pol, pol->report->items[i].id);
-
-		count += c && c->cut;
-	}
-	cache_put_u32(f, &ok, count);
-	for (size_t i = 0; i < pol->report->count; i++) {
-		const ledger_finding *fi = &pol->report->items[i];
-		const precord *c = policy_record(pol, fi->id);
-
-		if (!c || !c->cut)
-			continue;
-		cache_put_u32(f, &ok, (uint32_t)fi->severity);
-		cache_put_str(f, &ok, fi->code);
-		cache_put_str(f, &ok, fi->rule);
-		cache_put_str(f, &ok, fi->id);
-		cache_put_str(f, &ok, fi->path);
-		cache_put_str(f, &ok, fi->message);
-	}
-	if (!(state = policy_state_object(pol)) || !(text = json_dumps(state, JSON_COMPACT)))
-		ok = 0;
-	cache_put_str(f, &ok, text);
-	if (!ok || (r = put_tables(f, pol)) < 0) {
+	put_table(f, ok, pol->incidents, &pol->lazy_incidents, 0);
+	put_table(f, ok, pol->consents, &pol->lazy_consents, 1);
+	if (fclose(f) != 0 || EVP_DigestFinal_ex(sink.md, digest, &dlen) != 1 || dlen != 32 ||
+	    fflush(out) != 0 || pwrite(fileno(out), digest, 32, (off_t)at) != 32)
+		*ok = 0;
+	f = NULL;
+done:
+	if (f)
 		fclose(f);
-		r = r < 0 ? r : ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	} else if (fclose(f) != 0) {
-		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	}
-	free(text);
-	json_decref(state);
-	return r;
+	EVP_MD_CTX_free(sink.md);
 }
-
-/* --- saving ------------------------------------------------------------------- */
 
 /* The index of string s in the table (a new one at the end when it is not there yet). */
 static uint32_t string_index(json_t *index, json_t *list, const char *s)
@@ -326,26 +296,20 @@ static void put_ids(FILE *f, int *ok, const named *n, size_t count)
 		cache_put(f, ok, n[k].id, 32);
 }
 
-int policy_cache_save(const ledger_policy *pol, ledger_repo *repo)
+/* The prefix records (order[0..cut_pos)) and the ids of the records after it. */
+static int put_records(FILE *f, int *ok, const ledger_policy *pol)
 {
-	const ledger_state *st = pol->state;
 	json_t *index = json_object(), *strings = json_array(), *v;
-	uint8_t rules_fp[32], trust_fp[32];
-	char *path = NULL, *tmp = NULL;
-	uint32_t (*refs)[4] = NULL;
+	uint32_t (*refs)[4] = calloc(pol->cut_pos + 1, sizeof(*refs));
 	uint32_t ntail = 0;
-	FILE *f = NULL;
-	int fd = -1, ok = 1, r;
 	size_t i;
 
-	if (!index || !strings || !(refs = calloc(pol->cut_pos + 1, sizeof(*refs)))) {
-		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		goto done;
+	if (!index || !strings || !refs) {
+		json_decref(index);
+		json_decref(strings);
+		free(refs);
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	}
-	if ((r = rules_fingerprint(rules_fp, pol)) < 0 ||
-	    (r = trust_fingerprint(trust_fp, st, pol->cut_time)) < 0 ||
-	    (r = cache_path(&path, repo)) < 0)
-		goto done;
 	for (size_t k = 0; k < pol->cut_pos; k++) {
 		const precord *c = &pol->recs[pol->order[k]];
 
@@ -354,84 +318,186 @@ int policy_cache_save(const ledger_policy *pol, ledger_repo *repo)
 		refs[k][2] = string_index(index, strings, c->agency);
 		refs[k][3] = string_index(index, strings, c->class_);
 	}
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		goto done;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "wb"))) {
-		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
-		goto done;
-	}
-	fd = -1;
-	cache_put(f, &ok, PCACHE_MAGIC, 8);
-	cache_put(f, &ok, st->tip, LEDGER_OID_HEX_LEN);
-	cache_put(f, &ok, st->root_id, LEDGER_HEX_ID_LEN);
-	cache_put(f, &ok, rules_fp, 32);
-	cache_put(f, &ok, trust_fp, 32);
-	cache_put(f, &ok, &pol->cut_time, 8);
-	cache_put_u32(f, &ok, (uint32_t)json_array_size(strings));
+	cache_put_u32(f, ok, (uint32_t)json_array_size(strings));
 	json_array_foreach(strings, i, v)
-		cache_put_str(f, &ok, json_string_value(v));
-	cache_put_u32(f, &ok, (uint32_t)pol->cut_pos);
+		cache_put_str(f, ok, json_string_value(v));
+	cache_put_u32(f, ok, (uint32_t)pol->cut_pos);
 	for (size_t k = 0; k < pol->cut_pos; k++) {
 		const precord *c = &pol->recs[pol->order[k]];
 		uint8_t raw[32], flags = (uint8_t)((c->read ? PF_READ : 0) |
 		                                   (c->incident ? PF_INCIDENT : 0));
 
 		ledger_unhex(raw, 32, c->id);
-		cache_put(f, &ok, raw, 32);
-		cache_put(f, &ok, &c->time, 8);
-		cache_put(f, &ok, &c->verdict, 1);
-		cache_put(f, &ok, &flags, 1);
-		cache_put(f, &ok, refs[k], sizeof(refs[k]));
+		cache_put(f, ok, raw, 32);
+		cache_put(f, ok, &c->time, 8);
+		cache_put(f, ok, &c->verdict, 1);
+		cache_put(f, ok, &flags, 1);
+		cache_put(f, ok, refs[k], sizeof(refs[k]));
 		if (c->incident) {
 			ledger_unhex(raw, 32, c->incident);
-			cache_put(f, &ok, raw, 32);
+			cache_put(f, ok, raw, 32);
 		}
 		if (c->verdict != PV_PENDING)
 			continue;
 		/* What it misses and what it waits for: a later run sees when they arrive. */
-		put_ids(f, &ok, c->missing, c->nmissing);
-		cache_put_u32(f, &ok, (uint32_t)c->ndeps);
+		put_ids(f, ok, c->missing, c->nmissing);
+		cache_put_u32(f, ok, (uint32_t)c->ndeps);
 		for (size_t d = 0; d < c->ndeps; d++) {
 			ledger_unhex(raw, 32, pol->recs[c->deps[d]].id);
-			cache_put(f, &ok, raw, 32);
+			cache_put(f, ok, raw, 32);
 		}
 	}
 	for (size_t k = 0; k < pol->first_candidate; k++)
 		ntail += !pol->recs[k].cut;
-	cache_put_u32(f, &ok, ntail);
+	cache_put_u32(f, ok, ntail);
 	for (size_t k = 0; k < pol->first_candidate; k++) {
 		uint8_t raw[32];
 
 		if (pol->recs[k].cut)
 			continue;
 		ledger_unhex(raw, 32, pol->recs[k].id);
-		cache_put(f, &ok, raw, 32);
+		cache_put(f, ok, raw, 32);
 	}
-	cache_put(f, &ok, pol->cut_blob, pol->cut_len);
-	if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", tmp, strerror(errno));
-		goto done;
-	}
-	if (rename(tmp, path) != 0) {
-		r = ledger_error_set(LEDGER_EIO, "cannot rename \"%s\": %s", tmp, strerror(errno));
-		goto done;
-	}
-	r = 0;
-done:
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (r < 0 && tmp)
-		unlink(tmp);
-	free(tmp);
-	free(path);
-	free(refs);
 	json_decref(index);
 	json_decref(strings);
+	free(refs);
+	return 0;
+}
+
+/* The prefix's findings: so far, those of its judgement and those about what every record names. */
+static void put_findings(FILE *f, int *ok, const ledger_policy *pol)
+{
+	uint32_t count = 0;
+
+	for (size_t i = 0; i < pol->report->count; i++) {
+		const precord *c = policy_record(pol, pol->report->items[i].id);
+
+		count += c && c->cut;
+	}
+	cache_put_u32(f, ok, count);
+	for (size_t i = 0; i < pol->report->count; i++) {
+		const ledger_finding *fi = &pol->report->items[i];
+		const precord *c = policy_record(pol, fi->id);
+
+		if (!c || !c->cut)
+			continue;
+		cache_put_u32(f, ok, (uint32_t)fi->severity);
+		cache_put_str(f, ok, fi->code);
+		cache_put_str(f, ok, fi->rule);
+		cache_put_str(f, ok, fi->id);
+		cache_put_str(f, ok, fi->path);
+		cache_put_str(f, ok, fi->message);
+	}
+}
+
+/* The whole cache of the cut into f. */
+static int put_cut(FILE *f, const ledger_policy *pol)
+{
+	const ledger_state *st = pol->state;
+	uint8_t rules_fp[32], trust_fp[32];
+	json_t *state = NULL;
+	char *text = NULL;
+	int ok = 1, r;
+
+	if ((r = rules_fingerprint(rules_fp, pol)) < 0 ||
+	    (r = trust_fingerprint(trust_fp, st, pol->cut_time)) < 0)
+		return r;
+	cache_put(f, &ok, PCACHE_MAGIC, 8);
+	cache_put(f, &ok, st->tip, LEDGER_OID_HEX_LEN);
+	cache_put(f, &ok, st->root_id, LEDGER_HEX_ID_LEN);
+	cache_put(f, &ok, rules_fp, 32);
+	cache_put(f, &ok, trust_fp, 32);
+	cache_put(f, &ok, &pol->cut_time, 8);
+	if ((r = put_records(f, &ok, pol)) < 0)
+		return r;
+	put_findings(f, &ok, pol);
+	if (!(state = policy_state_object(pol)) || !(text = json_dumps(state, JSON_COMPACT)))
+		ok = 0;
+	cache_put_str(f, &ok, text);
+	free(text);
+	json_decref(state);
+	put_tables(f, &ok, pol);
+	return ok ? 0 : ledger_error_set(LEDGER_EIO, "cannot write the policy cache");
+}
+
+/*
+ * The cache is written as the cut is taken, into a temporary file that
+ * policy_cache_save renames into place once the run is done: the derived
+ * state as it is then is most of it, and a copy in memory until the end of
+ * the run would be held at its peak.  A cache that cannot be written costs
+ * the next run a full pass, nothing more: no error here.
+ */
+void policy_cache_cut(ledger_policy *pol, ledger_repo *repo, size_t pos)
+{
+	int fd = -1;
+
+	pol->cut_taken = 1;
+	pol->cut_pos = pos;
+	for (size_t k = 0; k < pos; k++)
+		pol->recs[pol->order[k]].cut = 1;
+	/* A run that may not save (resolve_names) writes nothing. */
+	if (pol->cache_unsafe)
+		return;
+	/* A name of its own: the file stays until the run ends, and runs may overlap in a process. */
+	if (cache_path(&pol->cut_path, repo) < 0 ||
+	    asprintf(&pol->cut_tmp, "%s.tmp.XXXXXX", pol->cut_path) < 0) {
+		pol->cut_tmp = NULL;
+		goto fail;
+	}
+	if ((fd = mkostemp(pol->cut_tmp, O_CLOEXEC)) < 0) {
+		free(pol->cut_tmp);
+		pol->cut_tmp = NULL; /* nothing to remove */
+		goto fail;
+	}
+	if (!(pol->cut_file = fdopen(fd, "wb")))
+		goto fail;
+	fd = -1;
+	if (put_cut(pol->cut_file, pol) == 0)
+		return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	policy_cache_discard(pol);
+	ledger_error_clear();
+}
+
+void policy_cache_discard(ledger_policy *pol)
+{
+	if (pol->cut_file)
+		fclose(pol->cut_file);
+	if (pol->cut_tmp)
+		unlink(pol->cut_tmp);
+	free(pol->cut_tmp);
+	free(pol->cut_path);
+	pol->cut_file = NULL;
+	pol->cut_tmp = NULL;
+	pol->cut_path = NULL;
+}
+
+/* --- saving ------------------------------------------------------------------- */
+
+int policy_cache_save(ledger_policy *pol)
+{
+	FILE *f = pol->cut_file;
+	int r = 0;
+
+	if (!f)
+		return ledger_error_set(LEDGER_EIO, "no policy cache was written");
+	pol->cut_file = NULL;
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", pol->cut_tmp,
+		                     strerror(errno));
+	if (fclose(f) != 0 && r == 0)
+		r = ledger_error_set(LEDGER_EIO, "cannot write \"%s\": %s", pol->cut_tmp,
+		                     strerror(errno));
+	if (r == 0 && rename(pol->cut_tmp, pol->cut_path) != 0)
+		r = ledger_error_set(LEDGER_EIO, "cannot rename \"%s\": %s", pol->cut_tmp,
+		                     strerror(errno));
+	if (r == 0) {
+		free(pol->cut_tmp);
+		pol->cut_tmp = NULL; /* in place: nothing to remove */
+	}
+	policy_cache_discard(pol);
 	return r;
 }
 

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <jansson.h>
 
@@ -129,8 +130,8 @@ struct ledger_policy {
 	int cut_taken, cache_unsafe;
 	size_t cut_pos;          /* order[0..cut_pos) is the prefix to save */
 	size_t cut_findings;     /* report items while the prefix was judged */
-	char *cut_blob;          /* the prefix's findings and derived state, as the cache keeps them */
-	size_t cut_len;
+	FILE *cut_file;          /* the cache as written at the cut, until saved (policy_cache.c) */
+	char *cut_tmp, *cut_path; /* its temporary name, and the cache's */
 	char **pool;             /* finding codes and rules read from the cache */
 	size_t npool;
 	ledger_report *report;
@@ -281,9 +282,14 @@ int policy_takes_indexed(const ledger_state *st, size_t i);
  * there is no usable cache (pol untouched, gather everything); <0 on error.
  */
 int policy_cache_load(ledger_policy *pol, ledger_repo *repo);
-/* Keep the derived state as it is before order[pos] is judged. */
-int policy_cache_cut(ledger_policy *pol, size_t pos);
-int policy_cache_save(const ledger_policy *pol, ledger_repo *repo);
+/*
+ * Write the cache of the prefix order[0..pos) (the derived state as it is
+ * before order[pos] is judged) to a temporary file; save renames it into
+ * place once the run is done, discard removes it.
+ */
+void policy_cache_cut(ledger_policy *pol, ledger_repo *repo, size_t pos);
+int policy_cache_save(ledger_policy *pol);
+void policy_cache_discard(ledger_policy *pol);
 /* policy_state.c: the derived state in one object (new), and taken back from one. */
 json_t *policy_state_object(const ledger_policy *pol);
 /* The lazy tables' releases (policy_state.c); the mapping is policy_cache.c's. */
