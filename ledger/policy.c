@@ -407,6 +407,22 @@ static int note_raw(precord *r, const uint8_t id[32], const char *what)
  * file, prev, incident and refs are its (parsed from the same R), but an
  * agency's, whose body may name an incident too.
  */
+/* The body members of r's type that name records, but an agency's `incident` (see below). */
+static int note_body(precord *r, const char *data, size_t len)
+{
+	int ret;
+
+	for (size_t k = 0; k < sizeof(body_refs) / sizeof(body_refs[0]); k++) {
+		if (strcmp(body_refs[k].type, r->type) != 0)
+			continue;
+		for (size_t m = 0; m < 3 && body_refs[k].members[m]; m++)
+			if (strcmp(body_refs[k].members[m], "incident") != 0 &&
+			    (ret = note_member(r, data, len, body_refs[k].members[m])) < 0)
+				return ret;
+	}
+	return 0;
+}
+
 int policy_note_names(precord *r, const entry *e, const char *data, size_t len)
 {
 	static const char *const common[] = { "prev", "incident", "refs" };
@@ -429,14 +445,42 @@ int policy_note_names(precord *r, const entry *e, const char *data, size_t len)
 			if ((ret = note_member(r, data, len, common[k])) < 0)
 				return ret;
 	}
-	for (size_t k = 0; k < sizeof(body_refs) / sizeof(body_refs[0]); k++) {
-		if (strcmp(body_refs[k].type, r->type) != 0)
-			continue;
-		for (size_t m = 0; m < 3 && body_refs[k].members[m]; m++)
-			if (strcmp(body_refs[k].members[m], "incident") != 0 &&
-			    (ret = note_member(r, data, len, body_refs[k].members[m])) < 0)
-				return ret;
+	return note_body(r, data, len);
+}
+
+/*
+ * What policy_note_names finds with the verifier's entry e, from the names
+ * its summary f keeps (those e has not: an agency's body `incident`s, then
+ * the body members), in the same order; 0 or LEDGER_ENOMEM.
+ */
+static int note_fed(precord *r, const entry *e, const policy_feed *f)
+{
+	int agency = strcmp(r->type, "agency") == 0;
+	size_t n = (size_t)e->has_prev + (agency ? 0 : (size_t)e->has_incident) + e->nrefs +
+	           f->nnamed;
+	named *out;
+
+	if (!n)
+		return 0;
+	if (!(out = r->named = malloc(n * sizeof(*out))))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	if (e->has_prev) {
+		memcpy(out->id, e->prev, 32);
+		(out++)->what = "prev";
 	}
+	if (agency) {
+		memcpy(out, f->named, f->nlead * sizeof(*out));
+		out += f->nlead;
+	} else if (e->has_incident) {
+		memcpy(out->id, e->incident, 32);
+		(out++)->what = "incident";
+	}
+	for (size_t k = 0; k < e->nrefs; k++) {
+		memcpy(out->id, e->refs[k], 32);
+		(out++)->what = "refs";
+	}
+	memcpy(out, f->named + f->nlead, (f->nnamed - f->nlead) * sizeof(*out));
+	r->nnamed = n;
 	return 0;
 }
 
@@ -603,7 +647,7 @@ void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *r
 	policy_feed *f;
 	json_t *summary;
 	char buf[4096], *text = buf;
-	size_t len = 0;
+	size_t len = 0, nlead;
 
 	if (!st->policy_feed || entry_is_trust_type(rec->type))
 		return;
@@ -615,13 +659,21 @@ void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *r
 	if (len > sizeof(buf) && (!(text = malloc(len)) ||
 	                          json_dumpb(summary, text, len, JSON_COMPACT) != len))
 		goto done;
-	/* What the file names, and its tie rank, from JCS(R): the same bytes as in the file. */
-	if (policy_note_names(&probe, e, rec->canonical, rec->canonical_len) < 0)
+	/*
+	 * What the file names but what e has (prev, incident, refs: note_fed),
+	 * and its tie rank, from JCS(R): the same bytes as in the file.
+	 */
+	if (strcmp(rec->type, "agency") == 0 &&
+	    note_member(&probe, rec->canonical, rec->canonical_len, "incident") < 0)
+		goto done;
+	nlead = probe.nnamed;
+	if (note_body(&probe, rec->canonical, rec->canonical_len) < 0)
 		goto done;
 	if (!(f = malloc(sizeof(*f) + probe.nnamed * sizeof(*f->named) + len + 1)))
 		goto done;
 	f->named = (named *)(f + 1);
-	f->nnamed = probe.nnamed;
+	f->nnamed = (uint32_t)probe.nnamed;
+	f->nlead = (uint32_t)nlead;
 	if (probe.nnamed)
 		memcpy(f->named, probe.named, probe.nnamed * sizeof(*f->named));
 	f->text = (char *)(f->named + probe.nnamed);
@@ -699,11 +751,8 @@ static int collect_entry(ledger_policy *pol, size_t i, const char *data, size_t 
 	}
 	r->read = 1;
 	if (f) {
-		if (f->nnamed && !(r->named = malloc(f->nnamed * sizeof(*r->named))))
-			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		if (f->nnamed)
-			memcpy(r->named, f->named, f->nnamed * sizeof(*r->named));
-		r->nnamed = f->nnamed;
+		if ((ret = note_fed(r, e, f)) < 0)
+			return ret;
 		r->rank = f->rank;
 		r->data = f->text; /* the state's, for as long as the policy */
 		r->len = f->len;

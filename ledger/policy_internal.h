@@ -76,8 +76,9 @@ typedef struct {
  * found in the file.  One allocation.
  */
 struct policy_feed {
-	named *named;            /* what R names (policy_note_names) */
-	size_t nnamed;
+	named *named;            /* what R names that the entry does not have (note_fed) */
+	uint32_t nnamed;
+	uint32_t nlead;          /* named[0..nlead): an agency's body `incident`s */
 	char *text;              /* R as JSON, without the parts no rule reads; NUL-terminated */
 	size_t len;
 	uint8_t rank;            /* tie_rank */
