@@ -539,6 +539,15 @@ static int parse_record(precord *r, const char *data, size_t len)
 	json_decref(env);
 	if (!r->rec)
 		return ledger_error_set(LEDGER_EINVALID, "record \"%s\": %s", r->id, err.text);
+	/*
+	 * A summary leaves out R's type, author and incident: r has them from
+	 * the verifier's entry (collect_entry), which took them from the same R.
+	 */
+	if (r->fed && json_is_object(r->rec) &&
+	    (json_object_set_new(r->rec, "type", json_string(r->type)) < 0 ||
+	     (r->author[0] && json_object_set_new(r->rec, "author", json_string(r->author)) < 0) ||
+	     (r->incident && json_object_set_new(r->rec, "incident", json_string(r->incident)) < 0)))
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	r->body = json_object_get(r->rec, "body");
 	return 0;
 }
@@ -584,14 +593,18 @@ int policy_takes_indexed(const ledger_state *st, size_t i)
 	       strcmp(p + 14 + LEDGER_HEX_ID_LEN, ".json") == 0;
 }
 
-/* The members of R a rule reads (and "body", "sealed": below). */
-static const char *const feed_members[] = { "agency", "author", "class", "incident", "time", "type" };
+/*
+ * The members of R a rule reads (and "body", "sealed": below), but type,
+ * author and incident: the verifier's entry has them (parse_record).
+ */
+static const char *const feed_members[] = { "agency", "class", "time" };
 
 /*
  * R without what no rule reads: the prose of a body's "summary" (but a
  * council report's, which R16.1 compares), the sealed ciphertext and each
- * recipient's wrapped key (R15.2 reads only their kids), and the chain
- * members (the verifier's entry has them).  Values are shared with R.
+ * recipient's wrapped key (R15.2 reads only their kids), the chain members
+ * and R's type, author and incident (the verifier's entry has them).
+ * Values are shared with R.
  */
 static json_t *feed_summary(const json_t *record, const char *type)
 {
