@@ -150,6 +150,7 @@ struct ledger_policy {
 	json_t *incident_order;  /* [incident id], in the order they opened */
 	json_t *consents;        /* id -> consent object */
 	json_t *participations;  /* [participation object] */
+	json_t *words;           /* the strings the state repeats, one JSON string each (word()) */
 	/* What of incidents and consents the policy cache still holds unparsed. */
 	lazy_table lazy_incidents, lazy_consents;
 	const uint8_t *cache_map; /* the cache file's bytes, while lazy items point into them */
@@ -194,8 +195,8 @@ int state_take_all(ledger_policy *pol);
 int state_take_consents_of(ledger_policy *pol, const char *provider, const char *purpose);
 /* Is consent c in force at t (not withdrawn before, not past its until)? */
 int state_consent_in_force(const json_t *c, int64_t t);
-/* Record that `r` relied on consent c. */
-int state_consent_use(json_t *c, const precord *r);
+/* Record that `r` relied on consent c; id: r's id as a JSON string to share, or NULL. */
+int state_consent_use(json_t *c, const precord *r, json_t *id);
 /* Active candidates / trainees of an agency. */
 size_t state_candidates(const ledger_policy *pol, const char *agency);
 size_t state_trainees(const ledger_policy *pol, const char *agency);

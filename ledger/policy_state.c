@@ -33,7 +33,8 @@ int state_init(ledger_policy *pol)
 	pol->incident_order = json_array();
 	pol->consents = json_object();
 	pol->participations = json_array();
-	if (!pol->bindings || !pol->agencies || !pol->appointments || !pol->appointed || !pol->nominations ||
+	pol->words = json_object();
+	if (!pol->words || !pol->bindings || !pol->agencies || !pol->appointments || !pol->appointed || !pol->nominations ||
 	    !pol->registrations || !pol->withdrawals || !pol->incidents || !pol->incident_order ||
 	    !pol->consents || !pol->participations)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -137,6 +138,7 @@ void state_release(ledger_policy *pol)
 	json_decref(pol->incident_order);
 	json_decref(pol->consents);
 	json_decref(pol->participations);
+	json_decref(pol->words);
 }
 
 /* --- principals and roles ------------------------------------------------------ */
@@ -341,14 +343,14 @@ int state_consent_in_force(const json_t *c, int64_t t)
 	       t < json_integer_value(json_object_get(c, "withdrawn_t"));
 }
 
-int state_consent_use(json_t *c, const precord *r)
+int state_consent_use(json_t *c, const precord *r, json_t *id)
 {
 	json_t *used = json_object_get(c, "used_by");
 
 	if (!json_integer_value(json_object_get(c, "first_use_t")) ||
 	    r->time < json_integer_value(json_object_get(c, "first_use_t")))
 		json_object_set_new(c, "first_use_t", json_integer(r->time));
-	return json_array_append_new(used, json_string(r->id));
+	return id ? json_array_append(used, id) : json_array_append_new(used, json_string(r->id));
 }
 
 size_t state_candidates(const ledger_policy *pol, const char *agency)
@@ -366,6 +368,26 @@ size_t state_trainees(const ledger_policy *pol, const char *agency)
 static void time_text(char out[21], int64_t t)
 {
 	ledger_time_format(out, t);
+}
+
+/*
+ * The policy's one JSON string of s (borrowed), or NULL (s NULL or out of
+ * memory): the few words incidents and consents repeat (states, bases,
+ * routes, agencies, purposes, authors), each a string and a copy of its
+ * bytes in every object otherwise.  No string of the state is changed in
+ * place: a member is set to another value.
+ */
+static json_t *word(ledger_policy *pol, const char *s)
+{
+	json_t *v;
+
+	if (!s)
+		return NULL;
+	if ((v = json_object_get(pol->words, s)))
+		return v;
+	if (json_object_set_new(pol->words, s, json_string(s)) < 0)
+		return NULL;
+	return json_object_get(pol->words, s);
 }
 
 static int apply_agency(ledger_policy *pol, precord *r)
@@ -467,18 +489,21 @@ static int open_incident(ledger_policy *pol, precord *r, const char *state, cons
                          const char *route)
 {
 	char when[21];
-	json_t *inc;
+	json_t *inc, *opened;
 
 	time_text(when, r->time);
-	inc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "id", r->id,
-	                "state", state, "basis", basis, "route", route, "affected",
-	                pj_str(r->body, "affected"), "opened", when, "updated", when,
+	opened = json_string(when);
+	inc = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:I, s:I, s:o}", "id", r->id,
+	                "state", word(pol, state), "basis", word(pol, basis), "route",
+	                word(pol, route), "affected", word(pol, pj_str(r->body, "affected")),
+	                "opened", opened, "updated", opened,
 	                "dispatches", (json_int_t)(strcmp(r->type, "dispatch") == 0), "reports",
 	                (json_int_t)0, "numbers", json_object());
+	json_decref(opened);
 	if (!inc)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	if (strcmp(r->type, "request") == 0) {
-		json_object_set_new(inc, "requested_by", json_string(r->agency));
+		json_object_set(inc, "requested_by", word(pol, r->agency));
 		if (strcmp(basis, "10.1") != 0)
 			json_object_set(inc, "on_behalf_of", json_object_get(r->body, "affected"));
 	} else {
@@ -490,12 +515,13 @@ static int open_incident(ledger_policy *pol, precord *r, const char *state, cons
 	return 0;
 }
 
-static void use_consent(ledger_policy *pol, precord *r)
+/* id: r's id as a JSON string to share, or NULL for a new one. */
+static void use_consent(ledger_policy *pol, precord *r, json_t *id)
 {
 	json_t *c = state_consent(pol, pj_str(r->body, "consent"));
 
 	if (c)
-		state_consent_use(c, r);
+		state_consent_use(c, r, id);
 }
 
 static int apply_consent(ledger_policy *pol, precord *r)
@@ -514,8 +540,9 @@ static int apply_consent(ledger_policy *pol, precord *r)
 		}
 		return 0;
 	}
-	c = json_pack("{s:s, s:s, s:s, s:s, s:O, s:I, s:I, s:I, s:o}", "id", r->id, "provider",
-	              r->agency, "purpose", pj_str(r->body, "purpose"), "author", r->author,
+	c = json_pack("{s:s, s:O, s:O, s:O, s:O, s:I, s:I, s:I, s:o}", "id", r->id, "provider",
+	              word(pol, r->agency), "purpose", word(pol, pj_str(r->body, "purpose")),
+	              "author", word(pol, r->author),
 	              "time", json_object_get(r->rec, "time"), "time_t", (json_int_t)r->time,
 	              "until_t", (json_int_t)pj_time(r->body, "until", NEVER), "withdrawn_t",
 	              (json_int_t)NEVER, "used_by", json_array());
@@ -570,40 +597,42 @@ int state_apply(ledger_policy *pol, precord *r)
 		                     pj_str(r->body, "route"));
 	if (strcmp(t, "dispatch") == 0) {
 		if (strcmp(pj_str(r->body, "basis"), "11.2") == 0) {
-			use_consent(pol, r);
+			use_consent(pol, r, NULL);
 			return open_incident(pol, r, "dispatched", "11.2", "pre_request");
 		}
 		if (inc) {
 			json_object_set_new(inc, "dispatches",
 			                    json_integer(json_integer_value(json_object_get(inc, "dispatches")) + 1));
 			if (strcmp(pj_str(inc, "state"), "requested") == 0)
-				json_object_set_new(inc, "state", json_string("dispatched"));
+				json_object_set(inc, "state", word(pol, "dispatched"));
 		}
 		return 0;
 	}
 	if (strcmp(t, "report") == 0 && inc) {
+		json_t *id = json_string(r->id); /* the number's, and the consent's use */
 		char number[24];
 
 		snprintf(number, sizeof(number), "%lld",
 		         (long long)json_integer_value(json_object_get(r->body, "number")));
 		json_object_set_new(inc, "reports",
 		                    json_integer(json_integer_value(json_object_get(inc, "reports")) + 1));
-		json_object_set_new(json_object_get(inc, "numbers"), number, json_string(r->id));
+		json_object_set(json_object_get(inc, "numbers"), number, id);
 		if (pj_true(r->body, "cabinet_emergency"))
 			json_object_set_new(inc, "cabinet_emergency", json_true());
 		if (strcmp(pj_str(inc, "state"), "dispatched") == 0)
-			json_object_set_new(inc, "state", json_string("reporting"));
+			json_object_set(inc, "state", word(pol, "reporting"));
 		if (pj_true(r->body, "gsoc_substitute"))
-			use_consent(pol, r);
+			use_consent(pol, r, id);
+		json_decref(id);
 		return 0;
 	}
 	if (strcmp(t, "closure") == 0 && inc) {
-		json_object_set_new(inc, "state", json_string("closed"));
+		json_object_set(inc, "state", word(pol, "closed"));
 		json_object_set_new(inc, "closure", json_string(r->id));
 		return 0;
 	}
 	if (strcmp(t, "share") == 0 && pj_str(r->body, "consent"))
-		use_consent(pol, r);
+		use_consent(pol, r, NULL);
 	return 0;
 }
 
