@@ -70,6 +70,7 @@ struct snode;
 struct schema_doc {
 	char *name;            /* file name, or NULL */
 	char *uri;             /* base URI of the document */
+	size_t name_len, uri_len;
 	json_t *root;
 	struct snode *node;    /* the compiled root */
 };
@@ -1125,7 +1126,9 @@ static int add_doc(struct ledger_schemas *s, json_t *root, const char *name, con
 		d->uri = strdup(uri);
 	if (!d->uri || (name && !d->name))
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
-	d->uri[strcspn(d->uri, "#")] = '\0';
+	d->uri_len = strcspn(d->uri, "#");
+	d->uri[d->uri_len] = '\0';
+	d->name_len = name ? strlen(name) : 0;
 	return 0;
 }
 
@@ -1242,19 +1245,19 @@ done:
 	return r;
 }
 
+/* Lengths first: a record's type is looked up among every document for every record. */
 static const struct schema_doc *find_doc(const struct ledger_schemas *s, const char *name)
 {
-	size_t i, len = strlen(name);
+	size_t i, len = strlen(name), suffix = strlen(SCHEMA_SUFFIX);
 
 	for (i = 0; i < s->ndocs; i++) {
 		const struct schema_doc *d = &s->docs[i];
 
-		if (!strcmp(d->uri, name))
+		if (d->uri_len == len && !memcmp(d->uri, name, len))
 			return d;
-		if (d->name && (!strcmp(d->name, name) ||
-		                (strlen(d->name) == len + strlen(SCHEMA_SUFFIX) &&
-		                 !strncmp(d->name, name, len) &&
-		                 !strcmp(d->name + len, SCHEMA_SUFFIX))))
+		if (d->name && ((d->name_len == len && !memcmp(d->name, name, len)) ||
+		                (d->name_len == len + suffix && !memcmp(d->name, name, len) &&
+		                 !memcmp(d->name + len, SCHEMA_SUFFIX, suffix))))
 			return d;
 	}
 	return NULL;
