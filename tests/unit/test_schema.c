@@ -341,6 +341,18 @@ START_TEST(test_code_points)
 	/* lengths count code points, not bytes; "." matches a whole code point */
 	ck_assert_str_eq(check("{\"maxLength\":2}", "\"\xe6\x97\xa5\xe6\x9c\xac\""), "");
 	ck_assert_str_ne(check("{\"maxLength\":1}", "\"\xe6\x97\xa5\xe6\x9c\xac\""), "");
+	/* longer strings are counted eight bytes at a time: 2 + 3 + 4-byte sequences, then ASCII */
+	ck_assert_str_eq(check("{\"minLength\":12,\"maxLength\":12}",
+	                       "\"\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80\xc3\xa9\xe6\x97\xa5"
+	                       "\xf0\x9f\x98\x80" "abcdef\""), "");
+	ck_assert_str_eq(check("{\"maxLength\":11}",
+	                       "\"\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80\xc3\xa9\xe6\x97\xa5"
+	                       "\xf0\x9f\x98\x80" "abcdef\""),
+	                 "(root): maxLength: 12 characters, at most 11 allowed");
+	ck_assert_str_eq(check("{\"minLength\":13}",
+	                       "\"\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80\xc3\xa9\xe6\x97\xa5"
+	                       "\xf0\x9f\x98\x80" "abcdef\""),
+	                 "(root): minLength: 12 characters, at least 13 required");
 	ck_assert_str_eq(check("{\"pattern\":\"^.{2}$\"}", "\"\xe6\x97\xa5\xe6\x9c\xac\""), "");
 	ck_assert_str_eq(check("{\"pattern\":\"^[\\\\u3042\\\\u30a2]+$\"}",
 	                       "\"\xe3\x81\x82\xe3\x82\xa2\""), "");
