@@ -1977,6 +1977,7 @@ static int check_object(struct vctx *c, const struct snode *n, const json_t *ins
 	const struct snode *sub;
 	const char *key;
 	json_t *v;
+	void *it;
 	size_t i, old;
 	int r;
 
@@ -2010,9 +2011,12 @@ static int check_object(struct vctx *c, const struct snode *n, const json_t *ins
 				return r;
 		}
 	}
-	json_object_foreach((json_t *)inst, key, v) {
+	/* json_object_foreach, without its two key-to-iterator calls a member: this runs a lot */
+	for (it = json_object_iter((json_t *)inst); it; it = json_object_iter_next((json_t *)inst, it)) {
 		bool known = false;
 
+		key = json_object_iter_key(it);
+		v = json_object_iter_value(it);
 		old = path_push(c, key);
 		if (n->nprops && (sub = prop_find(n, key))) {
 			known = true;
