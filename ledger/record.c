@@ -23,18 +23,11 @@
 #define ENVELOPE_TAIL "\"}"
 #define SIG_BASE64_LEN 88 /* 64 bytes, padded */
 
-static int is_lower_hex(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!hex_digit(s[i]))
-			return 0;
-	return s[n] == '\0';
-}
-
-/* No strlen first: a shorter string stops at its NUL, which is not a hex digit. */
+/* strnlen, not strlen: a longer string is not read past its 65th byte. */
 static int is_hex_id(const char *s)
 {
-	return s && is_lower_hex(s, LEDGER_HEX_ID_LEN);
+	return s && strnlen(s, LEDGER_HEX_ID_LEN + 1) == LEDGER_HEX_ID_LEN &&
+	       hex_lower_run(s, LEDGER_HEX_ID_LEN);
 }
 
 static int is_lower_alnum(char c)

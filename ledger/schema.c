@@ -45,6 +45,7 @@
 
 #include "ledger/error.h"
 #include "ledger/schema.h"
+#include "hex.h"
 
 /* Nested schema evaluations before giving up; also stops $ref cycles. */
 #define SCHEMA_MAX_DEPTH 96
@@ -620,16 +621,14 @@ fail:
 enum {
 	CH_LOWER = 1 << 0, CH_UPPER = 1 << 1, CH_DIGIT = 1 << 2, CH_PLUS = 1 << 3,
 	CH_SLASH = 1 << 4, CH_DOT = 1 << 5, CH_UNDER = 1 << 6, CH_DASH = 1 << 7,
-	CH_HEXLOW = 1 << 8, /* a-f */
 };
 
-#define CH_HEX (CH_DIGIT | CH_HEXLOW)
 #define CH_B64 (CH_LOWER | CH_UPPER | CH_DIGIT | CH_PLUS | CH_SLASH)
 #define CH_NAME (CH_LOWER | CH_DIGIT | CH_DOT | CH_UNDER | CH_DASH)
 
 /* The classes of a byte, as a constant expression: the table below is built from it. */
 #define CHAR_CLASS(c) \
-	((c) >= 'a' && (c) <= 'z' ? CH_LOWER | ((c) <= 'f' ? CH_HEXLOW : 0) : \
+	((c) >= 'a' && (c) <= 'z' ? CH_LOWER : \
 	 (c) >= 'A' && (c) <= 'Z' ? CH_UPPER : \
 	 (c) >= '0' && (c) <= '9' ? CH_DIGIT : \
 	 (c) == '+' ? CH_PLUS : (c) == '/' ? CH_SLASH : (c) == '.' ? CH_DOT : \
@@ -702,13 +701,13 @@ static bool fast_type(const char *s, size_t len)
 /* ^[0-9a-f]{64}$ */
 static bool fast_hex64(const char *s, size_t len)
 {
-	return len == 64 && all_in(s, len, CH_HEX);
+	return len == 64 && hex_lower_run(s, len);
 }
 
 /* ^([0-9a-f]{40}|[0-9a-f]{64})$ */
 static bool fast_hex40_64(const char *s, size_t len)
 {
-	return (len == 40 || len == 64) && all_in(s, len, CH_HEX);
+	return (len == 40 || len == 64) && hex_lower_run(s, len);
 }
 
 /* ^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$ */
