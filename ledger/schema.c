@@ -1869,23 +1869,44 @@ static int check_type(struct vctx *c, const struct snode *n, const json_t *inst,
 	                type_name(inst));
 }
 
+/* json_same(v, inst) for a string inst, whose bytes the caller fetched once. */
+static bool same_string(const json_t *v, const char *s, size_t len)
+{
+	return json_is_string(v) && json_string_length(v) == len &&
+	       !memcmp(json_string_value(v), s, len);
+}
+
+/* json_same(v, inst), the string case (most enums and consts) without its calls a value. */
+static bool same_value(const json_t *v, const json_t *inst, const char *s, size_t len)
+{
+	return s ? same_string(v, s, len) : json_same(v, inst);
+}
+
 static int check_enum_const(struct vctx *c, const struct snode *n, const json_t *inst,
                             struct verr *e)
 {
 	const json_t *v = n->enum_;
-	size_t i;
+	const char *s = NULL;
+	size_t i, len = 0, size;
 
+	if (!v && !n->const_)
+		return V_OK;
+	if (json_is_string(inst)) {
+		s = json_string_value(inst);
+		len = json_string_length(inst);
+	}
 	if (v) {
 		if (!json_is_array(v))
 			return verr_set(c, e, V_FATAL, "enum", "schema value is not an array");
-		for (i = 0; i < json_array_size(v); i++)
-			if (json_same(json_array_get(v, i), inst))
+		size = json_array_size(v);
+		for (i = 0; i < size; i++)
+			if (same_value(json_array_get(v, i), inst, s, len))
 				break;
-		if (i == json_array_size(v))
+		if (i == size)
 			return verr_set(c, e, V_INVALID, "enum", "value not allowed");
 	}
 	v = n->const_;
-	if (v && !json_same(v, inst)) {
+	if (v && !same_value(v, inst, s, len)) {
 		if (json_is_string(v))
 			return verr_set(c, e, V_INVALID, "const", "expected \"%s\"", json_string_value(v));
 		if (json_is_integer(v))
