@@ -1222,6 +1222,69 @@ static int walk_tree(git_tree **out, struct file_walk *w, const git_oid *id)
 	return git_tree_lookup(out, w->repo->git, id);
 }
 
+static int walk_added(struct file_walk *w, const git_tree *from, const git_tree *to, size_t len);
+
+/*
+ * Entry `e` of `to` against `from`'s entry of its name, `f` (or NULL), for
+ * walk_added.  w->path holds the directory at `len`.
+ */
+static int walk_entry(struct file_walk *w, const git_tree_entry *e, const git_tree_entry *f,
+                      size_t len)
+{
+	const char *name = git_tree_entry_name(e);
+	git_object_t type = git_tree_entry_type(e);
+	size_t sub_len;
+	int r = 0;
+
+	if (f && git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(f)) &&
+	    git_tree_entry_filemode(e) == git_tree_entry_filemode(f))
+		return 0;
+	if (w->differing && (!f || git_tree_entry_type(f) != type))
+		return 0; /* nothing in common below */
+	/*
+	 * A path longer, or a directory deeper, than any ledger's holds
+	 * no record: the history check reports it (TOO_DEEP); walking it
+	 * would only let a hostile tree recurse without end.
+	 */
+	if (!(sub_len = walk_push(w, len, name)))
+		return 0;
+	if (type == GIT_OBJECT_TREE && store_path_depth(w->path) >= STORE_TREE_DEPTH_MAX) {
+		w->path[len] = '\0';
+		return 0;
+	}
+	if (type == GIT_OBJECT_TREE) {
+		git_tree *sub_to = NULL, *sub_from = NULL;
+		size_t added = SIZE_MAX;
+		int error;
+
+		error = walk_tree(&sub_to, w, git_tree_entry_id(e));
+		/*
+		 * The history check proved it the parent's version plus one
+		 * entry: only that entry is new, and the parent's version (a
+		 * read of a tree scattered in the packs) is not needed.
+		 */
+		if (error == 0 && f && git_tree_entry_type(f) == GIT_OBJECT_TREE &&
+		    !store_trees_one_added(&added, w->trees, git_tree_entry_id(e),
+		                           git_tree_entry_id(f)))
+			error = walk_tree(&sub_from, w, git_tree_entry_id(f));
+		/* Trees parsed are the walk's own: the database may change under them. */
+		if (error < 0)
+			r = store_error_git(error, "\"%s\": cannot read tree", w->path);
+		else if ((r = reader_tick(&w->rd)) == 0)
+			r = added != SIZE_MAX ?
+			    walk_entry(w, git_tree_entry_byindex(sub_to, added), NULL, sub_len) :
+			    walk_added(w, sub_from, sub_to, sub_len);
+		git_tree_free(sub_from);
+		git_tree_free(sub_to);
+	} else if (type == GIT_OBJECT_BLOB && git_tree_entry_filemode(e) != GIT_FILEMODE_LINK &&
+	           (w->differing ? !git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(f))
+	                         : !f || git_tree_entry_type(f) != GIT_OBJECT_BLOB)) {
+		r = walk_blob(w, e);
+	}
+	w->path[len] = '\0';
+	return r;
+}
+
 /*
  * Files of `to` that `from` (NULL: none) lacks (w->differing: that both
  * hold with different bytes), in path order, skipping subtrees whose ids are
@@ -1234,54 +1297,17 @@ static int walk_added(struct file_walk *w, const git_tree *from, const git_tree 
 
 	for (i = 0; i < count && r == 0; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(to, i);
-		const char *name = git_tree_entry_name(e);
-		const git_tree_entry *f = from ? git_tree_entry_byname(from, name) : NULL;
-		git_object_t type = git_tree_entry_type(e);
-		size_t sub_len;
+		const git_tree_entry *f = from ? git_tree_entry_byname(from, git_tree_entry_name(e)) :
+		                                 NULL;
 
-		if (f && git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(f)) &&
-		    git_tree_entry_filemode(e) == git_tree_entry_filemode(f))
-			continue;
-		if (w->differing && (!f || git_tree_entry_type(f) != type))
-			continue; /* nothing in common below */
-		/*
-		 * A path longer, or a directory deeper, than any ledger's holds
-		 * no record: the history check reports it (TOO_DEEP); walking it
-		 * would only let a hostile tree recurse without end.
-		 */
-		if (!(sub_len = walk_push(w, len, name)))
-			continue;
-		if (type == GIT_OBJECT_TREE && store_path_depth(w->path) >= STORE_TREE_DEPTH_MAX) {
-			w->path[len] = '\0';
-			continue;
-		}
-		if (type == GIT_OBJECT_TREE) {
-			git_tree *sub_to = NULL, *sub_from = NULL;
-			int error;
-
-			error = walk_tree(&sub_to, w, git_tree_entry_id(e));
-			if (error == 0 && f && git_tree_entry_type(f) == GIT_OBJECT_TREE)
-				error = walk_tree(&sub_from, w, git_tree_entry_id(f));
-			/* Trees parsed are the walk's own: the database may change under them. */
-			if (error < 0)
-				r = store_error_git(error, "\"%s\": cannot read tree", w->path);
-			else if ((r = reader_tick(&w->rd)) == 0)
-				r = walk_added(w, sub_from, sub_to, sub_len);
-			git_tree_free(sub_from);
-			git_tree_free(sub_to);
-		} else if (type == GIT_OBJECT_BLOB &&
-		           git_tree_entry_filemode(e) != GIT_FILEMODE_LINK &&
-		           (w->differing ? !git_oid_equal(git_tree_entry_id(e), git_tree_entry_id(f))
-		                         : !f || git_tree_entry_type(f) != GIT_OBJECT_BLOB)) {
-			r = walk_blob(w, e);
-		}
-		w->path[len] = '\0';
+		r = walk_entry(w, e, f, len);
 	}
 	return r;
 }
 
-/* The records/ subtree of `rev`, or NULL when it has none. */
-static int records_tree(git_tree **out, ledger_repo *repo, const char *rev)
+/* The records/ subtree of `rev`, or NULL when it has none; from `trees` (may be NULL) if there. */
+static int records_tree(git_tree **out, ledger_repo *repo, const char *rev,
+                        const store_trees *trees)
 {
 	git_tree *root = NULL;
 	const git_tree_entry *e;
@@ -1291,7 +1317,8 @@ static int records_tree(git_tree **out, ledger_repo *repo, const char *rev)
 	if ((r = tree_of(&root, repo, rev)) < 0)
 		return r;
 	e = git_tree_entry_byname(root, "records");
-	if (e && git_tree_entry_type(e) == GIT_OBJECT_TREE)
+	if (e && git_tree_entry_type(e) == GIT_OBJECT_TREE &&
+	    !store_trees_find(out, trees, git_tree_entry_id(e)))
 		error = git_tree_lookup(out, repo->git, git_tree_entry_id(e));
 	git_tree_free(root);
 	if (error < 0)
@@ -1308,9 +1335,9 @@ static int foreach_added(ledger_repo *repo, const char *from, const char *to, in
 
 	if (!cb)
 		return ledger_error_set(LEDGER_EINVALID, "no callback given");
-	if ((r = records_tree(&t_to, repo, to)) < 0)
+	if ((r = records_tree(&t_to, repo, to, NULL)) < 0)
 		goto done;
-	if (!from_empty && (r = records_tree(&t_from, repo, from)) < 0)
+	if (!from_empty && (r = records_tree(&t_from, repo, from, NULL)) < 0)
 		goto done;
 	if (!t_to)
 		goto done;
@@ -1577,8 +1604,8 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 	}
 
 	/* Meanwhile, the list of files (trees only); their blobs as the check notes them. */
-	if ((r = records_tree(&t_to, repo, to_hex)) < 0 ||
-	    (from && (r = records_tree(&t_from, repo, from_hex)) < 0))
+	if ((r = records_tree(&t_to, repo, to_hex, trees)) < 0 ||
+	    (from && (r = records_tree(&t_from, repo, from_hex, trees)) < 0))
 		goto done;
 	w->repo = repo;
 	w->rd.repo = repo;

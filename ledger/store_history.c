@@ -40,6 +40,20 @@ typedef struct {
 	size_t count, capacity;
 } tree_set;
 
+/*
+ * Trees of a commit that one_added found to be their parent's version plus
+ * one entry, by the commit's tree id: what the caller's listing of the added
+ * files needs to know of them without reading the parent's version.
+ */
+typedef struct {
+	idmap ids; /* the commit's tree id, zero-padded -> index in notes */
+	struct one_added_note {
+		git_oid from; /* the parent's version */
+		size_t added; /* the entry it lacks */
+	} *notes;
+	size_t count, capacity;
+} added_set;
+
 struct history {
 	ledger_repo *repo;
 	ledger_change_cb cb;
@@ -49,6 +63,7 @@ struct history {
 	int stopped;        /* why a tree_lookup returned GIT_EUSER: 1 (reading stopped) or an error */
 	tree_set current, previous; /* read for this commit, for the one before */
 	int keep_all;               /* every tree read stays in current, for the caller */
+	added_set added;            /* when keep_all: one_added's findings, for the caller */
 	char commit[LEDGER_OID_HEX_LEN + 1];
 	char path[HISTORY_PATH_MAX];
 };
@@ -94,8 +109,40 @@ static void tree_set_keep(tree_set *set, const uint8_t key[32], git_tree *t)
 	set->trees[set->count++] = ref;
 }
 
+static void added_set_release(added_set *set)
+{
+	free(set->notes);
+	idmap_release(&set->ids);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Note that tree `to` is tree `from` plus its entry `added`; best effort, as the set only saves time. */
+static void added_set_note(added_set *set, const git_oid *to, const git_oid *from, size_t added)
+{
+	uint8_t key[32] = { 0 };
+	size_t i;
+
+	memcpy(key, to->id, GIT_OID_RAWSZ);
+	if (idmap_get(&set->ids, key, &i))
+		return; /* the first note of a tree id stands: store_trees_one_added checks `from` */
+	if (set->count == set->capacity) {
+		size_t capacity = set->capacity ? set->capacity * 2 : 512;
+		struct one_added_note *bigger = realloc(set->notes, capacity * sizeof(*bigger));
+
+		if (!bigger)
+			return;
+		set->notes = bigger;
+		set->capacity = capacity;
+	}
+	if (idmap_put(&set->ids, key, set->count) < 0)
+		return;
+	git_oid_cpy(&set->notes[set->count].from, from);
+	set->notes[set->count++].added = added;
+}
+
 struct store_trees {
 	tree_set set;
+	added_set added;
 };
 
 int store_trees_find(git_tree **out, const store_trees *trees, const git_oid *id)
@@ -109,11 +156,28 @@ int store_trees_find(git_tree **out, const store_trees *trees, const git_oid *id
 	return tree_set_find(out, &trees->set, key);
 }
 
+int store_trees_one_added(size_t *added, const store_trees *trees, const git_oid *to,
+                          const git_oid *from)
+{
+	uint8_t key[32] = { 0 };
+	size_t i;
+
+	*added = SIZE_MAX;
+	if (!trees)
+		return 0;
+	memcpy(key, to->id, GIT_OID_RAWSZ);
+	if (!idmap_get(&trees->added.ids, key, &i) || !git_oid_equal(&trees->added.notes[i].from, from))
+		return 0;
+	*added = trees->added.notes[i].added;
+	return 1;
+}
+
 void store_trees_free(store_trees *trees)
 {
 	if (!trees)
 		return;
 	tree_set_release(&trees->set);
+	added_set_release(&trees->added);
 	free(trees);
 }
 
@@ -485,9 +549,12 @@ static int check_entry(struct history *h, const git_tree_entry *e, const git_tre
 		size_t added;
 
 		if ((r = tree_of_entry(&te, h, e)) == 0 &&
-		    (added = one_added(git_tree_entry_id(f), te)) != SIZE_MAX)
+		    (added = one_added(git_tree_entry_id(f), te)) != SIZE_MAX) {
+			if (h->keep_all)
+				added_set_note(&h->added, git_tree_entry_id(e), git_tree_entry_id(f),
+				               added);
 			r = check_one_added(h, te, added, sub_len, genesis);
-		else if (r == 0 && (r = tree_of_entry(&tf, h, f)) == 0)
+		} else if (r == 0 && (r = tree_of_entry(&tf, h, f)) == 0)
 			r = check_change(h, tf, te, sub_len, genesis);
 		git_tree_free(te);
 		git_tree_free(tf);
@@ -909,7 +976,9 @@ int store_check_history_kept(ledger_repo *repo, const char *from, const char *to
 		if (*kept) {
 			/* Best effort, as the sets are: without them the caller reads the trees. */
 			(*kept)->set = h->current;
+			(*kept)->added = h->added;
 			memset(&h->current, 0, sizeof(h->current));
+			memset(&h->added, 0, sizeof(h->added));
 		}
 	}
 	r = 0;
@@ -917,6 +986,7 @@ done:
 	if (h) {
 		tree_set_release(&h->current);
 		tree_set_release(&h->previous);
+		added_set_release(&h->added);
 	}
 	free(h);
 	free(ids);

@@ -122,6 +122,13 @@ int store_check_history_kept(ledger_repo *repo, const char *from, const char *to
 int store_range_single(ledger_repo *repo, const char *from, const char *to);
 /* 1 and a new reference in *out when tree `id` is in `trees` (may be NULL), else 0. */
 int store_trees_find(git_tree **out, const store_trees *trees, const git_oid *id);
+/*
+ * 1 when the check found tree `to` to be tree `from` plus one entry (its
+ * bytes hashed to `from` without it), that entry's index in *added; else
+ * 0 (and SIZE_MAX): `from` must be read to know how they differ.
+ */
+int store_trees_one_added(size_t *added, const store_trees *trees, const git_oid *to,
+                          const git_oid *from);
 void store_trees_free(store_trees *trees);
 
 /*
