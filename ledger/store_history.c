@@ -172,6 +172,11 @@ int store_trees_one_added(size_t *added, const store_trees *trees, const git_oid
 	return 1;
 }
 
+size_t store_trees_count(const store_trees *trees)
+{
+	return trees ? trees->set.count : 0;
+}
+
 void store_trees_free(store_trees *trees)
 {
 	if (!trees)

@@ -129,6 +129,8 @@ int store_trees_find(git_tree **out, const store_trees *trees, const git_oid *id
  */
 int store_trees_one_added(size_t *added, const store_trees *trees, const git_oid *to,
                           const git_oid *from);
+/* How many trees `trees` (may be NULL) holds. */
+size_t store_trees_count(const store_trees *trees);
 void store_trees_free(store_trees *trees);
 
 /*
