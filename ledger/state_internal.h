@@ -151,6 +151,8 @@ int trust_judge_candidates(ledger_report **out, const ledger_state *state, const
                            size_t ncands);
 /* Index the Ed25519 key of every root and principal body by kid (idempotent). */
 int trust_collect_keys(ledger_state *state);
+/* The same over entries [first, count) alone, when those before have had theirs collected. */
+int trust_collect_keys_from(ledger_state *state, size_t first);
 /* 1 and the key when some root or principal record carries key `kid`, else 0. */
 int trust_public_key(const ledger_state *state, const uint8_t kid[32], uint8_t pub[32]);
 /* The checked key object for `kid`, or NULL when unknown or unusable. */

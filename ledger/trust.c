@@ -160,9 +160,14 @@ done:
 
 int trust_collect_keys(ledger_state *st)
 {
+	return trust_collect_keys_from(st, 0);
+}
+
+int trust_collect_keys_from(ledger_state *st, size_t first)
+{
 	int r = 0;
 
-	for (size_t i = 0; i < st->count && r == 0; i++) {
+	for (size_t i = first; i < st->count && r == 0; i++) {
 		entry *e = &st->entries[i];
 		json_t *body;
 

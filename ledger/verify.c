@@ -224,6 +224,13 @@ int state_reserve_entries(ledger_state *st, size_t capacity)
  * pthread_join.
  */
 #define GATHER_CHUNK 4096
+/*
+ * An incremental run reads far fewer files than a chunk: it hands what it
+ * gathered to the checker thread as soon as that is idle and this many
+ * wait, so that their content and signatures are checked on the other
+ * core while it reads the rest.
+ */
+#define GATHER_EARLY 256
 
 typedef struct {
 	ledger_state *state;
@@ -233,8 +240,11 @@ typedef struct {
 	size_t checked;   /* entries [0, checked) have had their content checked */
 	size_t sign_from; /* signatures of entries from here on are checked per chunk */
 	size_t signed_early;
+	size_t keys_upto; /* entries [0, keys_upto) have had their keys collected */
 	int error;        /* of collecting keys */
 	int checking;     /* the checker thread runs */
+	int checked_all;  /* atomic: the checker thread has done its chunk */
+	int early;        /* hand chunks of GATHER_EARLY to an idle checker */
 	pthread_t checker;
 } gatherer;
 
@@ -264,10 +274,11 @@ static void gather_check(gatherer *g)
 	if (first >= st->count || g->error)
 		return;
 	/* Keys are a function of the trust records' bytes: those seen so far are final. */
-	if ((r = trust_collect_keys(st)) < 0) {
+	if ((r = trust_collect_keys_from(st, g->keys_upto)) < 0) {
 		g->error = r;
 		return;
 	}
+	g->keys_upto = st->count;
 	for (size_t i = first; i < st->count; i++)
 		before += st->entries[i].sig == SIG_UNCHECKED;
 	g->job->progress = NULL; /* the whole signature pass reports later */
@@ -280,7 +291,10 @@ static void gather_check(gatherer *g)
 
 static void *gather_checker(void *arg)
 {
-	gather_check(arg);
+	gatherer *g = arg;
+
+	gather_check(g);
+	__atomic_store_n(&g->checked_all, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -298,6 +312,7 @@ static void gather_wait(gatherer *g)
 static void gather_flush(gatherer *g, int in_background)
 {
 	gather_wait(g);
+	g->checked_all = 0;
 	if (in_background && pthread_create(&g->checker, NULL, gather_checker, g) == 0)
 		g->checking = 1;
 	else
@@ -315,7 +330,7 @@ static int gather_ranked(size_t rank, const char *path, const char *data, size_t
 	 * are not kept, and canonical_len keeps the true size, which
 	 * ledger_json_parse refuses before it reads a byte.
 	 */
-	size_t keep = len > limits.max_size ? 0 : len;
+	size_t keep = len > limits.max_size ? 0 : len, waiting;
 	entry *e;
 	int r;
 
@@ -338,7 +353,10 @@ static int gather_ranked(size_t rank, const char *path, const char *data, size_t
 	e->canonical[keep] = '\0';
 	e->canonical_len = len;
 	g->gathered++;
-	if (g->gathered - st->count < GATHER_CHUNK)
+	waiting = g->gathered - st->count;
+	if (waiting < GATHER_CHUNK &&
+	    !(g->early && waiting >= GATHER_EARLY &&
+	      (!g->checking || __atomic_load_n(&g->checked_all, __ATOMIC_ACQUIRE))))
 		return 0;
 	gather_wait(g);
 	if (g->error)
@@ -807,8 +825,11 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	gather.gathered = gather.checked = first_unchecked = st->count;
 	gather.sign_from = SIZE_MAX;
 	gather.signed_early = 0;
+	gather.keys_upto = 0;
 	gather.error = 0;
 	gather.checking = 0;
+	gather.checked_all = 0;
+	gather.early = 0;
 	if (!from && since[0] &&
 	    (r = ledger_repo_foreach_record(repo, since, gather_file, &gather)) < 0) {
 		gather_wait(&gather);
@@ -832,6 +853,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	cbs.count = gather_count;
 	cbs.file = gather_ranked;
 	cbs.payload = &gather;
+	gather.early = from != NULL;
 	if (moved && (r = store_check_and_read(repo, from, st->tip, &cbs)) < 0) {
 		gather_wait(&gather);
 		goto done;

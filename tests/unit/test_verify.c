@@ -508,6 +508,84 @@ START_TEST(incremental_verification_matches_full)
 }
 END_TEST
 
+/*
+ * Many new records in one commit are checked in chunks while they are
+ * read, some before the record that binds their key: the verdicts still
+ * match a full run's, and every new signature is checked.
+ */
+START_TEST(incremental_run_of_one_large_commit_matches_full)
+{
+	enum { NOTES = 300 };
+	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
+	ledger_file files[2 * NOTES + 1];
+	char paths[2 * NOTES + 1][LEDGER_RECORD_PATH_LEN + 1], commit[41], text[32];
+	char *full, *incremental;
+	ledger_state *st;
+	size_t n = 0;
+
+	st = load(1); /* fills the cache */
+	ledger_state_free(st);
+	for (int i = 0; i < NOTES; i++) {
+		ledger_record *rec;
+
+		snprintf(text, sizeof(text), "csirt %d", i);
+		rec = make(&fx.csirt, "principal_note", "2026-01-05T00:00:00Z", note(text), NULL);
+		ck_assert_int_eq(ledger_record_envelope((char **)&files[n].data, &files[n].len, rec), 0);
+		ledger_record_path(paths[n], rec->id);
+		files[n].path = paths[n];
+		n++;
+		ledger_record_free(rec);
+	}
+	{
+		ledger_record *rec = make(&fx.ciso, "principal", "2026-01-05T00:00:00Z",
+		                          testsigner_entry(&fx.stranger, "csirt", 1), NULL);
+
+		ck_assert_int_eq(ledger_record_envelope((char **)&files[n].data, &files[n].len, rec), 0);
+		ledger_record_path(paths[n], rec->id);
+		files[n].path = paths[n];
+		n++;
+		ledger_record_free(rec);
+	}
+	for (int i = 0; i < NOTES; i++) {
+		ledger_record *rec;
+
+		snprintf(text, sizeof(text), "stranger %d", i);
+		rec = make(&fx.stranger, "principal_note", "2026-01-06T00:00:00Z", note(text), NULL);
+		ck_assert_int_eq(ledger_record_envelope((char **)&files[n].data, &files[n].len, rec), 0);
+		/* One of them altered after signing. */
+		if (i == NOTES / 2)
+			((char *)files[n].data)[strstr(files[n].data, "stranger ") - files[n].data] = 'S';
+		ledger_record_path(paths[n], rec->id);
+		files[n].path = paths[n];
+		n++;
+		ledger_record_free(rec);
+	}
+	opts.message = "test: batch\n";
+	opts.name = "test";
+	opts.email = "test@cymat.invalid";
+	opts.sign = sign_commit;
+	if (ledger_repo_append(commit, fx.repo, files, n, &opts) < 0)
+		ck_abort_msg("append: %s", ledger_error_last()->message);
+	st = load(1);
+	/* Every signature but the altered record's, whose content fails first. */
+	ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->checked, n - 1);
+	ck_assert_uint_gt(ledger_report_stats_of(ledger_state_report(st))->invalid, 0);
+	incremental = findings_text(st);
+	ledger_state_free(st);
+	st = load(0);
+	full = findings_text(st);
+	ck_assert_str_eq(incremental, full);
+	/* The altered record is refused by its content; the key's next record waits for it. */
+	ck_assert_ptr_nonnull(strstr(full, "wrong-path"));
+	ck_assert_ptr_nonnull(strstr(full, "chain-gap"));
+	ledger_state_free(st);
+	free(full);
+	free(incremental);
+	for (size_t i = 0; i < n; i++)
+		free((char *)files[i].data);
+}
+END_TEST
+
 /* Size of the verification cache file, 0 when there is none. */
 static off_t cache_size(void)
 {
@@ -1101,6 +1179,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, equivocation_is_reported_and_poisons_the_chain);
 	tcase_add_test(tc, gaps_and_missing_refs_are_pending);
 	tcase_add_test(tc, incremental_verification_matches_full);
+	tcase_add_test(tc, incremental_run_of_one_large_commit_matches_full);
 	tcase_add_test(tc, cache_segments_survive_tearing);
 	tcase_add_test(tc, cache_chunk_table_is_checked);
 	tcase_add_test(tc, judge_refuses_before_writing);
