@@ -328,7 +328,6 @@ static int report_all(struct history *h, const git_tree_entry *e, size_t len,
 int store_order_init(store_order *order)
 {
 	memset(order, 0, sizeof(*order));
-	idmap_init(&order->seen);
 	if (pthread_mutex_init(&order->lock, NULL) != 0)
 		return ledger_error_set(LEDGER_ENOMEM, "cannot create a mutex");
 	if (pthread_cond_init(&order->changed, NULL) != 0) {
@@ -340,7 +339,6 @@ int store_order_init(store_order *order)
 
 void store_order_release(store_order *order)
 {
-	idmap_release(&order->seen);
 	free(order->ids);
 	pthread_cond_destroy(&order->changed);
 	pthread_mutex_destroy(&order->lock);
@@ -369,15 +367,8 @@ static int order_cancelled(store_order *order)
 
 static int note_added(store_order *order, const git_oid *id)
 {
-	uint8_t key[32] = { 0 };
-	size_t rank;
 	int r = 0;
 
-	memcpy(key, id->id, GIT_OID_RAWSZ);
-	if (idmap_get(&order->seen, key, &rank))
-		return 0;
-	if ((r = idmap_put(&order->seen, key, 0)) < 0)
-		return r;
 	pthread_mutex_lock(&order->lock);
 	if (order->cancelled) {
 		r = 1;

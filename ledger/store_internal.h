@@ -58,8 +58,11 @@ static inline unsigned int store_path_depth(const char *path)
 }
 
 /*
- * The blob ids the history check notes under records/, each once, oldest
- * commit first, handed to the thread that reads the files (store_order.h).
+ * The blob ids the history check notes under records/, oldest commit
+ * first, handed to the thread that reads the files (store_order.h).  An
+ * id comes again when a blob is added twice (at two paths, or on two
+ * branches): the reader reads each listed file once, so the check keeps no
+ * set of the ids it noted.
  * The check appends under `lock` and wakes the reader every
  * STORE_ORDER_BATCH ids, after each commit and at the end (`done`); the
  * reader sets `cancelled` when it stops early.
@@ -74,7 +77,6 @@ typedef struct {
 	size_t published;       /* ids [0, published) may be taken; under lock */
 	int done, cancelled;    /* under lock */
 	int result;             /* of the check, once done */
-	idmap seen;             /* the check's own: ids noted */
 	/*
 	 * Fresh object databases: packs are shared by path while any database
 	 * holds them, so the check lets go of its database whenever the reader
