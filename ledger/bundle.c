@@ -28,6 +28,7 @@
 #include "ledger/trust.h"
 #include "state_internal.h"
 #include "store_internal.h"
+#include "store_incoming.h"
 #include "store_quarantine.h"
 
 #define BUNDLE_SIGNATURE "# v2 git bundle\n"
@@ -791,6 +792,12 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 		if (r == 1) {
 			out->up_to_date = 1;
 			r = 0;
+			goto done;
+		}
+		/* Only record files, each blob once, before anything reads one (review 7 #2). */
+		if ((r = store_incoming_check(&out->refused, qrepo, main_hex, h.main)) < 0) {
+			if (out->refused)
+				r = import_refuse(out->refused, path);
 			goto done;
 		}
 		if ((r = ledger_repo_is_ancestor(qrepo, main_hex, h.main)) < 0)

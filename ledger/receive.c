@@ -19,6 +19,7 @@
 #include "ledger/sync.h"
 #include "ledger/trust.h"
 #include "state_internal.h"
+#include "store_incoming.h"
 #include "store_quarantine.h"
 
 static int is_hex_id(const char *s)
@@ -338,14 +339,22 @@ int ledger_receive_judge_as(ledger_report **out, ledger_repo *repo, const char *
 	if (refusals->count == 0) {
 		if ((r = ledger_repo_head(main_tip, repo)) < 0 || (r = master_root(root, repo)) < 0)
 			goto done;
-		opts.tip = new_id;
-		opts.root = root;
-		opts.use_cache = 1;
-		opts.cache_readonly = 1; /* the push may yet be refused: nothing of it is kept */
-		if ((r = ledger_state_load(&state, repo, &opts)) < 0)
+		/* Only record files, each blob once, before anything reads one (review 7 #2). */
+		r = store_incoming_check(&found, repo, main_tip, new_id);
+		if (r < 0 && !found)
 			goto done;
-		if ((r = ledger_report_refusals(&found, repo, ledger_state_report(state), main_tip)) < 0)
-			goto done;
+		if (found) {
+			ledger_error_clear(); /* refused by that finding, not failed */
+		} else {
+			opts.tip = new_id;
+			opts.root = root;
+			opts.use_cache = 1;
+			opts.cache_readonly = 1; /* the push may yet be refused: nothing of it is kept */
+			if ((r = ledger_state_load(&state, repo, &opts)) < 0 ||
+			    (r = ledger_report_refusals(&found, repo, ledger_state_report(state),
+			                                main_tip)) < 0)
+				goto done;
+		}
 		ledger_report_free(refusals);
 		refusals = found;
 		found = NULL;
