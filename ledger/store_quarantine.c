@@ -8,7 +8,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -40,33 +40,58 @@
 /* The default floor of free space: at least this, or twice the ledger's packs. */
 #define SPACE_FLOOR_MIN (256ULL << 20)
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* No quarantine is deeper than objects/xx/<file>: a deeper tree is not walked further. */
+#define REMOVE_DEPTH_MAX 8
+
+/*
+ * Remove `name` in directory `dirfd` and, when it is a directory, all it
+ * holds, by descriptor: a symbolic link is removed, never followed, and a
+ * directory swapped for one mid-walk is not entered (no path is resolved
+ * twice, as nftw's would be).
+ */
+static void remove_at(int dirfd, const char *name, unsigned int depth)
 {
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		unlinkat(dirfd, name, 0);
+		return;
+	}
+	if (depth >= REMOVE_DEPTH_MAX || !(d = fdopendir(fd))) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			remove_at(fd, de->d_name, depth + 1);
+	}
+	closedir(d);
+	unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
 void store_quarantine_remove(const char *qdir)
 {
 	if (qdir)
-		nftw(qdir, remove_one, 16, FTW_PHYS | FTW_DEPTH);
+		remove_at(AT_FDCWD, qdir, 0);
 }
 
 /* Quarantines left by processes that were killed (<prefix><pid>-XXXXXX, the pid gone). */
 static void sweep(const char *state_dir)
 {
 	static const char *const prefixes[] = { QUARANTINE_IMPORT, QUARANTINE_INCOMING };
-	char path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
+	int dfd;
 
-	if (!(d = opendir(state_dir)))
+	if ((dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return;
+	if (!(d = fdopendir(dfd))) {
+		close(dfd);
+		return;
+	}
 	while ((de = readdir(d)) != NULL) {
 		const char *s = de->d_name;
 		const char *after = NULL;
@@ -81,8 +106,8 @@ static void sweep(const char *state_dir)
 		pid = strtol(after, &end, 10);
 		if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", state_dir, s);
-		store_quarantine_remove(path);
+		/* Relative to the state directory, whatever becomes of the path meanwhile. */
+		remove_at(dfd, s, 0);
 	}
 	closedir(d);
 }
