@@ -10,11 +10,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -40,8 +41,64 @@
 /* The default floor of free space: at least this, or twice the ledger's packs. */
 #define SPACE_FLOOR_MIN (256ULL << 20)
 
+/*
+ * A quarantine is live while the process that made it holds an flock on
+ * its QUARANTINE_LOCK (and its forked children, which share the open file):
+ * the sweep removes only those whose lock it can take, whatever their pid
+ * says (one in another PID namespace looks dead to kill(pid, 0)).  Makers
+ * and the sweep take STATE_LOCK (exclusive) around making a quarantine and
+ * its lock and around sweeping, so a quarantine without its lock file was
+ * left by a process killed while making it.
+ */
+#define QUARANTINE_LOCK "quarantine.lock"
+#define STATE_LOCK "quarantines.lock" /* in <git dir>/cymat/ */
 /* No quarantine is deeper than objects/xx/<file>: a deeper tree is not walked further. */
 #define REMOVE_DEPTH_MAX 8
+
+/* The quarantines this process made, and the descriptors of their locks. */
+static struct held_lock {
+	char *dir;
+	int fd;
+} *held;
+static size_t nheld;
+static pthread_mutex_t held_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static int held_add(const char *dir, int fd)
+{
+	struct held_lock *more;
+	int r = 0;
+
+	pthread_mutex_lock(&held_mutex);
+	if (!(more = realloc(held, (nheld + 1) * sizeof(*held))) ||
+	    !(more[nheld].dir = strdup(dir))) {
+		if (more)
+			held = more;
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	} else {
+		held = more;
+		held[nheld++].fd = fd;
+	}
+	pthread_mutex_unlock(&held_mutex);
+	return r;
+}
+
+/* The lock of `dir` if this process holds it (-1 if not), forgotten here. */
+static int held_take(const char *dir)
+{
+	int fd = -1;
+
+	pthread_mutex_lock(&held_mutex);
+	for (size_t i = 0; i < nheld; i++) {
+		if (strcmp(held[i].dir, dir) != 0)
+			continue;
+		fd = held[i].fd;
+		free(held[i].dir);
+		held[i] = held[--nheld];
+		break;
+	}
+	pthread_mutex_unlock(&held_mutex);
+	return fd;
+}
 
 /*
  * Remove `name` in directory `dirfd` and, when it is a directory, all it
@@ -74,11 +131,36 @@ static void remove_at(int dirfd, const char *name, unsigned int depth)
 
 void store_quarantine_remove(const char *qdir)
 {
-	if (qdir)
-		remove_at(AT_FDCWD, qdir, 0);
+	int fd;
+
+	if (!qdir)
+		return;
+	fd = held_take(qdir);
+	remove_at(AT_FDCWD, qdir, 0);
+	/* Only once it is gone: until then, no sweep may take it for dead. */
+	if (fd >= 0)
+		close(fd);
 }
 
-/* Quarantines left by processes that were killed (<prefix><pid>-XXXXXX, the pid gone). */
+/* The state directory's lock, exclusive: a descriptor, or -1. */
+static int state_lock(const char *state_dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/" STATE_LOCK, state_dir);
+	fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/*
+ * Quarantines whose maker is gone: their lock file can be locked, or they
+ * have none (under the state lock, which the caller holds).
+ */
 static void sweep(const char *state_dir)
 {
 	static const char *const prefixes[] = { QUARANTINE_IMPORT, QUARANTINE_INCOMING };
@@ -93,21 +175,30 @@ static void sweep(const char *state_dir)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		const char *s = de->d_name;
-		const char *after = NULL;
-		char *end;
-		long pid;
+		int match = 0, qfd, lfd;
 
-		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]) && !after; i++)
-			if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
-				after = s + strlen(prefixes[i]);
-		if (!after)
+		for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+			match |= strncmp(de->d_name, prefixes[i], strlen(prefixes[i])) == 0;
+		if (!match)
 			continue;
-		pid = strtol(after, &end, 10);
-		if (pid <= 0 || *end != '-' || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		qfd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (qfd < 0) {
+			/* Not a directory (a symbolic link): no quarantine, removed, not followed. */
+			if (errno == ELOOP || errno == ENOTDIR)
+				unlinkat(dfd, de->d_name, 0);
 			continue;
-		/* Relative to the state directory, whatever becomes of the path meanwhile. */
-		remove_at(dfd, s, 0);
+		}
+		lfd = openat(qfd, QUARANTINE_LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		close(qfd);
+		if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+			close(lfd); /* live */
+			continue;
+		}
+		if (lfd < 0 && errno != ENOENT)
+			continue;
+		remove_at(dfd, de->d_name, 0);
+		if (lfd >= 0)
+			close(lfd);
 	}
 	closedir(d);
 }
@@ -141,20 +232,37 @@ int store_quarantine_make(char **out, ledger_repo *repo, const char *prefix)
 	const char *state_dir;
 	char *dir = NULL, *alternates = NULL;
 	char path[PATH_MAX], cache[PATH_MAX];
-	int r;
+	int r, state_fd = -1, lock_fd = -1;
 
 	*out = NULL;
 	if ((r = ledger_repo_state_dir(&state_dir, repo)) < 0)
 		return r;
+	if ((state_fd = state_lock(state_dir)) < 0)
+		return ledger_error_set(LEDGER_EIO, "cannot lock \"%s/" STATE_LOCK "\": %s",
+		                        state_dir, strerror(errno));
 	sweep(state_dir);
-	if (asprintf(&dir, "%s/%s%ld-XXXXXX", state_dir, prefix, (long)getpid()) < 0)
-		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	if (asprintf(&dir, "%s/%s%ld-XXXXXX", state_dir, prefix, (long)getpid()) < 0) {
+		dir = NULL;
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
 	if (!mkdtemp(dir)) {
 		r = ledger_error_set(LEDGER_EIO, "cannot create a quarantine in \"%s\": %s",
 		                     state_dir, strerror(errno));
 		free(dir);
-		return r;
+		dir = NULL;
+		goto done;
 	}
+	/* Held until store_quarantine_remove: the sweep of another process leaves it alone. */
+	snprintf(path, sizeof(path), "%s/" QUARANTINE_LOCK, dir);
+	lock_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
+		r = ledger_error_set(LEDGER_EIO, "cannot lock \"%s\": %s", path, strerror(errno));
+		goto done;
+	}
+	if ((r = held_add(dir, lock_fd)) < 0)
+		goto done;
+	lock_fd = -1; /* held */
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, dirs[i]);
 		if (mkdir(path, 0700) < 0) {
@@ -184,6 +292,10 @@ done:
 		store_quarantine_remove(dir);
 		free(dir);
 	}
+	if (lock_fd >= 0)
+		close(lock_fd);
+	if (state_fd >= 0)
+		close(state_fd);
 	free(alternates);
 	return r;
 }
