@@ -367,12 +367,17 @@ static int midx_replace(const char *pack_dir, const struct pack_list *leave_out,
 
 	if (midx_write(pack_dir, leave_out, first) == 0)
 		return 0;
-	snprintf(path, sizeof(path), "%s/multi-pack-index", pack_dir);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return ledger_error_set(LEDGER_EIO, "cannot remove \"%s\": %s", path,
-		                        strerror(errno));
 	ledger_error_clear();
-	return 0;
+	snprintf(path, sizeof(path), "%s/multi-pack-index", pack_dir);
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 :
+		       ledger_error_set(LEDGER_EIO, "cannot remove \"%s\": %s", path, strerror(errno));
+	/*
+	 * Durably gone before the caller unlinks the packs it names: a file
+	 * system that reorders directory operations could otherwise keep the
+	 * index and lose the packs over a power cut (review 7 #7).
+	 */
+	return store_fsync_path(pack_dir);
 }
 
 /* The packs newer than the multi-pack-index (all of them when there is none). */

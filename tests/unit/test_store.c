@@ -1548,6 +1548,40 @@ START_TEST(test_multi_pack_index)
 END_TEST
 
 /*
+ * A pack merge (an append's, past 16 packs) while another writer holds the
+ * multi-pack-index's lock (a fresh one: not taken for stale): no new index
+ * can be written, so the old one is removed, durably, before the packs it
+ * names (review 7 #7).  No index then names a missing pack; stock git and
+ * every reader agree.
+ */
+START_TEST(test_multi_pack_index_fallback)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char tip[41];
+	size_t total = 1;
+
+	/* genesis and 15 appends: 16 packs, an index over them; the next append merges */
+	for (int i = 0; i < 15; i++, total += 1)
+		ck_assert_msg(append_seeds(repo, 300 + (uint64_t)i, 1, tip) == 0, "%s",
+		              testshell_errmsg());
+	ck_assert_uint_eq(count_packs(path), 16);
+	ck_assert_uint_ge(midx_packs(path), 4);
+	ck_assert_int_eq(testshell_run("touch '%s/objects/pack/multi-pack-index.lock'", path), 0);
+	ck_assert_msg(append_seeds(repo, 400, 1, tip) == 0, "%s", testshell_errmsg());
+	total += 1;
+	ck_assert_uint_lt(count_packs(path), 16);
+	ck_assert_int_eq(testshell_run("test ! -e '%s/objects/pack/multi-pack-index'", path), 0);
+	ck_assert_int_eq(testshell_run("rm '%s/objects/pack/multi-pack-index.lock'", path), 0);
+	check_fsck(path);
+	ck_assert_uint_eq(count_records(repo, NULL), total);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
+/*
  * Walks hand libgit2's object database back every few thousand objects:
  * every file still reads whole across those points, and an append after a
  * walk still writes (its in-memory backend goes over the new database).
@@ -1798,6 +1832,7 @@ static Suite *store_suite(void)
 	suite_add_tcase(s, big);
 	tcase_set_timeout(midx, 600);
 	tcase_add_test(midx, test_multi_pack_index);
+	tcase_add_test(midx, test_multi_pack_index_fallback);
 	suite_add_tcase(s, midx);
 	return s;
 }
