@@ -873,7 +873,7 @@ done:
 	return r;
 }
 
-static int tree_of(git_tree **out, ledger_repo *repo, const char *rev)
+int store_commit_tree(git_tree **out, ledger_repo *repo, const char *rev)
 {
 	git_commit *c = NULL;
 	int r, error;
@@ -1085,7 +1085,7 @@ int ledger_repo_read(char **out, size_t *out_len, ledger_repo *repo, const char 
 		*out_len = 0;
 	if (!path)
 		return ledger_error_set(LEDGER_EINVALID, "no path given");
-	if ((r = tree_of(&tree, repo, commit)) < 0)
+	if ((r = store_commit_tree(&tree, repo, commit)) < 0)
 		return r;
 	error = git_tree_entry_bypath(&te, tree, path);
 	if (error == GIT_ENOTFOUND) {
@@ -1319,7 +1319,7 @@ static int records_tree(git_tree **out, ledger_repo *repo, const char *rev,
 	int r, error = 0;
 
 	*out = NULL;
-	if ((r = tree_of(&root, repo, rev)) < 0)
+	if ((r = store_commit_tree(&root, repo, rev)) < 0)
 		return r;
 	e = git_tree_entry_byname(root, "records");
 	if (e && git_tree_entry_type(e) == GIT_OBJECT_TREE &&

@@ -24,6 +24,7 @@
 #include "state_internal.h"
 #include "store_incoming.h"
 #include "store_internal.h"
+#include "store_order.h"
 
 /* records/xx/yy/<file>: the components of a record file's path. */
 #define INCOMING_RECORD_DEPTH 4
@@ -234,33 +235,10 @@ static int first_change(const char *commit, ledger_change_kind kind, const char 
 {
 	ledger_report **refused = payload;
 	char id[LEDGER_HEX_ID_LEN + 1] = "";
-	const char *code = "foreign-file", *what = "a commit adds a file outside records/";
+	const char *code, *what;
 	int r;
 
-	switch (kind) {
-	case LEDGER_CHANGE_MODIFIED:
-		code = "record-modified";
-		what = "a later commit changes this file";
-		break;
-	case LEDGER_CHANGE_DELETED:
-		code = "record-deleted";
-		what = "a later commit deletes this file";
-		break;
-	case LEDGER_CHANGE_MERGE_NOT_UNION:
-		code = "merge-not-union";
-		what = "the merge commit's tree is not the union of its parents' trees";
-		break;
-	case LEDGER_CHANGE_BAD_MODE:
-		code = "bad-mode";
-		what = "not a regular, non-executable file";
-		break;
-	case LEDGER_CHANGE_TOO_DEEP:
-		what = "a directory deeper than a ledger has (records/xx/yy/), or a path over 4 KiB: "
-		       "not walked";
-		break;
-	default:
-		break;
-	}
+	store_change_describe(kind, &code, &what);
 	if (path && ledger_record_path_id(id, path) < 0)
 		id[0] = '\0';
 	ledger_error_clear();
@@ -274,20 +252,6 @@ static int first_change(const char *commit, ledger_change_kind kind, const char 
 	return ledger_error_set(LEDGER_EINVALID, "commit %s: FORMAT-4 %s: %s", commit, code, what);
 }
 
-static int commit_tree(git_tree **out, ledger_repo *repo, const char *rev)
-{
-	git_commit *c = NULL;
-	int r, error;
-
-	if ((r = store_lookup_commit(&c, repo, rev)) < 0)
-		return r;
-	error = git_commit_tree(out, c);
-	git_commit_free(c);
-	if (error < 0)
-		return store_error_git(error, "cannot read the tree of \"%s\"", rev);
-	return 0;
-}
-
 int store_incoming_check(ledger_report **refused, ledger_repo *repo, const char *base,
                          const char *tip)
 {
@@ -296,8 +260,8 @@ int store_incoming_check(ledger_report **refused, ledger_repo *repo, const char 
 	int r;
 
 	*refused = NULL;
-	if ((r = commit_tree(&to, repo, tip)) < 0 ||
-	    (base && (r = commit_tree(&from, repo, base)) < 0))
+	if ((r = store_commit_tree(&to, repo, tip)) < 0 ||
+	    (base && (r = store_commit_tree(&from, repo, base)) < 0))
 		goto done;
 	if (!(w = calloc(1, sizeof(*w)))) {
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");

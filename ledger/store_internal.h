@@ -143,6 +143,8 @@ int store_error_git(int giterr, const char *fmt, ...) __attribute__((format(prin
 
 /* Resolve `rev` (NULL: tip of main) to a commit. */
 int store_lookup_commit(git_commit **out, ledger_repo *repo, const char *rev);
+/* The tree of commit `rev` (NULL: main). */
+int store_commit_tree(git_tree **out, ledger_repo *repo, const char *rev);
 
 /* fsync a directory (or file) by path. */
 int store_fsync_path(const char *path);

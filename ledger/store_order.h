@@ -46,4 +46,10 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 int store_foreach_added_path(ledger_repo *repo, const char *from, const char *to,
                              ledger_file_cb cb, void *payload);
 
+/*
+ * The finding code and message of a change the history check reports, as
+ * the verifier and the refusal of incoming work both word it.
+ */
+void store_change_describe(ledger_change_kind kind, const char **code, const char **what);
+
 #endif

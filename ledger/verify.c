@@ -387,33 +387,7 @@ static int history_finding(const char *commit, ledger_change_kind kind, const ch
 	char id[LEDGER_HEX_ID_LEN + 1] = "";
 	const char *code, *what;
 
-	switch (kind) {
-	case LEDGER_CHANGE_MODIFIED:
-		code = "record-modified";
-		what = "a later commit changes this file";
-		break;
-	case LEDGER_CHANGE_DELETED:
-		code = "record-deleted";
-		what = "a later commit deletes this file";
-		break;
-	case LEDGER_CHANGE_MERGE_NOT_UNION:
-		code = "merge-not-union";
-		what = "the merge commit's tree is not the union of its parents' trees";
-		break;
-	case LEDGER_CHANGE_BAD_MODE:
-		code = "bad-mode";
-		what = "not a regular, non-executable file";
-		break;
-	case LEDGER_CHANGE_TOO_DEEP:
-		code = "foreign-file";
-		what = "a directory deeper than a ledger has (records/xx/yy/), or a path over 4 KiB: "
-		       "not walked";
-		break;
-	default:
-		code = "foreign-file";
-		what = "a commit adds a file outside records/";
-		break;
-	}
+	store_change_describe(kind, &code, &what);
 	if (path && ledger_record_path_id(id, path) < 0)
 		id[0] = '\0';
 	ledger_error_clear();
