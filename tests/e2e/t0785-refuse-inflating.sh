@@ -24,15 +24,6 @@ ok note moj-csirt "moj: one"
 good=$(git -C evil.git rev-parse main)
 nisc_node_config agency.conf agency.git agency evil "file://$T/evil.git" peer
 
-# unchanged REPO MAIN: REPO's main is MAIN, no quarantine and no remote ref is left.
-unchanged() {
-	assert_eq "$(git -C "$1" rev-parse main)" "$2" "main of $1"
-	ls "$1/cymat" 2>/dev/null | grep -E '^(import|incoming)-' && fail "a quarantine is left in $1"
-	git -C "$1" rev-parse -q --verify refs/cymat/remotes/evil/main >/dev/null &&
-		fail "$1 has a ref to the refused main"
-	return 0
-}
-
 # refused WHAT: a bundle of evil.git's main and a sync with it are refused for WHAT.
 refused() {
 	rm -f bomb.bundle

@@ -60,15 +60,6 @@ for i in range(count):
 PY
 }
 
-# unchanged REPO MAIN: REPO's main is MAIN, no quarantine and no remote ref is left.
-unchanged() {
-	assert_eq "$(git -C "$1" rev-parse main)" "$2" "main of $1"
-	ls "$1/cymat" 2>/dev/null | grep -E '^(import|incoming)-' && fail "a quarantine is left in $1"
-	git -C "$1" rev-parse -q --verify refs/cymat/remotes/evil/main >/dev/null &&
-		fail "$1 has a ref to the refused main"
-	return 0
-}
-
 # refused PATH RULE CODE WHY [COMMIT]: evil.git's main is refused for the
 # file at PATH, by RULE and CODE, for WHY (in COMMIT, "commit <id>", when
 # given; then the message names the commit, the findings the path): by a
