@@ -28,3 +28,23 @@ mode = $3
 EOC
 	[ $# -lt 6 ] || printf '[remote "%s"]\nurl = %s\nrole = %s\n' "$4" "$5" "$6" >>"$1"
 }
+
+# refusal_ledgers: NISC's master.git, an agency's clone agency.git (both pinned to $ROOT)
+# and evil.git, a clone to build refused work in.
+refusal_ledgers() {
+	nisc_node_ledger master.git
+	git -C master.git config cymat.root "$ROOT"
+	git clone -q --bare master.git agency.git || fail "git clone --bare failed"
+	git -C agency.git config cymat.root "$ROOT"
+	git clone -q --bare master.git evil.git || fail "git clone --bare failed"
+}
+
+# unchanged REPO MAIN: after refused incoming work, REPO's main is still MAIN and no
+# quarantine (import-*, incoming-*) and no ref to the refused remote "evil" is left.
+unchanged() {
+	assert_eq "$(git -C "$1" rev-parse main)" "$2" "main of $1"
+	ls "$1/cymat" 2>/dev/null | grep -E '^(import|incoming)-' && fail "a quarantine is left in $1"
+	git -C "$1" rev-parse -q --verify refs/cymat/remotes/evil/main >/dev/null &&
+		fail "$1 has a ref to the refused main"
+	return 0
+}

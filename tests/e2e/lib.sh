@@ -115,16 +115,6 @@ assert_eq() {
 	[ "$1" = "$2" ] || fail "${3:-values differ}: got \"$1\", expected \"$2\""
 }
 
-# unchanged REPO MAIN: after refused incoming work, REPO's main is still MAIN and no
-# quarantine (import-*, incoming-*) and no ref to the refused remote "evil" is left.
-unchanged() {
-	assert_eq "$(git -C "$1" rev-parse main)" "$2" "main of $1"
-	ls "$1/cymat" 2>/dev/null | grep -E '^(import|incoming)-' && fail "a quarantine is left in $1"
-	git -C "$1" rev-parse -q --verify refs/cymat/remotes/evil/main >/dev/null &&
-		fail "$1 has a ref to the refused main"
-	return 0
-}
-
 # The id printed by the last run (first line of stdout).
 last_id() {
 	head -n 1 "$T/out"

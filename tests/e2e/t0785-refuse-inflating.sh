@@ -11,11 +11,7 @@
 
 command -v python3 >/dev/null 2>&1 || skip "python3 not installed"
 
-nisc_node_ledger master.git
-git -C master.git config cymat.root "$ROOT"
-git clone -q --bare master.git agency.git || fail "git clone --bare failed"
-git -C agency.git config cymat.root "$ROOT"
-git clone -q --bare master.git evil.git || fail "git clone --bare failed"
+refusal_ledgers
 common=$(git -C master.git rev-parse main)
 L=master.git
 ok note mof-csirt "mof: at NISC"

@@ -13,11 +13,7 @@
 
 command -v python3 >/dev/null 2>&1 || skip "python3 not installed"
 
-nisc_node_ledger master.git
-git -C master.git config cymat.root "$ROOT"
-git clone -q --bare master.git agency.git || fail "git clone --bare failed"
-git -C agency.git config cymat.root "$ROOT"
-git clone -q --bare master.git evil.git || fail "git clone --bare failed"
+refusal_ledgers
 git clone -q --bare master.git hooked.git || fail "git clone --bare failed"
 git -C hooked.git config cymat.root "$ROOT"
 ok "$CYMAT" -C hooked.git hook install --cymat "$CYMAT"
