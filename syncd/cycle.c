@@ -57,8 +57,9 @@ static void log_refused(const char *from, const ledger_report *report)
 		f = ledger_report_get(report, i);
 		if (f->severity != LEDGER_SEVERITY_ERROR)
 			continue;
-		syncd_log(LOG_WARNING, "\"%s\": refused: %s %s %s %s: %s", from, f->rule,
-		          f->code, *f->id ? f->id : "-", *f->path ? f->path : "-", f->message);
+		syncd_log(LOG_WARNING, "\"%s\": refused: %s %s %s %s%s%s: %s", from, f->rule,
+		          f->code, *f->id ? f->id : "-", *f->path ? f->path : "-",
+		          *f->commit ? " in commit " : "", f->commit, f->message);
 		shown++;
 	}
 }
