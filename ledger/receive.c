@@ -18,6 +18,7 @@
 #include "ledger/record.h"
 #include "ledger/sync.h"
 #include "ledger/trust.h"
+#include "idmap.h"
 #include "state_internal.h"
 #include "store_incoming.h"
 #include "store_quarantine.h"
@@ -85,16 +86,29 @@ static int conflict_found(const char *path, const char *data, size_t len, void *
 	                  NULL, "%s", "main holds this record file with other bytes");
 }
 
+/*
+ * The commit findings that are warnings about history already held and
+ * refuse a commit that comes in (docs/FORMAT.md, "Incoming commits").
+ */
+static int refuses_new_commit(const ledger_finding *f)
+{
+	return f->severity == LEDGER_SEVERITY_WARNING && f->commit[0] &&
+	       (strcmp(f->code, "commit-unsigned") == 0 ||
+	        strcmp(f->code, "commit-unknown-signer") == 0);
+}
+
 int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
                     const char *base, int conflicts)
 {
-	ledger_report *refusals = NULL;
+	ledger_report *refusals = NULL, *trailers = NULL;
 	const char *tip = report->stats.tip;
+	idmap new_commits;
 	int r;
 
 	*out = NULL;
-	if ((r = report_new(&refusals)) < 0)
-		return r;
+	idmap_init(&new_commits);
+	if ((r = report_new(&refusals)) < 0 || (r = report_new(&trailers)) < 0)
+		goto done;
 	for (size_t i = 0; i < report->count; i++) {
 		const ledger_finding *f = &report->items[i];
 		int old;
@@ -114,6 +128,25 @@ int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report 
 		if ((r = report_add_copy(refusals, f, f->commit)) < 0)
 			goto done;
 	}
+	/* The commits' own rules, after what is wrong with the records they carry. */
+	if ((r = store_incoming_commits(trailers, &new_commits, repo, base, tip)) < 0)
+		goto done;
+	for (size_t i = 0; i < report->count; i++) {
+		const ledger_finding *f = &report->items[i];
+		uint8_t key[32] = { 0 };
+		size_t unused;
+
+		if (!refuses_new_commit(f) || strlen(f->commit) != LEDGER_OID_HEX_LEN ||
+		    ledger_unhex(key, LEDGER_OID_HEX_LEN / 2, f->commit) < 0 ||
+		    !idmap_get(&new_commits, key, &unused))
+			continue;
+		if ((r = report_add(refusals, LEDGER_SEVERITY_ERROR, f->code, f->rule, f->id,
+		                    f->path, f->commit, "%s", f->message)) < 0)
+			goto done;
+	}
+	for (size_t i = 0; i < trailers->count; i++)
+		if ((r = report_add_copy(refusals, &trailers->items[i], trailers->items[i].commit)) < 0)
+			goto done;
 	if (conflicts &&
 	    (r = ledger_repo_foreach_differing(repo, base, tip, conflict_found, refusals)) < 0)
 		goto done;
@@ -122,6 +155,8 @@ int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report 
 	refusals = NULL; /* transferred */
 	r = 0;
 done:
+	idmap_release(&new_commits);
+	ledger_report_free(trailers);
 	ledger_report_free(refusals);
 	return r;
 }

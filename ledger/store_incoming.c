@@ -4,6 +4,8 @@
  * (store_incoming.h).  A ledger's tree holds records/xx/yy/<id>.json files
  * and LEDGER: each level is checked as it is entered, so the walk stops at
  * the first entry of another shape and never goes deeper than a record.
+ * Then, once verified, its commits: each but a merge names in its trailers
+ * exactly the records it adds (store_incoming_commits).
  */
 #include "config.h"
 
@@ -250,6 +252,193 @@ static int first_change(const char *commit, ledger_change_kind kind, const char 
 		return ledger_error_set(LEDGER_EINVALID, "record %s: FORMAT-4 %s: %s", id, code,
 		                        what);
 	return ledger_error_set(LEDGER_EINVALID, "commit %s: FORMAT-4 %s: %s", commit, code, what);
+}
+
+/* The record ids a commit names in its trailers, or adds: hex, sorted. */
+struct id_list {
+	char (*ids)[LEDGER_HEX_ID_LEN + 1];
+	size_t count, capacity;
+};
+
+static int id_list_add(struct id_list *l, const char *id)
+{
+	if (l->count == l->capacity) {
+		size_t capacity = l->capacity ? l->capacity * 2 : 16;
+		void *ids = realloc(l->ids, capacity * sizeof(*l->ids));
+
+		if (!ids)
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		l->ids = ids;
+		l->capacity = capacity;
+	}
+	memcpy(l->ids[l->count], id, LEDGER_HEX_ID_LEN);
+	l->ids[l->count++][LEDGER_HEX_ID_LEN] = '\0';
+	return 0;
+}
+
+static int id_compare(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int added_record(const char *path, const char *data, size_t len, void *payload)
+{
+	char id[LEDGER_HEX_ID_LEN + 1];
+
+	(void)data;
+	(void)len;
+	/* Not a record's path: store_incoming_check refused it (no commit may delete it). */
+	if (ledger_record_path_id(id, path) < 0) {
+		ledger_error_clear();
+		return 0;
+	}
+	return id_list_add(payload, id);
+}
+
+#define WHY_TRAILERS "(one \"Record: <id>\" trailer per record a commit adds, FORMAT.md section 4)"
+
+/*
+ * The ids of the message's "Record:" lines (the subject line aside) in
+ * *trailers, sorted: 1, or 0 and *why when a line names no record id.
+ */
+static int message_trailers(struct id_list *trailers, const char **why, const char *message)
+{
+	static const char tag[] = "Record:";
+	const char *line = strchr(message, '\n');
+	int r;
+
+	while (line) {
+		const char *end, *id;
+
+		line++;
+		end = strchr(line, '\n');
+		if (!end)
+			end = line + strlen(line);
+		if (strncmp(line, tag, sizeof(tag) - 1) == 0) {
+			id = line + sizeof(tag) - 1;
+			id += strspn(id, " ");
+			if (end - id != LEDGER_HEX_ID_LEN ||
+			    strspn(id, "0123456789abcdef") < LEDGER_HEX_ID_LEN) {
+				*why = "a \"Record:\" trailer names no record id";
+				return 0;
+			}
+			if ((r = id_list_add(trailers, id)) < 0)
+				return r;
+		}
+		line = *end ? end : NULL;
+	}
+	if (trailers->count > 1)
+		qsort(trailers->ids, trailers->count, sizeof(*trailers->ids), id_compare);
+	return 1;
+}
+
+/*
+ * A commit other than a merge names each record it adds (`added`, sorted)
+ * in exactly one trailer (`trailers`, sorted), and names no other: 0, or
+ * a finding of the first record where they part.
+ */
+static int trailers_match(ledger_report *refusals, const char *commit,
+                          const struct id_list *trailers, const struct id_list *added)
+{
+	size_t i = 0, j = 0;
+
+	while (i < trailers->count || j < added->count) {
+		int c = i == trailers->count ? 1 : j == added->count ? -1 :
+		        strcmp(trailers->ids[i], added->ids[j]);
+
+		if (c == 0 && i + 1 < trailers->count &&
+		    strcmp(trailers->ids[i], trailers->ids[i + 1]) == 0)
+			return report_add(refusals, LEDGER_SEVERITY_ERROR, "commit-record-trailers",
+			                  "FORMAT-4", NULL, NULL, commit, "two \"Record:\" trailers "
+			                  "name record %s " WHY_TRAILERS, trailers->ids[i]);
+		if (c < 0)
+			return report_add(refusals, LEDGER_SEVERITY_ERROR, "commit-record-trailers",
+			                  "FORMAT-4", NULL, NULL, commit, "a \"Record:\" trailer names "
+			                  "record %s, which the commit does not add " WHY_TRAILERS,
+			                  trailers->ids[i]);
+		if (c > 0)
+			return report_add(refusals, LEDGER_SEVERITY_ERROR, "commit-record-trailers",
+			                  "FORMAT-4", NULL, NULL, commit, "the commit adds record %s "
+			                  "and names it in no \"Record:\" trailer " WHY_TRAILERS,
+			                  added->ids[j]);
+		i++;
+		j++;
+	}
+	return 0;
+}
+
+/* The trailers of commit `c` (`hex`), unless a merge, against the records it adds. */
+static int check_trailers(ledger_report *refusals, ledger_repo *repo, git_commit *c,
+                          const char *hex, struct id_list *trailers, struct id_list *added)
+{
+	char parent[GIT_OID_HEXSZ + 1];
+	const char *why = NULL, *message = git_commit_message(c);
+	int r;
+
+	/* A merge adds nothing its parents do not hold (merge-not-union): no trailers. */
+	if (git_commit_parentcount(c) > 1)
+		return 0;
+	trailers->count = added->count = 0;
+	if ((r = message_trailers(trailers, &why, message ? message : "")) < 0)
+		return r;
+	if (r == 0)
+		return report_add(refusals, LEDGER_SEVERITY_ERROR, "commit-record-trailers",
+		                  "FORMAT-4", NULL, NULL, hex, "%s " WHY_TRAILERS, why);
+	if (git_commit_parentcount(c) == 1)
+		git_oid_tostr(parent, sizeof(parent), git_commit_parent_id(c, 0));
+	if ((r = store_foreach_added_path(repo, git_commit_parentcount(c) ? parent : NULL, hex,
+	                                  added_record, added)) < 0)
+		return r;
+	if (added->count > 1)
+		qsort(added->ids, added->count, sizeof(*added->ids), id_compare);
+	return trailers_match(refusals, hex, trailers, added);
+}
+
+int store_incoming_commits(ledger_report *refusals, idmap *commits, ledger_repo *repo,
+                           const char *base, const char *tip)
+{
+	struct id_list trailers = { 0 }, added = { 0 };
+	git_commit *from = NULL, *to = NULL, *c = NULL;
+	git_revwalk *walk = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid id;
+	int g, r;
+
+	if ((r = store_lookup_commit(&to, repo, tip)) < 0 ||
+	    (base && (r = store_lookup_commit(&from, repo, base)) < 0))
+		goto done;
+	if ((g = git_revwalk_new(&walk, repo->git)) < 0 ||
+	    (g = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0 ||
+	    (g = git_revwalk_push(walk, git_commit_id(to))) < 0 ||
+	    (from && (g = git_revwalk_hide(walk, git_commit_id(from))) < 0)) {
+		r = store_error_git(g, "cannot walk the history of \"%s\"", tip);
+		goto done;
+	}
+	while ((g = git_revwalk_next(&id, walk)) == 0) {
+		uint8_t key[32] = { 0 };
+
+		git_oid_tostr(hex, sizeof(hex), &id);
+		memcpy(key, id.id, GIT_OID_RAWSZ);
+		if ((r = idmap_put(commits, key, 0)) < 0)
+			goto done;
+		git_commit_free(c);
+		if ((g = git_commit_lookup(&c, repo->git, &id)) < 0) {
+			c = NULL;
+			r = store_error_git(g, "cannot read commit %s", hex);
+			goto done;
+		}
+		if ((r = check_trailers(refusals, repo, c, hex, &trailers, &added)) < 0)
+			goto done;
+	}
+	r = g == GIT_ITEROVER ? 0 : store_error_git(g, "cannot walk the history of \"%s\"", tip);
+done:
+	git_commit_free(c);
+	git_revwalk_free(walk);
+	git_commit_free(from);
+	git_commit_free(to);
+	free(trailers.ids);
+	free(added.ids);
+	return r;
 }
 
 int store_incoming_check(ledger_report **refused, ledger_repo *repo, const char *base,

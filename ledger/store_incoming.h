@@ -4,6 +4,7 @@
 
 #include "ledger/verify.h"
 #include "ledger/store.h"
+#include "idmap.h"
 
 /*
  * Walk the files `tip` holds and `base` does not hold as it is (both
@@ -21,5 +22,16 @@
  */
 int store_incoming_check(ledger_report **refused, ledger_repo *repo, const char *base,
                          const char *tip);
+
+/*
+ * The commits of base..tip (base NULL: all of tip's): each id in `commits`
+ * (git's 20 bytes, zero-padded to 32), and in `refusals` an error
+ * (FORMAT-4 commit-record-trailers, naming the commit) for each one but a
+ * merge whose "Record: <id>" trailers do not name each record it adds once
+ * and nothing else.  For report_refusals, after the verification: each
+ * commit costs a lookup and a walk of the trees it changed.
+ */
+int store_incoming_commits(ledger_report *refusals, idmap *commits, ledger_repo *repo,
+                           const char *base, const char *tip);
 
 #endif

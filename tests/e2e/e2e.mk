@@ -57,6 +57,7 @@ E2E_TESTS += e2e/t0830-syncd-stop-mid-step.sh
 E2E_TESTS += e2e/t0991-demo-sync.sh
 E2E_TESTS += e2e/t0785-refuse-inflating.sh
 E2E_TESTS += e2e/t0786-refuse-tree-bomb.sh
+E2E_TESTS += e2e/t0788-refuse-forged-commits.sh
 E2E_TESTS += e2e/t0787-quarantine-sweep.sh
 E2E_TESTS += e2e/t0790-bench-sync.sh
 E2E_TESTS += e2e/t0796-checkpoint-signer.sh

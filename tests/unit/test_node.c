@@ -665,15 +665,18 @@ START_TEST(intake_issues_a_receipt_a_crash_left_due)
 }
 END_TEST
 
-/* Append a record file as is, under a commit signed by `s` (bypassing the judge). */
+/* Append a record file as is, with its trailer, under a commit signed by `s` (no judge). */
 static void append_raw(ledger_repo *repo, const testsigner *s, const char *path,
                        const char *data, size_t len)
 {
 	ledger_commit_options opts = LEDGER_COMMIT_OPTIONS_INIT;
 	ledger_file file = { path, data, len };
-	char commit[41];
+	char commit[41], id[65], message[96];
 
-	opts.message = "note: forged\n";
+	/* The commit is as an append makes it: only the record is forged. */
+	ck_assert_int_eq(ledger_record_path_id(id, path), 0);
+	snprintf(message, sizeof(message), "note: forged\n\nRecord: %s\n", id);
+	opts.message = message;
 	opts.name = s->principal;
 	opts.email = "forger@cymat.invalid";
 	opts.sign = ledger_key_commit_signer;

@@ -20,11 +20,15 @@ extern "C" {
  * ledger whose main is `base`) that refuse that commit: errors of a FORMAT
  * rule about what `base` lacks, that is about a commit not reachable from
  * base, a record file base does not hold with the same bytes, or about
- * neither (the commit as a whole); and every record file base holds with
- * other bytes (record-conflict, FORMAT-5: the union would have two contents
- * at one path).  DOMAIN rule findings, warnings and
- * pending records never refuse: records stay as evidence.  *out is a new
- * report (empty: nothing refuses).
+ * neither (the commit as a whole); then, as errors, the warnings
+ * commit-unsigned and commit-unknown-signer about a commit not reachable
+ * from base, and commit-record-trailers (FORMAT-4) for each such commit
+ * but a merge whose "Record: <id>" trailers do not name exactly the
+ * records it adds; and every record file base holds with other bytes
+ * (record-conflict, FORMAT-5: the union would have two contents at one
+ * path).  DOMAIN rule findings, other warnings and pending records never
+ * refuse: records stay as evidence.  *out is a new report (empty: nothing
+ * refuses).
  */
 int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
                            const char *base);
@@ -40,7 +44,8 @@ int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_
  *   - a new inbox past the cap (ledger_receive_judge_as);
  *   - ledger_report_refusals of the verification of new_id over main:
  *     malformed, non-canonical, unsigned, forged or unknown-key records,
- *     record files changed or deleted, foreign files.
+ *     record files changed or deleted, foreign files; new commits unsigned,
+ *     of an unknown signer, or with trailers that do not name what they add.
  * The verification reads the cache but never writes it, and trusts the
  * root pinned in cymat.root, else the one main's LEDGER file names (never
  * one the push brings).

@@ -1,0 +1,124 @@
+#!/bin/sh
+# Review 7 #10: the commits that come in (a bundle import, a sync from a
+# peer, a push through the master's hook) are signed by a key a root or
+# principal of the ledger with them binds, and each but a merge names in one
+# "Record: <id>" trailer each record it adds and nothing else (FORMAT.md
+# section 4).  A commit that is not is refused, naming the commit and the
+# rule, even when the records it carries are genuine; nothing of it is kept.
+# The same commits already held are warnings of `cymat verify` (unsigned,
+# unknown signer) or not judged at all (trailers).  Commits here are made
+# with stock git, signed with ssh-keygen's keys.
+. "$(dirname "$0")/lib.sh"
+. "$TOP_SRCDIR/tests/e2e/lib-node.sh"
+
+command -v ssh-keygen >/dev/null 2>&1 || skip "ssh-keygen not installed"
+
+refusal_ledgers
+git clone -q --bare master.git hooked.git || fail "git clone --bare failed"
+git -C hooked.git config cymat.root "$ROOT"
+ok "$CYMAT" -C hooked.git hook install --cymat "$CYMAT"
+common=$(git -C master.git rev-parse main)
+# The master has moved on (a union); the agency has not (a fast-forward).
+L=master.git
+ok note mof-csirt "mof: at NISC"
+nisc_node_config agency.conf agency.git agency evil "file://$T/evil.git" peer
+
+# Keys stock git signs with: a stranger's, and moj/node's, which only the
+# work that comes in binds (moj/ciso's principal record in evil.git).
+ssh-keygen -q -t ed25519 -N '' -C stranger -f "$K/stranger" || fail "ssh-keygen failed"
+ssh-keygen -q -t ed25519 -N '' -C moj-node -f "$K/moj-node" || fail "ssh-keygen failed"
+# A principal has a sealing key too: a cymat key's.
+key moj-node-seal
+cp "$K/moj-node-seal.x25519.pub" "$K/moj-node.x25519.pub" || fail "cp failed"
+L=evil.git
+ok "$CYMAT" -C evil.git principal add --key "$K/moj-ciso" --pub "$K/moj-node" --role node \
+	moj/node
+ok note moj-csirt "moj: one"
+good=$(git -C evil.git rev-parse main)
+ok note moj-csirt "moj: two"
+two=$(git -C evil.git rev-parse main)
+id=$(git -C evil.git log -1 --format=%B "$two" | sed -n 's/^Record: //p')
+[ -n "$id" ] || fail "no Record: trailer in $two"
+subject=$(git -C evil.git log -1 --format=%s "$two")
+
+# recommit KEY MESSAGE: evil.git's main becomes the tree of "moj: two" (a
+# genuine record) on $good, committed by stock git with MESSAGE, signed with
+# $K/KEY ("-": unsigned).
+recommit() {
+	if [ "$1" = - ]; then
+		c=$(git -C evil.git commit-tree "$two^{tree}" -p "$good" -m "$2")
+	else
+		c=$(git -C evil.git -c gpg.format=ssh -c user.signingkey="$K/$1" \
+			commit-tree -S "$two^{tree}" -p "$good" -m "$2")
+	fi
+	[ -n "$c" ] || fail "commit-tree failed"
+	git -C evil.git update-ref refs/heads/main "$c" || fail "update-ref failed"
+}
+
+# refused CODE WHY: evil.git's main is refused for its commit $c by FORMAT-4
+# CODE, for WHY: by a bundle import, a sync from it as a peer and a push
+# through the hook; nothing of it is kept.
+refused() {
+	rm -f forged.bundle
+	git -C evil.git bundle create "$T/forged.bundle" main "^$common" >/dev/null 2>&1 ||
+		fail "git bundle create failed"
+	before=$(git -C master.git rev-parse main)
+	expect 1 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" forged.bundle
+	assert_err "bundle \"forged.bundle\" refused: commit $c: FORMAT-4 $1: $2"
+	unchanged master.git "$before"
+
+	before=$(git -C agency.git rev-parse main)
+	expect 6 "$CYMAT" sync --config agency.conf
+	assert_err "remote \"evil\" refused: commit $c: FORMAT-4 $1: "
+	assert_err "\"evil\": refused: FORMAT-4 $1 - - in commit $c: $2"
+	unchanged agency.git "$before"
+
+	before=$(git -C hooked.git for-each-ref)
+	expect 1 git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
+	assert_err "refused by FORMAT-4 $1: in commit $c: $2"
+	assert_eq "$(git -C hooked.git for-each-ref)" "$before" "refs of the hooked master"
+}
+
+trailers='(one "Record: <id>" trailer per record a commit adds, FORMAT.md section 4)'
+
+say "an unsigned commit carrying a genuine record"
+recommit - "$(printf '%s\n\nRecord: %s' "$subject" "$id")"
+refused commit-unsigned "the commit is not signed"
+
+say "a commit signed by a key no root or principal binds"
+recommit stranger "$(printf '%s\n\nRecord: %s' "$subject" "$id")"
+refused commit-unknown-signer "the commit is signed by a key no root or principal record binds"
+
+say "a commit whose trailers leave out the record it adds"
+recommit moj-node "$subject"
+refused commit-record-trailers \
+	"the commit adds record $id and names it in no \"Record:\" trailer $trailers"
+
+say "a commit whose trailer names a record it does not add"
+recommit moj-node "$(printf '%s\n\nRecord: %s\nRecord: %s' "$subject" "$id" "$ROOT")"
+refused commit-record-trailers \
+	"a \"Record:\" trailer names record $ROOT, which the commit does not add $trailers"
+
+say "a commit that names its record twice"
+recommit moj-node "$(printf '%s\n\nRecord: %s\nRecord: %s' "$subject" "$id" "$id")"
+refused commit-record-trailers "two \"Record:\" trailers name record $id $trailers"
+
+say "held, the same unsigned commit is a warning of cymat verify"
+recommit - "$(printf '%s\n\nRecord: %s' "$subject" "$id")"
+ok "$CYMAT" -C evil.git verify
+expect 0 "$CYMAT" -C evil.git verify --json
+assert_out '"code":"commit-unsigned"'
+
+say "a stock-git commit signed by moj/node, bound by the same work, comes in"
+recommit moj-node "$(printf '%s\n\nRecord: %s' "$subject" "$id")"
+ok "$CYMAT" sync --config agency.conf
+assert_out "1 remote synced, 0 failed, 3 new records"
+rm -f good.bundle
+git -C evil.git bundle create "$T/good.bundle" main "^$common" >/dev/null 2>&1 ||
+	fail "git bundle create failed"
+ok "$CYMAT" -C master.git bundle import --key "$K/nisc-node" good.bundle
+ok git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
+ok "$CYMAT" -C master.git verify
+ok "$CYMAT" -C agency.git verify
+ok "$CYMAT" -C hooked.git verify
+exit 0
