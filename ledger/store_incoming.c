@@ -298,20 +298,35 @@ static int added_record(const char *path, const char *data, size_t len, void *pa
 #define WHY_TRAILERS "(one \"Record: <id>\" trailer per record a commit adds, FORMAT.md section 4)"
 
 /*
- * The ids of the message's "Record:" lines (the subject line aside) in
- * *trailers, sorted: 1, or 0 and *why when a line names no record id.
+ * Where a message's trailers begin: after its last blank line, as git
+ * reads them (a subject that spans lines holds none), or NULL.
+ */
+static const char *trailer_block(const char *message)
+{
+	size_t len = strlen(message);
+	const char *block = NULL;
+
+	while (len && message[len - 1] == '\n')
+		len--;
+	for (size_t i = 0; i + 1 < len; i++)
+		if (message[i] == '\n' && message[i + 1] == '\n')
+			block = message + i + 2;
+	return block;
+}
+
+/*
+ * The ids of the "Record:" lines of the message's trailers in *trailers,
+ * sorted: 1, or 0 and *why when one names no record id.
  */
 static int message_trailers(struct id_list *trailers, const char **why, const char *message)
 {
 	static const char tag[] = "Record:";
-	const char *line = strchr(message, '\n');
+	const char *line = trailer_block(message);
 	int r;
 
-	while (line) {
-		const char *end, *id;
+	while (line && *line) {
+		const char *end = strchr(line, '\n'), *id;
 
-		line++;
-		end = strchr(line, '\n');
 		if (!end)
 			end = line + strlen(line);
 		if (strncmp(line, tag, sizeof(tag) - 1) == 0) {
@@ -325,7 +340,7 @@ static int message_trailers(struct id_list *trailers, const char **why, const ch
 			if ((r = id_list_add(trailers, id)) < 0)
 				return r;
 		}
-		line = *end ? end : NULL;
+		line = *end ? end + 1 : NULL;
 	}
 	if (trailers->count > 1)
 		qsort(trailers->ids, trailers->count, sizeof(*trailers->ids), id_compare);

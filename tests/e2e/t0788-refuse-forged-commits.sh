@@ -110,7 +110,8 @@ expect 0 "$CYMAT" -C evil.git verify --json
 assert_out '"code":"commit-unsigned"'
 
 say "a stock-git commit signed by moj/node, bound by the same work, comes in"
-recommit moj-node "$(printf '%s\n\nRecord: %s' "$subject" "$id")"
+# Trailers are the last paragraph's lines, as git reads them: not the body's.
+recommit moj-node "$(printf '%s\n\nRecord: of the root, %s\n\nRecord: %s' "$subject" "$ROOT" "$id")"
 ok "$CYMAT" sync --config agency.conf
 assert_out "1 remote synced, 0 failed, 3 new records"
 rm -f good.bundle
