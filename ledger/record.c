@@ -77,71 +77,78 @@ static int is_type_name(const char *s)
 	return 1;
 }
 
-static const char *member_string(json_t *obj, const char *key)
-{
-	return json_string_value(json_object_get(obj, key));
-}
-
 #define INVALID(...) ledger_error_set(LEDGER_EINVALID, __VA_ARGS__)
 
-/* The members FORMAT.md section 1 names: one or two comparisons, not thirteen. */
-static int is_record_member(const char *key)
+/* The members FORMAT.md section 1 names. */
+enum record_member {
+	M_AGENCY, M_AUTHOR, M_BODY, M_CLASS, M_INCIDENT, M_KID, M_PREV, M_REFS, M_SEQ, M_SEALED,
+	M_TIME, M_TYPE, M_V, M_COUNT
+};
+
+/* Which member key names (as a C string), or -1: one or two comparisons, not thirteen. */
+static int record_member_of(const char *key)
 {
 	switch (key[0]) {
-	case 'a': return !strcmp(key, "agency") || !strcmp(key, "author");
-	case 'b': return !strcmp(key, "body");
-	case 'c': return !strcmp(key, "class");
-	case 'i': return !strcmp(key, "incident");
-	case 'k': return !strcmp(key, "kid");
-	case 'p': return !strcmp(key, "prev");
-	case 'r': return !strcmp(key, "refs");
-	case 's': return !strcmp(key, "seq") || !strcmp(key, "sealed");
-	case 't': return !strcmp(key, "type") || !strcmp(key, "time");
-	case 'v': return !strcmp(key, "v");
-	default: return 0;
+	case 'a': return !strcmp(key, "agency") ? M_AGENCY : !strcmp(key, "author") ? M_AUTHOR : -1;
+	case 'b': return !strcmp(key, "body") ? M_BODY : -1;
+	case 'c': return !strcmp(key, "class") ? M_CLASS : -1;
+	case 'i': return !strcmp(key, "incident") ? M_INCIDENT : -1;
+	case 'k': return !strcmp(key, "kid") ? M_KID : -1;
+	case 'p': return !strcmp(key, "prev") ? M_PREV : -1;
+	case 'r': return !strcmp(key, "refs") ? M_REFS : -1;
+	case 's': return !strcmp(key, "seq") ? M_SEQ : !strcmp(key, "sealed") ? M_SEALED : -1;
+	case 't': return !strcmp(key, "type") ? M_TYPE : !strcmp(key, "time") ? M_TIME : -1;
+	case 'v': return !strcmp(key, "v") ? M_V : -1;
+	default: return -1;
 	}
 }
 
 /* Check R's common members (FORMAT.md section 1) and fill the borrowed views of rec. */
 static int record_check_common(ledger_record *rec)
 {
-	json_t *r = rec->record, *v, *seq, *prev, *value;
+	json_t *r = rec->record, *m[M_COUNT] = { NULL }, *v, *seq, *prev, *value;
 	const char *key, *last = NULL;
 	size_t agency_len, i;
+	int member;
 
 	if (!json_is_object(r))
 		return INVALID("\"record\" is not an object");
+	/*
+	 * One pass over the members finds each, instead of a hash lookup of
+	 * every name.  No name holds a U+0000: jansson refuses it in a key.
+	 */
 	json_object_foreach(r, key, value) {
-		if (!is_record_member(key))
+		if ((member = record_member_of(key)) < 0)
 			return INVALID("unknown record member \"%s\"", key);
 		/* U+0000 would cut the C string the checks below see: no member pattern allows it. */
 		if (json_is_string(value) &&
 		    strlen(json_string_value(value)) != json_string_length(value))
 			return INVALID("member \"%s\" contains U+0000", key);
+		m[member] = value;
 	}
-	v = json_object_get(r, "v");
+	v = m[M_V];
 	if (!json_is_integer(v) || json_integer_value(v) != 1)
 		return INVALID("member \"v\" must be 1");
-	rec->type = member_string(r, "type");
+	rec->type = json_string_value(m[M_TYPE]);
 	if (!rec->type || !is_type_name(rec->type))
 		return INVALID("member \"type\" is missing or not a type name");
-	rec->agency = member_string(r, "agency");
+	rec->agency = json_string_value(m[M_AGENCY]);
 	if (!rec->agency || !is_agency_name(rec->agency, strlen(rec->agency)))
 		return INVALID("member \"agency\" is missing or not of the form ^[a-z][a-z0-9-]{1,31}$");
-	rec->author = member_string(r, "author");
+	rec->author = json_string_value(m[M_AUTHOR]);
 	if (!rec->author || !is_principal_name(rec->author))
 		return INVALID("member \"author\" is missing or not of the form <agency>/<name>");
 	agency_len = strlen(rec->agency);
 	if (strncmp(rec->author, rec->agency, agency_len) != 0 || rec->author[agency_len] != '/')
 		return INVALID("author \"%s\" is not of agency \"%s\"", rec->author, rec->agency);
-	rec->kid = member_string(r, "kid");
+	rec->kid = json_string_value(m[M_KID]);
 	if (!is_hex_id(rec->kid))
 		return INVALID("member \"kid\" is missing or not 64 lowercase hex digits");
-	seq = json_object_get(r, "seq");
+	seq = m[M_SEQ];
 	if (!json_is_integer(seq) || json_integer_value(seq) < 1)
 		return INVALID("member \"seq\" must be an integer >= 1");
 	rec->seq = json_integer_value(seq);
-	prev = json_object_get(r, "prev");
+	prev = m[M_PREV];
 	if (!prev)
 		return INVALID("member \"prev\" is missing");
 	if (rec->seq == 1) {
@@ -153,12 +160,12 @@ static int record_check_common(ledger_record *rec)
 		if (!is_hex_id(rec->prev))
 			return INVALID("member \"prev\" must be a record id when \"seq\" is above 1");
 	}
-	rec->time = member_string(r, "time");
+	rec->time = json_string_value(m[M_TIME]);
 	if (!rec->time)
 		return INVALID("member \"time\" is missing");
 	if (ledger_time_parse(&rec->time_unix, rec->time) < 0)
 		return LEDGER_EINVALID;
-	rec->refs = json_object_get(r, "refs");
+	rec->refs = m[M_REFS];
 	if (!json_is_array(rec->refs))
 		return INVALID("member \"refs\" must be an array of record ids");
 	json_array_foreach(rec->refs, i, value) {
@@ -170,21 +177,21 @@ static int record_check_common(ledger_record *rec)
 			return INVALID("refs must be sorted and unique (refs[%zu])", i);
 		last = ref;
 	}
-	value = json_object_get(r, "incident");
+	value = m[M_INCIDENT];
 	rec->incident = NULL;
 	if (value) {
 		rec->incident = json_string_value(value);
 		if (!is_hex_id(rec->incident))
 			return INVALID("member \"incident\" is not a record id");
 	}
-	rec->class_ = member_string(r, "class");
+	rec->class_ = json_string_value(m[M_CLASS]);
 	if (!rec->class_ || (strcmp(rec->class_, "c1") && strcmp(rec->class_, "c2") &&
 	                     strcmp(rec->class_, "c3")))
 		return INVALID("member \"class\" must be \"c1\", \"c2\" or \"c3\"");
-	rec->body = json_object_get(r, "body");
+	rec->body = m[M_BODY];
 	if (!json_is_object(rec->body))
 		return INVALID("member \"body\" must be an object");
-	value = json_object_get(r, "sealed");
+	value = m[M_SEALED];
 	if (value && !json_is_object(value))
 		return INVALID("member \"sealed\" must be an object");
 	return 0;

@@ -773,6 +773,28 @@ START_TEST(test_parse_members)
 }
 END_TEST
 
+/* A member name with a U+0000 is refused: never taken for the member before it. */
+START_TEST(test_parse_member_name_nul)
+{
+	ledger_key *key = new_key();
+	ledger_record *rec = make_record(key, 1);
+	char *b64 = sig_base64(rec), *text;
+	json_t *r = json_deep_copy(rec->record);
+
+	ck_assert_int_eq(json_object_del(r, "class"), 0);
+	ck_assert_int_eq(json_object_setn_new(r, "class\0x", 7, json_string("c1")), 0);
+	text = envelope_text(r, b64);
+	ck_assert_int_eq(parse_text(text), LEDGER_EINVALID);
+	ck_assert_msg(strstr(last_message(), "NUL byte in object key"), "message \"%s\"",
+	              last_message());
+	free(text);
+	json_decref(r);
+	free(b64);
+	ledger_record_free(rec);
+	ledger_key_free(key);
+}
+END_TEST
+
 /* The limits of the member patterns are accepted. */
 START_TEST(test_parse_members_accepted)
 {
@@ -1476,6 +1498,7 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, test_create_refuses);
 	tcase_add_test(tc, test_parse_members);
 	tcase_add_test(tc, test_parse_members_accepted);
+	tcase_add_test(tc, test_parse_member_name_nul);
 	tcase_add_test(tc, test_parse_envelope);
 	tcase_add_test(tc, test_parse_sig);
 	tcase_add_test(tc, test_parse_noncanonical);
