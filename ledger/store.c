@@ -1367,15 +1367,15 @@ done:
 }
 
 /*
- * A repository of its own for the history check, opened as `repo` was: a
- * git_repository is not to be used by two threads at once, and two must
- * not share a git_odb either.  libgit2 1.5 reads a database through the
- * object cache of the repository that set it last (git_repository_set_odb,
- * git_repository_wrap_odb) and that repository frees the cache when it
- * goes, while the other may still be reading.  The packs themselves are
- * shared by path, under libgit2's lock.
+ * Why a history check on a thread of its own opens its repository as `repo`
+ * was (store_internal.h): a git_repository is not to be used by two threads
+ * at once, and two must not share a git_odb either.  libgit2 1.5 reads a
+ * database through the object cache of the repository that set it last
+ * (git_repository_set_odb, git_repository_wrap_odb) and that repository
+ * frees the cache when it goes, while the other may still be reading.  The
+ * packs themselves are shared by path, under libgit2's lock.
  */
-static int history_git_open(git_repository **out, const ledger_repo *repo)
+int store_history_git_open(git_repository **out, const ledger_repo *repo)
 {
 	int error;
 
@@ -1594,7 +1594,7 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 		run->repo = *repo;
 		run->repo.git = NULL;
 		run->repo.mempack = NULL; /* the caller's: empty between writes, and not the check's */
-		if ((r = history_git_open(&run->repo.git, repo)) < 0)
+		if ((r = store_history_git_open(&run->repo.git, repo)) < 0)
 			goto done;
 		run->from = from ? from_hex : NULL;
 		run->to = to_hex;

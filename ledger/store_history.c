@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,11 @@
  */
 #define HISTORY_ONE_ADDED_MAX 16
 #define HISTORY_ONE_ADDED_BYTES 4096
+/*
+ * A single commit that changes records/, when it holds at least this many
+ * entries, is checked on two threads ("A single commit on two threads").
+ */
+#define HISTORY_SPLIT_MIN 64
 
 /*
  * Trees read while checking one commit, by id.  The walk goes oldest first,
@@ -48,11 +54,14 @@ typedef struct {
 typedef struct {
 	idmap ids; /* the commit's tree id, zero-padded -> index in notes */
 	struct one_added_note {
+		git_oid to;   /* the commit's version */
 		git_oid from; /* the parent's version */
 		size_t added; /* the entry it lacks */
 	} *notes;
 	size_t count, capacity;
 } added_set;
+
+struct history_split;
 
 struct history {
 	ledger_repo *repo;
@@ -64,6 +73,8 @@ struct history {
 	tree_set current, previous; /* read for this commit, for the one before */
 	int keep_all;               /* every tree read stays in current, for the caller */
 	added_set added;            /* when keep_all: one_added's findings, for the caller */
+	struct history_split *split; /* the commit's records/ is half checked by a helper */
+	git_repository *helper_git;  /* the helper's, which read some trees of `current` */
 	char commit[LEDGER_OID_HEX_LEN + 1];
 	char path[HISTORY_PATH_MAX];
 };
@@ -136,6 +147,7 @@ static void added_set_note(added_set *set, const git_oid *to, const git_oid *fro
 	}
 	if (idmap_put(&set->ids, key, set->count) < 0)
 		return;
+	git_oid_cpy(&set->notes[set->count].to, to);
 	git_oid_cpy(&set->notes[set->count].from, from);
 	set->notes[set->count++].added = added;
 }
@@ -143,6 +155,7 @@ static void added_set_note(added_set *set, const git_oid *to, const git_oid *fro
 struct store_trees {
 	tree_set set;
 	added_set added;
+	git_repository *helper_git; /* read some of the trees: freed after them */
 };
 
 int store_trees_find(git_tree **out, const store_trees *trees, const git_oid *id)
@@ -183,6 +196,7 @@ void store_trees_free(store_trees *trees)
 		return;
 	tree_set_release(&trees->set);
 	added_set_release(&trees->added);
+	git_repository_free(trees->helper_git);
 	free(trees);
 }
 
@@ -589,28 +603,16 @@ static int names_sorted(const git_tree *t)
 }
 
 /*
- * check_change of two trees in names_sorted order: the same findings in
- * the same order (what is gone first, in the parent's order, then the
- * commit's entries in its order), pairing entries by one merge.
+ * check_entry of the entries [first, end) of `to` against those of `from`
+ * of the same names, both in names_sorted order: one merge of both lists.
  */
-static int check_change_sorted(struct history *h, const git_tree *from, const git_tree *to,
-                               size_t len, int genesis)
+static int check_entries_sorted(struct history *h, const git_tree *from, const git_tree *to,
+                                size_t first, size_t end, size_t len, int genesis)
 {
-	size_t i, j, nf = git_tree_entrycount(from), nt = git_tree_entrycount(to);
+	size_t i, j, nf = git_tree_entrycount(from);
 	int r = 0, cmp;
 
-	for (i = 0, j = 0; i < nf && r == 0; i++) {
-		const git_tree_entry *f = git_tree_entry_byindex(from, i);
-		const char *name = git_tree_entry_name(f);
-
-		cmp = -1;
-		while (j < nt && (cmp = strcmp(git_tree_entry_name(git_tree_entry_byindex(to, j)),
-		                               name)) < 0)
-			j++;
-		if (cmp != 0)
-			r = check_gone(h, f, len);
-	}
-	for (i = 0, j = 0; i < nt && r == 0; i++) {
+	for (i = first, j = 0; i < end && r == 0; i++) {
 		const git_tree_entry *e = git_tree_entry_byindex(to, i);
 		const git_tree_entry *f = NULL;
 		const char *name = git_tree_entry_name(e);
@@ -624,6 +626,38 @@ static int check_change_sorted(struct history *h, const git_tree *from, const gi
 		r = check_entry(h, e, f, len, genesis);
 	}
 	return r;
+}
+
+static int split_here(size_t *mid, const struct history *h, const git_tree *from,
+                      const git_tree *to, size_t len);
+static int split_join(struct history *h);
+
+/*
+ * check_change of two trees in names_sorted order: the same findings in
+ * the same order (what is gone first, in the parent's order, then the
+ * commit's entries in its order), pairing entries by one merge.
+ */
+static int check_change_sorted(struct history *h, const git_tree *from, const git_tree *to,
+                               size_t len, int genesis)
+{
+	size_t i, j, nf = git_tree_entrycount(from), nt = git_tree_entrycount(to), mid;
+	int r = 0, cmp;
+
+	for (i = 0, j = 0; i < nf && r == 0; i++) {
+		const git_tree_entry *f = git_tree_entry_byindex(from, i);
+		const char *name = git_tree_entry_name(f);
+
+		cmp = -1;
+		while (j < nt && (cmp = strcmp(git_tree_entry_name(git_tree_entry_byindex(to, j)),
+		                               name)) < 0)
+			j++;
+		if (cmp != 0)
+			r = check_gone(h, f, len);
+	}
+	if (r == 0 && split_here(&mid, h, from, to, len))
+		return (r = check_entries_sorted(h, from, to, 0, mid, len, genesis)) != 0 ? r :
+		       split_join(h);
+	return r == 0 ? check_entries_sorted(h, from, to, 0, nt, len, genesis) : r;
 }
 
 /* Compare a commit's tree `to` with its parent's `from` (NULL for the root commit). */
@@ -778,6 +812,223 @@ static int check_union(struct history *h, const git_tree *t, const git_tree **ps
 			h->path[len] = '\0';
 		}
 	}
+	return r;
+}
+
+/* --- A single commit on two threads --------------------------------------
+ *
+ * An incremental verification checks one append: a commit that changes
+ * most of records/'s 256 subtrees, each read in both versions, with the
+ * other core idle (the files to check are not known yet).  So the second
+ * half of records/'s entries is checked on a helper thread, through a
+ * repository of its own (store_history_git_open), while this thread
+ * checks the rest.  The helper's findings, the files it notes and the trees
+ * it reads are handed over when this thread reaches that half: in the order
+ * one thread makes them.
+ */
+
+struct split_finding {
+	ledger_change_kind kind;
+	char *path;
+};
+
+struct history_split {
+	git_tree *from, *to; /* records/ of the parent and of the commit */
+	size_t mid;          /* the helper checks to's entries [mid, end) */
+	pthread_t tid;
+	int running;         /* started, not joined yet */
+	struct history helper;
+	ledger_repo helper_repo; /* the caller's, but for `git` */
+	store_order noted;       /* the files the helper notes */
+	struct split_finding *findings;
+	size_t nfindings, cap;
+	int result;              /* of the helper's check */
+	int error_code;          /* and message, of its error, for this thread */
+	char error_message[1024];
+};
+
+/* The helper's findings: kept for this thread to report in their place. */
+static int split_keep_finding(const char *commit, ledger_change_kind kind, const char *path,
+                              void *payload)
+{
+	struct history_split *s = payload;
+	char *copy = strdup(path ? path : "");
+
+	(void)commit;
+	if (!copy)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	if (s->nfindings == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		struct split_finding *bigger = realloc(s->findings, cap * sizeof(*bigger));
+
+		if (!bigger) {
+			free(copy);
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		}
+		s->findings = bigger;
+		s->cap = cap;
+	}
+	s->findings[s->nfindings].kind = kind;
+	s->findings[s->nfindings++].path = copy;
+	return 0;
+}
+
+static void *split_run(void *arg)
+{
+	struct history_split *s = arg;
+
+	s->result = check_entries_sorted(&s->helper, s->from, s->to, s->mid,
+	                                 git_tree_entrycount(s->to), strlen("records"), 0);
+	if (s->result < 0) {
+		const ledger_error *err = ledger_error_last();
+
+		s->error_code = s->result;
+		snprintf(s->error_message, sizeof(s->error_message), "%s",
+		         err && err->message ? err->message : "the history check failed");
+	}
+	return NULL;
+}
+
+/*
+ * Split the check of commit `c` when it has one parent and records/ has
+ * HISTORY_SPLIT_MIN entries or more and changed, both versions in
+ * names_sorted order (so that check_change_sorted pairs them).  Best
+ * effort: when it does not apply, or the helper cannot start, the check
+ * runs here whole; an object that cannot be read is left for check_commit
+ * to report.
+ */
+static void split_start(struct history *h, const git_commit *c)
+{
+	git_tree *t = NULL, *pt = NULL, *to = NULL, *from = NULL;
+	const git_tree_entry *e, *f;
+	git_commit *p = NULL;
+	struct history_split *s = NULL;
+
+	if (git_commit_parentcount(c) != 1 || git_commit_parent(&p, c, 0) < 0 ||
+	    tree_lookup(&t, h, git_commit_tree_id(c)) < 0 ||
+	    tree_lookup(&pt, h, git_commit_tree_id(p)) < 0)
+		goto done;
+	e = git_tree_entry_byname(t, "records");
+	f = git_tree_entry_byname(pt, "records");
+	if (!names_sorted(t) || !names_sorted(pt) || !is_tree(e) || !is_tree(f) ||
+	    git_tree_entry_filemode(e) != GIT_FILEMODE_TREE ||
+	    git_tree_entry_filemode(f) != GIT_FILEMODE_TREE || same_entry(e, f) ||
+	    tree_lookup(&to, h, git_tree_entry_id(e)) < 0 ||
+	    tree_lookup(&from, h, git_tree_entry_id(f)) < 0 ||
+	    git_tree_entrycount(to) < HISTORY_SPLIT_MIN || !names_sorted(to) || !names_sorted(from))
+		goto done;
+	if (!(s = calloc(1, sizeof(*s))) || store_order_init(&s->noted) < 0) {
+		ledger_error_clear();
+		free(s);
+		s = NULL;
+		goto done;
+	}
+	s->helper_repo = *h->repo;
+	s->helper_repo.git = NULL;
+	s->helper_repo.mempack = NULL; /* the caller's: empty between writes */
+	if (store_history_git_open(&s->helper_repo.git, h->repo) < 0) {
+		ledger_error_clear();
+		goto fail;
+	}
+	s->helper.repo = &s->helper_repo;
+	s->helper.cb = split_keep_finding;
+	s->helper.payload = s;
+	s->helper.order = &s->noted;
+	s->helper.keep_all = 1;
+	git_oid_tostr(s->helper.commit, sizeof(s->helper.commit), git_commit_id(c));
+	memcpy(s->helper.path, "records", sizeof("records"));
+	s->from = from;
+	s->to = to;
+	from = to = NULL; /* the split's */
+	s->mid = git_tree_entrycount(s->to) / 2;
+	if (pthread_create(&s->tid, NULL, split_run, s) != 0)
+		goto fail;
+	s->running = 1;
+	h->split = s;
+	s = NULL;
+	goto done;
+fail:
+	git_repository_free(s->helper_repo.git);
+	git_tree_free(s->from);
+	git_tree_free(s->to);
+	store_order_release(&s->noted);
+	free(s);
+done:
+	git_tree_free(from);
+	git_tree_free(to);
+	git_tree_free(pt);
+	git_tree_free(t);
+	git_commit_free(p);
+}
+
+/* Whether check_change_sorted of `from` and `to` at h->path is the split one: where it splits. */
+static int split_here(size_t *mid, const struct history *h, const git_tree *from,
+                      const git_tree *to, size_t len)
+{
+	const struct history_split *s = h->split;
+
+	if (!s || !s->running || len != strlen("records") || strcmp(h->path, "records") != 0 ||
+	    !git_oid_equal(git_tree_id(from), git_tree_id(s->from)) ||
+	    !git_oid_equal(git_tree_id(to), git_tree_id(s->to)))
+		return 0;
+	*mid = s->mid;
+	return 1;
+}
+
+/* Wait for the helper and free what it holds but its repository (h->helper_git). */
+static void split_end(struct history *h)
+{
+	struct history_split *s = h->split;
+
+	if (!s)
+		return;
+	if (s->running)
+		pthread_join(s->tid, NULL);
+	for (size_t i = 0; i < s->nfindings; i++)
+		free(s->findings[i].path);
+	free(s->findings);
+	tree_set_release(&s->helper.current);
+	added_set_release(&s->helper.added);
+	store_order_release(&s->noted);
+	git_tree_free(s->from);
+	git_tree_free(s->to);
+	/* Its trees may live on in h->current (one split per check): freed after them. */
+	h->helper_git = s->helper_repo.git;
+	free(s);
+	h->split = NULL;
+}
+
+/*
+ * Wait for the helper and take what it found, as if this thread had
+ * checked its half now: its error, findings, noted files, trees read.
+ */
+static int split_join(struct history *h)
+{
+	struct history_split *s = h->split;
+	int r = 0;
+
+	pthread_join(s->tid, NULL);
+	s->running = 0;
+	if (s->result < 0)
+		r = ledger_error_set(s->error_code, "%s", s->error_message);
+	else
+		r = s->result;
+	for (size_t i = 0; i < s->nfindings && r == 0; i++)
+		r = h->cb(h->commit, s->findings[i].kind, s->findings[i].path, h->payload);
+	for (size_t i = 0; i < s->noted.count && r == 0 && h->order; i++)
+		r = note_added(h->order, &s->noted.ids[i]);
+	for (size_t i = 0; i < s->helper.current.count && r == 0; i++) {
+		uint8_t key[32] = { 0 };
+		size_t at;
+
+		memcpy(key, git_tree_id(s->helper.current.trees[i])->id, GIT_OID_RAWSZ);
+		if (!idmap_get(&h->current.ids, key, &at))
+			tree_set_keep(&h->current, key, s->helper.current.trees[i]);
+	}
+	for (size_t i = 0; i < s->helper.added.count && r == 0 && h->keep_all; i++)
+		added_set_note(&h->added, &s->helper.added.notes[i].to,
+		               &s->helper.added.notes[i].from, s->helper.added.notes[i].added);
+	split_end(h);
 	return r;
 }
 
@@ -950,8 +1201,14 @@ int store_check_history_kept(ledger_repo *repo, const char *from, const char *to
 			r = store_error_git(error, "cannot walk the history");
 			goto done;
 		}
+		/* One commit, its trees kept for the caller: an incremental verification's. */
+		if (kept && count == 1)
+			split_start(h, c);
 		r = check_commit(h, c);
 		git_commit_free(c);
+		/* A split its check never reached (cannot happen: the same trees) still counts. */
+		if (r == 0 && h->split)
+			r = split_join(h);
 		if (r != 0)
 			goto done;
 		if (order) {
@@ -973,16 +1230,20 @@ int store_check_history_kept(ledger_repo *repo, const char *from, const char *to
 			/* Best effort, as the sets are: without them the caller reads the trees. */
 			(*kept)->set = h->current;
 			(*kept)->added = h->added;
+			(*kept)->helper_git = h->helper_git;
 			memset(&h->current, 0, sizeof(h->current));
 			memset(&h->added, 0, sizeof(h->added));
+			h->helper_git = NULL;
 		}
 	}
 	r = 0;
 done:
 	if (h) {
+		split_end(h);
 		tree_set_release(&h->current);
 		tree_set_release(&h->previous);
 		added_set_release(&h->added);
+		git_repository_free(h->helper_git);
 	}
 	free(h);
 	free(ids);

@@ -122,6 +122,11 @@ int store_check_history_kept(ledger_repo *repo, const char *from, const char *to
  * `from`, its only parent is `from`, or (no `from`) it has no parent.
  */
 int store_range_single(ledger_repo *repo, const char *from, const char *to);
+/*
+ * A repository of its own on the objects of `repo`, opened as it was, for
+ * a history check on a thread beside the caller's (store.c says why).
+ */
+int store_history_git_open(git_repository **out, const ledger_repo *repo);
 /* 1 and a new reference in *out when tree `id` is in `trees` (may be NULL), else 0. */
 int store_trees_find(git_tree **out, const store_trees *trees, const git_oid *id);
 /*

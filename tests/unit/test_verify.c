@@ -1124,6 +1124,119 @@ START_TEST(history_of_one_commit)
 }
 END_TEST
 
+/* The findings about commits, one a line: code, path, commit. */
+static char *commit_findings_text(const ledger_state *st)
+{
+	const ledger_report *rep = ledger_state_report(st);
+	char *text = strdup(""), *next;
+
+	for (size_t i = 0; i < ledger_report_count(rep); i++) {
+		const ledger_finding *f = ledger_report_get(rep, i);
+
+		if (!f->commit[0])
+			continue;
+		ck_assert_int_ge(asprintf(&next, "%s%s %s %s\n", text, f->code, f->path, f->commit), 0);
+		free(text);
+		text = next;
+	}
+	return text;
+}
+
+/* The first seed of append_many(1, MANY_FILES) whose file is under records/<c...>/ (c a hex digit). */
+static uint64_t seed_under(char c)
+{
+	char path[96];
+
+	for (uint64_t seed = 1; seed <= MANY_FILES; seed++) {
+		testutil_record_path(path, seed);
+		if (path[8] == c)
+			return seed;
+	}
+	ck_abort_msg("no file under records/%c", c);
+	return 0;
+}
+
+/*
+ * One commit over the cache changes records/ in all its 256 subtrees'
+ * worth: the check of the second half of them runs on a helper thread
+ * (store_history.c).  What it finds there and here, a file modified,
+ * one deleted and one added executable in each half, is what a run
+ * without the cache finds; and an unreadable tree in the helper's half is
+ * the run's error, the history check's (naming the commit), as when one
+ * thread checks it all.
+ */
+START_TEST(history_of_one_commit_on_two_threads)
+{
+	const char *git_dir = ledger_repo_git_dir(fx.repo);
+	char mod[2][96], del[2][96], *blob, *commit, *sub, *cached, *full;
+	const char halves[2] = { '1', 'c' };
+	ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
+	ledger_state *st = NULL;
+	const char *message;
+
+	append_many(1, MANY_FILES);
+	append_many(1 + MANY_FILES, MANY_FILES);
+	ledger_state_free(load(1));
+	for (int h = 0; h < 2; h++) {
+		testutil_record_path(mod[h], seed_under(halves[h]));
+		testutil_record_path(del[h], MANY_FILES + seed_under(halves[h]));
+	}
+	blob = testshell_out("printf tampered | git --git-dir='%s' hash-object -w --stdin", git_dir);
+	commit = testshell_out("export GIT_DIR='%s' GIT_INDEX_FILE='%s/plumb.index'; "
+	                       "git read-tree main && "
+	                       "git update-index --cacheinfo 100644,%s,%s --cacheinfo 100644,%s,%s && "
+	                       "printf '0 %%040d\t%%s\n' 0 %s 0 %s | git update-index --index-info && "
+	                       "git update-index --add --cacheinfo 100755,%s,%.13s/x.json "
+	                       "--cacheinfo 100755,%s,%.13s/x.json && "
+	                       "t=$(git write-tree) && "
+	                       "c=$(git commit-tree $t -p main -m plumbed) && "
+	                       "git update-ref refs/heads/main $c && git repack -q -a -d && echo $c",
+	                       git_dir, git_dir, blob, mod[0], blob, mod[1], del[0], del[1],
+	                       blob, mod[0], blob, mod[1]);
+	st = load(1);
+	for (int h = 0; h < 2; h++) {
+		char added[96];
+
+		snprintf(added, sizeof(added), "%.13s/x.json", mod[h]);
+		ck_assert_uint_eq(count_findings(st, "record-modified", mod[h], commit), 1);
+		ck_assert_uint_eq(count_findings(st, "record-deleted", del[h], commit), 1);
+		ck_assert_uint_eq(count_findings(st, "bad-mode", added, commit), 1);
+	}
+	cached = commit_findings_text(st);
+	ledger_state_free(st);
+	st = load(0);
+	full = commit_findings_text(st);
+	ck_assert_str_eq(cached, full);
+	ledger_state_free(st);
+	free(cached);
+	free(full);
+
+	/* Then a commit whose new directory in the helper's half cannot be read. */
+	ledger_state_free(load(1));
+	sub = testshell_out("export GIT_DIR='%s'; "
+	                    "b=$(printf junk | git hash-object -w --stdin) && "
+	                    "s=$(printf '100644 blob %%s\tf.json\n' $b | git mktree) && "
+	                    "d=$( (git ls-tree main:records/ff; printf '040000 tree %%s\tzz\n' $s) "
+	                    "| git mktree) && "
+	                    "r=$( (git ls-tree main:records | grep -v '	ff$'; "
+	                    "printf '040000 tree %%s\tff\n' $d) | sort -k4 | git mktree) && "
+	                    "t=$( (git ls-tree main | grep -v '	records$'; "
+	                    "printf '040000 tree %%s\trecords\n' $r) | git mktree) && "
+	                    "c=$(git commit-tree $t -p main -m junk) && "
+	                    "git update-ref refs/heads/main $c && echo $s",
+	                    git_dir);
+	ck_assert_int_eq(testshell_run("rm '%s/objects/%.2s/%s'", git_dir, sub, sub + 2), 0);
+	ck_assert_int_lt(ledger_state_load(&st, fx.repo, &opts), 0);
+	ck_assert_ptr_null(st);
+	message = ledger_error_last()->message;
+	ck_assert_msg(strncmp(message, "commit ", 7) == 0 &&
+	              strstr(message, ": cannot read tree \"records/ff/zz\": "), "%s", message);
+	free(sub);
+	free(blob);
+	free(commit);
+}
+END_TEST
+
 /*
  * The history check fails (a tree of an old commit is gone) while the files
  * of later commits are still to be read: its error is what the run returns,
@@ -1188,6 +1301,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, commit_signatures_are_checked);
 	tcase_add_test(tc, history_findings_while_reading);
 	tcase_add_test(tc, history_of_one_commit);
+	tcase_add_test(tc, history_of_one_commit_on_two_threads);
 	tcase_add_test(tc, history_error_stops_reading);
 	suite_add_tcase(s, tc);
 	return s;
