@@ -43,8 +43,12 @@
 typedef struct {
 	idmap ids; /* tree id, zero-padded -> index in trees */
 	git_tree **trees;
+	unsigned char *sorted; /* of each tree: names_sorted's answer, once asked */
 	size_t count, capacity;
 } tree_set;
+
+/* tree_set's `sorted`: not asked yet, or names_sorted's answer. */
+enum { SORTED_UNKNOWN, SORTED_NO, SORTED_YES };
 
 /*
  * Trees of a commit that one_added found to be their parent's version plus
@@ -84,6 +88,7 @@ static void tree_set_release(tree_set *set)
 	for (size_t i = 0; i < set->count; i++)
 		git_tree_free(set->trees[i]);
 	free(set->trees);
+	free(set->sorted);
 	idmap_release(&set->ids);
 	memset(set, 0, sizeof(*set));
 }
@@ -105,10 +110,14 @@ static void tree_set_keep(tree_set *set, const uint8_t key[32], git_tree *t)
 	if (set->count == set->capacity) {
 		size_t capacity = set->capacity ? set->capacity * 2 : 512;
 		git_tree **bigger = realloc(set->trees, capacity * sizeof(*bigger));
+		unsigned char *sorted;
 
 		if (!bigger)
 			return;
 		set->trees = bigger;
+		if (!(sorted = realloc(set->sorted, capacity)))
+			return;
+		set->sorted = sorted;
 		set->capacity = capacity;
 	}
 	if (git_object_dup((git_object **)&ref, (git_object *)t) < 0)
@@ -117,6 +126,7 @@ static void tree_set_keep(tree_set *set, const uint8_t key[32], git_tree *t)
 		git_tree_free(ref);
 		return;
 	}
+	set->sorted[set->count] = SORTED_UNKNOWN;
 	set->trees[set->count++] = ref;
 }
 
@@ -603,6 +613,27 @@ static int names_sorted(const git_tree *t)
 }
 
 /*
+ * names_sorted(t), asked once per tree the commit and its parent read: a
+ * tree a commit changed is its child's parent's version, compared again.
+ */
+static int tree_names_sorted(struct history *h, const git_tree *t)
+{
+	tree_set *sets[] = { &h->current, &h->previous };
+	uint8_t key[32] = { 0 };
+	size_t i, s;
+
+	memcpy(key, git_tree_id(t)->id, GIT_OID_RAWSZ);
+	for (s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
+		if (!idmap_get(&sets[s]->ids, key, &i))
+			continue;
+		if (sets[s]->sorted[i] == SORTED_UNKNOWN)
+			sets[s]->sorted[i] = names_sorted(t) ? SORTED_YES : SORTED_NO;
+		return sets[s]->sorted[i] == SORTED_YES;
+	}
+	return names_sorted(t);
+}
+
+/*
  * check_entry of the entries [first, end) of `to` against those of `from`
  * of the same names, both in names_sorted order: one merge of both lists.
  */
@@ -667,7 +698,7 @@ static int check_change(struct history *h, const git_tree *from, const git_tree 
 	size_t i, count;
 	int r = 0;
 
-	if (from && names_sorted(from) && names_sorted(to))
+	if (from && tree_names_sorted(h, from) && tree_names_sorted(h, to))
 		return check_change_sorted(h, from, to, len, genesis);
 	/* Files of the parent that are gone. */
 	count = from ? git_tree_entrycount(from) : 0;

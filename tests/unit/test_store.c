@@ -612,13 +612,14 @@ END_TEST
  * (executable), deletes c, modifies e and turns g.json into a directory
  * (names in byte order); another adds a directory "a" beside a.json (git
  * order puts "a.json" first, byte order "a": a search per entry) with an
- * executable file and deletes e.json.
+ * executable file and deletes e.json, and its child deletes c.json (its
+ * parent's tree, out of byte order, is compared again as the parent's).
  */
 START_TEST(test_check_history_pairs_entries)
 {
 	char *base, *path = tmp_repo(&base);
 	ledger_repo *repo = genesis(path);
-	char tip[41], *a, *c, *one, *two, *edit, *p, *order;
+	char tip[41], *a, *c, *d, *one, *two, *edit, *p, *order;
 	struct changes ch;
 
 	ck_assert_int_eq(append_seeds(repo, 1, 2, tip), 0);
@@ -679,6 +680,18 @@ START_TEST(test_check_history_pairs_entries)
 	ck_assert_str_eq(ch.paths[0], "records/ab/cd/e.json");
 	ck_assert_int_eq(ch.kinds[1], LEDGER_CHANGE_BAD_MODE);
 	ck_assert_str_eq(ch.paths[1], "records/ab/cd/a/z.json");
+	free(p);
+	ck_assert_int_ge(asprintf(&p, "-p %s", c), 0);
+	d = plumb_commit(path, p, c, "printf '0 %040d\\t%s\\n' 0 records/ab/cd/c.json | "
+	                              "git update-index --index-info");
+	ck_assert_int_eq(history_of(&ch, repo, NULL, d), 0);
+	ck_assert_uint_eq(ch.count, 3);
+	ck_assert_str_eq(ch.paths[0], "records/ab/cd/e.json");
+	ck_assert_str_eq(ch.paths[1], "records/ab/cd/a/z.json");
+	ck_assert_int_eq(ch.kinds[2], LEDGER_CHANGE_DELETED);
+	ck_assert_str_eq(ch.paths[2], "records/ab/cd/c.json");
+	ck_assert_str_eq(ch.commits[2], d);
+	free(d);
 	free(c);
 
 	free(p);
