@@ -1603,13 +1603,20 @@ START_TEST(test_read_batches)
 {
 	char *base, *path = tmp_repo(&base);
 	ledger_repo *repo = genesis(path);
-	char tip[41];
+	struct collect c = { 0, "", 1, 1 };
+	char tip[41], from[41];
 
 	ck_assert_msg(append_seeds(repo, 1, 5000, tip) == 0, "%s", testshell_errmsg());
 	ck_assert_uint_eq(count_records(repo, NULL), 1 + 5000);
 	ck_assert_msg(append_seeds(repo, 9001, 3, tip) == 0, "%s", testshell_errmsg());
 	ck_assert_uint_eq(count_records(repo, NULL), 1 + 5003);
 	ck_assert_uint_eq(count_records(repo, tip), 1 + 5003);
+	/* A walk of what changed between two commits takes fresh databases more often. */
+	memcpy(from, tip, sizeof(from));
+	ck_assert_msg(append_seeds(repo, 20001, 1500, tip) == 0, "%s", testshell_errmsg());
+	ck_assert_int_eq(ledger_repo_foreach_added(repo, from, tip, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.count, 1500);
+	ck_assert(c.ordered && c.bodies_ok);
 	check_fsck(path);
 	ledger_repo_free(repo);
 	free(path);
