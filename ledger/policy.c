@@ -8,10 +8,13 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "ledger/error.h"
 #include "ledger/policy.h"
@@ -655,6 +658,90 @@ fail:
 	return NULL;
 }
 
+/*
+ * The summaries are carved from blocks mapped for them alone.  A pass
+ * frees each summary once its record is judged (consume_feed), so that the
+ * derived state takes their room; but they are made on the verifier's
+ * threads, in malloc arenas the pass's own allocations do not reuse, and
+ * freed in another order than made, so that freed ones held pages all the
+ * same (27 MB at 100,000 records).  A block is unmapped once the last
+ * summary in it is freed.
+ */
+#define FEED_BLOCK_SIZE (256 * 1024)
+#define FEED_ALIGN 16
+
+struct feed_block {
+	size_t live; /* summaries in it, and 1 while it is the one being filled (atomic) */
+	size_t used, size;
+};
+
+static pthread_mutex_t feed_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct feed_block *feed_filling; /* under feed_lock */
+
+static size_t feed_round(size_t n, size_t to)
+{
+	return (n + to - 1) / to * to;
+}
+
+static void feed_block_put(struct feed_block *b)
+{
+	if (__atomic_sub_fetch(&b->live, 1, __ATOMIC_ACQ_REL) == 0)
+		munmap(b, b->size);
+}
+
+static struct feed_block *feed_block_new(size_t size)
+{
+	struct feed_block *b = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (b == MAP_FAILED)
+		return NULL;
+	b->live = 1;
+	b->used = feed_round(sizeof(*b), FEED_ALIGN);
+	b->size = size;
+	return b;
+}
+
+/* Room for a summary of len bytes, NULL when out of memory. */
+static policy_feed *feed_alloc(size_t len)
+{
+	size_t need = feed_round(len, FEED_ALIGN);
+	size_t head = feed_round(sizeof(struct feed_block), FEED_ALIGN);
+	struct feed_block *b;
+	policy_feed *f = NULL;
+
+	if (need > FEED_BLOCK_SIZE - head) {
+		/* A block of its own, never filled further. */
+		if (!(b = feed_block_new(feed_round(head + need, (size_t)sysconf(_SC_PAGESIZE)))))
+			return NULL;
+		f = (policy_feed *)((char *)b + b->used);
+		f->block = b;
+		return f;
+	}
+	pthread_mutex_lock(&feed_lock);
+	b = feed_filling;
+	if (!b || b->size - b->used < need) {
+		if (!(b = feed_block_new(FEED_BLOCK_SIZE)))
+			goto done;
+		if (feed_filling)
+			feed_block_put(feed_filling);
+		feed_filling = b;
+	}
+	f = (policy_feed *)((char *)b + b->used);
+	b->used += need;
+	__atomic_add_fetch(&b->live, 1, __ATOMIC_ACQ_REL);
+	f->block = b;
+done:
+	pthread_mutex_unlock(&feed_lock);
+	return f;
+}
+
+void policy_feed_free(policy_feed *f)
+{
+	if (f)
+		feed_block_put(f->block);
+}
+
 void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *rec)
 {
 	precord probe;
@@ -683,7 +770,7 @@ void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *r
 	nlead = probe.nnamed;
 	if (note_body(&probe, rec->canonical, rec->canonical_len) < 0)
 		goto done;
-	if (!(f = malloc(sizeof(*f) + probe.nnamed * sizeof(*f->named) + len + 1)))
+	if (!(f = feed_alloc(sizeof(*f) + probe.nnamed * sizeof(*f->named) + len + 1)))
 		goto done;
 	f->named = (named *)(f + 1);
 	f->nnamed = (uint32_t)probe.nnamed;
@@ -695,7 +782,7 @@ void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *r
 	f->text[len] = '\0';
 	f->len = len;
 	f->rank = tie_rank(rec->type, rec->canonical, rec->canonical_len);
-	free(e->feed);
+	policy_feed_free(e->feed);
 	e->feed = f;
 done:
 	if (text != buf)
@@ -768,10 +855,11 @@ static int collect_entry(ledger_policy *pol, size_t i, const char *data, size_t 
 		if ((ret = note_fed(r, e, f)) < 0)
 			return ret;
 		r->rank = f->rank;
-		r->data = f->text; /* the state's, for as long as the policy */
+		r->data = f->text; /* the state's, until the record is judged (consume_feed) */
 		r->len = f->len;
 		r->fed = 1;
 		r->borrowed = 1;
+		r->entry = (uint32_t)i;
 		return 0;
 	}
 	r->rank = tie_rank(r->type, data, len);
@@ -818,7 +906,8 @@ static int collect_fed(ledger_policy *pol)
 	const ledger_state *st = pol->state;
 	int ret;
 
-	if (!st->policy_feed)
+	/* precord.entry has 32 bits (a policy cache is for as many entries only). */
+	if (!st->policy_feed || st->count >= UINT32_MAX)
 		return 0;
 	for (size_t i = 0; i < st->count; i++)
 		if (!st->entries[i].feed && policy_takes_entry(st, i))
@@ -859,6 +948,24 @@ static void release_record(precord *r)
 	if (!r->borrowed)
 		free(r->data);
 	r->data = NULL;
+}
+
+/*
+ * Judged: the summary the verifier kept of it is of no more use.  Freed
+ * now, its room goes to the derived state the pass builds; a later pass
+ * over the same state reads the record's file instead.
+ */
+static void consume_feed(ledger_policy *pol, precord *r)
+{
+	entry *e;
+
+	if (!r->borrowed)
+		return;
+	e = &pol->state->entries[r->entry];
+	r->data = NULL;
+	r->borrowed = 0;
+	policy_feed_free(e->feed);
+	e->feed = NULL;
 }
 
 /* --- causal order ----------------------------------------------------------- */
@@ -1165,6 +1272,7 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 			policy_cache_cut(pol, repo, i);
 		if (rec->verdict != PV_PENDING && (r = judge(pol, rec)) < 0)
 			goto done;
+		consume_feed(pol, rec);
 		release_record(rec);
 	}
 	if (pol->use_cache && !pol->cut_taken)

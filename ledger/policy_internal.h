@@ -58,6 +58,7 @@ typedef struct {
 	uint8_t read;            /* R was read (the verifier did not leave it pending) */
 	uint8_t fed;             /* data is a summary of R (as policy_feed keeps it), not the file */
 	uint8_t borrowed;        /* data is the verifier's (entry.feed), not the policy's */
+	uint32_t entry;          /* when borrowed: the state entry whose feed data is */
 	int64_t time;
 	size_t *deps;            /* indexes of the records it names that the engine judges */
 	size_t ndeps;
@@ -76,6 +77,7 @@ typedef struct {
  * found in the file.  One allocation.
  */
 struct policy_feed {
+	struct feed_block *block; /* the mapping it was carved from (policy_feed_free) */
 	named *named;            /* what R names that the entry does not have (note_fed) */
 	uint32_t nnamed;
 	uint32_t nlead;          /* named[0..nlead): an agency's body `incident`s */

@@ -169,6 +169,8 @@ int entry_fill(entry *e, const ledger_record *rec);
  * NULL (the engine then reads the files).
  */
 void policy_feed_record(const ledger_state *st, entry *e, const ledger_record *rec);
+/* Free a summary of policy_feed_record's (NULL: nothing). */
+void policy_feed_free(policy_feed *f);
 
 /* verify.c: room for `capacity` entries in all; 0, or LEDGER_ENOMEM. */
 int state_reserve_entries(ledger_state *state, size_t capacity);

@@ -56,7 +56,7 @@ void entry_release(entry *e)
 	free(e->fail_message);
 	free(e->canonical);
 	ledger_record_free(e->trust);
-	free(e->feed);
+	policy_feed_free(e->feed);
 	memset(e, 0, sizeof(*e));
 }
 

@@ -89,7 +89,9 @@ typedef struct {
 	 * Version 2: the caller will judge the state with ledger_policy_evaluate.
 	 * Each record checked keeps what the rules need of it (a summary, not
 	 * the record), so that the policy pass reads and parses no record file
-	 * again.  Costs memory until the state is freed; ignored with `since`.
+	 * again.  Costs memory until the policy pass has judged the record (it
+	 * frees each summary then: a second pass over the state reads the
+	 * files) or the state is freed; ignored with `since`.
 	 */
 	int policy_feed;
 } ledger_verify_options;
