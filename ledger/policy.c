@@ -1045,6 +1045,158 @@ static int resolve_names(ledger_policy *pol, precord *r)
 	return ret;
 }
 
+/* --- registrations of the same second ---------------------------------------- */
+
+typedef struct {
+	int64_t time;
+	size_t at;           /* in pol->recs */
+	char *org;           /* the id it registers */
+	uint8_t *ancestry;   /* what it waits for, directly or not (NULL: to look at) */
+} registration;
+
+/* R's body, from its parse, its summary or its file; *owned: a reference to release. */
+static json_t *record_body(const precord *r, json_t **owned)
+{
+	json_t *rec;
+
+	*owned = NULL;
+	if (r->rec)
+		return json_object_get(r->rec, "body");
+	if (!r->data || !(*owned = json_loadb(r->data, r->len, 0, NULL)))
+		return NULL;
+	rec = r->fed ? *owned : json_object_get(*owned, "record");
+	return json_object_get(rec, "body");
+}
+
+static int registration_cmp(const void *a, const void *b)
+{
+	const registration *x = a, *y = b;
+
+	return x->time < y->time ? -1 : x->time > y->time;
+}
+
+/*
+ * Mark in g->ancestry every record g's registration waits for, directly or
+ * not, with the waits added so far: one that waits for g is never made a
+ * record g waits for, so no cycle is made.
+ */
+static int mark_ancestry(const ledger_policy *pol, registration *g)
+{
+	size_t *stack, n = 0;
+
+	if (!(g->ancestry = calloc(pol->nrecs, 1)) ||
+	    !(stack = malloc((pol->nrecs + 1) * sizeof(*stack))))
+		return LEDGER_ENOMEM;
+	stack[n++] = g->at;
+	while (n) {
+		const precord *r = &pol->recs[stack[--n]];
+
+		for (size_t k = 0; k < r->ndeps; k++)
+			if (!g->ancestry[r->deps[k]]) {
+				g->ancestry[r->deps[k]] = 1;
+				stack[n++] = r->deps[k];
+			}
+	}
+	free(stack);
+	return 0;
+}
+
+/* r waits for recs[at]: 1, or 0 when it already did. */
+static int add_dep(precord *r, size_t at)
+{
+	size_t *deps;
+
+	for (size_t k = 0; k < r->ndeps; k++)
+		if (r->deps[k] == at)
+			return 0;
+	if (!(deps = realloc(r->deps, (r->ndeps + 1) * sizeof(*deps))))
+		return LEDGER_ENOMEM;
+	r->deps = deps;
+	r->deps[r->ndeps++] = at;
+	return 1;
+}
+
+/*
+ * A record that names an organisation registered by an agency record of
+ * its own second waits for that record, as for what it names by id: "an
+ * organisation is registered before anyone acts for it" holds within a
+ * second.  The tie ranks alone do not make it so when the registration
+ * itself waits for a later-ranked record of that second (the manager's
+ * participation as its prev): a request naming the agency would be judged
+ * first and refused, though `cymat append` took it after the registration.
+ * Not when the registration names the record (it was made first), nor from
+ * a candidate to a record of the ledger, whose order is the ledger's alone
+ * (the cache keeps it).  Registrations are few: only the records of their
+ * seconds are read here.
+ */
+static int order_after_registrations(ledger_policy *pol)
+{
+	registration *regs = NULL, *more;
+	size_t nregs = 0, i;
+	json_t *owned, *body;
+	int ret = 0;
+
+	for (i = pol->nprefix; i < pol->nrecs; i++) {
+		const precord *r = &pol->recs[i];
+		const char *org;
+
+		if (r->prefix || r->verdict == PV_PENDING || !ptype(r, "agency"))
+			continue;
+		body = record_body(r, &owned);
+		org = pj_str(body, "id");
+		if (org && (more = realloc(regs, (nregs + 1) * sizeof(*regs)))) {
+			regs = more;
+			regs[nregs] = (registration){ r->time, i, strdup(org), NULL };
+			if (regs[nregs].org)
+				nregs++;
+			else
+				ret = LEDGER_ENOMEM;
+		} else if (org) {
+			ret = LEDGER_ENOMEM;
+		}
+		json_decref(owned);
+		if (ret < 0)
+			goto done;
+	}
+	if (!nregs)
+		goto done;
+	qsort(regs, nregs, sizeof(*regs), registration_cmp);
+	for (i = pol->nprefix; i < pol->nrecs && ret >= 0; i++) {
+		precord *r = &pol->recs[i];
+		registration key = { r->time, 0, NULL, NULL }, *g;
+
+		if (r->prefix || r->verdict == PV_PENDING ||
+		    !(g = bsearch(&key, regs, nregs, sizeof(*regs), registration_cmp)))
+			continue;
+		while (g > regs && g[-1].time == r->time)
+			g--;
+		body = record_body(r, &owned);
+		for (; g < regs + nregs && g->time == r->time && ret >= 0; g++) {
+			if (g->at == i || (g->at >= pol->first_candidate && i < pol->first_candidate) ||
+			    !policy_names_organisation(r->agency, body, g->org))
+				continue;
+			if (!g->ancestry && (ret = mark_ancestry(pol, g)) < 0)
+				break;
+			if (g->ancestry[i] || (ret = add_dep(r, g->at)) <= 0)
+				continue;
+			/* Who named r now names g too: looked at again when asked. */
+			for (registration *h = regs; h < regs + nregs; h++)
+				if (h->ancestry && h->ancestry[i]) {
+					free(h->ancestry);
+					h->ancestry = NULL;
+				}
+		}
+		json_decref(owned);
+	}
+done:
+	for (i = 0; i < nregs; i++) {
+		free(regs[i].org);
+		free(regs[i].ancestry);
+	}
+	free(regs);
+	return ret < 0 ? ledger_error_set(ret, "out of memory") : 0;
+}
+
 /*
  * The order of records ready to be judged: candidates after everything in
  * the ledger (they are new: whoever made one saw the ledger as it is), in
@@ -1257,7 +1409,7 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 		if (!pol->recs[i].prefix && pol->recs[i].verdict != PV_PENDING &&
 		    (r = resolve_names(pol, &pol->recs[i])) < 0)
 			goto done;
-	if ((r = causal_order(pol)) < 0)
+	if ((r = order_after_registrations(pol)) < 0 || (r = causal_order(pol)) < 0)
 		goto done;
 	for (i = pol->nprefix; i < pol->norder; i++) {
 		precord *rec = &pol->recs[pol->order[i]];

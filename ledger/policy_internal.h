@@ -207,6 +207,9 @@ int state_apply(ledger_policy *pol, precord *r);
 int state_init(ledger_policy *pol);
 void state_release(ledger_policy *pol);
 
+/* Does a record of that author's agency and body name org where R2.1 looks (rules_org.c)? */
+int policy_names_organisation(const char *author_agency, const json_t *body, const char *org);
+
 /* Director's authority (R4.2): the director, or the deputy acting with a reason. */
 int policy_director_act(const ledger_policy *pol, const precord *r);
 /* Signed by the director or the deputy (whether the deputy may act is R4.2's question). */

@@ -12,6 +12,24 @@
 static const char *const org_members[] = { "agency", "affected", "recipient", "cost_borne_by",
 	                                   "advice_to", "recipients" };
 
+int policy_names_organisation(const char *author_agency, const json_t *body, const char *org)
+{
+	json_t *v, *item;
+	size_t i, k;
+
+	if (streq(author_agency, org) || streq(pj_str(json_object_get(body, "ask"), "agency"), org))
+		return 1;
+	for (k = 0; k < sizeof(org_members) / sizeof(org_members[0]); k++) {
+		v = json_object_get(body, org_members[k]);
+		if (streq(json_string_value(v), org))
+			return 1;
+		json_array_foreach(v, i, item)
+			if (streq(json_string_value(item), org))
+				return 1;
+	}
+	return 0;
+}
+
 static int check_registered(ledger_policy *pol, precord *r, const char *org, const char *where)
 {
 	if (!org || strcmp(org, "nisc") == 0 || state_agency(pol, org))

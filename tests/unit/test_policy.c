@@ -953,6 +953,32 @@ START_TEST(r10_3_request_for_stakeholder_ok)
 }
 END_TEST
 
+/*
+ * One second: the manager brings staff into an incident, then registers the
+ * stakeholder (its prev: the participation, ranked after requests), and the
+ * ministry asks for the stakeholder.  The request waits for the
+ * registration, as when it was appended, though requests rank before
+ * participations in a second.
+ */
+START_TEST(r10_3_stakeholder_registered_in_the_second_of_its_request_ok)
+{
+	const char *req = request_normal(MOE_CISO, "moe"), *p, *st, *req3;
+
+	fx.clock -= 60;
+	p = rec(MANAGER, "participation", req,
+	        json_pack("{s:s, s:s}", "principal", "nisc/staff2", "emergency_reason", "urgent"),
+	        NULL);
+	fx.clock -= 60;
+	st = stakeholder("moe", req);
+	fx.clock -= 60;
+	req3 = request_for(MOE_CISO, "10.3", "cloud", "cloud", req);
+	evaluate();
+	expect_clean(p);
+	expect_clean(st);
+	expect_clean(req3);
+}
+END_TEST
+
 START_TEST(r10_3_request_for_someone_elses_incident_broken)
 {
 	const char *req = request_normal(OBS_CISO, "obs");
@@ -2193,6 +2219,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, r10_2_request_for_overseen_iaa_ok);
 	tcase_add_test(tc, r10_2_request_for_iaa_not_overseen_broken);
 	tcase_add_test(tc, r10_3_request_for_stakeholder_ok);
+	tcase_add_test(tc, r10_3_stakeholder_registered_in_the_second_of_its_request_ok);
 	tcase_add_test(tc, r10_3_request_for_someone_elses_incident_broken);
 	tcase_add_test(tc, r10_4_emergency_request_by_csirt_ok);
 	tcase_add_test(tc, r10_4_normal_request_by_csirt_broken);
