@@ -36,6 +36,16 @@ refused() {
 	assert_eq "$(git -C "$L" rev-parse refs/heads/main)" "$before" "main after a refusal ($rule)"
 }
 
+# after_this_second: return once the clock has left its current second, so that the next
+# record is dated after the last one.  Records of one second are judged (and an incident's
+# timeline read) in the order of their types in the agreement's course, not as they were made.
+after_this_second() {
+	now=$(date +%s)
+	while [ "$(date +%s)" = "$now" ]; do
+		sleep 0.1
+	done
+}
+
 # json_check PYTHON: run PYTHON with `o` the JSON of the last run's stdout.
 json_check() {
 	python3 -c "import json, sys
@@ -157,6 +167,8 @@ ok c consent --key "$K/mof-ciso" --purpose gsoc_substitute
 MOFGSOC=$(last_id)
 refused R13.2 c report --key "$K/moj-csirt" --incident "$INC1" --number 2 \
 	--status contained --gsoc-substitute --consent "$MOFGSOC"
+# The timeline below has this consent after the first report: a second later.
+after_this_second
 ok c consent --key "$K/moj-ciso" --incident "$INC1" --purpose gsoc_substitute \
 	--note "Our reports to CYMAT stand in for GSOC's"
 GSOC=$(last_id)
