@@ -80,7 +80,11 @@ static int cache_path(char **out, ledger_repo *repo)
 
 /* --- fingerprints ------------------------------------------------------------- */
 
-/* What the rules are: this library's version, the rule table and the options. */
+/*
+ * What the rules are: this library's version, the revision of the order
+ * records are judged in (a cache of an older order keeps verdicts a full
+ * pass would not give), the rule table and the options.
+ */
 static int rules_fingerprint(uint8_t out[32], const ledger_policy *pol)
 {
 	const ledger_policy_rule *rules;
@@ -91,7 +95,8 @@ static int rules_fingerprint(uint8_t out[32], const ledger_policy *pol)
 	if (!f)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	rules = ledger_policy_rules(&n);
-	fprintf(f, "%s %s\n%u\n", PACKAGE_NAME, PACKAGE_VERSION, pol->opts.replacement_days);
+	fprintf(f, "%s %s\norder %d\n%u\n", PACKAGE_NAME, PACKAGE_VERSION, POLICY_ORDER_REVISION,
+	        pol->opts.replacement_days);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s %s %d %s\n", rules[i].id, rules[i].function, (int)rules[i].severity,
 		        rules[i].description);

@@ -5,6 +5,13 @@
 #ifndef LEDGER_POLICY_INTERNAL_H
 #define LEDGER_POLICY_INTERNAL_H
 
+/*
+ * The revision of the causal order (policy.c), in the policy cache's rules
+ * fingerprint.  2: records wait for their organisation's registration of
+ * the same second.
+ */
+#define POLICY_ORDER_REVISION 2
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
