@@ -103,6 +103,14 @@ say "a commit that names its record twice"
 recommit moj-node "$(printf '%s\n\nRecord: %s\nRecord: %s' "$subject" "$id" "$id")"
 refused commit-record-trailers "two \"Record:\" trailers name record $id $trailers"
 
+say "an unsigned commit reached through a signed merge's second parent"
+c=$(git -C evil.git commit-tree "$two^{tree}" -p "$good" \
+	-m "$(printf '%s\n\nRecord: %s' "$subject" "$id")")
+merge=$(git -C evil.git -c gpg.format=ssh -c user.signingkey="$K/moj-node" \
+	commit-tree -S "$two^{tree}" -p "$good" -p "$c" -m "merge: moj")
+git -C evil.git update-ref refs/heads/main "$merge" || fail "update-ref failed"
+refused commit-unsigned "the commit is not signed"
+
 say "held, the same unsigned commit is a warning of cymat verify"
 recommit - "$(printf '%s\n\nRecord: %s' "$subject" "$id")"
 ok "$CYMAT" -C evil.git verify
