@@ -145,6 +145,19 @@ static int refused_error(const ledger_report *refused, const char *what)
 	                        f->path, f->rule, f->code, f->message);
 }
 
+/*
+ * 1 when `refused` names the merge commit `uni` this node wrote: it signed
+ * it with a key no principal of the union binds, a setting of this node,
+ * not a fault of the work that came in.
+ */
+static int own_merge_refused(const ledger_report *refused, const char *uni)
+{
+	for (size_t i = 0; i < ledger_report_count(refused); i++)
+		if (strcmp(ledger_report_get(refused, i)->commit, uni) == 0)
+			return 1;
+	return 0;
+}
+
 void node_merge_outcome_clear(struct merge_outcome *m)
 {
 	idset_clear(&m->added);
@@ -242,6 +255,14 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, ledger_rep
 		                    !listed);
 		if (error < 0)
 			goto done;
+		if (out->refused && listed && own_merge_refused(out->refused, uni)) {
+			ledger_report_free(out->refused);
+			out->refused = NULL;
+			error = ledger_error_set(LEDGER_EINVALID, "%s: cannot merge: this node's key "
+			                         "is bound by no principal (cymat principal add "
+			                         "--role node)", what);
+			goto done;
+		}
 		if (out->refused) {
 			error = refused_error(out->refused, what);
 			out->remote_fault = 1;

@@ -111,6 +111,18 @@ merge=$(git -C evil.git -c gpg.format=ssh -c user.signingkey="$K/moj-node" \
 git -C evil.git update-ref refs/heads/main "$merge" || fail "update-ref failed"
 refused commit-unsigned "the commit is not signed"
 
+say "a node whose key no principal binds cannot merge: its own fault, not the peer's"
+git -C evil.git update-ref refs/heads/main "$two" || fail "update-ref failed"
+key lonely-node
+sed "s|^key = .*|key = $K/lonely-node.key|" agency.conf >lonely.conf || fail "sed failed"
+L=agency.git
+ok note mof-csirt "mof: a record of the agency's own"
+before=$(git -C agency.git rev-parse main)
+expect 6 "$CYMAT" sync --config lonely.conf
+assert_err "remote \"evil\": cannot merge: this node's key is bound by no principal"
+unchanged agency.git "$before"
+L=evil.git
+
 say "held, the same unsigned commit is a warning of cymat verify"
 recommit - "$(printf '%s\n\nRecord: %s' "$subject" "$id")"
 ok "$CYMAT" -C evil.git verify
