@@ -94,7 +94,8 @@ static int refuses_new_commit(const ledger_finding *f)
 {
 	return f->severity == LEDGER_SEVERITY_WARNING && f->commit[0] &&
 	       (strcmp(f->code, "commit-unsigned") == 0 ||
-	        strcmp(f->code, "commit-unknown-signer") == 0);
+	        strcmp(f->code, "commit-unknown-signer") == 0 ||
+	        strcmp(f->code, "commit-compromised-signer") == 0);
 }
 
 int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,

@@ -560,6 +560,31 @@ static int report_commit_signatures(ledger_state *st, const commit_check *cc)
 	return r;
 }
 
+/*
+ * The commits signed by a key revoked as compromised, once the revocations
+ * are judged: warnings of history held, refusals of work coming in
+ * (receive.c; docs/FORMAT.md, "Incoming commits").
+ */
+static int report_compromised_signers(ledger_state *st, const commit_check *cc)
+{
+	char key[65], revoker[65];
+	int r = 0;
+
+	for (size_t i = 0; i < cc->count && r == 0; i++) {
+		const commit_signature *c = &cc->items[i];
+		size_t by;
+
+		if (c->kind != COMMIT_SIGNED || (by = trust_compromised_by(st, c->kid)) == SIZE_MAX)
+			continue;
+		ledger_hex(key, c->kid, 32);
+		ledger_hex(revoker, st->entries[by].id, 32);
+		r = report_add(st->report, LEDGER_SEVERITY_WARNING, "commit-compromised-signer",
+		               "FORMAT-4", NULL, NULL, c->commit, "the commit is signed by key %s, "
+		               "which record %s revokes as compromised", key, revoker);
+	}
+	return r;
+}
+
 /* The root to trust: the caller's, else the pinned one, else the LEDGER file's (a warning). */
 static int choose_root(ledger_state *st, const ledger_verify_options *opts)
 {
@@ -873,7 +898,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		unchecked_after += st->entries[i].sig == SIG_UNCHECKED;
 	st->report->stats.checked = gather.signed_early + unchecked_before - unchecked_after;
 	free_canonical(st);
-	if ((r = trust_judge(st)) < 0)
+	if ((r = trust_judge(st)) < 0 || (r = report_compromised_signers(st, &commits)) < 0)
 		goto done;
 	count_stats(st);
 	report_sort(st->report);

@@ -482,7 +482,8 @@ static const char *static_finding_text(const char *text)
 	static const char *const known[] = { "record-modified", "record-deleted",
 		                             "merge-not-union", "bad-mode", "foreign-file",
 		                             "commit-unsigned", "commit-bad-signature",
-		                             "commit-unknown-signer", "FORMAT-4" };
+		                             "commit-unknown-signer", "commit-compromised-signer",
+		                             "FORMAT-4" };
 
 	for (size_t i = 0; text && i < sizeof(known) / sizeof(known[0]); i++)
 		if (strcmp(text, known[i]) == 0)

@@ -142,4 +142,27 @@ ok git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
 ok "$CYMAT" -C master.git verify
 ok "$CYMAT" -C agency.git verify
 ok "$CYMAT" -C hooked.git verify
+
+say "a commit signed by a key revoked as compromised, carrying a genuine record"
+# The revocation is dated after the commit: a commit's time is its maker's to set.
+node_kid=$(awk '{ print $2 }' "$K/moj-node.pub" | base64 -d | tail -c 32 | sha256sum |
+	cut -c1-64)
+ok "$CYMAT" -C evil.git revoke --key "$K/moj-ciso" --reason compromised "$node_kid"
+revocation=$(last_id)
+ok note moj-csirt "moj: three"
+three=$(git -C evil.git rev-parse main)
+id=$(git -C evil.git log -1 --format=%B "$three" | sed -n 's/^Record: //p')
+c=$(git -C evil.git -c gpg.format=ssh -c user.signingkey="$K/moj-node" commit-tree -S \
+	-p "$three^" -m "$(printf 'note: moj: three\n\nRecord: %s' "$id")" "$three^{tree}")
+[ -n "$c" ] || fail "commit-tree failed"
+git -C evil.git update-ref refs/heads/main "$c" || fail "update-ref failed"
+# The ref of the main accepted above goes, so that `unchanged` sees none is written now.
+git -C agency.git update-ref -d refs/cymat/remotes/evil/main || fail "update-ref -d failed"
+refused commit-compromised-signer \
+	"the commit is signed by key $node_kid, which record $revocation revokes as compromised"
+
+say "held, commits signed by the compromised key are warnings of cymat verify"
+expect 0 "$CYMAT" -C evil.git verify --no-cache --json
+assert_out '"code":"commit-compromised-signer"'
+assert_out "\"commit\":\"$c\""
 exit 0
