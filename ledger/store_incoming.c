@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -297,26 +298,57 @@ static int added_record(const char *path, const char *data, size_t len, void *pa
 
 #define WHY_TRAILERS "(one \"Record: <id>\" trailer per record a commit adds, FORMAT.md section 4)"
 
+/* The end of the line at `line`: its '\n' or the message's end. */
+static const char *line_end(const char *line)
+{
+	const char *end = strchr(line, '\n');
+
+	return end ? end : line + strlen(line);
+}
+
+/* The line after the one at `line`, or NULL after the last. */
+static const char *next_line(const char *line)
+{
+	const char *end = line_end(line);
+
+	return *end ? end + 1 : NULL;
+}
+
+/* A line of nothing but whitespace separates paragraphs, as for git. */
+static int blank_line(const char *line, const char *end)
+{
+	for (; line < end; line++)
+		if (!isspace((unsigned char)*line))
+			return 0;
+	return 1;
+}
+
 /*
- * Where a message's trailers begin: after its last blank line, as git
- * reads them (a subject that spans lines holds none), or NULL.
+ * Where a message's trailers begin: its last paragraph, but the first
+ * (the subject, however many lines), or NULL when it has one paragraph.
  */
 static const char *trailer_block(const char *message)
 {
-	size_t len = strlen(message);
-	const char *block = NULL;
+	const char *line = message, *block = NULL;
+	int subject = 0, after_blank = 0;
 
-	while (len && message[len - 1] == '\n')
-		len--;
-	for (size_t i = 0; i + 1 < len; i++)
-		if (message[i] == '\n' && message[i + 1] == '\n')
-			block = message + i + 2;
+	for (; line && *line; line = next_line(line)) {
+		if (blank_line(line, line_end(line))) {
+			after_blank = subject;
+			continue;
+		}
+		if (after_blank)
+			block = line;
+		subject = 1;
+		after_blank = 0;
+	}
 	return block;
 }
 
 /*
  * The ids of the "Record:" lines of the message's trailers in *trailers,
- * sorted: 1, or 0 and *why when one names no record id.
+ * sorted: 1, or 0 and *why when one names no record id.  A line ending in
+ * "\r\n" is read without its '\r'.
  */
 static int message_trailers(struct id_list *trailers, const char **why, const char *message)
 {
@@ -324,23 +356,22 @@ static int message_trailers(struct id_list *trailers, const char **why, const ch
 	const char *line = trailer_block(message);
 	int r;
 
-	while (line && *line) {
-		const char *end = strchr(line, '\n'), *id;
+	for (; line && *line; line = next_line(line)) {
+		const char *end = line_end(line), *id;
 
-		if (!end)
-			end = line + strlen(line);
-		if (strncmp(line, tag, sizeof(tag) - 1) == 0) {
-			id = line + sizeof(tag) - 1;
-			id += strspn(id, " ");
-			if (end - id != LEDGER_HEX_ID_LEN ||
-			    strspn(id, "0123456789abcdef") < LEDGER_HEX_ID_LEN) {
-				*why = "a \"Record:\" trailer names no record id";
-				return 0;
-			}
-			if ((r = id_list_add(trailers, id)) < 0)
-				return r;
+		if (end > line && end[-1] == '\r')
+			end--;
+		if (strncmp(line, tag, sizeof(tag) - 1) != 0)
+			continue;
+		id = line + sizeof(tag) - 1;
+		id += strspn(id, " ");
+		if (end - id != LEDGER_HEX_ID_LEN ||
+		    strspn(id, "0123456789abcdef") < LEDGER_HEX_ID_LEN) {
+			*why = "a \"Record:\" trailer names no record id";
+			return 0;
 		}
-		line = *end ? end + 1 : NULL;
+		if ((r = id_list_add(trailers, id)) < 0)
+			return r;
 	}
 	if (trailers->count > 1)
 		qsort(trailers->ids, trailers->count, sizeof(*trailers->ids), id_compare);

@@ -103,6 +103,17 @@ say "a commit that names its record twice"
 recommit moj-node "$(printf '%s\n\nRecord: %s\nRecord: %s' "$subject" "$id" "$id")"
 refused commit-record-trailers "two \"Record:\" trailers name record $id $trailers"
 
+say "CRLF line ends: a trailer is read without its CR"
+recommit moj-node "$(printf '%s\r\n\r\nRecord: %s\r\nRecord: %s\r\n' "$subject" "$id" "$ROOT")"
+git -C evil.git cat-file commit main | grep -q "$(printf '\r$')" || fail "the message lost its CRs"
+refused commit-record-trailers \
+	"a \"Record:\" trailer names record $ROOT, which the commit does not add $trailers"
+
+say "a line of whitespace ends a paragraph: the trailers are the last one's"
+recommit moj-node "$(printf '%s\n\nRecord: %s\n \t\nSigned-off-by: moj' "$subject" "$id")"
+refused commit-record-trailers \
+	"the commit adds record $id and names it in no \"Record:\" trailer $trailers"
+
 say "an unsigned commit reached through a signed merge's second parent"
 c=$(git -C evil.git commit-tree "$two^{tree}" -p "$good" \
 	-m "$(printf '%s\n\nRecord: %s' "$subject" "$id")")
@@ -130,8 +141,10 @@ expect 0 "$CYMAT" -C evil.git verify --json
 assert_out '"code":"commit-unsigned"'
 
 say "a stock-git commit signed by moj/node, bound by the same work, comes in"
-# Trailers are the last paragraph's lines, as git reads them: not the body's.
-recommit moj-node "$(printf '%s\n\nRecord: of the root, %s\n\nRecord: %s' "$subject" "$ROOT" "$id")"
+# Trailers are the last paragraph's lines, as git reads them: not the body's.  CRLF line
+# ends and a line of whitespace between the paragraphs read as LF and a blank line.
+recommit moj-node "$(printf '%s\r\n\r\nRecord: of the root, %s\r\n \r\nRecord: %s\r\n' \
+	"$subject" "$ROOT" "$id")"
 ok "$CYMAT" sync --config agency.conf
 assert_out "1 remote synced, 0 failed, 3 new records"
 rm -f good.bundle
