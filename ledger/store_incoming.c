@@ -282,9 +282,23 @@ static int id_compare(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+/*
+ * The records a commit adds, listed until there are more than `named` (its
+ * trailers' count): past that, no list can match, and a hostile commit may
+ * add thousands, each a sort's worth more.
+ */
+struct added_records {
+	struct id_list *ids;
+	size_t named;
+};
+
+#define ADDS_MORE 1 /* added_record's stop: more records than trailers */
+
 static int added_record(const char *path, const char *data, size_t len, void *payload)
 {
+	struct added_records *added = payload;
 	char id[LEDGER_HEX_ID_LEN + 1];
+	int r;
 
 	(void)data;
 	(void)len;
@@ -293,7 +307,9 @@ static int added_record(const char *path, const char *data, size_t len, void *pa
 		ledger_error_clear();
 		return 0;
 	}
-	return id_list_add(payload, id);
+	if ((r = id_list_add(added->ids, id)) < 0)
+		return r;
+	return added->ids->count > added->named ? ADDS_MORE : 0;
 }
 
 #define WHY_TRAILERS "(one \"Record: <id>\" trailer per record a commit adds, FORMAT.md section 4)"
@@ -419,6 +435,7 @@ static int check_trailers(ledger_report *refusals, ledger_repo *repo, git_commit
 {
 	char parent[GIT_OID_HEXSZ + 1];
 	const char *why = NULL, *message = git_commit_message(c);
+	struct added_records listed = { added, 0 };
 	int r;
 
 	/* A merge adds nothing its parents do not hold (merge-not-union): no trailers. */
@@ -430,11 +447,18 @@ static int check_trailers(ledger_report *refusals, ledger_repo *repo, git_commit
 	if (r == 0)
 		return report_add(refusals, LEDGER_SEVERITY_ERROR, "commit-record-trailers",
 		                  "FORMAT-4", NULL, NULL, hex, "%s " WHY_TRAILERS, why);
+	listed.named = trailers->count;
 	if (git_commit_parentcount(c) == 1)
 		git_oid_tostr(parent, sizeof(parent), git_commit_parent_id(c, 0));
 	if ((r = store_foreach_added_path(repo, git_commit_parentcount(c) ? parent : NULL, hex,
-	                                  added_record, added)) < 0)
+	                                  added_record, &listed)) < 0)
 		return r;
+	/* With no trailer, the one record listed is named: it is the first unnamed. */
+	if (r == ADDS_MORE && trailers->count)
+		return report_add(refusals, LEDGER_SEVERITY_ERROR, "commit-record-trailers",
+		                  "FORMAT-4", NULL, NULL, hex, "the commit adds %zu or more records "
+		                  "and names %zu in \"Record:\" trailers " WHY_TRAILERS,
+		                  added->count, trailers->count);
 	if (added->count > 1)
 		qsort(added->ids, added->count, sizeof(*added->ids), id_compare);
 	return trailers_match(refusals, hex, trailers, added);

@@ -29,7 +29,8 @@ int store_incoming_check(ledger_report **refused, ledger_repo *repo, const char 
  * (FORMAT-4 commit-record-trailers, naming the commit) for each one but a
  * merge whose "Record: <id>" trailers do not name each record it adds once
  * and nothing else.  For report_refusals, after the verification: each
- * commit costs a lookup and a walk of the trees it changed.
+ * commit costs a lookup and a walk of the trees it changed, stopped once
+ * it adds more records than its trailers name.
  */
 int store_incoming_commits(ledger_report *refusals, idmap *commits, ledger_repo *repo,
                            const char *base, const char *tip);

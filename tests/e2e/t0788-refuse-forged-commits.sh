@@ -103,6 +103,14 @@ say "a commit that names its record twice"
 recommit moj-node "$(printf '%s\n\nRecord: %s\nRecord: %s' "$subject" "$id" "$id")"
 refused commit-record-trailers "two \"Record:\" trailers name record $id $trailers"
 
+say "a commit that adds more records than its trailers name: not all listed"
+c=$(git -C evil.git -c gpg.format=ssh -c user.signingkey="$K/moj-node" commit-tree -S \
+	"$two^{tree}" -p "$good^" -m "$(printf '%s\n\nRecord: %s' "$subject" "$id")")
+[ -n "$c" ] || fail "commit-tree failed"
+git -C evil.git update-ref refs/heads/main "$c" || fail "update-ref failed"
+refused commit-record-trailers \
+	"the commit adds 2 or more records and names 1 in \"Record:\" trailers $trailers"
+
 say "CRLF line ends: a trailer is read without its CR"
 recommit moj-node "$(printf '%s\r\n\r\nRecord: %s\r\nRecord: %s\r\n' "$subject" "$id" "$ROOT")"
 git -C evil.git cat-file commit main | grep -q "$(printf '\r$')" || fail "the message lost its CRs"
