@@ -146,16 +146,17 @@ static int refused_error(const ledger_report *refused, const char *what)
 }
 
 /*
- * 1 when `refused` names the merge commit `uni` this node wrote: it signed
- * it with a key no principal of the union binds, a setting of this node,
- * not a fault of the work that came in.
+ * The finding of `refused` that names the merge commit `uni` this node
+ * wrote, or NULL: it signed it with a key no principal of the union binds
+ * or one revoked as compromised, a setting of this node, not a fault of
+ * the work that came in.
  */
-static int own_merge_refused(const ledger_report *refused, const char *uni)
+static const ledger_finding *own_merge_refusal(const ledger_report *refused, const char *uni)
 {
 	for (size_t i = 0; i < ledger_report_count(refused); i++)
 		if (strcmp(ledger_report_get(refused, i)->commit, uni) == 0)
-			return 1;
-	return 0;
+			return ledger_report_get(refused, i);
+	return NULL;
 }
 
 void node_merge_outcome_clear(struct merge_outcome *m)
@@ -183,6 +184,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, ledger_rep
 	char uni[LEDGER_OID_HEX_LEN + 1], *own = NULL;
 	ledger_state *state = NULL;
 	ledger_repo *q = qrepo;
+	const ledger_finding *mine; /* a refusal of this node's own merge */
 	size_t map_saved;
 	int attempt, error, contained, listed;
 
@@ -255,12 +257,14 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, ledger_rep
 		                    !listed);
 		if (error < 0)
 			goto done;
-		if (out->refused && listed && own_merge_refused(out->refused, uni)) {
+		if (out->refused && listed && (mine = own_merge_refusal(out->refused, uni))) {
+			error = ledger_error_set(LEDGER_EINVALID, "%s: cannot merge: this node's key "
+			                         "is %s (cymat principal add --role node)", what,
+			                         strcmp(mine->code, "commit-compromised-signer") == 0
+			                                 ? "revoked as compromised: bind a new one"
+			                                 : "bound by no principal");
 			ledger_report_free(out->refused);
 			out->refused = NULL;
-			error = ledger_error_set(LEDGER_EINVALID, "%s: cannot merge: this node's key "
-			                         "is bound by no principal (cymat principal add "
-			                         "--role node)", what);
 			goto done;
 		}
 		if (out->refused) {

@@ -186,4 +186,18 @@ say "held, commits signed by the compromised key are warnings of cymat verify"
 expect 0 "$CYMAT" -C evil.git verify --no-cache --json
 assert_out '"code":"commit-compromised-signer"'
 assert_out "\"commit\":\"$c\""
+
+say "a node whose key is revoked as compromised cannot merge: its own fault, not the peer's"
+git -C evil.git update-ref refs/heads/main "$three" || fail "update-ref failed"
+key spent-node
+L=agency.git
+ok "$CYMAT" -C agency.git principal add --key "$K/director" --pub "$K/spent-node" --role node \
+	nisc/spent
+ok "$CYMAT" -C agency.git revoke --key "$K/director" --reason compromised "$(kid spent-node)"
+sed -e "s|^key = .*|key = $K/spent-node.key|" -e "s|^principal = .*|principal = nisc/spent|" \
+	agency.conf >spent.conf || fail "sed failed"
+before=$(git -C agency.git rev-parse main)
+expect 6 "$CYMAT" sync --config spent.conf
+assert_err "remote \"evil\": cannot merge: this node's key is revoked as compromised"
+unchanged agency.git "$before"
 exit 0
