@@ -156,10 +156,11 @@ int trust_collect_keys_from(ledger_state *state, size_t first);
 /* 1 and the key when some root or principal record carries key `kid`, else 0. */
 int trust_public_key(const ledger_state *state, const uint8_t kid[32], uint8_t pub[32]);
 /*
- * After trust_judge: the entry index of an accepted revocation of `kid` as
- * compromised, whatever its effective time or last_good_seq, or SIZE_MAX.
+ * After trust_judge: into `out` (initialised), each key an accepted
+ * revocation revokes as compromised, whatever its effective time or
+ * last_good_seq, with that revocation's entry index.  0, or LEDGER_ENOMEM.
  */
-size_t trust_compromised_by(const ledger_state *state, const uint8_t kid[32]);
+int trust_compromised_keys(idmap *out, const ledger_state *state);
 /* The checked key object for `kid`, or NULL when unknown or unusable. */
 const ledger_pubkey *trust_pubkey(const ledger_state *state, const uint8_t kid[32]);
 void entry_release(entry *e);

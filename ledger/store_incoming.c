@@ -453,7 +453,10 @@ static int check_trailers(ledger_report *refusals, ledger_repo *repo, git_commit
 	if ((r = store_foreach_added_path(repo, git_commit_parentcount(c) ? parent : NULL, hex,
 	                                  added_record, &listed)) < 0)
 		return r;
-	/* With no trailer, the one record listed is named: it is the first unnamed. */
+	/*
+	 * More records than trailers: the count says it.  With no trailer,
+	 * trailers_match names the one record listed, as the first unnamed.
+	 */
 	if (r == ADDS_MORE && trailers->count)
 		return report_add(refusals, LEDGER_SEVERITY_ERROR, "commit-record-trailers",
 		                  "FORMAT-4", NULL, NULL, hex, "the commit adds %zu or more records "

@@ -193,21 +193,23 @@ int trust_public_key(const ledger_state *st, const uint8_t kid[32], uint8_t pub[
 	return 1;
 }
 
-size_t trust_compromised_by(const ledger_state *st, const uint8_t kid[32])
+int trust_compromised_keys(idmap *out, const ledger_state *st)
 {
-	for (size_t i = 0; i < st->nrevocations; i++) {
+	int r = 0;
+
+	for (size_t i = 0; i < st->nrevocations && r == 0; i++) {
 		const revocation *v = &st->revocations[i];
 		const char *reason;
 
 		/* An equivocation (no record) is reported as such, not here. */
-		if (v->source == NONE || memcmp(v->kid, kid, 32) != 0)
+		if (v->source == NONE)
 			continue;
 		reason = json_string_value(json_object_get(st->entries[v->source].trust->body,
 		                                           "reason"));
 		if (reason && strcmp(reason, "compromised") == 0)
-			return v->source;
+			r = idmap_put(out, v->kid, v->source);
 	}
-	return NONE;
+	return r;
 }
 
 const ledger_pubkey *trust_pubkey(const ledger_state *st, const uint8_t kid[32])

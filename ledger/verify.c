@@ -568,13 +568,16 @@ static int report_commit_signatures(ledger_state *st, const commit_check *cc)
 static int report_compromised_signers(ledger_state *st, const commit_check *cc)
 {
 	char key[65], revoker[65];
-	int r = 0;
+	idmap compromised;
+	int r;
 
+	idmap_init(&compromised);
+	r = trust_compromised_keys(&compromised, st);
 	for (size_t i = 0; i < cc->count && r == 0; i++) {
 		const commit_signature *c = &cc->items[i];
 		size_t by;
 
-		if (c->kind != COMMIT_SIGNED || (by = trust_compromised_by(st, c->kid)) == SIZE_MAX)
+		if (c->kind != COMMIT_SIGNED || !idmap_get(&compromised, c->kid, &by))
 			continue;
 		ledger_hex(key, c->kid, 32);
 		ledger_hex(revoker, st->entries[by].id, 32);
@@ -582,6 +585,7 @@ static int report_compromised_signers(ledger_state *st, const commit_check *cc)
 		               "FORMAT-4", NULL, NULL, c->commit, "the commit is signed by key %s, "
 		               "which record %s revokes as compromised", key, revoker);
 	}
+	idmap_release(&compromised);
 	return r;
 }
 

@@ -186,6 +186,11 @@ say "held, commits signed by the compromised key are warnings of cymat verify"
 expect 0 "$CYMAT" -C evil.git verify --no-cache --json
 assert_out '"code":"commit-compromised-signer"'
 assert_out "\"commit\":\"$c\""
+# Kept in the cache with the other commit findings: a cached run walks no commit.
+ok "$CYMAT" -C evil.git verify
+expect 0 "$CYMAT" -C evil.git verify --json
+assert_out "\"commit\":\"$c\""
+assert_out '"commits":0,'
 
 say "a node whose key is revoked as compromised cannot merge: its own fault, not the peer's"
 git -C evil.git update-ref refs/heads/main "$three" || fail "update-ref failed"

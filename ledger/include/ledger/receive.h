@@ -22,9 +22,9 @@ extern "C" {
  * base, a record file base does not hold with the same bytes, or about
  * neither (the commit as a whole); then, as errors, the warnings
  * commit-unsigned, commit-unknown-signer and commit-compromised-signer
- * about a commit not reachable from base, and commit-record-trailers (FORMAT-4) for each such commit
- * but a merge whose "Record: <id>" trailers do not name exactly the
- * records it adds; and every record file base holds with other bytes
+ * about a commit not reachable from base, and commit-record-trailers
+ * (FORMAT-4) for each such commit but a merge whose "Record: <id>"
+ * trailers do not name exactly the records it adds; and every record file base holds with other bytes
  * (record-conflict, FORMAT-5: the union would have two contents at one
  * path).  DOMAIN rule findings, other warnings and pending records never
  * refuse: records stay as evidence.  *out is a new report (empty: nothing
