@@ -115,6 +115,23 @@ assert_eq() {
 	[ "$1" = "$2" ] || fail "${3:-values differ}: got \"$1\", expected \"$2\""
 }
 
+# after_this_second: wait (at most 3 s) until the clock is in a later second.
+# Record times have one-second resolution and the rules judge a record of the
+# same second as a revocation's effective time as at or after it, so call this
+# between two acts whose order a test relies on.  cymat dates records by
+# time(2), which may lag the clock date(1) reads by up to a kernel tick: hence
+# the short pause once the second has changed.
+after_this_second() {
+	ats_start=$(date +%s)
+	ats_polls=0
+	while [ "$(date +%s)" -le "$ats_start" ]; do
+		ats_polls=$((ats_polls + 1))
+		[ "$ats_polls" -le 60 ] || fail "after_this_second: the clock stayed at $ats_start for 3 s"
+		sleep 0.05
+	done
+	sleep 0.05
+}
+
 # The id printed by the last run (first line of stdout).
 last_id() {
 	head -n 1 "$T/out"

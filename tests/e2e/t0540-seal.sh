@@ -120,6 +120,9 @@ for who in moj-ciso moj-csirt director manager; do
 done
 
 # A revoked key is no longer sealed for: the manager's key, retired now.
+# The revocation takes effect at its own time and invalidates the manager's
+# records of that second too: date it after the agency record above.
+after_this_second
 ok "$CYMAT" -C "$L" revoke --key "$K/director" --reason retired "$K/manager"
 ok "$CYMAT" -C "$L" append --key "$K/moj-csirt" --type note --class c2 --seal conf.json body.json
 AFTER=$(last_id)
