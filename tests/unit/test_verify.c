@@ -324,6 +324,33 @@ START_TEST(revoked_key_is_rejected_after_effective)
 }
 END_TEST
 
+/*
+ * Times have one-second resolution: a revocation covers the key's records of
+ * its effective second, also one made before it; the second before is not.
+ */
+START_TEST(revocation_covers_its_effective_second)
+{
+	ledger_record *earlier, *same_second;
+	ledger_state *st;
+
+	earlier = make(&fx.csirt, "principal_note", "2026-01-05T23:59:59Z", note("ok"), NULL);
+	same_second = make(&fx.csirt, "principal_note", "2026-01-06T00:00:00Z", note("tie"), NULL);
+	append(earlier);
+	append(same_second);
+	append_free(make(&fx.ciso, "revocation", "2026-01-06T00:00:00Z",
+	            json_pack("{s:s, s:s, s:s}", "kid", fx.csirt.kid, "reason", "retired",
+	                      "effective", "2026-01-06T00:00:00Z"),
+	            NULL));
+	st = load(0);
+	ck_assert_ptr_null(finding(st, "key-revoked", earlier->id));
+	ck_assert_ptr_nonnull(finding(st, "key-revoked", same_second->id));
+	ck_assert_uint_eq(errors(st), 1);
+	ledger_record_free(earlier);
+	ledger_record_free(same_second);
+	ledger_state_free(st);
+}
+END_TEST
+
 START_TEST(csirt_cannot_bind_or_revoke_others)
 {
 	ledger_record *bind, *revoke;
@@ -1287,6 +1314,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, unknown_and_unbound_keys_are_rejected);
 	tcase_add_test(tc, record_before_binding_is_rejected);
 	tcase_add_test(tc, revoked_key_is_rejected_after_effective);
+	tcase_add_test(tc, revocation_covers_its_effective_second);
 	tcase_add_test(tc, csirt_cannot_bind_or_revoke_others);
 	tcase_add_test(tc, only_a_nisc_node_signs_receipts_and_checkpoints);
 	tcase_add_test(tc, equivocation_is_reported_and_poisons_the_chain);
