@@ -36,16 +36,6 @@ refused() {
 	assert_eq "$(git -C "$L" rev-parse refs/heads/main)" "$before" "main after a refusal ($rule)"
 }
 
-# after_this_second: return once the clock has left its current second, so that the next
-# record is dated after the last one.  Records of one second are judged (and an incident's
-# timeline read) in the order of their types in the agreement's course, not as they were made.
-after_this_second() {
-	now=$(date +%s)
-	while [ "$(date +%s)" = "$now" ]; do
-		sleep 0.1
-	done
-}
-
 # json_check PYTHON: run PYTHON with `o` the JSON of the last run's stdout.
 json_check() {
 	python3 -c "import json, sys
