@@ -48,3 +48,29 @@ unchanged() {
 		fail "$1 has a ref to the refused main"
 	return 0
 }
+
+# refused_everywhere NAME BUNDLE_ERR SYNC_ERR SYNC_WHY HOOK_ERR HOOK_WHY: evil.git's main
+# (what it holds past $common) is refused by a bundle import into master.git (of NAME.bundle,
+# saying BUNDLE_ERR), a sync of agency.git from it as a peer (SYNC_ERR and SYNC_WHY) and a
+# push through the hook of hooked.git (HOOK_ERR and HOOK_WHY); nothing of it is kept.
+refused_everywhere() {
+	rm -f "$1.bundle"
+	git -C evil.git bundle create "$T/$1.bundle" main "^$common" >/dev/null 2>&1 ||
+		fail "git bundle create failed"
+	before=$(git -C master.git rev-parse main)
+	expect 1 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" "$1.bundle"
+	assert_err "$2"
+	unchanged master.git "$before"
+
+	before=$(git -C agency.git rev-parse main)
+	expect 6 "$CYMAT" sync --config agency.conf
+	assert_err "$3"
+	assert_err "$4"
+	unchanged agency.git "$before"
+
+	before=$(git -C hooked.git for-each-ref)
+	expect 1 git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
+	assert_err "$5"
+	assert_err "$6"
+	assert_eq "$(git -C hooked.git for-each-ref)" "$before" "refs of the hooked master"
+}

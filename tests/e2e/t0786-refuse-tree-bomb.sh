@@ -68,25 +68,8 @@ refused() {
 		head="file \"$1\": $2 $3: $4"
 		hook="refused by $2 $3: \"$1\""
 	fi
-	rm -f bomb.bundle
-	git -C evil.git bundle create "$T/bomb.bundle" main "^$common" >/dev/null 2>&1 ||
-		fail "git bundle create failed"
-	before=$(git -C master.git rev-parse main)
-	expect 1 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" bomb.bundle
-	assert_err "bundle \"bomb.bundle\" refused: $head"
-	unchanged master.git "$before"
-
-	before=$(git -C agency.git rev-parse main)
-	expect 6 "$CYMAT" sync --config agency.conf
-	assert_err "remote \"evil\" refused: $(printf '%s' "$head" | cut -c1-100)"
-	assert_err "$4"
-	unchanged agency.git "$before"
-
-	before=$(git -C hooked.git for-each-ref)
-	expect 1 git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
-	assert_err "$hook"
-	assert_err "$4"
-	assert_eq "$(git -C hooked.git for-each-ref)" "$before" "refs of the hooked master"
+	refused_everywhere bomb "bundle \"bomb.bundle\" refused: $head" \
+		"remote \"evil\" refused: $(printf '%s' "$head" | cut -c1-100)" "$4" "$hook" "$4"
 }
 
 rec=$(git -C evil.git ls-tree -r main records | tail -n 1)

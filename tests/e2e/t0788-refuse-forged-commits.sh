@@ -59,24 +59,10 @@ recommit() {
 # CODE, for WHY: by a bundle import, a sync from it as a peer and a push
 # through the hook; nothing of it is kept.
 refused() {
-	rm -f forged.bundle
-	git -C evil.git bundle create "$T/forged.bundle" main "^$common" >/dev/null 2>&1 ||
-		fail "git bundle create failed"
-	before=$(git -C master.git rev-parse main)
-	expect 1 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" forged.bundle
-	assert_err "bundle \"forged.bundle\" refused: commit $c: FORMAT-4 $1: $2"
-	unchanged master.git "$before"
-
-	before=$(git -C agency.git rev-parse main)
-	expect 6 "$CYMAT" sync --config agency.conf
-	assert_err "remote \"evil\" refused: commit $c: FORMAT-4 $1: "
-	assert_err "\"evil\": refused: FORMAT-4 $1 - - in commit $c: $2"
-	unchanged agency.git "$before"
-
-	before=$(git -C hooked.git for-each-ref)
-	expect 1 git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
-	assert_err "refused by FORMAT-4 $1: in commit $c: $2"
-	assert_eq "$(git -C hooked.git for-each-ref)" "$before" "refs of the hooked master"
+	refused_everywhere forged "bundle \"forged.bundle\" refused: commit $c: FORMAT-4 $1: $2" \
+		"remote \"evil\" refused: commit $c: FORMAT-4 $1: " \
+		"\"evil\": refused: FORMAT-4 $1 - - in commit $c: $2" \
+		"refused by FORMAT-4 $1: in commit $c: $2" "$2"
 }
 
 trailers='(one "Record: <id>" trailer per record a commit adds, FORMAT.md section 4)'
