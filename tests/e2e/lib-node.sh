@@ -30,13 +30,26 @@ EOC
 }
 
 # refusal_ledgers: NISC's master.git, an agency's clone agency.git (both pinned to $ROOT)
-# and evil.git, a clone to build refused work in.
+# and evil.git, a clone to build refused work in; $common is their main, which the master
+# then moves on from (so that taking evil's work is a union there, a fast-forward at the
+# agency).
 refusal_ledgers() {
 	nisc_node_ledger master.git
 	git -C master.git config cymat.root "$ROOT"
 	git clone -q --bare master.git agency.git || fail "git clone --bare failed"
 	git -C agency.git config cymat.root "$ROOT"
 	git clone -q --bare master.git evil.git || fail "git clone --bare failed"
+	common=$(git -C master.git rev-parse main)
+	L=master.git
+	ok note mof-csirt "mof: at NISC"
+}
+
+# hooked_master: hooked.git, a clone of master.git pinned to $ROOT with cymat's
+# pre-receive hook installed, to push refused work to.
+hooked_master() {
+	git clone -q --bare master.git hooked.git || fail "git clone --bare failed"
+	git -C hooked.git config cymat.root "$ROOT"
+	ok "$CYMAT" -C hooked.git hook install --cymat "$CYMAT"
 }
 
 # unchanged REPO MAIN: after refused incoming work, REPO's main is still MAIN and no

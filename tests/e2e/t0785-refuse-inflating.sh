@@ -12,9 +12,6 @@
 command -v python3 >/dev/null 2>&1 || skip "python3 not installed"
 
 refusal_ledgers
-common=$(git -C master.git rev-parse main)
-L=master.git
-ok note mof-csirt "mof: at NISC"
 L=evil.git
 ok note moj-csirt "moj: one"
 good=$(git -C evil.git rev-parse main)

@@ -14,13 +14,7 @@
 command -v ssh-keygen >/dev/null 2>&1 || skip "ssh-keygen not installed"
 
 refusal_ledgers
-git clone -q --bare master.git hooked.git || fail "git clone --bare failed"
-git -C hooked.git config cymat.root "$ROOT"
-ok "$CYMAT" -C hooked.git hook install --cymat "$CYMAT"
-common=$(git -C master.git rev-parse main)
-# The master has moved on (a union); the agency has not (a fast-forward).
-L=master.git
-ok note mof-csirt "mof: at NISC"
+hooked_master
 nisc_node_config agency.conf agency.git agency evil "file://$T/evil.git" peer
 
 # Keys stock git signs with: a stranger's, and moj/node's, which only the
