@@ -1,6 +1,10 @@
 /*
- * A hash map from 32-byte ids (record ids, key ids: SHA-256 outputs, so
- * already uniform) to size_t values.  Open addressing, linear probing.
+ * A hash map from 32-byte ids (record ids, key ids: SHA-256; git object ids:
+ * SHA-1, zero-padded) to size_t values.  Open addressing, linear probing.
+ * The ids are chosen by whoever sends the work, who can grind many of them
+ * into one slot run of a public hash and make every lookup quadratic; so a
+ * slot is a keyed hash of the first 16 bytes under a secret drawn at random
+ * once per process (idmap_slot).
  */
 #ifndef LEDGER_IDMAP_H
 #define LEDGER_IDMAP_H
@@ -14,8 +18,28 @@ typedef struct {
 	size_t *values;
 	uint8_t *used;
 	size_t capacity; /* a power of two */
+	unsigned shift;  /* 64 - log2(capacity): the slot is the hash's high bits */
 	size_t count;
 } idmap;
+
+/* Random per process; set before any map has slots (idmap.c). */
+extern uint64_t idmap_secret[5];
+
+/*
+ * The slot where the search for `key` starts, in a map with slots: vector
+ * multiply-shift over four 32-bit words (Dietzfelbinger; Thorup, "High Speed
+ * Hashing for Integers and Strings", 2015), strongly universal for tables
+ * up to 2^33 slots, so two ids share a slot with probability about
+ * 1/capacity whatever the sender chose, unless their first 16 bytes agree.
+ */
+static inline size_t idmap_slot(const idmap *map, const uint8_t key[32])
+{
+	uint32_t w[4];
+
+	memcpy(w, key, sizeof(w));
+	return (size_t)((idmap_secret[0] * w[0] + idmap_secret[1] * w[1] + idmap_secret[2] * w[2] +
+	                 idmap_secret[3] * w[3] + idmap_secret[4]) >> map->shift);
+}
 
 void idmap_init(idmap *map);
 void idmap_release(idmap *map);
@@ -27,19 +51,17 @@ int idmap_put(idmap *map, const uint8_t key[32], size_t value);
 int idmap_get(const idmap *map, const uint8_t key[32], size_t *value);
 
 /*
- * Start loading the slot idmap_get(key) reads first (as idmap.c finds it):
+ * Start loading the slot idmap_get(key) reads first:
  * a run of lookups in a large map, each prefetched some keys ahead, does
  * not wait for memory one key at a time.  A hint: nothing changes.
  */
 static inline void idmap_prefetch(const idmap *map, const uint8_t key[32])
 {
-	uint64_t h;
 	size_t i;
 
 	if (!map->capacity)
 		return;
-	memcpy(&h, key, sizeof(h));
-	i = (size_t)h & (map->capacity - 1);
+	i = idmap_slot(map, key);
 	__builtin_prefetch(&map->used[i]);
 	__builtin_prefetch(map->keys[i]);
 	__builtin_prefetch(&map->values[i]);
