@@ -41,6 +41,18 @@ void cache_put_str(FILE *f, int *ok, const char *s)
 	cache_put(f, ok, s, n);
 }
 
+void cache_put_finding(FILE *f, int *ok, const ledger_finding *fi, int with_commit)
+{
+	cache_put_u32(f, ok, (uint32_t)fi->severity);
+	cache_put_str(f, ok, fi->code);
+	cache_put_str(f, ok, fi->rule);
+	cache_put_str(f, ok, fi->id);
+	cache_put_str(f, ok, fi->path);
+	if (with_commit)
+		cache_put_str(f, ok, fi->commit);
+	cache_put_str(f, ok, fi->message);
+}
+
 char *cache_copy_str(cache_reader *rd, uint32_t n)
 {
 	const uint8_t *p = cache_take(rd, n);

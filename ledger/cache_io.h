@@ -13,11 +13,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ledger/verify.h"
+
 void cache_put(FILE *f, int *ok, const void *data, size_t len);
 void cache_put_u32(FILE *f, int *ok, uint32_t v);
 void cache_put_i64(FILE *f, int *ok, int64_t v);
 /* NULL is written as the empty string. */
 void cache_put_str(FILE *f, int *ok, const char *s);
+/* A finding: severity, code, rule, id, path, the commit when with_commit, message. */
+void cache_put_finding(FILE *f, int *ok, const ledger_finding *fi, int with_commit);
 
 typedef struct {
 	const uint8_t *p, *end;

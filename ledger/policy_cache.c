@@ -386,12 +386,7 @@ static void put_findings(FILE *f, int *ok, const ledger_policy *pol)
 
 		if (!c || !c->cut)
 			continue;
-		cache_put_u32(f, ok, (uint32_t)fi->severity);
-		cache_put_str(f, ok, fi->code);
-		cache_put_str(f, ok, fi->rule);
-		cache_put_str(f, ok, fi->id);
-		cache_put_str(f, ok, fi->path);
-		cache_put_str(f, ok, fi->message);
+		cache_put_finding(f, ok, fi, 0);
 	}
 }
 

@@ -117,13 +117,7 @@ static void put_commit_findings(FILE *f, int *ok, const ledger_state *st)
 
 		if (!fi->commit[0])
 			continue;
-		cache_put_u32(f, ok, (uint32_t)fi->severity);
-		cache_put_str(f, ok, fi->code);
-		cache_put_str(f, ok, fi->rule);
-		cache_put_str(f, ok, fi->id);
-		cache_put_str(f, ok, fi->path);
-		cache_put_str(f, ok, fi->commit);
-		cache_put_str(f, ok, fi->message);
+		cache_put_finding(f, ok, fi, 1);
 	}
 }
 
