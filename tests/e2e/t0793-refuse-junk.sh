@@ -7,16 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-node.sh"
 
-nisc_node_ledger master.git
-git -C master.git config cymat.root "$ROOT"
-git clone -q --bare master.git agency.git || fail "git clone --bare failed"
-git -C agency.git config cymat.root "$ROOT"
-git clone -q --bare master.git evil.git || fail "git clone --bare failed"
-common=$(git -C master.git rev-parse main)
-
-# Main has moved on at the master and at the agency: every case needs a union.
-L=master.git
-ok note mof-csirt "mof: at NISC"
+refusal_ledgers
+# Main has moved on at the agency too: every case needs a union.
 L=agency.git
 ok note moj-csirt "moj: at the agency"
 
