@@ -1110,9 +1110,8 @@ done:
 	return r;
 }
 
-/* A revwalk over `to` (NULL: tip of main) minus `from`. */
-static int walk_new(git_revwalk **out, ledger_repo *repo, const char *from, const char *to,
-                    unsigned int sort)
+int store_walk_new(git_revwalk **out, ledger_repo *repo, const char *from, const char *to,
+                   unsigned int sort)
 {
 	git_commit *c_to = NULL, *c_from = NULL;
 	git_revwalk *walk = NULL;
@@ -1161,7 +1160,7 @@ static int commits_list(git_oid **out, size_t *out_count, ledger_repo *repo, con
 
 	*out = NULL;
 	*out_count = 0;
-	if ((r = walk_new(&walk, repo, from, to, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0)
+	if ((r = store_walk_new(&walk, repo, from, to, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0)
 		return r;
 	while ((error = git_revwalk_next(&id, walk)) == 0) {
 		if (count == cap) {
@@ -1309,7 +1308,7 @@ int ledger_repo_count_commits(size_t *out, ledger_repo *repo, const char *from, 
 	int r, error;
 
 	*out = 0;
-	if ((r = walk_new(&walk, repo, from, to, GIT_SORT_NONE)) < 0)
+	if ((r = store_walk_new(&walk, repo, from, to, GIT_SORT_NONE)) < 0)
 		return r;
 	while ((error = git_revwalk_next(&id, walk)) == 0)
 		n++;

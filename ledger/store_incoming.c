@@ -23,6 +23,7 @@
 #include "ledger/record.h"
 #include "ledger/store.h"
 #include "ledger/verify.h"
+#include "hex.h"
 #include "idmap.h"
 #include "state_internal.h"
 #include "store_incoming.h"
@@ -83,10 +84,11 @@ static int refuse(struct incoming_walk *w, size_t len, const git_tree_entry *e,
 	/* Still a directory that deep: what the verifier reports (TOO_DEEP), not walked. */
 	if (git_tree_entry_type(e) == GIT_OBJECT_TREE &&
 	    store_path_depth(path) >= STORE_TREE_DEPTH_MAX) {
-		code = "foreign-file";
+		const char *what;
+
+		store_change_describe(LEDGER_CHANGE_TOO_DEEP, &code, &what);
 		rule = "FORMAT-4";
-		snprintf(why, sizeof(why), "a directory deeper than a ledger has (records/xx/yy/), "
-		         "or a path over 4 KiB: not walked");
+		snprintf(why, sizeof(why), "%s", what);
 	}
 	git_tree_free(t);
 	git_error_clear();
@@ -110,7 +112,7 @@ static int wrong_path(struct incoming_walk *w, size_t len, const git_tree_entry 
 
 static int is_hex2(const char *s)
 {
-	return strlen(s) == 2 && strspn(s, "0123456789abcdef") == 2;
+	return strlen(s) == 2 && hex_lower_run(s, 2);
 }
 
 /* A record file at w->path: its blob may be named by no other path that comes in. */
@@ -381,8 +383,7 @@ static int message_trailers(struct id_list *trailers, const char **why, const ch
 			continue;
 		id = line + sizeof(tag) - 1;
 		id += strspn(id, " ");
-		if (end - id != LEDGER_HEX_ID_LEN ||
-		    strspn(id, "0123456789abcdef") < LEDGER_HEX_ID_LEN) {
+		if (end - id != LEDGER_HEX_ID_LEN || !hex_lower_run(id, LEDGER_HEX_ID_LEN)) {
 			*why = "a \"Record:\" trailer names no record id";
 			return 0;
 		}
@@ -471,22 +472,14 @@ int store_incoming_commits(ledger_report *refusals, idmap *commits, ledger_repo 
                            const char *base, const char *tip)
 {
 	struct id_list trailers = { 0 }, added = { 0 };
-	git_commit *from = NULL, *to = NULL, *c = NULL;
+	git_commit *c = NULL;
 	git_revwalk *walk = NULL;
 	char hex[GIT_OID_HEXSZ + 1];
 	git_oid id;
 	int g, r;
 
-	if ((r = store_lookup_commit(&to, repo, tip)) < 0 ||
-	    (base && (r = store_lookup_commit(&from, repo, base)) < 0))
+	if ((r = store_walk_new(&walk, repo, base, tip, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0)
 		goto done;
-	if ((g = git_revwalk_new(&walk, repo->git)) < 0 ||
-	    (g = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0 ||
-	    (g = git_revwalk_push(walk, git_commit_id(to))) < 0 ||
-	    (from && (g = git_revwalk_hide(walk, git_commit_id(from))) < 0)) {
-		r = store_error_git(g, "cannot walk the history of \"%s\"", tip);
-		goto done;
-	}
 	while ((g = git_revwalk_next(&id, walk)) == 0) {
 		uint8_t key[32] = { 0 };
 
@@ -507,8 +500,6 @@ int store_incoming_commits(ledger_report *refusals, idmap *commits, ledger_repo 
 done:
 	git_commit_free(c);
 	git_revwalk_free(walk);
-	git_commit_free(from);
-	git_commit_free(to);
 	free(trailers.ids);
 	free(added.ids);
 	return r;

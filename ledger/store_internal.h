@@ -148,6 +148,9 @@ int store_error_git(int giterr, const char *fmt, ...) __attribute__((format(prin
 
 /* Resolve `rev` (NULL: tip of main) to a commit. */
 int store_lookup_commit(git_commit **out, ledger_repo *repo, const char *rev);
+/* A revwalk over `to` (NULL: tip of main) minus `from` (NULL: nothing), sorted by `sort`. */
+int store_walk_new(git_revwalk **out, ledger_repo *repo, const char *from, const char *to,
+                   unsigned int sort);
 /* The tree of commit `rev` (NULL: main). */
 int store_commit_tree(git_tree **out, ledger_repo *repo, const char *rev);
 
