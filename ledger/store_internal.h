@@ -1,6 +1,7 @@
 /*
  * Private: what the store's files (store.c, store_lock.c, store_history.c,
- * store_pack.c, store_union.c, store_refs.c, store_transfer.c) share.  None
+ * store_pack.c, store_pack_writer.c, store_union.c, store_refs.c,
+ * store_transfer.c) share.  None
  * of these symbols is exported.
  */
 #ifndef LEDGER_STORE_INTERNAL_H
@@ -195,6 +196,16 @@ void store_lock_release(ledger_repo *repo);
  * make it durable: the pack, its index and objects/pack/ are fsynced.
  */
 int store_pack_write(ledger_repo *repo, const git_oid *ids, size_t count);
+
+/*
+ * Stream the objects `ids` (readable through repo->git; a repeated id is
+ * written once, the order kept) into a new pack in `pack_dir`, without
+ * deltas, each deflated at the level of pack.compression, else
+ * core.compression, else 0 (stored); its name "pack-<hex>" in *out_name.
+ * No pack is left behind on failure.  store_pack_writer.c.
+ */
+int store_pack_stream(char **out_name, ledger_repo *repo, const char *pack_dir,
+                      const git_oid *ids, size_t count);
 
 /*
  * Pack if there are more than STORE_PACK_LOOSE_LIMIT loose objects or more

@@ -203,37 +203,15 @@ static int pack_list_read(struct pack_list *out, const char *pack_dir, off_t max
 static int pack_write(char **out_name, ledger_repo *repo, const char *pack_dir,
                       const git_oid *ids, size_t count)
 {
-	git_packbuilder *pb = NULL;
-	const char *name;
-	int r, error;
+	int r;
 
-	*out_name = NULL;
-	if ((error = git_packbuilder_new(&pb, repo->git)) < 0) {
-		r = store_error_git(error, "cannot start a pack");
-		goto done;
-	}
-	for (size_t i = 0; i < count; i++) {
-		if ((error = git_packbuilder_insert(pb, &ids[i], NULL)) < 0) {
-			r = store_error_git(error, "cannot pack an object");
-			goto done;
-		}
-	}
 	/* With GIT_OPT_ENABLE_FSYNC_GITDIR the indexer fsyncs the pack, its index and pack/. */
-	if ((error = git_packbuilder_write(pb, pack_dir, 0, NULL, NULL)) < 0) {
-		r = store_error_git(error, "cannot write a pack into \"%s\"", pack_dir);
-		goto done;
-	}
-	if (!(name = git_packbuilder_name(pb)) || asprintf(out_name, "pack-%s", name) < 0) {
-		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		goto done;
-	}
-	r = store_fsync_path(pack_dir);
-done:
-	if (r < 0) {
+	if ((r = store_pack_stream(out_name, repo, pack_dir, ids, count)) < 0)
+		return r;
+	if ((r = store_fsync_path(pack_dir)) < 0) {
 		free(*out_name);
 		*out_name = NULL;
 	}
-	git_packbuilder_free(pb);
 	return r;
 }
 

@@ -1404,6 +1404,162 @@ START_TEST(test_one_pack_per_append)
 }
 END_TEST
 
+/* Records of `pad` bytes each, which zlib would shrink to almost nothing. */
+static int append_padded(ledger_repo *repo, uint64_t first, size_t n, size_t pad, char tip[41])
+{
+	ledger_file *files = calloc(n, sizeof(*files));
+	char (*paths)[96] = calloc(n, sizeof(*paths));
+	ledger_commit_options o = opts_msg("batch: padded records\n");
+	int r;
+
+	ck_assert_ptr_nonnull(files);
+	ck_assert_ptr_nonnull(paths);
+	for (size_t i = 0; i < n; i++) {
+		char *body;
+
+		ck_assert_int_ge(asprintf(&body, "{\"record\":%llu,\"pad\":\"%0*d\"}",
+		                          (unsigned long long)(first + i), (int)pad, 0), 0);
+		testutil_record_path(paths[i], first + i);
+		files[i].path = paths[i];
+		files[i].data = body;
+		files[i].len = strlen(body);
+	}
+	r = ledger_repo_append(tip, repo, files, n, &o);
+	for (size_t i = 0; i < n; i++)
+		free((char *)files[i].data);
+	free(files);
+	free(paths);
+	return r;
+}
+
+struct pack_sizes {
+	size_t objects;
+	size_t size;       /* of the objects */
+	size_t in_pack;    /* of their entries in the pack */
+	size_t not_stored; /* entries not their object's bytes as stored zlib blocks */
+};
+
+/*
+ * Pack `idx` (a path) by stock git's verify-pack, which must accept it.  An
+ * entry counts as stored when it takes its object's size plus no more than
+ * zlib's framing: a 2-byte header, 5 bytes a stored block, a 4-byte checksum
+ * (and the entry's own type-and-size header).
+ */
+static struct pack_sizes pack_sizes(const char *idx)
+{
+	struct pack_sizes ps;
+	char *s;
+
+	ck_assert_msg(testshell_run("git verify-pack '%s' >/dev/null 2>&1", idx) == 0,
+	              "git verify-pack refused %s", idx);
+	s = testshell_out("git verify-pack -v '%s' | awk '$2 ~ /^(commit|tree|blob|tag)$/ "
+	                  "{ n++; s += $3; p += $4; if ($4 < $3 || $4 > $3 + 16 + int($3 / 1000)) bad++ } "
+	                  "END { printf \"%%d %%d %%d %%d\", n, s, p, bad }'", idx);
+	ck_assert_int_eq(sscanf(s, "%zu %zu %zu %zu", &ps.objects, &ps.size, &ps.in_pack,
+	                        &ps.not_stored), 4);
+	free(s);
+	return ps;
+}
+
+/* Every pack of `git_dir` holds its objects stored. */
+static void check_packs_stored(const char *git_dir)
+{
+	char *idxs = testshell_out("ls '%s'/objects/pack/*.idx", git_dir), *save = NULL;
+
+	for (char *idx = strtok_r(idxs, "\n", &save); idx; idx = strtok_r(NULL, "\n", &save)) {
+		struct pack_sizes ps = pack_sizes(idx);
+
+		ck_assert_uint_gt(ps.objects, 0);
+		ck_assert_msg(ps.not_stored == 0, "%zu of %zu entries of %s are not stored",
+		              ps.not_stored, ps.objects, idx);
+	}
+	free(idxs);
+}
+
+/* The pack the next append of padded records writes, by stock git's verify-pack. */
+static struct pack_sizes append_padded_pack(ledger_repo *repo, const char *path, uint64_t first)
+{
+	char *before = testshell_out("ls '%s/objects/pack'", path), *idx;
+	struct pack_sizes ps;
+	char tip[41];
+
+	ck_assert_msg(append_padded(repo, first, 20, 2000, tip) == 0, "%s", testshell_errmsg());
+	idx = new_pack_idx(path, before);
+	ck_assert_ptr_null(strchr(idx, '\n'));
+	ps = pack_sizes(idx);
+	/* 20 records, their trees (records/, records/xx, records/xx/yy) and the commit */
+	ck_assert_uint_gt(ps.objects, 20 + 1 + 1);
+	free(idx);
+	free(before);
+	return ps;
+}
+
+/*
+ * Packs are written stored unless the repository's git config asks for a
+ * zlib level: pack.compression, else core.compression, as git reads them.
+ * A level zlib does not know is refused before anything is written.  A
+ * merge of packs writes them stored too, and loses no object.
+ */
+START_TEST(test_pack_compression)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	struct pack_sizes ps;
+	char tip[41], head[41], *s;
+	size_t packs;
+	int i;
+
+	/* no level set: stored, a little larger than the objects */
+	ps = append_padded_pack(repo, path, 100);
+	ck_assert_uint_eq(ps.not_stored, 0);
+	ck_assert_uint_gt(ps.in_pack, ps.size);
+	/* pack.compression 9: the padding is gone */
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' config pack.compression 9", path), 0);
+	ps = append_padded_pack(repo, path, 200);
+	ck_assert_uint_lt(ps.in_pack, ps.size / 4);
+	/* core.compression when pack.compression is not set ... */
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' config --unset pack.compression && "
+	                               "git --git-dir='%s' config core.compression 9", path, path), 0);
+	ps = append_padded_pack(repo, path, 300);
+	ck_assert_uint_lt(ps.in_pack, ps.size / 4);
+	/* ... which pack.compression overrides */
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' config pack.compression 0", path), 0);
+	ps = append_padded_pack(repo, path, 400);
+	ck_assert_uint_eq(ps.not_stored, 0);
+	/* not a zlib level: refused, named, nothing written (no pack, no temporary file) */
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' config pack.compression 10", path), 0);
+	ck_assert_int_eq(ledger_repo_head(head, repo), 0);
+	packs = count_packs(path);
+	ck_assert_int_eq(append_padded(repo, 500, 20, 2000, tip), LEDGER_EINVALID);
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "pack.compression 10"));
+	ck_assert_uint_eq(count_packs(path), packs);
+	s = testshell_out("ls -A '%s/objects/pack' | grep -v -E "
+	                  "'^(pack-[0-9a-f]{40}\\.(pack|idx)|multi-pack-index)$' || true", path);
+	ck_assert_str_eq(s, "");
+	free(s);
+	ck_assert_int_eq(ledger_repo_head(tip, repo), 0);
+	ck_assert_str_eq(tip, head);
+	/* past 16 packs they merge, from compressed packs into a stored one */
+	ck_assert_int_eq(testshell_run("git --git-dir='%s' config --unset pack.compression && "
+	                               "git --git-dir='%s' config --unset core.compression",
+	                               path, path), 0);
+	for (i = 0; i < 16; i++) {
+		packs = count_packs(path);
+		ck_assert_msg(append_padded(repo, 1000 + (uint64_t)i * 20, 20, 2000, tip) == 0, "%s",
+		              testshell_errmsg());
+		if (count_packs(path) < packs)
+			break;
+	}
+	ck_assert_int_lt(i, 16);
+	check_packs_stored(path);
+	ck_assert_uint_eq(count_records(repo, NULL), 1 + 4 * 20 + (size_t)(i + 1) * 20);
+	check_fsck(path);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
 START_TEST(test_pack_consolidation)
 {
 	char *base, *path = tmp_repo(&base);
@@ -1462,6 +1618,8 @@ START_TEST(test_pack_consolidation)
 	free(s);
 	ck_assert_uint_eq(count_records(fresh, NULL), total);
 	check_fsck(path);
+	/* what appends and merges wrote, the incompressible pack as well, is stored */
+	check_packs_stored(path);
 	free(big_pack);
 	free(noise);
 	ledger_repo_free(fresh);
@@ -1845,6 +2003,7 @@ static Suite *store_suite(void)
 	tcase_add_test(big, test_auto_pack);
 	tcase_add_test(big, test_one_pack_per_append);
 	tcase_add_test(big, test_pack_consolidation);
+	tcase_add_test(big, test_pack_compression);
 	tcase_add_test(big, test_pack_lock);
 	tcase_add_test(big, test_read_batches);
 	tcase_add_test(big, test_oversize_file);
