@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -844,6 +845,31 @@ double cpu_of(const struct rusage *ru)
 double mib(const struct rusage *ru)
 {
 	return (double)ru->ru_maxrss / 1024.0; /* Linux: kilobytes */
+}
+
+/* What the files under `dir` take on disk (allocated blocks, as du counts), in MiB. */
+double disk_mib(const char *dir)
+{
+	struct dirent *de;
+	struct stat st;
+	double total = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char *path;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if (lstat(path, &st) == 0)
+			total += S_ISDIR(st.st_mode) ? disk_mib(path) :
+			         (double)st.st_blocks * 512.0 / (1024.0 * 1024.0);
+		free(path);
+	}
+	closedir(d);
+	return total;
 }
 
 void progress(const char *fmt, ...)

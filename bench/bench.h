@@ -141,6 +141,7 @@ json_t *table_json(const table *t);
 double load_average(void);
 double cpu_of(const struct rusage *ru);
 double mib(const struct rusage *ru);
+double disk_mib(const char *dir);
 void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t parse_count(const char *text, const char *opt);
 

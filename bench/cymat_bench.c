@@ -1000,6 +1000,14 @@ int main(int argc, char **argv)
 	add_row(&t, "cached verification, nothing new", NULL, -1, "%.3f s (%.1f %% of full)",
 	        inc.noop, 100.0 * inc.noop / full.seconds);
 	add_row(&t, "git fsck --strict", NULL, -1, "%.2f s (exit %d)", t_fsck, fsck_rc);
+	{
+		/* Packs are stored unless the git config sets a level: speed paid in disk. */
+		char *objects = xasprintf("%s/objects", b.repo);
+
+		add_row(&t, "repository size on disk (objects/)", NULL, -1, "%.1f MB",
+		        disk_mib(objects));
+		free(objects);
+	}
 	add_row(&t, "peak RSS, full verification (child)", "<= 200 MB", mib(&ru_full) <= 200.0,
 	        "%.1f MB", mib(&ru_full));
 	add_row(&t, "peak RSS, full verification + policy pass", NULL, -1, "%.1f MB", mib(&ru_pol));
