@@ -1629,6 +1629,54 @@ START_TEST(test_pack_consolidation)
 }
 END_TEST
 
+/*
+ * A merge that fails half way, on an object whose bytes in its pack no
+ * longer hash to its id, leaves nothing behind: no new pack, no temporary
+ * file of the indexer, every pack it was merging still there; the error
+ * names the object and the pack directory.
+ */
+START_TEST(test_pack_merge_failure)
+{
+	char *base, *path = tmp_repo(&base);
+	ledger_repo *repo = genesis(path);
+	char tip[41], *victim, *offset, *before, *after;
+
+	/* genesis and 15 appends: 16 packs, one short of a merge */
+	for (int i = 0; i < 15; i++)
+		ck_assert_msg(append_padded(repo, 100 + (uint64_t)i * 20, 20, 2000, tip) == 0, "%s",
+		              testshell_errmsg());
+	ck_assert_uint_eq(count_packs(path), 16);
+	/* a byte of the padding of a record, stored as is, is changed */
+	victim = testshell_out("cd '%s/objects/pack' && ls -t *.pack | tail -n +2 | head -1", path);
+	offset = testshell_out("cd '%s/objects/pack' && git verify-pack -v '%s' | "
+	                       "awk '$2 == \"blob\" && $3 > 2000 { print $5; exit }'", path, victim);
+	ck_assert_str_ne(offset, "");
+	ck_assert_int_eq(testshell_run("cd '%s/objects/pack' && chmod u+w '%s' && "
+	                               "printf X | dd of='%s' bs=1 seek=$((%s + 1000)) conv=notrunc "
+	                               "2>/dev/null", path, victim, victim, offset), 0);
+	/* the next append still commits; its merge (best effort) fails */
+	ck_assert_msg(append_padded(repo, 1000, 20, 2000, tip) == 0, "%s", testshell_errmsg());
+	ck_assert_uint_eq(count_packs(path), 17);
+	before = testshell_out("ls -A '%s/objects/pack'", path);
+	ck_assert_int_lt(ledger_repo_pack(repo), 0);
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "cannot read object"));
+	ck_assert_ptr_nonnull(strstr(testshell_errmsg(), "/objects/pack\""));
+	after = testshell_out("ls -A '%s/objects/pack'", path);
+	ck_assert_str_eq(after, before);
+	free(after);
+	after = testshell_out("ls -A '%s/objects/pack' | grep -v -E "
+	                      "'^(pack-[0-9a-f]{40}\\.(pack|idx)|multi-pack-index)$' || true", path);
+	ck_assert_str_eq(after, "");
+	free(after);
+	free(before);
+	free(offset);
+	free(victim);
+	ledger_repo_free(repo);
+	free(path);
+	cleanup(base);
+}
+END_TEST
+
 /* The packs objects/pack/multi-pack-index names (0 when there is none). */
 static size_t midx_packs(const char *git_dir)
 {
@@ -2004,6 +2052,7 @@ static Suite *store_suite(void)
 	tcase_add_test(big, test_one_pack_per_append);
 	tcase_add_test(big, test_pack_consolidation);
 	tcase_add_test(big, test_pack_compression);
+	tcase_add_test(big, test_pack_merge_failure);
 	tcase_add_test(big, test_pack_lock);
 	tcase_add_test(big, test_read_batches);
 	tcase_add_test(big, test_oversize_file);
