@@ -1,8 +1,7 @@
 /*
  * Private: what the store's files (store.c, store_lock.c, store_history.c,
  * store_pack.c, store_pack_writer.c, store_union.c, store_refs.c,
- * store_transfer.c) share.  None
- * of these symbols is exported.
+ * store_transfer.c) share.  None of these symbols is exported.
  */
 #ifndef LEDGER_STORE_INTERNAL_H
 #define LEDGER_STORE_INTERNAL_H

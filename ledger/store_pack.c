@@ -1,7 +1,8 @@
 /*
- * Packing: every append writes its objects (blobs, trees, commit) as one
- * new pack; loose objects are left only by ledgers written before that, and
- * past STORE_PACK_LOOSE_LIMIT of them they go into one pack.  Past
+ * Packing: every append writes its objects (blobs, trees, commit) as one new
+ * pack (store_pack_writer.c: no deltas, stored unless the git config sets a
+ * zlib level); loose objects are left only by ledgers written before that,
+ * and past STORE_PACK_LOOSE_LIMIT of them they go into one pack.  Past
  * STORE_PACK_COUNT_LIMIT packs the smaller ones are merged geometrically:
  * from the largest down, a pack stays while it is at least twice the size of
  * all smaller packs together, and the rest are merged into one.  So a large
