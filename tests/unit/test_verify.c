@@ -660,6 +660,59 @@ static void cached_matches_full(size_t *checked)
 	free(full);
 }
 
+/* Where the cache file holds record `id` (its raw bytes), or -1. */
+static long cache_offset_of(const char *cache, size_t len, const char *id)
+{
+	uint8_t raw[32];
+	const char *at;
+
+	ck_assert_int_eq(ledger_unhex(raw, sizeof(raw), id), 0);
+	at = memmem(cache, len, raw, sizeof(raw));
+	return at ? (long)(at - cache) : -1;
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/*
+ * A full run reads the files in the order the commits added them and puts
+ * them back in path order (records/xx/yy/<id>.json: id order), the order of
+ * the cache file's entries.  One record per signer, so that none names
+ * another as its prev (the cache holds a prev's bytes too).
+ */
+START_TEST(full_run_caches_entries_in_path_order)
+{
+	testsigner *signers[] = { &fx.director, &fx.deputy, &fx.manager,
+	                          &fx.ciso,     &fx.csirt,  &fx.stranger };
+	enum { NOTES = sizeof(signers) / sizeof(signers[0]) };
+	char ids[NOTES][LEDGER_HEX_ID_LEN + 1], path[4200], *cache;
+	size_t len;
+	long last = -1;
+
+	for (size_t i = 0; i < NOTES; i++) {
+		ledger_record *rec = make(signers[i], "principal_note", "2026-01-05T00:00:00Z",
+		                          note("in commit order"), NULL);
+
+		snprintf(ids[i], sizeof(ids[i]), "%s", rec->id);
+		append_free(rec); /* a commit each: in commit order, not in path order */
+	}
+	ledger_state_free(load(1));
+	snprintf(path, sizeof(path), "%s/cymat/verified", ledger_repo_git_dir(fx.repo));
+	cache = testutil_slurp(path, &len);
+	ck_assert_ptr_nonnull(cache);
+	qsort(ids, NOTES, sizeof(ids[0]), cmp_ids);
+	for (size_t i = 0; i < NOTES; i++) {
+		long at = cache_offset_of(cache, len, ids[i]);
+
+		ck_assert_msg(at > last, "record %s is not cached in path order", ids[i]);
+		last = at;
+	}
+	free(cache);
+}
+END_TEST
+
 /*
  * New records are appended to the cache as segments; a torn or damaged
  * segment costs checking its records again, never a different answer.
@@ -1321,6 +1374,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, gaps_and_missing_refs_are_pending);
 	tcase_add_test(tc, incremental_verification_matches_full);
 	tcase_add_test(tc, incremental_run_of_one_large_commit_matches_full);
+	tcase_add_test(tc, full_run_caches_entries_in_path_order);
 	tcase_add_test(tc, cache_segments_survive_tearing);
 	tcase_add_test(tc, cache_chunk_table_is_checked);
 	tcase_add_test(tc, judge_refuses_before_writing);
