@@ -689,27 +689,6 @@ static void verify_progress_cb(size_t done, size_t total, void *payload)
 	p->cb(total ? "checking signatures" : "reading records", done, total, p->payload);
 }
 
-/* Refuse with the first finding named, the others in out->refused. */
-static int import_refuse(const ledger_report *refused, const char *path)
-{
-	const ledger_finding *f = ledger_report_get(refused, 0);
-	size_t more = ledger_report_count(refused) - 1;
-	char extra[64] = "";
-
-	if (more)
-		snprintf(extra, sizeof(extra), " (and %zu more finding%s)", more,
-		         more == 1 ? "" : "s");
-	if (*f->id)
-		return ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" refused: record %s: %s %s: %s%s",
-		                        path, f->id, f->rule, f->code, f->message, extra);
-	if (!*f->commit)
-		return ledger_error_set(LEDGER_EINVALID,
-		                        "bundle \"%s\" refused: file \"%s\": %s %s: %s%s", path,
-		                        f->path, f->rule, f->code, f->message, extra);
-	return ledger_error_set(LEDGER_EINVALID, "bundle \"%s\" refused: commit %s: %s %s: %s%s",
-	                        path, f->commit, f->rule, f->code, f->message, extra);
-}
-
 int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, const char *path,
                          const ledger_bundle_import_options *opts)
 {
@@ -797,7 +776,7 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 		/* Only record files, each blob once, before anything reads one (review 7 #2). */
 		if ((r = store_incoming_check(&out->refused, qrepo, main_hex, h.main)) < 0) {
 			if (out->refused)
-				r = import_refuse(out->refused, path);
+				r = report_refusal_error(out->refused, 1, "bundle \"%s\"", path);
 			goto done;
 		}
 		if ((r = ledger_repo_is_ancestor(qrepo, main_hex, h.main)) < 0)
@@ -830,7 +809,7 @@ int ledger_bundle_import(ledger_bundle_import_result *out, ledger_repo *repo, co
 		                      target)) < 0)
 			goto done;
 		if (out->refused) {
-			r = import_refuse(out->refused, path);
+			r = report_refusal_error(out->refused, 1, "bundle \"%s\"", path);
 			goto done;
 		}
 		if (conflict) {

@@ -130,21 +130,6 @@ static void node_signer_init(struct node_signer *ns, const ledger_sync_options *
 	ns->copts.sign_payload = (void *)opts->node_key;
 }
 
-/* LEDGER_EINVALID naming the first finding of `refused`. */
-static int refused_error(const ledger_report *refused, const char *what)
-{
-	const ledger_finding *f = ledger_report_get(refused, 0);
-
-	if (*f->id)
-		return ledger_error_set(LEDGER_EINVALID, "%s refused: record %s: %s %s: %s", what,
-		                        f->id, f->rule, f->code, f->message);
-	if (*f->commit)
-		return ledger_error_set(LEDGER_EINVALID, "%s refused: commit %s: %s %s: %s", what,
-		                        f->commit, f->rule, f->code, f->message);
-	return ledger_error_set(LEDGER_EINVALID, "%s refused: file \"%s\": %s %s: %s", what,
-	                        f->path, f->rule, f->code, f->message);
-}
-
 /*
  * The finding of `refused` that names the merge commit `uni` this node
  * wrote, or NULL: it signed it with a key no principal of the union binds
@@ -216,7 +201,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, ledger_rep
 		 */
 		if ((error = store_incoming_check(&out->refused, q, out->before, incoming)) < 0) {
 			if (out->refused) {
-				error = refused_error(out->refused, what);
+				error = report_refusal_error(out->refused, 0, "%s", what);
 				out->remote_fault = 1;
 			} else {
 				ledger_error_prefix("%s", what);
@@ -268,7 +253,7 @@ int node_merge_incoming(struct merge_outcome *out, ledger_repo *repo, ledger_rep
 			goto done;
 		}
 		if (out->refused) {
-			error = refused_error(out->refused, what);
+			error = report_refusal_error(out->refused, 0, "%s", what);
 			out->remote_fault = 1;
 			goto done;
 		}

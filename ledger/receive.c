@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,34 @@ int ledger_report_refusals(ledger_report **out, ledger_repo *repo, const ledger_
                            const char *base)
 {
 	return report_refusals(out, repo, report, base, 1);
+}
+
+int report_refusal_error(const ledger_report *refused, int count_rest, const char *fmt, ...)
+{
+	const ledger_finding *f = &refused->items[0];
+	size_t rest = refused->count - 1;
+	char more[64] = "", *what = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&what, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	if (count_rest && rest)
+		snprintf(more, sizeof(more), " (and %zu more finding%s)", rest, rest == 1 ? "" : "s");
+	if (*f->id)
+		r = ledger_error_set(LEDGER_EINVALID, "%s refused: record %s: %s %s: %s%s", what,
+		                     f->id, f->rule, f->code, f->message, more);
+	else if (*f->commit)
+		r = ledger_error_set(LEDGER_EINVALID, "%s refused: commit %s: %s %s: %s%s", what,
+		                     f->commit, f->rule, f->code, f->message, more);
+	else
+		r = ledger_error_set(LEDGER_EINVALID, "%s refused: file \"%s\": %s %s: %s%s", what,
+		                     f->path, f->rule, f->code, f->message, more);
+	free(what);
+	return r;
 }
 
 /* The master's own root: cymat.root, else the one main's LEDGER file names. */

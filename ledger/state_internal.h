@@ -137,6 +137,14 @@ void report_sort(ledger_report *report);
  */
 int report_refusals(ledger_report **out, ledger_repo *repo, const ledger_report *report,
                     const char *base, int conflicts);
+/*
+ * receive.c: LEDGER_EINVALID for work refused by `refused` (not empty),
+ * "<what> refused: " and its first finding by the record, else the commit,
+ * else the file it names; with `count_rest`, how many more findings follow.
+ * `fmt` and its arguments give <what>, e.g. "remote \"origin\"".
+ */
+int report_refusal_error(const ledger_report *refused, int count_rest, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* trust.c: judge every entry (keys, chains, references); fills state->report. */
 int trust_judge(ledger_state *state);
