@@ -16,13 +16,15 @@ proxy runs:
     cut=N          cut the connection after N bytes from the server ...
     cutup=N        ... or after N bytes from the client
     cutp=P         probability that a connection gets its cut (default 1)
+    stall=N        forward N bytes from the server, then nothing more, and hold the
+                   connection open: the client waits, as on a link that hangs mid-pack
     blackhole=1    accept and never answer: read and discard until the client gives up
     down=1         reset every new connection (as a server that is not there)
 
 Every connection and what was done to it is logged, a line each, to --log
 (default stderr): "conn N accept", "conn N drop", "conn N cut down|up at B",
-"conn N blackhole", "conn N down", "conn N close up=B down=B", so that a test
-can check the faults happened.  SIGTERM stops it.
+"conn N stall at B", "conn N blackhole", "conn N down", "conn N close up=B
+down=B", so that a test can check the faults happened.  SIGTERM stops it.
 """
 
 import argparse
@@ -47,7 +49,7 @@ def log(msg):
 
 def parse_modes(words, base=None):
     m = dict(base or {"latency": 0.0, "rate": 0, "drop": 0.0, "cut": 0, "cutup": 0,
-                      "cutp": 1.0, "blackhole": 0, "down": 0})
+                      "cutp": 1.0, "stall": 0, "blackhole": 0, "down": 0})
     for w in words:
         w = w.strip()
         if not w or w.startswith("#"):
@@ -153,6 +155,13 @@ class Conn:
         reset(self.client)
         reset(self.server)
 
+    def send_upto(self, dst, data, way, limit):
+        """Forward the part of data that keeps this direction within limit bytes."""
+        keep = limit - self.count[way]
+        if keep > 0:
+            dst.sendall(data[:keep])
+            self.count[way] += keep
+
     def pump(self, src, dst, way):
         m = self.m
         limit = self.cuts[way]
@@ -163,11 +172,13 @@ class Conn:
                     break
                 if m["latency"]:
                     time.sleep(m["latency"] / 1000.0)
+                if way == "down" and m["stall"] and self.count[way] + len(data) >= m["stall"]:
+                    self.send_upto(dst, data, way, m["stall"])
+                    # No half close: the client is left waiting for the rest.
+                    log("conn %d stall at %d" % (self.n, self.count[way]))
+                    return
                 if limit and self.count[way] + len(data) >= limit:
-                    keep = limit - self.count[way]
-                    if keep > 0:
-                        dst.sendall(data[:keep])
-                        self.count[way] += keep
+                    self.send_upto(dst, data, way, limit)
                     self.cut(way)
                     return
                 dst.sendall(data)

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The test tools of the sync scenarios, checked with stock git against a real
 # git daemon: the fault proxy forwards faithfully, and adds latency, drops,
-# cuts mid-pack, a blackhole and a server that is down when told to; the
-# hostile server trickles its advertisement and streams a pack without end.
+# cuts mid-pack, a stall mid-pack, a blackhole and a server that is down
+# when told to; the hostile server trickles its advertisement and streams a
+# pack without end.
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
 command -v timeout >/dev/null 2>&1 || skip "timeout (coreutils) not installed"
@@ -37,11 +38,12 @@ done
 start_proxy p "127.0.0.1:$gd_port"
 URL=git://127.0.0.1:$PROXY_PORT/data.git
 
-# fetch_through DIR: a fresh bare repository DIR fetches main through the proxy; status in $RC.
+# fetch_through DIR [SECONDS]: a fresh bare repository DIR fetches main through the proxy,
+# killed after SECONDS (default 60); status in $RC.
 fetch_through() {
 	rm -rf "$1"
 	git init -q --bare "$1" || fail "git init failed"
-	run timeout 60 git -C "$1" fetch -q "$URL" main:refs/heads/main
+	run timeout "${2:-60}" git -C "$1" fetch -q "$URL" main:refs/heads/main
 }
 
 say "no fault: the same commit arrives, and the proxy saw it all"
@@ -90,6 +92,13 @@ proxy_mode p down=1
 fetch_through c5
 [ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] || { show_output; fail "a fetch from a down server: exit $RC"; }
 [ "$(proxy_count p down)" -eq 1 ] || fail "no down logged"
+
+say "stall mid-pack: the client waits for the rest until it is killed"
+proxy_mode p stall=200000
+fetch_through c7 3
+assert_eq "$RC" 124 "exit status of git fetch killed on a link stalled mid-pack"
+[ "$(proxy_count p 'stall at 200000')" -eq 1 ] || { cat "$T/proxy.p.log" >&2; fail "no stall logged"; }
+git -C c7 rev-parse -q --verify main >/dev/null && fail "a stalled fetch moved main"
 
 say "blackhole: the client waits until it is killed"
 proxy_mode p blackhole=1
