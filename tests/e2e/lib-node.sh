@@ -62,14 +62,19 @@ unchanged() {
 	return 0
 }
 
+# evil_bundle NAME: $T/NAME.bundle, a git bundle of evil.git's main past $common.
+evil_bundle() {
+	rm -f "$T/$1.bundle"
+	git -C evil.git bundle create "$T/$1.bundle" main "^$common" >/dev/null 2>&1 ||
+		fail "git bundle create failed"
+}
+
 # refused_everywhere NAME BUNDLE_ERR SYNC_ERR SYNC_WHY HOOK_ERR HOOK_WHY: evil.git's main
 # (what it holds past $common) is refused by a bundle import into master.git (of NAME.bundle,
 # saying BUNDLE_ERR), a sync of agency.git from it as a peer (SYNC_ERR and SYNC_WHY) and a
 # push through the hook of hooked.git (HOOK_ERR and HOOK_WHY); nothing of it is kept.
 refused_everywhere() {
-	rm -f "$1.bundle"
-	git -C evil.git bundle create "$T/$1.bundle" main "^$common" >/dev/null 2>&1 ||
-		fail "git bundle create failed"
+	evil_bundle "$1"
 	before=$(git -C master.git rev-parse main)
 	expect 1 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" "$1.bundle"
 	assert_err "$2"
@@ -86,4 +91,15 @@ refused_everywhere() {
 	assert_err "$5"
 	assert_err "$6"
 	assert_eq "$(git -C hooked.git for-each-ref)" "$before" "refs of the hooked master"
+}
+
+# accepted_everywhere NEW: evil.git's main comes in where refused_everywhere refuses it:
+# a sync of agency.git from it as a peer (saying NEW, e.g. "1 new record"), a bundle
+# import into master.git and a push through the hook of hooked.git.
+accepted_everywhere() {
+	ok "$CYMAT" sync --config agency.conf
+	assert_out "1 remote synced, 0 failed, $1"
+	evil_bundle good
+	ok "$CYMAT" -C master.git bundle import --key "$K/nisc-node" good.bundle
+	ok git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
 }

@@ -19,9 +19,7 @@ nisc_node_config agency.conf agency.git agency evil "file://$T/evil.git" peer
 
 # refused WHAT: a bundle of evil.git's main and a sync with it are refused for WHAT.
 refused() {
-	rm -f bomb.bundle
-	git -C evil.git bundle create "$T/bomb.bundle" main "^$common" >/dev/null 2>&1 ||
-		fail "git bundle create failed"
+	evil_bundle bomb
 	before=$(git -C master.git rev-parse main)
 	expect 3 "$CYMAT" -C master.git bundle import --key "$K/nisc-node" bomb.bundle
 	assert_err "bundle \"bomb.bundle\" refused: $1"

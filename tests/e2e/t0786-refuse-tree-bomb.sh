@@ -107,11 +107,5 @@ ok "$CYMAT" -C master.git verify
 ok "$CYMAT" -C agency.git verify
 ok "$CYMAT" -C hooked.git verify
 git -C evil.git update-ref refs/heads/main "$good" || fail "update-ref failed"
-ok "$CYMAT" sync --config agency.conf
-assert_out "1 remote synced, 0 failed, 1 new record"
-rm -f good.bundle
-git -C evil.git bundle create "$T/good.bundle" main "^$common" >/dev/null 2>&1 ||
-	fail "git bundle create failed"
-ok "$CYMAT" -C master.git bundle import --key "$K/nisc-node" good.bundle
-ok git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
+accepted_everywhere "1 new record"
 exit 0

@@ -133,13 +133,7 @@ say "a stock-git commit signed by moj/node, bound by the same work, comes in"
 # ends and a line of whitespace between the paragraphs read as LF and a blank line.
 recommit moj-node "$(printf '%s\r\n\r\nRecord: of the root, %s\r\n \r\nRecord: %s\r\n' \
 	"$subject" "$ROOT" "$id")"
-ok "$CYMAT" sync --config agency.conf
-assert_out "1 remote synced, 0 failed, 3 new records"
-rm -f good.bundle
-git -C evil.git bundle create "$T/good.bundle" main "^$common" >/dev/null 2>&1 ||
-	fail "git bundle create failed"
-ok "$CYMAT" -C master.git bundle import --key "$K/nisc-node" good.bundle
-ok git -C evil.git push -q "$T/hooked.git" main:refs/inbox/moj
+accepted_everywhere "3 new records"
 ok "$CYMAT" -C master.git verify
 ok "$CYMAT" -C agency.git verify
 ok "$CYMAT" -C hooked.git verify
