@@ -226,6 +226,29 @@ done:
 	return rc;
 }
 
+int cli_read_object(json_t **out, const char *path, const char *what)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int error, rc = CLI_EXIT_OK;
+
+	*out = NULL;
+	error = cli_read_file(&buf, &len, path);
+	if (error == 0)
+		error = ledger_json_parse(out, buf, len, NULL);
+	if (error < 0) {
+		cli_lib_error(error, "%s \"%s\"", what, strcmp(path, "-") == 0 ? "<stdin>" : path);
+		rc = error == LEDGER_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_INPUT;
+	} else if (!json_is_object(*out)) {
+		cli_error("%s \"%s\": not a JSON object", what, path);
+		json_decref(*out);
+		*out = NULL;
+		rc = CLI_EXIT_INPUT;
+	}
+	free(buf);
+	return rc;
+}
+
 /* Trim trailing whitespace in place. */
 static void rstrip(char *s)
 {

@@ -103,6 +103,11 @@ int cli_principal_entry_build(json_t **out, const struct cli_principal_entry *en
 
 /* Read a whole file ("-": stdin) into a malloc'd NUL-terminated buffer. */
 int cli_read_file(char **out, size_t *out_len, const char *path);
+/*
+ * Parse the JSON object of a file ("-": stdin); the error, printed, names
+ * it as `what` "PATH" (e.g. "body \"req.json\""): returns an exit code.
+ */
+int cli_read_object(json_t **out, const char *path, const char *what);
 
 /* Print a JSON value: pretty (2-space indent, sorted keys) or one JCS line. */
 void cli_print_json(const json_t *value, int pretty);
@@ -155,9 +160,6 @@ struct cli_append_options {
  */
 int cli_append_records(const struct cli_new_record *records, size_t count,
                        const struct cli_append_options *opts);
-
-/* Read the confidential object of --seal FILE ("-": stdin); prints the error. */
-int cli_read_confidential(json_t **out, const char *path);
 
 /*
  * Seal rec->confidential for a record of `author` at `time_text`: the

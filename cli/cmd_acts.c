@@ -908,7 +908,8 @@ static int run_act(const struct act *act, int argc, char **argv)
 		rc = cli_finish_output();
 		goto done;
 	}
-	if (seal_path && (rc = cli_read_confidential(&confidential, seal_path)) != CLI_EXIT_OK)
+	if (seal_path &&
+	    (rc = cli_read_object(&confidential, seal_path, "confidential part")) != CLI_EXIT_OK)
 		goto done;
 	rec.type = act->type;
 	rec.body = body;

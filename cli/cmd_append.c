@@ -64,29 +64,6 @@ const char cmd_append_help[] =
 
 #define MAX_REFS 256
 
-/* Parse a JSON object from a file; errors name the file. */
-static int read_object(json_t **out, const char *path, const char *what)
-{
-	char *buf = NULL;
-	size_t len;
-	int error, rc = CLI_EXIT_OK;
-
-	error = cli_read_file(&buf, &len, path);
-	if (error == 0)
-		error = ledger_json_parse(out, buf, len, NULL);
-	if (error < 0) {
-		cli_lib_error(error, "%s \"%s\"", what, strcmp(path, "-") == 0 ? "<stdin>" : path);
-		rc = error == LEDGER_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_INPUT;
-	} else if (!json_is_object(*out)) {
-		cli_error("%s \"%s\": not a JSON object", what, path);
-		json_decref(*out);
-		*out = NULL;
-		rc = CLI_EXIT_INPUT;
-	}
-	free(buf);
-	return rc;
-}
-
 static const char *opt_string(json_t *line, const char *name, int *bad)
 {
 	json_t *v = json_object_get(line, name);
@@ -322,11 +299,12 @@ int cmd_append(int argc, char **argv)
 		rc = cli_usage_error("expected one BODY file (or - for standard input)");
 		goto done;
 	}
-	if ((rc = read_object(&body, argv[optind], "body")) != CLI_EXIT_OK)
+	if ((rc = cli_read_object(&body, argv[optind], "body")) != CLI_EXIT_OK)
 		goto done;
-	if (sealed_path && (rc = read_object(&sealed, sealed_path, "sealed")) != CLI_EXIT_OK)
+	if (sealed_path && (rc = cli_read_object(&sealed, sealed_path, "sealed")) != CLI_EXIT_OK)
 		goto done;
-	if (seal_path && (rc = cli_read_confidential(&confidential, seal_path)) != CLI_EXIT_OK)
+	if (seal_path &&
+	    (rc = cli_read_object(&confidential, seal_path, "confidential part")) != CLI_EXIT_OK)
 		goto done;
 	one.body = body;
 	one.refs = refs;

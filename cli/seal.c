@@ -95,30 +95,6 @@ static int add_keys(struct recipients *r, const char *principal, const char *wha
 	return CLI_EXIT_OK;
 }
 
-int cli_read_confidential(json_t **out, const char *path)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int error, rc = CLI_EXIT_OK;
-
-	*out = NULL;
-	error = cli_read_file(&buf, &len, path);
-	if (error == 0)
-		error = ledger_json_parse(out, buf, len, NULL);
-	if (error < 0) {
-		cli_lib_error(error, "confidential part \"%s\"",
-		              strcmp(path, "-") == 0 ? "<stdin>" : path);
-		rc = error == LEDGER_ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_INPUT;
-	} else if (!json_is_object(*out)) {
-		cli_error("confidential part \"%s\": not a JSON object", path);
-		json_decref(*out);
-		*out = NULL;
-		rc = CLI_EXIT_INPUT;
-	}
-	free(buf);
-	return rc;
-}
-
 int cli_seal_record(json_t **out, const struct cli_new_record *rec, const char *time_text,
                     const char *author, const ledger_state *state)
 {
