@@ -659,6 +659,21 @@ done:
 	return rc;
 }
 
+int syncd_config_load_logged(struct syncd_config **out, const char *path)
+{
+	struct syncd_diag diag = { NULL, 0 };
+	int error = syncd_config_load(out, path, &diag);
+
+	if (error < 0) {
+		for (size_t i = 0; i < diag.count; i++)
+			syncd_log(LOG_ERR, "%s", diag.lines[i]);
+		if (!diag.count)
+			syncd_log(LOG_ERR, "%s", syncd_error_message());
+	}
+	syncd_diag_clear(&diag);
+	return error;
+}
+
 int syncd_effective_log_level(const struct syncd_config *cfg, int verbosity)
 {
 	int level = cfg->log_level >= 0 ? cfg->log_level : LOG_INFO;

@@ -206,18 +206,12 @@ static void reload(struct daemon *d)
 	const char *path = d->opts->config_path;
 	struct syncd_config *cfg = NULL;
 	struct syncd_node *node = NULL;
-	struct syncd_diag diag = { NULL, 0 };
-	size_t i;
 	int error;
 
 	sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
 	syncd_log(LOG_NOTICE, "reloading \"%s\"", path);
-	error = syncd_config_load(&cfg, path, &diag);
+	error = syncd_config_load_logged(&cfg, path);
 	if (error < 0) {
-		for (i = 0; i < diag.count; i++)
-			syncd_log(LOG_ERR, "%s", diag.lines[i]);
-		if (!diag.count)
-			syncd_log(LOG_ERR, "%s", syncd_error_message());
 		syncd_log(LOG_ERR, "new configuration refused; keeping the old one");
 		goto done;
 	}
@@ -241,7 +235,6 @@ static void reload(struct daemon *d)
 	          node->cfg->mode == SYNCD_MODE_MASTER ? "master" : "agency", node->cfg->nremotes,
 	          node->cfg->nremotes == 1 ? "" : "s");
 done:
-	syncd_diag_clear(&diag);
 	sd_notify(0, "READY=1");
 }
 

@@ -47,11 +47,9 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct syncd_daemon_options opts = { SYNCD_DEFAULT_CONFIG, 0 };
-	struct syncd_diag diag = { NULL, 0 };
 	struct syncd_config *cfg = NULL;
 	struct syncd_node *node = NULL;
 	int c, check = 0, use_syslog = 0, error, rc;
-	size_t i;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "c:vqh", options, NULL)) != -1) {
@@ -89,12 +87,8 @@ int main(int argc, char **argv)
 	}
 	/* Until the config says otherwise: info, or what -v/-q make of it. */
 	syncd_log_open("cymat-syncd", use_syslog && !check, LOG_INFO + opts.verbosity);
-	error = syncd_config_load(&cfg, opts.config_path, &diag);
+	error = syncd_config_load_logged(&cfg, opts.config_path);
 	if (error < 0) {
-		for (i = 0; i < diag.count; i++)
-			syncd_log(LOG_ERR, "%s", diag.lines[i]);
-		if (!diag.count)
-			syncd_log(LOG_ERR, "%s", syncd_error_message());
 		rc = error == LEDGER_ENOMEM ? SYNCD_EXIT_INTERNAL : SYNCD_EXIT_CONFIG;
 		goto done;
 	}
@@ -117,7 +111,6 @@ int main(int argc, char **argv)
 	node = NULL; /* the loop owned it */
 done:
 	syncd_node_free(node);
-	syncd_diag_clear(&diag);
 	syncd_log_close();
 	return rc;
 }

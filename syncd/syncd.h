@@ -71,6 +71,8 @@ void syncd_diag_clear(struct syncd_diag *diag);
  * caller clears); returns 0, or LEDGER_EINVALID when there is any.
  */
 int syncd_config_load(struct syncd_config **out, const char *path, struct syncd_diag *diag);
+/* syncd_config_load, logging each problem (with none, why it failed) at LOG_ERR. */
+int syncd_config_load_logged(struct syncd_config **out, const char *path);
 void syncd_config_free(struct syncd_config *cfg);
 
 /* The log level of a config (info when it sets none), moved by -v (+1) and -q (-1). */
