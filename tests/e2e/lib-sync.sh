@@ -47,19 +47,6 @@ E2E_DIR=$TOP_SRCDIR/tests/e2e
 AGENCIES="moj mof mic"
 : >"$T/written"
 
-# wait_until DESCRIPTION COMMAND...: poll until COMMAND succeeds; fail after
-# two minutes of the clock, however slow each COMMAND is (a bound for a
-# loaded machine, never a measurement).
-wait_until() {
-	wu_what=$1
-	shift
-	wu_give_up=$(($(date +%s) + 120))
-	until "$@"; do
-		[ "$(date +%s)" -lt "$wu_give_up" ] || fail "gave up waiting for $wu_what"
-		sleep 0.1
-	done
-}
-
 start_proxy() {
 	sp_name=$1
 	sp_target=$2

@@ -1,8 +1,7 @@
 # Shared by the cymat-syncd scripts (t08NN-syncd-*.sh), sourced after lib.sh.
 #
 # Gives: $SYNCD (the built daemon), syncd_ledger and syncd_node_section (a
-# ledger and the [node] of its daemon's config), free_port, wait_for (a
-# bounded wait on a condition, never a timing assertion), start_syncd /
+# ledger and the [node] of its daemon's config), free_port, start_syncd /
 # stop_syncd (a daemon in the background, its stderr in $T/syncd.log) and
 # status_field (a member of a remote's `cymat sync status --json`).  Every
 # process started here is stopped on exit, by its pid.
@@ -65,18 +64,6 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_for DESCRIPTION COMMAND...: poll until COMMAND succeeds; fail after
-# two minutes (a bound for a loaded machine, not a measurement).
-wait_for() {
-	what=$1
-	shift
-	give_up=$(($(date +%s) + 120))
-	until "$@"; do
-		[ "$(date +%s)" -lt "$give_up" ] || fail "gave up waiting for $what"
-		sleep 0.1
-	done
-}
-
 # start_syncd CONFIG [options...]: a daemon in the background; its pid in
 # $SYNCD_PID once its pidfile names it.  Needs $SYNCD_PIDFILE.
 start_syncd() {
@@ -85,7 +72,7 @@ start_syncd() {
 	"$SYNCD" -c "$cfg" "$@" 2>>"$T/syncd.log" &
 	SYNCD_PID=$!
 	remember_child "$SYNCD_PID"
-	wait_for "cymat-syncd to start" syncd_started
+	wait_until "cymat-syncd to start" syncd_started
 }
 
 syncd_started() {

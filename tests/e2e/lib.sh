@@ -1,7 +1,8 @@
 # Shared by the end-to-end scripts (tNNNN-area.sh): source it first.
 #
 # Gives: a temporary directory $T (the working directory, removed on exit),
-# $CYMAT (the built tool), assertions that say what they expected, and
+# $CYMAT (the built tool), assertions that say what they expected,
+# wait_until (a bounded wait on a condition, never a timing assertion), and
 # make_ledger, which builds the standard ledger used by most scripts:
 #   nisc/director, nisc/deputy (root), nisc/manager,
 #   moj/ciso, moj/csirt, mof/ciso, mof/csirt,
@@ -113,6 +114,19 @@ assert_not_out() {
 
 assert_eq() {
 	[ "$1" = "$2" ] || fail "${3:-values differ}: got \"$1\", expected \"$2\""
+}
+
+# wait_until DESCRIPTION COMMAND...: poll until COMMAND succeeds; fail after
+# two minutes of the clock, however slow each COMMAND is (a bound for a
+# loaded machine, never a measurement).
+wait_until() {
+	wu_what=$1
+	shift
+	wu_give_up=$(($(date +%s) + 120))
+	until "$@"; do
+		[ "$(date +%s)" -lt "$wu_give_up" ] || fail "gave up waiting for $wu_what"
+		sleep 0.1
+	done
 }
 
 # after_this_second: wait (at most 3 s) until the clock is in a later second.

@@ -38,13 +38,8 @@ echo data >"$live/objects/pack/pack-x.pack"
 # The holder is the process that locked it: killing it frees the lock.
 ( exec 9<"$live/quarantine.lock" && flock 9 && exec sleep 300 ) &
 holder=$!
-# The lock is taken once the file is held: wait for it, bounded.
-n=0
-while flock -n "$live/quarantine.lock" true; do
-	n=$((n + 1))
-	[ $n -lt 100 ] || fail "flock(1) never took the lock"
-	sleep 0.1
-done
+# The lock is taken once the file is held: wait for it.
+wait_until "flock(1) to take the lock" eval '! flock -n "$live/quarantine.lock" true'
 quarantine
 [ -f "$live/objects/pack/pack-x.pack" ] || fail "a live quarantine was swept"
 

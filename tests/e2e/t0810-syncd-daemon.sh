@@ -48,22 +48,22 @@ EOF
 : >notify.log
 python3 notify.py "$T/notify.sock" "$T/notify.log" &
 remember_child $!
-wait_for "the notify socket" test -S "$T/notify.sock"
+wait_until "the notify socket" test -S "$T/notify.sock"
 notified() {
 	grep -q "^$1" "$T/notify.log"
 }
 
 say "start: READY=1, the pidfile names the daemon"
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=300000 start_syncd syncd.conf
-wait_for "READY=1" notified READY=1
-wait_for "STATUS=" notified STATUS=
-wait_for "WATCHDOG=1" notified WATCHDOG=1
+wait_until "READY=1" notified READY=1
+wait_until "STATUS=" notified STATUS=
+wait_until "WATCHDOG=1" notified WATCHDOG=1
 log_has "started: mode agency" || fail "no start message"
 # The first cycle ran on its own (no status yet: the remote was due).
 failures_are() {
 	[ "$(status_field "$L" nisc failures)" = "$1" ]
 }
-wait_for "the first cycle" failures_are 1
+wait_until "the first cycle" failures_are 1
 ok "$CYMAT" -C "$L" sync status
 assert_out "remote nisc: failing"
 assert_out "failures:      1 in a row"
@@ -78,39 +78,39 @@ kill -0 "$SYNCD_PID" || fail "the first daemon died"
 
 say "SIGUSR1, and cymat sync, run a cycle now despite the backoff"
 kill -USR1 "$SYNCD_PID"
-wait_for "the cycle SIGUSR1 asked for" failures_are 2
+wait_until "the cycle SIGUSR1 asked for" failures_are 2
 log_has "sync requested" || fail "no log of the request"
 ok "$CYMAT" sync --config syncd.conf
 assert_out "asked the running cymat-syncd (pid $SYNCD_PID) to sync now"
-wait_for "the cycle cymat sync asked for" failures_are 3
+wait_until "the cycle cymat sync asked for" failures_are 3
 
 say "SIGHUP with a bad config: logged, old config kept"
 cp syncd.conf good.conf
 printf '[node]\nbogus = 1\n' >syncd.conf
 kill -HUP "$SYNCD_PID"
-wait_for "the refusal" log_has "keeping the old one"
+wait_until "the refusal" log_has "keeping the old one"
 log_has "syncd.conf:2: unknown key \"bogus\" in [node]" || fail "the reload error lacks file:line"
 kill -0 "$SYNCD_PID" || fail "the daemon died on a bad config"
-wait_for "RELOADING=1" notified RELOADING=1
+wait_until "RELOADING=1" notified RELOADING=1
 kill -USR1 "$SYNCD_PID"
-wait_for "a cycle under the old config" failures_are 4
+wait_until "a cycle under the old config" failures_are 4
 
 say "SIGHUP with a config for another ledger: refused"
 sed "s|^ledger = .*|ledger = $T/other.git|" good.conf >syncd.conf
 cp -r "$L" "$T/other.git"
 kill -HUP "$SYNCD_PID"
-wait_for "the refusal" log_has "a new ledger needs a restart"
+wait_until "the refusal" log_has "a new ledger needs a restart"
 
 say "SIGHUP with a good config: applied"
 LOG_LEVEL=debug config syncd.conf '[remote "second"]' "url = git://127.0.0.1:$closed2/x.git" \
 	'role = peer'
 kill -HUP "$SYNCD_PID"
-wait_for "the reload" log_has "configuration reloaded: mode agency, 2 remotes"
+wait_until "the reload" log_has "configuration reloaded: mode agency, 2 remotes"
 # The cycle after a reload tries the new remote, which is due at once.
 second_failed() {
 	[ -n "$(status_field "$L" second failures)" ]
 }
-wait_for "a cycle with the new remote" second_failed
+wait_until "a cycle with the new remote" second_failed
 # The new log level took effect too.
 log_has "remote \"second\": syncing with git://127.0.0.1:$closed2/x.git" ||
 	fail "no debug message after the reload"
@@ -130,7 +130,7 @@ say "SIGTERM: exit 0, pidfile removed, STOPPING=1"
 stop_syncd
 assert_eq "$SYNCD_RC" 0 "exit status after SIGTERM"
 [ ! -e "$SYNCD_PIDFILE" ] || fail "the pidfile is still there"
-wait_for "STOPPING=1" notified STOPPING=1
+wait_until "STOPPING=1" notified STOPPING=1
 log_has "stopping" || fail "no stop message"
 
 say "no daemon: cymat sync runs the cycle itself"

@@ -30,13 +30,13 @@ start_server() {
 		--export-all --enable=receive-pack "$T/srv" 2>>"$T/git-daemon.log" &
 	GITD_PID=$!
 	remember_child "$GITD_PID"
-	wait_for "git daemon" git ls-remote "git://127.0.0.1:$port/master.git" >/dev/null 2>&1
+	wait_until "git daemon" git ls-remote "git://127.0.0.1:$port/master.git" >/dev/null 2>&1
 }
 stop_server() {
 	kill "$GITD_PID"
 	wait "$GITD_PID" 2>/dev/null
 	# Its children (one per connection) end with their connections.
-	wait_for "git daemon to stop" sh -c "! git ls-remote git://127.0.0.1:$port/master.git" \
+	wait_until "git daemon to stop" sh -c "! git ls-remote git://127.0.0.1:$port/master.git" \
 		>/dev/null 2>&1
 }
 
@@ -111,10 +111,10 @@ AGENCY_PID=$SYNCD_PID
 say "an agency record reaches the master, with a receipt; the checkpoint comes back"
 L=$A
 first=$(note moj-csirt "filed while in sync") || fail "append in the agency failed"
-wait_for "the record on the master" has_record "$M" "$first"
-wait_for "its receipt on the master" receipt_for "$M" "$first"
-wait_for "the checkpoint at the agency" type_in "$A" checkpoint
-wait_for "convergence" same_records
+wait_until "the record on the master" has_record "$M" "$first"
+wait_until "its receipt on the master" receipt_for "$M" "$first"
+wait_until "the checkpoint at the agency" type_in "$A" checkpoint
+wait_until "convergence" same_records
 ok "$CYMAT" -C "$A" sync status
 assert_out "newest checkpoint: 20"
 
@@ -125,7 +125,7 @@ failures_at_least() {
 	n=$(status_field "$A" nisc failures)
 	[ -n "$n" ] && [ "$n" -ge "$1" ]
 }
-wait_for "three failures in a row" failures_at_least 3
+wait_until "three failures in a row" failures_at_least 3
 ok "$CYMAT" -C "$A" sync status --json
 python3 - "$T/out" <<'EOF' || { cat "$T/out"; fail "sync status --json while offline"; }
 import json, sys
@@ -148,17 +148,17 @@ has_record "$M" "$second" && fail "the master has a record it cannot have receiv
 
 say "server back: convergence, nothing lost"
 start_server
-wait_for "the offline record on the master" has_record "$M" "$second"
+wait_until "the offline record on the master" has_record "$M" "$second"
 # The master merges an inbox, then appends its receipt in a commit of its own
 # (docs/FORMAT.md): the same records on both sides before that receipt is not
 # the end.  Once the agency has the receipt, neither ledger changes any more.
-wait_for "its receipt on the master" receipt_for "$M" "$second"
-wait_for "that receipt at the agency" receipt_for "$A" "$second"
-wait_for "convergence" same_records
+wait_until "its receipt on the master" receipt_for "$M" "$second"
+wait_until "that receipt at the agency" receipt_for "$A" "$second"
+wait_until "convergence" same_records
 back_in_sync() {
 	[ "$(status_field "$A" nisc failures)" = 0 ]
 }
-wait_for "the agency's status to recover" back_in_sync
+wait_until "the agency's status to recover" back_in_sync
 for id in "$first" "$second"; do
 	has_record "$A" "$id" || fail "the agency lost $id"
 	has_record "$M" "$id" || fail "the master lacks $id"

@@ -22,7 +22,7 @@ while True:
 EOF
 python3 silent.py "$port" &
 remember_child $!
-wait_for "the silent server" python3 -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()" "$port"
+wait_until "the silent server" python3 -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close()" "$port"
 
 syncd_node_section syncd.conf debug
 cat >>syncd.conf <<EOF
@@ -36,7 +36,7 @@ url = git://127.0.0.1:$port/ledger.git
 role = master
 EOF
 start_syncd syncd.conf
-wait_for "the first transfer to start" log_has 'remote "nisc": syncing with'
+wait_until "the first transfer to start" log_has 'remote "nisc": syncing with'
 kill -TERM "$SYNCD_PID"
 wait "$SYNCD_PID"
 assert_eq "$?" 0 "exit status after SIGTERM mid-step"
