@@ -123,6 +123,8 @@ commit_change forged.git "note: forged" add "$fpath" bad.json
 "$CYMAT" -C forged.git bundle create --since "$common" "$T/forged.bundle" >/dev/null ||
 	fail "bundle create of the forged ledger failed"
 refused 1 "refused: record $forged: FORMAT-2" forged.bundle
+# The first finding is named; the others (the commit's: unsigned, no trailer) are counted.
+assert_err "not the one its path names (and 2 more findings)"
 assert_err "error FORMAT-2"
 
 # A commit that deletes a record file: FORMAT-4, naming the record.
@@ -131,6 +133,7 @@ commit_change deleted.git "note: delete one" del "$(record_path "$victim")"
 "$CYMAT" -C deleted.git bundle create --since "$common" "$T/deleted.bundle" >/dev/null ||
 	fail "bundle create of the deleting ledger failed"
 refused 1 "refused: record $victim: FORMAT-4 record-deleted" deleted.bundle
+grep -q "more finding" err && { show_output; fail "one finding counted as more"; }
 
 # A commit that changes a record file the master already holds: FORMAT-4.
 git clone -q --bare master.git modified.git || fail "git clone --bare failed"
