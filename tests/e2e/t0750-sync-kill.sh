@@ -4,8 +4,9 @@
 # (`git fsck --strict`, `cymat verify`), the restarted daemon finishes the
 # work, and every node converges.  The master is behind a fault proxy: the
 # fetch is killed while the proxy holds back the rest of its pack, the push
-# while a latency widens its window (seen in the master's receive-pack
-# quarantine), the merge between the fetched ref moving and main following it.
+# while the proxy drops the rest of its pack (the master's receive-pack holds
+# it in its quarantine), the merge between the fetched ref moving and main
+# following it.
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/servers.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
@@ -81,7 +82,7 @@ restart() {
 }
 
 fetch_stalled() {
-	[ "$(proxy_count gd stall)" -gt 0 ]
+	[ "$(proxy_count gd 'stall down')" -gt 0 ]
 }
 
 # The link hangs 64 KiB into the pack (the advertisement is far smaller, the
@@ -116,18 +117,25 @@ fi
 intact mid-merge
 restart mid-merge
 
-say "mid-push: 400 new records at moj, a slow link"
+# What moj sends past 64 KiB of the push (its commands are far fewer bytes,
+# its pack far more) is dropped: the kill finds the master receiving a pack
+# that cannot be whole.
+say "mid-push: 400 new records at moj, a link that hangs mid-pack"
 write_batch moj moj-csirt 400 push
-proxy_mode gd latency=300
+proxy_mode gd stallup=65536
 pushing() {
 	ls -d "$MASTER"/objects/tmp_objdir-incoming-* >/dev/null 2>&1
 }
+push_stalled() {
+	[ "$(proxy_count gd 'stall up')" -gt 0 ]
+}
 start_daemon
-wait_until "the push to start" pushing
+wait_until "the push to stall mid-pack" push_stalled
+wait_until "the master to receive the push" pushing
 kill9 mid-push
 wait_until "the master to drop the broken push" eval '! pushing'
 [ "$(git -C "$MASTER" rev-parse -q --verify refs/inbox/moj)" != "$(git -C "$MOJ" rev-parse main)" ] ||
-	say "(the push completed before the kill)"
+	fail "the inbox moved, though the push was killed before its pack was whole"
 intact mid-push
 proxy_mode gd latency=20
 restart mid-push
