@@ -5,8 +5,10 @@
 # work, and every node converges.  The master is behind a fault proxy: the
 # fetch is killed while the proxy holds back the rest of its pack, the push
 # while the proxy drops the rest of its pack (the master's receive-pack holds
-# it in its quarantine), the merge between the fetched ref moving and main
-# following it.
+# it in its quarantine), the "merge" once the fetched ref names the master's
+# main: node_sync.c moves that ref only after main took the merge in, so
+# this kill finds the merge done, and nothing seen from outside shows a
+# merge under way to wait for.
 . "$(dirname "$0")/lib.sh"
 . "$TOP_SRCDIR/tests/e2e/servers.sh"
 . "$TOP_SRCDIR/tests/e2e/lib-sync.sh"
