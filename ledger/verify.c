@@ -302,13 +302,19 @@ static void *gather_checker(void *arg)
 	return NULL;
 }
 
-/* Wait for the checker, then publish what the reader gathered; g->error is then current. */
-static void gather_wait(gatherer *g)
+/* Wait for the checker: the array may move. */
+static void gather_join(gatherer *g)
 {
 	if (g->checking) {
 		pthread_join(g->checker, NULL);
 		g->checking = 0;
 	}
+}
+
+/* Wait for the checker, then publish what the reader gathered; g->error is then current. */
+static void gather_wait(gatherer *g)
+{
+	gather_join(g);
 	g->state->count = g->gathered;
 }
 
@@ -339,7 +345,13 @@ static int gather_ranked(size_t rank, const char *path, const char *data, size_t
 	int r;
 
 	if (g->gathered == st->capacity) {
-		gather_wait(g); /* the array moves: nobody may be using it */
+		/*
+		 * The array moves: nobody may be using it.  What is gathered is
+		 * not published: that would start the chunk afresh, and sizes
+		 * that double from 1024 would put the first chunk's check off
+		 * from the 4096th file to the 8192nd.
+		 */
+		gather_join(g);
 		if ((r = state_reserve_entries(st, st->capacity ? st->capacity * 2 : 1024)) < 0)
 			return r;
 	}
