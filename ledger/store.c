@@ -1539,6 +1539,120 @@ done:
 	return r;
 }
 
+/* A noted path the listing gives: one under records/ (the genesis commit also notes LEDGER). */
+static int noted_record(const char *path)
+{
+	return strncmp(path, "records/", strlen("records/")) == 0;
+}
+
+struct ranked_path {
+	const char *path;
+	size_t given; /* the place it came in */
+};
+
+static int ranked_path_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ranked_path *)a)->path, ((const struct ranked_path *)b)->path);
+}
+
+/*
+ * The places in path order of the files read_notes gave, all noted:
+ * cbs->rerank.  Every tree holding them walks in byte order
+ * (store_internal.h), so that byte order is the listing's.
+ */
+static int rerank_noted(const store_order *order, const store_check_read_cbs *cbs)
+{
+	struct ranked_path *sorted = NULL;
+	size_t *ranks = NULL, n = 0, i;
+	int r;
+
+	sorted = malloc((order->count + 1) * sizeof(*sorted));
+	ranks = malloc((order->count + 1) * sizeof(*ranks));
+	if (!sorted || !ranks) {
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < order->count; i++)
+		if (noted_record(order->paths[i])) {
+			sorted[n].path = order->paths[i];
+			sorted[n].given = n;
+			n++;
+		}
+	qsort(sorted, n, sizeof(*sorted), ranked_path_cmp);
+	for (i = 0; i < n; i++)
+		ranks[sorted[i].given] = i;
+	r = cbs->rerank(ranks, n, cbs->payload);
+done:
+	free(sorted);
+	free(ranks);
+	return r;
+}
+
+/*
+ * The files of a check of the whole history as it notes them, paths and
+ * all, each given with its place as its rank, then reranked (store_order.h).
+ * *unproven is set, and reading stops, as soon as the check cannot prove
+ * its notes the tip's files: the caller lists them.
+ */
+static int read_notes(int *unproven, struct file_walk *w, store_order *order,
+                      const store_check_read_cbs *cbs)
+{
+	git_oid ids[STORE_ORDER_BATCH];
+	const char *paths[STORE_ORDER_BATCH];
+	size_t taken = 0, given = 0, i;
+	int r = 0, done = 0, counted = 0;
+
+	while (!done && r == 0) {
+		size_t n;
+
+		pthread_mutex_lock(&order->lock);
+		while (taken == order->published && !order->done && !order->unproven)
+			pthread_cond_wait(&order->changed, &order->lock);
+		n = order->published - taken;
+		if (n > STORE_ORDER_BATCH)
+			n = STORE_ORDER_BATCH;
+		if (n) {
+			memcpy(ids, order->ids + taken, n * sizeof(*ids));
+			memcpy(paths, order->paths + taken, n * sizeof(*paths));
+		}
+		*unproven = order->unproven;
+		done = order->done;
+		if (done && order->result < 0)
+			r = order->result;
+		pthread_mutex_unlock(&order->lock);
+		if (*unproven || r < 0)
+			return r;
+		if (done && !counted) {
+			/* The notes are final (the check has ended): how many files are to come. */
+			size_t files = 0;
+
+			for (i = taken; i < order->count; i++)
+				files += noted_record(order->paths[i]);
+			counted = 1;
+			if (cbs->count && (r = cbs->count(files, cbs->payload)) != 0)
+				return r;
+		}
+		for (i = 0; i < n && r == 0; i++) {
+			git_odb_object *obj = NULL;
+			const char *data;
+			size_t len;
+
+			if (!noted_record(paths[i]))
+				continue;
+			if ((r = reader_blob(&obj, &data, &len, &w->rd, &ids[i], paths[i])) < 0)
+				break;
+			r = cbs->file(given++, paths[i], data, len, cbs->payload);
+			git_odb_object_free(obj);
+			if (r == 0)
+				r = reader_tick(&w->rd);
+		}
+		taken += n;
+		/* The check has ended: on until every note is read. */
+		done = done && taken == order->count;
+	}
+	return r == 0 ? rerank_noted(order, cbs) : r;
+}
+
 /* The history check on this thread, keeping its trees in *trees; its result in `order`. */
 static int check_inline(store_trees **trees, ledger_repo *repo, const char *from,
                         const char *to, const store_check_read_cbs *cbs, store_order *order)
@@ -1565,7 +1679,7 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 	store_order order;
 	pthread_t tid;
 	size_t kept;
-	int r, error, started = 0, have_order = 0, inline_check;
+	int r, error, started = 0, have_order = 0, inline_check, from_notes, unproven = 0;
 
 	if (!cbs || !cbs->change || !cbs->file)
 		return ledger_error_set(LEDGER_EINVALID, "no callback given");
@@ -1595,6 +1709,9 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 		r = inline_check;
 		goto done;
 	}
+	/* The whole history: its check's notes may be the tip's files, unlisted (store_order.h). */
+	from_notes = !from && !inline_check && cbs->rerank && cbs->reset;
+	order.with_paths = from_notes;
 	if (inline_check) {
 		if ((r = check_inline(&trees, repo, from ? from_hex : NULL, to_hex, cbs, &order)) < 0)
 			goto done;
@@ -1620,14 +1737,21 @@ int store_check_and_read(ledger_repo *repo, const char *from, const char *to,
 		}
 		started = 1;
 	}
+	w->repo = repo;
+	w->rd.repo = repo;
+	w->rd.order = &order;
+	if (from_notes) {
+		if ((r = read_notes(&unproven, w, &order, cbs)) != 0 || !unproven)
+			goto done;
+		/* Not the tip's files, or not in its order: forget them, list the tip. */
+		if ((r = cbs->reset(cbs->payload)) != 0)
+			goto done;
+	}
 
 	/* Meanwhile, the list of files (trees only); their blobs as the check notes them. */
 	if ((r = records_tree(&t_to, repo, to_hex, trees)) < 0 ||
 	    (from && (r = records_tree(&t_from, repo, from_hex, trees)) < 0))
 		goto done;
-	w->repo = repo;
-	w->rd.repo = repo;
-	w->rd.order = &order;
 	w->list = &list;
 	w->trees = trees;
 	if (t_to && (r = walk_added(w, t_from, t_to, walk_push(w, 0, "records"))) != 0)

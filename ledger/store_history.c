@@ -43,12 +43,18 @@
 typedef struct {
 	idmap ids; /* tree id, zero-padded -> index in trees */
 	git_tree **trees;
-	unsigned char *sorted; /* of each tree: names_sorted's answer, once asked */
+	unsigned char *sorted; /* of each tree: names_order's answer, once asked */
 	size_t count, capacity;
 } tree_set;
 
-/* tree_set's `sorted`: not asked yet, or names_sorted's answer. */
-enum { SORTED_UNKNOWN, SORTED_NO, SORTED_YES };
+/*
+ * names_order's answers (tree_set's `sorted`: SORTED_UNKNOWN until asked):
+ * names not strictly increasing; strictly increasing; and also no
+ * directory's name begins the next name, so that a walk of the tree gives
+ * its paths in byte order (a directory "a" and a file "a-b": "a-b" sorts
+ * before "a/x").
+ */
+enum { SORTED_UNKNOWN, SORTED_NO, SORTED_NAMES, SORTED_PATHS };
 
 /*
  * Trees of a commit that one_added found to be their parent's version plus
@@ -267,8 +273,19 @@ static int tree_lookup(git_tree **out, struct history *h, const git_oid *id)
 	return 0;
 }
 
+/* The check's notes may not be the tip's files (store_internal.h): the reader lists them. */
+static void order_unprove(store_order *order)
+{
+	pthread_mutex_lock(&order->lock);
+	order->unproven = 1;
+	pthread_cond_broadcast(&order->changed);
+	pthread_mutex_unlock(&order->lock);
+}
+
 static int report(struct history *h, ledger_change_kind kind)
 {
+	if (h->order && h->order->with_paths)
+		order_unprove(h->order);
 	return h->cb(h->commit, kind, h->path, h->payload);
 }
 
@@ -299,6 +316,8 @@ static int is_tree(const git_tree_entry *e)
 {
 	return e && git_tree_entry_type(e) == GIT_OBJECT_TREE;
 }
+
+static void note_tree_order(struct history *h, const git_tree *t);
 
 /* The directory at h->path is deeper than any ledger's: report it, never walk it. */
 static int too_deep(const struct history *h)
@@ -349,6 +368,15 @@ static int report_all(struct history *h, const git_tree_entry *e, size_t len,
 	return r;
 }
 
+/* Blocks of noted paths: a path is at most HISTORY_PATH_MAX bytes with its NUL. */
+#define PATH_BLOCK_SIZE (64 * 1024)
+
+struct store_path_block {
+	struct store_path_block *next;
+	size_t used;
+	char bytes[PATH_BLOCK_SIZE];
+};
+
 int store_order_init(store_order *order)
 {
 	memset(order, 0, sizeof(*order));
@@ -363,6 +391,13 @@ int store_order_init(store_order *order)
 
 void store_order_release(store_order *order)
 {
+	while (order->blocks) {
+		struct store_path_block *next = order->blocks->next;
+
+		free(order->blocks);
+		order->blocks = next;
+	}
+	free(order->paths);
 	free(order->ids);
 	pthread_cond_destroy(&order->changed);
 	pthread_mutex_destroy(&order->lock);
@@ -389,24 +424,56 @@ static int order_cancelled(store_order *order)
 	return cancelled;
 }
 
-static int note_added(store_order *order, const git_oid *id)
+/* A copy of `path` in order->blocks, or NULL when out of memory; under the lock. */
+static const char *path_keep(store_order *order, const char *path)
+{
+	struct store_path_block *b = order->blocks;
+	size_t n = strlen(path) + 1;
+	char *copy;
+
+	if (!b || PATH_BLOCK_SIZE - b->used < n) {
+		if (!(b = malloc(sizeof(*b))))
+			return NULL;
+		b->next = order->blocks;
+		b->used = 0;
+		order->blocks = b;
+	}
+	copy = memcpy(b->bytes + b->used, path, n);
+	b->used += n;
+	return copy;
+}
+
+/* Grow order->ids (and paths) for one more; under the lock. */
+static int order_grow(store_order *order)
+{
+	size_t cap = order->cap ? 2 * order->cap : 4096;
+	git_oid *ids = realloc(order->ids, cap * sizeof(*ids));
+	const char **paths;
+
+	if (!ids)
+		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+	order->ids = ids;
+	if (order->with_paths) {
+		if (!(paths = realloc(order->paths, cap * sizeof(*paths))))
+			return ledger_error_set(LEDGER_ENOMEM, "out of memory");
+		order->paths = paths;
+	}
+	order->cap = cap;
+	return 0;
+}
+
+static int note_added(store_order *order, const git_oid *id, const char *path)
 {
 	int r = 0;
 
 	pthread_mutex_lock(&order->lock);
-	if (order->cancelled) {
+	if (order->cancelled)
 		r = 1;
-	} else if (order->count == order->cap) {
-		size_t cap = order->cap ? 2 * order->cap : 4096;
-		git_oid *bigger = realloc(order->ids, cap * sizeof(*bigger));
-
-		if (bigger) {
-			order->ids = bigger;
-			order->cap = cap;
-		} else {
-			r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
-		}
-	}
+	else if (order->count == order->cap)
+		r = order_grow(order);
+	if (r == 0 && order->with_paths &&
+	    !(order->paths[order->count] = path_keep(order, path)))
+		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	if (r == 0) {
 		git_oid_cpy(&order->ids[order->count++], id);
 		if (order->count - order->published >= STORE_ORDER_BATCH) {
@@ -433,7 +500,7 @@ static int check_added(struct history *h, const git_tree_entry *e, size_t len, i
 		if (git_tree_entry_type(e) != GIT_OBJECT_BLOB ||
 		    git_tree_entry_filemode(e) != GIT_FILEMODE_BLOB)
 			return report(h, LEDGER_CHANGE_BAD_MODE);
-		return h->order ? note_added(h->order, git_tree_entry_id(e)) : 0;
+		return h->order ? note_added(h->order, git_tree_entry_id(e), h->path) : 0;
 	}
 	if (git_tree_entry_filemode(e) != GIT_FILEMODE_TREE)
 		return report(h, LEDGER_CHANGE_BAD_MODE);
@@ -441,6 +508,7 @@ static int check_added(struct history *h, const git_tree_entry *e, size_t len, i
 		return report(h, LEDGER_CHANGE_TOO_DEEP);
 	if ((r = tree_of_entry(&t, h, e)) != 0)
 		return r;
+	note_tree_order(h, t);
 	count = git_tree_entrycount(t);
 	for (i = 0; i < count && r == 0; i++) {
 		const git_tree_entry *sub = git_tree_entry_byindex(t, i);
@@ -568,8 +636,9 @@ static int check_entry(struct history *h, const git_tree_entry *e, const git_tre
 		git_tree *te = NULL, *tf = NULL;
 		size_t added;
 
-		if ((r = tree_of_entry(&te, h, e)) == 0 &&
-		    (added = one_added(git_tree_entry_id(f), te)) != SIZE_MAX) {
+		if ((r = tree_of_entry(&te, h, e)) == 0)
+			note_tree_order(h, te);
+		if (r == 0 && (added = one_added(git_tree_entry_id(f), te)) != SIZE_MAX) {
 			if (h->keep_all)
 				added_set_note(&h->added, git_tree_entry_id(e), git_tree_entry_id(f),
 				               added);
@@ -593,30 +662,44 @@ static int check_entry(struct history *h, const git_tree_entry *e, const git_tre
 /*
  * Whether the names of `t` are in strictly increasing byte order, as in
  * every tree git writes for a ledger (one level holds only directories or
- * only files).  Then git_tree_entry_byname finds exactly the entry of a
- * name (its homing search keeps it in range), and two such trees can be
- * matched by name in one merge of both lists instead of a search per entry.
+ * only files): SORTED_NAMES or SORTED_PATHS, else SORTED_NO.  Then
+ * git_tree_entry_byname finds exactly the entry of a name (its homing
+ * search keeps it in range), and two such trees can be matched by name in
+ * one merge of both lists instead of a search per entry.
  */
-static int names_sorted(const git_tree *t)
+static int names_order(const git_tree *t)
 {
 	size_t i, count = git_tree_entrycount(t);
-	const char *prev = count ? git_tree_entry_name(git_tree_entry_byindex(t, 0)) : NULL;
+	const git_tree_entry *prev = count ? git_tree_entry_byindex(t, 0) : NULL;
+	int order = SORTED_PATHS;
 
 	for (i = 1; i < count; i++) {
-		const char *name = git_tree_entry_name(git_tree_entry_byindex(t, i));
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		const unsigned char *a = (const unsigned char *)git_tree_entry_name(prev);
+		const unsigned char *b = (const unsigned char *)git_tree_entry_name(e);
 
-		if (strcmp(prev, name) >= 0)
-			return 0;
-		prev = name;
+		/* strcmp, which also tells whether `a` begins `b` */
+		while (*a && *a == *b)
+			a++, b++;
+		if (*a >= *b)
+			return SORTED_NO;
+		if (!*a && is_tree(prev))
+			order = SORTED_NAMES;
+		prev = e;
 	}
-	return 1;
+	return order;
+}
+
+static int names_sorted(const git_tree *t)
+{
+	return names_order(t) != SORTED_NO;
 }
 
 /*
- * names_sorted(t), asked once per tree the commit and its parent read: a
+ * names_order(t), asked once per tree the commit and its parent read: a
  * tree a commit changed is its child's parent's version, compared again.
  */
-static int tree_names_sorted(struct history *h, const git_tree *t)
+static int tree_order(struct history *h, const git_tree *t)
 {
 	tree_set *sets[] = { &h->current, &h->previous };
 	uint8_t key[32] = { 0 };
@@ -627,10 +710,26 @@ static int tree_names_sorted(struct history *h, const git_tree *t)
 		if (!idmap_get(&sets[s]->ids, key, &i))
 			continue;
 		if (sets[s]->sorted[i] == SORTED_UNKNOWN)
-			sets[s]->sorted[i] = names_sorted(t) ? SORTED_YES : SORTED_NO;
-		return sets[s]->sorted[i] == SORTED_YES;
+			sets[s]->sorted[i] = (unsigned char)names_order(t);
+		return sets[s]->sorted[i];
 	}
-	return names_sorted(t);
+	return names_order(t);
+}
+
+static int tree_names_sorted(struct history *h, const git_tree *t)
+{
+	return tree_order(h, t) != SORTED_NO;
+}
+
+/*
+ * With paths noted, `t` is a tree the commit wrote: the tip's trees are
+ * such trees, and the notes come in the order of a walk of them only when
+ * each gives its paths in byte order (store_internal.h).
+ */
+static void note_tree_order(struct history *h, const git_tree *t)
+{
+	if (h->order && h->order->with_paths && tree_order(h, t) != SORTED_PATHS)
+		order_unprove(h->order);
 }
 
 /*
@@ -1047,7 +1146,7 @@ static int split_join(struct history *h)
 	for (size_t i = 0; i < s->nfindings && r == 0; i++)
 		r = h->cb(h->commit, s->findings[i].kind, s->findings[i].path, h->payload);
 	for (size_t i = 0; i < s->noted.count && r == 0 && h->order; i++)
-		r = note_added(h->order, &s->noted.ids[i]);
+		r = note_added(h->order, &s->noted.ids[i], NULL); /* a split notes no paths */
 	for (size_t i = 0; i < s->helper.current.count && r == 0; i++) {
 		uint8_t key[32] = { 0 };
 		size_t at;
@@ -1079,6 +1178,10 @@ static int check_commit(struct history *h, const git_commit *c)
 		return h->stopped;
 	if (error < 0)
 		return store_error_git(error, "commit %s: cannot read its tree", h->commit);
+	note_tree_order(h, tree);
+	/* A merge's files were noted on both its sides, some maybe twice. */
+	if (np > 1 && h->order && h->order->with_paths)
+		order_unprove(h->order);
 	for (r = 0; got < np; got++) {
 		git_commit *p = NULL;
 

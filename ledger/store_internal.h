@@ -66,8 +66,23 @@ static inline unsigned int store_path_depth(const char *path)
  * The check appends under `lock` and wakes the reader every
  * STORE_ORDER_BATCH ids, after each commit and at the end (`done`); the
  * reader sets `cancelled` when it stops early.
+ *
+ * With `with_paths` (a check of the whole history), each id's path is
+ * noted too, and the check says whether its notes are the tip's files:
+ * each commit of a history without merges, read from its root, is its
+ * parent plus the files it notes unless the check finds something, so
+ * that, no finding made, the files noted are exactly the tip's, each path
+ * once.  Sorted by their bytes, they are in the order of a walk of the
+ * tip's trees when every tree a commit wrote walks in byte order (its
+ * names strictly increasing, no directory's name the start of the next
+ * name; git writes a ledger's trees so).  Else (a merge, a finding, a tree
+ * that does not) the check sets `unproven` as it meets it, and the reader
+ * lists the tip's files instead.
  */
 #define STORE_ORDER_BATCH 256
+
+/* Paths noted with their ids are carved from blocks that never move. */
+struct store_path_block;
 
 typedef struct {
 	pthread_mutex_t lock;
@@ -77,6 +92,10 @@ typedef struct {
 	size_t published;       /* ids [0, published) may be taken; under lock */
 	int done, cancelled;    /* under lock */
 	int result;             /* of the check, once done */
+	int with_paths;         /* set before the check starts */
+	const char **paths;     /* with_paths: of each id, in `blocks`; under lock */
+	struct store_path_block *blocks;
+	int unproven;           /* with_paths: the notes may not be the tip's files; under lock */
 	/*
 	 * Fresh object databases: packs are shared by path while any database
 	 * holds them, so the check lets go of its database whenever the reader

@@ -26,6 +26,18 @@ typedef struct {
 	/* Each file; `count` and `file` are called on the caller's thread. */
 	store_file_cb file;
 	void *payload;
+	/*
+	 * Both or neither: a check of the whole history (`from` NULL) may then
+	 * give the files from its notes, sparing the walk of the tip's trees.
+	 * Such files come before `count` (which then says how many are still
+	 * to come), each with the place it came in as its rank, and once the
+	 * check proved its notes the tip's files, `rerank` gives their places
+	 * in path order: ranks[k] for the file that came with rank k.  When it
+	 * cannot, `reset` is called: the caller forgets every file given so far,
+	 * and they come again, listed as without these.
+	 */
+	int (*rerank)(const size_t *ranks, size_t files, void *payload);
+	int (*reset)(void *payload);
 } store_check_read_cbs;
 
 /*

@@ -242,7 +242,7 @@ typedef struct {
 	unsigned int threads;
 	size_t gathered;  /* the reader's count of entries, st->count once published */
 	size_t checked;   /* entries [0, checked) have had their content checked */
-	size_t sign_from; /* signatures of entries from here on are checked per chunk */
+	size_t sign_from; /* the store's files start here; their signatures are checked per chunk */
 	size_t signed_early;
 	size_t keys_upto; /* entries [0, keys_upto) have had their keys collected */
 	int error;        /* of collecting keys */
@@ -386,6 +386,57 @@ static int gather_file(const char *path, const char *data, size_t len, void *pay
 	gatherer *g = payload;
 
 	return gather_ranked(g->gathered, path, data, len, payload);
+}
+
+/* Forget the keys collected (trust_collect_keys_from). */
+static void keys_release(ledger_state *st)
+{
+	idmap_release(&st->pubs);
+	for (size_t i = 0; i < st->npubs; i++)
+		ledger_pubkey_free(st->pub_objects[i]);
+	free(st->pub_objects);
+	free(st->pub_table);
+	st->pub_objects = NULL;
+	st->pub_table = NULL;
+	st->npubs = 0;
+}
+
+/* The store's files in path order at last (store_check_read_cbs.rerank). */
+static int gather_rerank(const size_t *ranks, size_t files, void *payload)
+{
+	gatherer *g = payload;
+	ledger_state *st = g->state;
+
+	gather_wait(g);
+	for (size_t i = g->sign_from; i < st->count; i++) {
+		entry *e = &st->entries[i];
+
+		if (e->rank >= files)
+			return ledger_error_set(LEDGER_ERROR, "file \"%s\": no place in path order",
+			                        e->path);
+		e->rank = ranks[e->rank];
+	}
+	return 0;
+}
+
+/*
+ * The store's files are to come again (store_check_read_cbs.reset): forget
+ * those given, and every key collected, which the next chunk collects
+ * again from the entries kept.
+ */
+static int gather_reset(void *payload)
+{
+	gatherer *g = payload;
+	ledger_state *st = g->state;
+
+	gather_wait(g);
+	for (size_t i = g->sign_from; i < st->count; i++)
+		entry_release(&st->entries[i]);
+	st->count = g->gathered = g->checked = g->sign_from;
+	g->signed_early = 0;
+	g->keys_upto = 0;
+	keys_release(st);
+	return g->error;
 }
 
 static int rank_cmp(const void *a, const void *b)
@@ -930,6 +981,8 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	cbs.count = gather_count;
 	cbs.file = gather_ranked;
 	cbs.payload = &gather;
+	cbs.rerank = gather_rerank;
+	cbs.reset = gather_reset;
 	gather.early = from != NULL;
 	if (moved && (r = store_check_and_read(repo, from, st->tip, &cbs)) < 0) {
 		gather_wait(&gather);
@@ -1160,12 +1213,8 @@ void ledger_state_free(ledger_state *state)
 	free(state->entries);
 	cache_release(state);
 	idmap_release(&state->by_id);
-	idmap_release(&state->pubs);
+	keys_release(state);
 	idmap_release(&state->first_binding);
-	for (size_t i = 0; i < state->npubs; i++)
-		ledger_pubkey_free(state->pub_objects[i]);
-	free(state->pub_objects);
-	free(state->pub_table);
 	free(state->bindings);
 	free(state->revocations);
 	free(state->roots);

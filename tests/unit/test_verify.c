@@ -1152,6 +1152,153 @@ START_TEST(history_findings_while_reading)
 }
 END_TEST
 
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/*
+ * A run without the cache reads the files as the history check notes them,
+ * commit by commit, and puts them back in path order (store_order.h): the
+ * order every later step and the cache see.  The cache stores the path of
+ * a file that is no record, in entry order: each must come after the one
+ * before it in path order.
+ */
+START_TEST(files_of_every_commit_in_path_order)
+{
+	char (*paths)[96] = calloc(2 * MANY_FILES, sizeof(*paths)), *cache_file, *cache;
+	const char *at, *last = NULL;
+	size_t len;
+
+	ck_assert_ptr_nonnull(paths);
+	append_many(1, MANY_FILES);
+	append_many(1 + MANY_FILES, MANY_FILES);
+	ledger_state_free(load(1));
+	ck_assert_int_ge(asprintf(&cache_file, "%s/cymat/verified", ledger_repo_git_dir(fx.repo)), 0);
+	cache = testutil_slurp(cache_file, &len);
+	ck_assert_ptr_nonnull(cache);
+	for (size_t i = 0; i < 2 * MANY_FILES; i++)
+		testutil_record_path(paths[i], 1 + i);
+	qsort(paths, 2 * MANY_FILES, sizeof(*paths), path_cmp);
+	for (size_t i = 0; i < 2 * MANY_FILES; i++) {
+		at = memmem(cache, len, paths[i], strlen(paths[i]));
+		ck_assert_msg(at != NULL, "%s is not in the cache", paths[i]);
+		ck_assert_msg(!last || at > last, "%s comes before %s", paths[i], paths[i - 1]);
+		last = at;
+	}
+	free(cache);
+	free(cache_file);
+	free(paths);
+}
+END_TEST
+
+/*
+ * The path order a run without the cache puts the files back in is a walk
+ * of the tip's trees (store_order.h): a tree whose entries git would not
+ * write in this order (records/zz/zz/ with b.json before a.json, made by
+ * hand) is walked as it is, b.json first, as when the files were listed.
+ */
+START_TEST(tree_out_of_order_is_walked_as_it_is)
+{
+	const char *git_dir = ledger_repo_git_dir(fx.repo);
+	const char *names[2] = { "b.json", "a.json" };
+	char *leaf_file, *cache_file, *cache, *leaf, *commit, *a, *b;
+	size_t len;
+	FILE *f;
+
+	ck_assert_int_ge(asprintf(&leaf_file, "%s/leaf.tree", git_dir), 0);
+	f = fopen(leaf_file, "wb");
+	ck_assert_ptr_nonnull(f);
+	for (int i = 0; i < 2; i++) {
+		char *hex = testshell_out("printf '{\"%c\":1}' | git --git-dir='%s' hash-object -w --stdin",
+		                          names[i][0], git_dir);
+		uint8_t raw[20];
+
+		ck_assert_int_eq(ledger_unhex(raw, sizeof(raw), hex), 0);
+		fprintf(f, "100644 %s", names[i]);
+		fputc('\0', f);
+		fwrite(raw, 1, sizeof(raw), f);
+		free(hex);
+	}
+	ck_assert_int_eq(fclose(f), 0);
+	leaf = testshell_out("git --git-dir='%s' hash-object -t tree --literally -w '%s'", git_dir,
+	                     leaf_file);
+	commit = testshell_out("export GIT_DIR='%s'; "
+	                       "z=$(printf '040000 tree %%s\tzz\n' %s | git mktree) && "
+	                       "r=$( (git ls-tree main:records; printf '040000 tree %%s\tzz\n' $z) "
+	                       "| git mktree) && "
+	                       "t=$( (git ls-tree main | grep -v '\trecords$'; "
+	                       "printf '040000 tree %%s\trecords\n' $r) | git mktree) && "
+	                       "c=$(git commit-tree $t -p main -m plumbed) && "
+	                       "git update-ref refs/heads/main $c && git repack -q -a -d && echo $c",
+	                       git_dir, leaf);
+	ledger_state_free(load(1));
+	ck_assert_int_ge(asprintf(&cache_file, "%s/cymat/verified", git_dir), 0);
+	cache = testutil_slurp(cache_file, &len);
+	ck_assert_ptr_nonnull(cache);
+	a = memmem(cache, len, "records/zz/zz/a.json", strlen("records/zz/zz/a.json"));
+	b = memmem(cache, len, "records/zz/zz/b.json", strlen("records/zz/zz/b.json"));
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_msg(b < a, "records/zz/zz/a.json comes before b.json");
+	free(cache);
+	free(cache_file);
+	free(commit);
+	free(leaf);
+	free(leaf_file);
+}
+END_TEST
+
+/*
+ * A run without the cache reads the files as the history check notes them,
+ * before it knows they are the tip's (store_order.h).  Here a last commit
+ * deletes a principal record: the run must forget the files it read and
+ * the key that record brought, and judge the tip's files alone, as a walk
+ * of the tip's trees gives them: the note its key signs has an unknown key.
+ * The check ends long before reading does, so that most runs have checked
+ * the first chunk's signatures (and collected its keys) before they forget.
+ */
+START_TEST(deleted_principal_lends_no_key)
+{
+	const char *git_dir = ledger_repo_git_dir(fx.repo);
+	ledger_record *binding, *signed_note;
+	char path[LEDGER_RECORD_PATH_LEN + 1], *commit;
+
+	binding = make(&fx.ciso, "principal", "2026-01-05T00:00:00Z",
+	               testsigner_entry(&fx.stranger, "csirt", 1), NULL);
+	signed_note = make(&fx.stranger, "principal_note", "2026-01-06T00:00:00Z", note("x"), NULL);
+	append(binding);
+	append(signed_note);
+	for (int i = 0; i < 3; i++)
+		append_many(1 + (uint64_t)i * MANY_FILES, MANY_FILES);
+	ledger_record_path(path, binding->id);
+	commit = testshell_out("export GIT_DIR='%s' GIT_INDEX_FILE='%s/plumb.index'; "
+	                       "git read-tree main && "
+	                       "printf '0 %%040d\\t%%s\\n' 0 %s | git update-index --index-info && "
+	                       "t=$(git write-tree) && "
+	                       "c=$(git commit-tree $t -p main -m plumbed) && "
+	                       "git update-ref refs/heads/main $c && git repack -q -a -d && echo $c",
+	                       git_dir, git_dir, path);
+	for (int run = 0; run < 4; run++) {
+		ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
+		ledger_state *st = NULL;
+
+		opts.use_cache = 0;
+		opts.threads = run % 2 ? 1 : 0;
+		if (ledger_state_load(&st, fx.repo, &opts) < 0)
+			ck_abort_msg("verify: %s", ledger_error_last()->message);
+		ck_assert_uint_eq(count_findings(st, "record-deleted", path, commit), 1);
+		ck_assert_ptr_nonnull(finding(st, "unknown-key", signed_note->id));
+		ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->records,
+		                  4 + 1 + 3 * MANY_FILES);
+		ledger_state_free(st);
+	}
+	ledger_record_free(binding);
+	ledger_record_free(signed_note);
+	free(commit);
+}
+END_TEST
+
 /*
  * An incremental run over one commit checks its history on the reading
  * thread, and the listing takes the trees it read (store.c): the commit
@@ -1382,6 +1529,9 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, judge_batch_matches_verification_after_writing);
 	tcase_add_test(tc, commit_signatures_are_checked);
 	tcase_add_test(tc, history_findings_while_reading);
+	tcase_add_test(tc, deleted_principal_lends_no_key);
+	tcase_add_test(tc, files_of_every_commit_in_path_order);
+	tcase_add_test(tc, tree_out_of_order_is_walked_as_it_is);
 	tcase_add_test(tc, history_of_one_commit);
 	tcase_add_test(tc, history_of_one_commit_on_two_threads);
 	tcase_add_test(tc, history_error_stops_reading);
