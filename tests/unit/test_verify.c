@@ -1152,6 +1152,46 @@ START_TEST(history_findings_while_reading)
 }
 END_TEST
 
+/*
+ * A run without the cache, over a commit that adds a file outside records/
+ * and an executable one inside: both are found, with their commit, and the
+ * executable file, which the history check does not note, is read all the
+ * same, as a walk of the tip's trees lists it.
+ */
+START_TEST(foreign_and_executable_files_in_a_full_run)
+{
+	const char *git_dir = ledger_repo_git_dir(fx.repo);
+	char executable[96], *commit;
+
+	append_many(1, MANY_FILES);
+	testutil_record_path(executable, 2 * MANY_FILES + 1);
+	commit = testshell_out("export GIT_DIR='%s' GIT_INDEX_FILE='%s/plumb.index'; "
+	                       "git read-tree main && b=$(printf junk | git hash-object -w --stdin) && "
+	                       "git update-index --add --cacheinfo 100644,$b,junk.txt "
+	                       "--cacheinfo 100755,$b,%s && "
+	                       "t=$(git write-tree) && "
+	                       "c=$(git commit-tree $t -p main -m plumbed) && "
+	                       "git update-ref refs/heads/main $c && git repack -q -a -d && echo $c",
+	                       git_dir, git_dir, executable);
+	append_many(1 + MANY_FILES, MANY_FILES);
+	for (int run = 0; run < 2; run++) {
+		ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
+		ledger_state *st = NULL;
+
+		opts.use_cache = 0;
+		opts.threads = run ? 1 : 0;
+		if (ledger_state_load(&st, fx.repo, &opts) < 0)
+			ck_abort_msg("verify: %s", ledger_error_last()->message);
+		ck_assert_uint_eq(count_findings(st, "foreign-file", "junk.txt", commit), 1);
+		ck_assert_uint_eq(count_findings(st, "bad-mode", executable, commit), 1);
+		ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->records,
+		                  4 + 2 * MANY_FILES + 1);
+		ledger_state_free(st);
+	}
+	free(commit);
+}
+END_TEST
+
 static int path_cmp(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -1530,6 +1570,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, commit_signatures_are_checked);
 	tcase_add_test(tc, history_findings_while_reading);
 	tcase_add_test(tc, deleted_principal_lends_no_key);
+	tcase_add_test(tc, foreign_and_executable_files_in_a_full_run);
 	tcase_add_test(tc, files_of_every_commit_in_path_order);
 	tcase_add_test(tc, tree_out_of_order_is_walked_as_it_is);
 	tcase_add_test(tc, history_of_one_commit);
