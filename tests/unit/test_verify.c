@@ -1192,6 +1192,42 @@ START_TEST(foreign_and_executable_files_in_a_full_run)
 }
 END_TEST
 
+/*
+ * Two branches add the same file, and a merge joins them: the tip holds it
+ * once, and so does a run without the cache, though the history check
+ * notes it on both branches.
+ */
+START_TEST(file_added_on_both_sides_of_a_merge_counts_once)
+{
+	const char *git_dir = ledger_repo_git_dir(fx.repo);
+	char path[96], *commit;
+
+	testutil_record_path(path, 1);
+	commit = testshell_out("export GIT_DIR='%s' GIT_INDEX_FILE='%s/plumb.index'; "
+	                       "git read-tree main && b=$(printf same | git hash-object -w --stdin) && "
+	                       "git update-index --add --cacheinfo 100644,$b,%s && "
+	                       "t=$(git write-tree) && "
+	                       "x=$(git commit-tree $t -p main -m left) && "
+	                       "y=$(git commit-tree $t -p main -m right) && "
+	                       "m=$(git commit-tree $t -p $x -p $y -m merge) && "
+	                       "git update-ref refs/heads/main $m && git repack -q -a -d && echo $m",
+	                       git_dir, git_dir, path);
+	for (int run = 0; run < 2; run++) {
+		ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
+		ledger_state *st = NULL;
+
+		opts.use_cache = 0;
+		opts.threads = run ? 1 : 0;
+		if (ledger_state_load(&st, fx.repo, &opts) < 0)
+			ck_abort_msg("verify: %s", ledger_error_last()->message);
+		ck_assert_ptr_null(finding(st, "merge-not-union", NULL));
+		ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->records, 4 + 1);
+		ledger_state_free(st);
+	}
+	free(commit);
+}
+END_TEST
+
 static int path_cmp(const void *a, const void *b)
 {
 	return strcmp(a, b);
@@ -1571,6 +1607,7 @@ static Suite *verify_suite(void)
 	tcase_add_test(tc, history_findings_while_reading);
 	tcase_add_test(tc, deleted_principal_lends_no_key);
 	tcase_add_test(tc, foreign_and_executable_files_in_a_full_run);
+	tcase_add_test(tc, file_added_on_both_sides_of_a_merge_counts_once);
 	tcase_add_test(tc, files_of_every_commit_in_path_order);
 	tcase_add_test(tc, tree_out_of_order_is_walked_as_it_is);
 	tcase_add_test(tc, history_of_one_commit);
