@@ -249,6 +249,7 @@ typedef struct {
 	int checking;     /* the checker thread runs */
 	int checked_all;  /* atomic: the checker thread has done its chunk */
 	int early;        /* hand chunks of GATHER_EARLY to an idle checker */
+	int sized;        /* the store said how many files are to come: the array holds them */
 	pthread_t checker;
 } gatherer;
 
@@ -377,6 +378,16 @@ static int gather_ranked(size_t rank, const char *path, const char *data, size_t
 	gather_wait(g);
 	if (g->error)
 		return g->error;
+	/*
+	 * Room for the next chunk now, while no checker runs: the array grows
+	 * when files come before their count (store_order.h), and growing in
+	 * the middle of a chunk waited for the checker there (0.3-0.5 s each
+	 * time at 100,000 records), the reader idle.
+	 */
+	if (!g->sized && st->capacity < g->gathered + GATHER_CHUNK &&
+	    (r = state_reserve_entries(st, st->capacity * 2 > g->gathered + GATHER_CHUNK ?
+	                                   st->capacity * 2 : g->gathered + GATHER_CHUNK)) < 0)
+		return r;
 	gather_flush(g, 1);
 	return 0;
 }
@@ -468,6 +479,7 @@ static int gather_count(size_t files, void *payload)
 	gatherer *g = payload;
 
 	gather_wait(g);
+	g->sized = 1;
 	return state_reserve_entries(g->state, g->state->count + files);
 }
 
@@ -958,6 +970,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	gather.checking = 0;
 	gather.checked_all = 0;
 	gather.early = 0;
+	gather.sized = 0;
 	if (!from && since[0] &&
 	    (r = ledger_repo_foreach_record(repo, since, gather_file, &gather)) < 0) {
 		gather_wait(&gather);
