@@ -18,15 +18,13 @@ proxy runs:
     cutp=P         probability that a connection gets its cut (default 1)
     stall=N        forward N bytes from the server, then nothing more, and hold the
                    connection open: the client waits, as on a link that hangs mid-pack
-    stallup=N      ... or from the client: the rest it sends is dropped, and its close
-                   passed on once it goes away, so that the server gives up too
     blackhole=1    accept and never answer: read and discard until the client gives up
     down=1         reset every new connection (as a server that is not there)
 
 Every connection and what was done to it is logged, a line each, to --log
 (default stderr): "conn N accept", "conn N drop", "conn N cut down|up at B",
-"conn N stall down|up at B", "conn N blackhole", "conn N down", "conn N close
-up=B down=B", so that a test can check the faults happened.  SIGTERM stops it.
+"conn N stall at B", "conn N blackhole", "conn N down", "conn N close up=B
+down=B", so that a test can check the faults happened.  SIGTERM stops it.
 """
 
 import argparse
@@ -51,8 +49,7 @@ def log(msg):
 
 def parse_modes(words, base=None):
     m = dict(base or {"latency": 0.0, "rate": 0, "drop": 0.0, "cut": 0, "cutup": 0,
-                      "cutp": 1.0, "stall": 0, "stallup": 0, "blackhole": 0,
-                      "down": 0})
+                      "cutp": 1.0, "stall": 0, "blackhole": 0, "down": 0})
     for w in words:
         w = w.strip()
         if not w or w.startswith("#"):
@@ -168,26 +165,18 @@ class Conn:
     def pump(self, src, dst, way):
         m = self.m
         limit = self.cuts[way]
-        stall = m["stall"] if way == "down" else m["stallup"]
-        stalled = False
         try:
             while True:
                 data = src.recv(16384 if not m["rate"] else max(1, min(16384, m["rate"])))
                 if not data:
                     break
-                if stalled:
-                    continue
                 if m["latency"]:
                     time.sleep(m["latency"] / 1000.0)
-                if stall and self.count[way] + len(data) >= stall:
-                    self.send_upto(dst, data, way, stall)
-                    log("conn %d stall %s at %d" % (self.n, way, self.count[way]))
-                    if way == "down":
-                        # No half close: the client is left waiting for the rest.
-                        return
-                    # Read on to the client's end, which is passed on as ever.
-                    stalled = True
-                    continue
+                if way == "down" and m["stall"] and self.count[way] + len(data) >= m["stall"]:
+                    self.send_upto(dst, data, way, m["stall"])
+                    # No half close: the client is left waiting for the rest.
+                    log("conn %d stall at %d" % (self.n, self.count[way]))
+                    return
                 if limit and self.count[way] + len(data) >= limit:
                     self.send_upto(dst, data, way, limit)
                     self.cut(way)
