@@ -81,15 +81,26 @@ static ledger_repo *genesis(const char *path)
 	return repo;
 }
 
-static char *record_body(uint64_t seed)
+/* A record's body, with `pad` bytes of padding (which zlib shrinks to almost nothing) if not 0. */
+static char *record_body_padded(uint64_t seed, size_t pad)
 {
 	char *s;
 
-	ck_assert_int_ge(asprintf(&s, "{\"record\":%llu}", (unsigned long long)seed), 0);
+	if (pad)
+		ck_assert_int_ge(asprintf(&s, "{\"record\":%llu,\"pad\":\"%0*d\"}",
+		                          (unsigned long long)seed, (int)pad, 0), 0);
+	else
+		ck_assert_int_ge(asprintf(&s, "{\"record\":%llu}", (unsigned long long)seed), 0);
 	return s;
 }
 
-static int append_seeds(ledger_repo *repo, uint64_t first, size_t n, char tip[41])
+static char *record_body(uint64_t seed)
+{
+	return record_body_padded(seed, 0);
+}
+
+/* Records first.. (bodies padded by `pad` bytes) as one commit. */
+static int append_padded(ledger_repo *repo, uint64_t first, size_t n, size_t pad, char tip[41])
 {
 	ledger_file *files = calloc(n, sizeof(*files));
 	char (*paths)[96] = calloc(n, sizeof(*paths));
@@ -101,7 +112,7 @@ static int append_seeds(ledger_repo *repo, uint64_t first, size_t n, char tip[41
 	for (size_t i = 0; i < n; i++) {
 		testutil_record_path(paths[i], first + i);
 		files[i].path = paths[i];
-		files[i].data = record_body(first + i);
+		files[i].data = record_body_padded(first + i, pad);
 		files[i].len = strlen(files[i].data);
 	}
 	r = ledger_repo_append(tip, repo, files, n, &o);
@@ -110,6 +121,11 @@ static int append_seeds(ledger_repo *repo, uint64_t first, size_t n, char tip[41
 	free(files);
 	free(paths);
 	return r;
+}
+
+static int append_seeds(ledger_repo *repo, uint64_t first, size_t n, char tip[41])
+{
+	return append_padded(repo, first, n, 0, tip);
 }
 
 struct collect {
@@ -1403,34 +1419,6 @@ START_TEST(test_one_pack_per_append)
 	cleanup(base);
 }
 END_TEST
-
-/* Records of `pad` bytes each, which zlib would shrink to almost nothing. */
-static int append_padded(ledger_repo *repo, uint64_t first, size_t n, size_t pad, char tip[41])
-{
-	ledger_file *files = calloc(n, sizeof(*files));
-	char (*paths)[96] = calloc(n, sizeof(*paths));
-	ledger_commit_options o = opts_msg("batch: padded records\n");
-	int r;
-
-	ck_assert_ptr_nonnull(files);
-	ck_assert_ptr_nonnull(paths);
-	for (size_t i = 0; i < n; i++) {
-		char *body;
-
-		ck_assert_int_ge(asprintf(&body, "{\"record\":%llu,\"pad\":\"%0*d\"}",
-		                          (unsigned long long)(first + i), (int)pad, 0), 0);
-		testutil_record_path(paths[i], first + i);
-		files[i].path = paths[i];
-		files[i].data = body;
-		files[i].len = strlen(body);
-	}
-	r = ledger_repo_append(tip, repo, files, n, &o);
-	for (size_t i = 0; i < n; i++)
-		free((char *)files[i].data);
-	free(files);
-	free(paths);
-	return r;
-}
 
 struct pack_sizes {
 	size_t objects;
