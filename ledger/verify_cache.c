@@ -698,7 +698,7 @@ int cache_load(ledger_state *st, char tip[LEDGER_OID_HEX_LEN + 1], const char *r
 	/* Read, not mapped (cache_read_all says why). */
 	if (!(buf = malloc((size_t)sb.st_size)))
 		goto done;
-	if ((size = cache_read_all(fd, buf, (size_t)sb.st_size)) < 8)
+	if ((size = cache_read_all_split(fd, buf, (size_t)sb.st_size)) < 8)
 		goto done;
 	rd.p = buf;
 	rd.end = buf + size;

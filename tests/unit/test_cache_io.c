@@ -5,9 +5,12 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache_io.h"
 #include "testutil.h"
@@ -169,6 +172,43 @@ START_TEST(test_writer_fails)
 }
 END_TEST
 
+/*
+ * A file large enough to be read in two halves comes back whole, its
+ * halves in place; a file shorter than the length asked for gives what it
+ * holds, whether it ends in the second half or the first.
+ */
+START_TEST(test_read_split)
+{
+	size_t len = 3 * CACHE_SPLIT_READ_MIN + 5, asked[] = { len, len + 4096, 3 * len };
+	char *dir = testutil_tmpdir(), *path = NULL;
+	uint8_t *data = malloc(len);
+	int fd;
+
+	ck_assert_ptr_nonnull(dir);
+	ck_assert_ptr_nonnull(data);
+	ck_assert_int_ge(asprintf(&path, "%s/file", dir), 0);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 13);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(write(fd, data, len) == (ssize_t)len);
+	for (size_t k = 0; k < sizeof(asked) / sizeof(asked[0]); k++) {
+		uint8_t *buf = malloc(asked[k]);
+
+		ck_assert_ptr_nonnull(buf);
+		ck_assert_uint_eq(cache_read_all_split(fd, buf, asked[k]), len);
+		ck_assert_mem_eq(buf, data, len);
+		free(buf);
+	}
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(dir);
+	free(data);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cache_io");
@@ -180,6 +220,7 @@ int main(void)
 	tcase_add_test(tc, test_string_at_end);
 	tcase_add_test(tc, test_take_past_end);
 	tcase_add_test(tc, test_writer_fails);
+	tcase_add_test(tc, test_read_split);
 	suite_add_tcase(s, tc);
 	return testutil_run(s);
 }
