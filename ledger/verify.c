@@ -842,14 +842,12 @@ static void free_canonical(ledger_state *st)
 	}
 }
 
-static int index_entries(ledger_state *st)
+/* Index entries [from, to) by id, after those before: the first entry of an id keeps it. */
+static int index_range(ledger_state *st, size_t from, size_t to)
 {
 	int r;
 
-	idmap_release(&st->by_id);
-	if ((r = idmap_reserve(&st->by_id, st->count)) < 0)
-		return r;
-	for (size_t i = 0; i < st->count; i++) {
+	for (size_t i = from; i < to; i++) {
 		entry *e = &st->entries[i];
 		size_t other;
 
@@ -861,6 +859,20 @@ static int index_entries(ledger_state *st)
 			return r;
 	}
 	return 0;
+}
+
+/* A fresh index by id of `count` entries to come, none in it yet. */
+static int index_start(ledger_state *st, size_t count)
+{
+	idmap_release(&st->by_id);
+	return idmap_reserve(&st->by_id, count);
+}
+
+static int index_entries(ledger_state *st)
+{
+	int r = index_start(st, st->count);
+
+	return r < 0 ? r : index_range(st, 0, st->count);
 }
 
 static void count_stats(ledger_state *st)
@@ -1009,12 +1021,22 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		gather_wait(&gather);
 		goto done;
 	}
+	/*
+	 * The entries from the cache or --since are final (their content
+	 * failures too): indexed now, while the checker thread may still be
+	 * on its chunk (a run from the cache reads its ~1,000 new files before
+	 * the first 64 are checked), which this thread would wait for idle.
+	 */
+	if ((r = index_start(st, gather.gathered)) < 0 || (r = index_range(st, 0, first_new)) < 0) {
+		gather_wait(&gather);
+		goto done;
+	}
 	gather_flush(&gather, 0);
 	if ((r = gather.error) < 0 || (r = report_append(st->report, history)) < 0)
 		goto done;
 	/* Back to path order, the order everything after and the cache see. */
 	if ((r = entries_to_path_order(st->entries + first_new, st->count - first_new)) < 0 ||
-	    (r = index_entries(st)) < 0 || (r = trust_collect_keys(st)) < 0)
+	    (r = index_range(st, first_new, st->count)) < 0 || (r = trust_collect_keys(st)) < 0)
 		goto done;
 	for (size_t i = first_unchecked; i < first_new; i++)
 		if (!st->entries[i].fail_code)
