@@ -97,7 +97,10 @@ static void entry_fail(entry *e, const char *code, const char *rule)
 	e->fail_message = strdup(err && err->message ? err->message : code);
 }
 
-/* e->canonical holds the raw file on entry; on return it holds JCS(R) (or nothing). */
+/*
+ * e->canonical holds the raw file on entry, in the gatherer's slab (not
+ * freed here); on return it holds JCS(R) (or nothing).
+ */
 static int check_content(ledger_state *st, size_t i)
 {
 	entry *e = &st->entries[i];
@@ -106,7 +109,6 @@ static int check_content(ledger_state *st, size_t i)
 	int r;
 
 	r = ledger_record_parse(&rec, e->canonical, e->canonical_len);
-	free(e->canonical);
 	e->canonical = NULL;
 	e->canonical_len = 0;
 	if (r < 0) {
@@ -187,6 +189,73 @@ static int check_signature(ledger_state *st, size_t i)
 	return 0;
 }
 
+/* --- raw file bytes, a chunk at a time ----------------------------------- */
+
+/*
+ * The raw bytes of a chunk's files, handed out in turn from blocks that are
+ * kept for a later chunk.  One malloc and free per file had the checking
+ * threads free the reader's memory: each free took the lock of the reader's
+ * arena, and the two checking threads waited on it and on each other.
+ */
+#define SLAB_BLOCK (1u << 20)
+
+typedef struct slab_block {
+	struct slab_block *next;
+	size_t size, used;
+	char data[];
+} slab_block;
+
+typedef struct {
+	slab_block *first, *current; /* blocks before current are full */
+} slab;
+
+/* `n` bytes that stay until the slab is emptied, or NULL. */
+static char *slab_alloc(slab *s, size_t n)
+{
+	slab_block *b = s->current;
+
+	while (b && b->size - b->used < n)
+		b = b->next;
+	if (!b) {
+		size_t size = n > SLAB_BLOCK ? n : SLAB_BLOCK;
+
+		if (!(b = malloc(sizeof(*b) + size)))
+			return NULL;
+		b->size = size;
+		b->used = 0;
+		/* After the current block: the blocks that follow it are still free to fill. */
+		if (s->current) {
+			b->next = s->current->next;
+			s->current->next = b;
+		} else {
+			b->next = NULL;
+			s->first = b;
+		}
+	}
+	s->current = b;
+	b->used += n;
+	return b->data + b->used - n;
+}
+
+/* Every byte handed out is free again; the blocks stay. */
+static void slab_empty(slab *s)
+{
+	for (slab_block *b = s->first; b; b = b->next)
+		b->used = 0;
+	s->current = s->first;
+}
+
+static void slab_release(slab *s)
+{
+	slab_block *b = s->first, *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		free(b);
+	}
+	s->first = s->current = NULL;
+}
+
 /* --- gathering files and history -------------------------------------- */
 
 int state_reserve_entries(ledger_state *st, size_t capacity)
@@ -251,6 +320,9 @@ typedef struct {
 	int early;        /* hand chunks of GATHER_EARLY to an idle checker */
 	int sized;        /* the store said how many files are to come: the array holds them */
 	pthread_t checker;
+	/* The raw bytes of the chunk being checked and of the one being read. */
+	slab raw[2];
+	int filling; /* raw[filling] takes the files read */
 } gatherer;
 
 static void gather_run(gatherer *g, size_t first, int (*work)(ledger_state *, size_t))
@@ -323,6 +395,9 @@ static void gather_wait(gatherer *g)
 static void gather_flush(gatherer *g, int in_background)
 {
 	gather_wait(g);
+	/* The chunk before is checked: its raw bytes are dropped, its slab takes the next. */
+	g->filling = !g->filling;
+	slab_empty(&g->raw[g->filling]);
 	g->checked_all = 0;
 	if (in_background && pthread_create(&g->checker, NULL, gather_checker, g) == 0)
 		g->checking = 1;
@@ -360,10 +435,10 @@ static int gather_ranked(size_t rank, const char *path, const char *data, size_t
 	memset(e, 0, sizeof(*e));
 	e->rank = rank;
 	e->path = strdup(path);
-	e->canonical = malloc(keep + 1);
+	e->canonical = slab_alloc(&g->raw[g->filling], keep + 1);
 	if (!e->path || !e->canonical) {
 		free(e->path);
-		free(e->canonical);
+		e->path = e->canonical = NULL;
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
 	}
 	memcpy(e->canonical, data, keep);
@@ -397,6 +472,24 @@ static int gather_file(const char *path, const char *data, size_t len, void *pay
 	gatherer *g = payload;
 
 	return gather_ranked(g->gathered, path, data, len, payload);
+}
+
+/* The entries not checked yet let go of their raw bytes, which their slab holds. */
+static void gather_drop_raw(gatherer *g)
+{
+	for (size_t i = g->checked; i < g->state->count; i++)
+		g->state->entries[i].canonical = NULL;
+	slab_empty(&g->raw[0]);
+	slab_empty(&g->raw[1]);
+}
+
+/* The end of gathering, on every path: no checker runs and no raw bytes stay. */
+static void gather_end(gatherer *g)
+{
+	gather_wait(g);
+	gather_drop_raw(g);
+	slab_release(&g->raw[0]);
+	slab_release(&g->raw[1]);
 }
 
 /* Forget the keys collected (trust_collect_keys_from). */
@@ -441,6 +534,7 @@ static int gather_reset(void *payload)
 	ledger_state *st = g->state;
 
 	gather_wait(g);
+	gather_drop_raw(g);
 	for (size_t i = g->sign_from; i < st->count; i++)
 		entry_release(&st->entries[i]);
 	st->count = g->gathered = g->checked = g->sign_from;
@@ -915,6 +1009,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 
 	*out = NULL;
 	memset(&commits, 0, sizeof(commits));
+	memset(&gather, 0, sizeof(gather));
 	if (!opts)
 		opts = &defaults;
 	threads = thread_count(opts->threads);
@@ -977,16 +1072,9 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	gather.threads = threads;
 	gather.gathered = gather.checked = first_unchecked = st->count;
 	gather.sign_from = SIZE_MAX;
-	gather.signed_early = 0;
-	gather.keys_upto = 0;
-	gather.error = 0;
-	gather.checking = 0;
-	gather.checked_all = 0;
-	gather.early = 0;
-	gather.sized = 0;
 	if (!from && since[0] &&
 	    (r = ledger_repo_foreach_record(repo, since, gather_file, &gather)) < 0) {
-		gather_wait(&gather);
+		gather_end(&gather);
 		goto done;
 	}
 	gather_flush(&gather, 0);
@@ -1011,7 +1099,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	cbs.reset = gather_reset;
 	gather.early = from != NULL;
 	if (moved && (r = store_check_and_read(repo, from, st->tip, &cbs)) < 0) {
-		gather_wait(&gather);
+		gather_end(&gather);
 		goto done;
 	}
 	commits.repo = repo;
@@ -1019,7 +1107,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	commits.to = st->tip;
 	/* Nothing new: no commit to check or count. */
 	if (moved && (r = commit_check_start(&commits)) < 0) {
-		gather_wait(&gather);
+		gather_end(&gather);
 		goto done;
 	}
 	/*
@@ -1033,6 +1121,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 		goto done;
 	}
 	gather_flush(&gather, 0);
+	gather_end(&gather);
 	if ((r = gather.error) < 0 || (r = report_append(st->report, history)) < 0)
 		goto done;
 	/* Back to path order, the order everything after and the cache see. */
@@ -1096,6 +1185,9 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	st = NULL; /* transferred */
 	r = 0;
 done:
+	/* What an early error left: every entry it gathered is checked. */
+	slab_release(&gather.raw[0]);
+	slab_release(&gather.raw[1]);
 	commit_check_release(&commits);
 	if (schemas.started)
 		ledger_schemas_free(schemas_wait(&schemas));
