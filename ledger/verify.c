@@ -48,7 +48,7 @@ static void *job_worker(void *arg)
 	return NULL;
 }
 
-/* job_run keeps its threads in an array of this size. */
+/* A job pool keeps its threads in an array of this size. */
 #define JOB_MAX_THREADS 64
 /* Files read by a run after which its freed memory is handed back (malloc_trim). */
 #define VERIFY_TRIM_AFTER 10000
@@ -62,16 +62,116 @@ static unsigned int thread_count(unsigned int wanted)
 	return wanted < JOB_MAX_THREADS ? wanted : JOB_MAX_THREADS;
 }
 
-/* Run j->work over the entries on `threads` threads; the caller's thread reports progress. */
-static void job_run(job *j, unsigned int threads)
-{
+/*
+ * The threads that run jobs with the caller's thread, started for the
+ * first job of more than 256 entries and kept until the run ends.  Made
+ * afresh for each job, they were two per chunk of 4096 files: each new
+ * thread started late and with an empty malloc cache, and one thread
+ * often checked most of a chunk's content alone.  One thread posts jobs
+ * at a time (the checker, or the caller once no checker runs).
+ */
+typedef struct {
+	unsigned int threads; /* wanted, the caller's included */
+	unsigned int started; /* threads in tids, waiting for jobs */
+	unsigned int done;    /* of them, those done with the job posted last */
+	unsigned long posts;  /* how many jobs were posted */
+	job *job;             /* the job posted last */
+	int stop;
+	int ready;            /* lock and conditions initialised */
+	pthread_mutex_t lock;
+	pthread_cond_t posted, finished;
 	pthread_t tids[JOB_MAX_THREADS];
-	unsigned int started = 0;
+} job_pool;
+
+static void *pool_worker(void *arg)
+{
+	job_pool *p = arg;
+	unsigned long seen = 0;
+	job *j;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (p->posts == seen && !p->stop)
+			pthread_cond_wait(&p->posted, &p->lock);
+		if (p->stop)
+			break;
+		seen = p->posts;
+		j = p->job;
+		pthread_mutex_unlock(&p->lock);
+		job_worker(j);
+		pthread_mutex_lock(&p->lock);
+		if (++p->done == p->started)
+			pthread_cond_signal(&p->finished);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static void pool_init(job_pool *p, unsigned int threads)
+{
+	memset(p, 0, sizeof(*p));
+	p->threads = threads;
+}
+
+/* The pool's threads, once; a pool that cannot start them runs jobs on the caller's alone. */
+static void pool_start(job_pool *p)
+{
+	if (!p->ready) {
+		int locked = pthread_mutex_init(&p->lock, NULL) == 0;
+		int posted = locked && pthread_cond_init(&p->posted, NULL) == 0;
+
+		if (!posted || pthread_cond_init(&p->finished, NULL) != 0) {
+			if (posted)
+				pthread_cond_destroy(&p->posted);
+			if (locked)
+				pthread_mutex_destroy(&p->lock);
+			p->threads = 1;
+			return;
+		}
+		p->ready = 1;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (p->started + 1 < p->threads &&
+	       pthread_create(&p->tids[p->started], NULL, pool_worker, p) == 0)
+		p->started++;
+	p->threads = p->started + 1; /* not again */
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void pool_stop(job_pool *p)
+{
+	if (!p->ready)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->posted);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned int t = 0; t < p->started; t++)
+		pthread_join(p->tids[t], NULL);
+	pthread_cond_destroy(&p->posted);
+	pthread_cond_destroy(&p->finished);
+	pthread_mutex_destroy(&p->lock);
+	p->ready = 0;
+	p->started = 0;
+}
+
+/* Run j->work over the entries on the pool's threads and this one, which reports progress. */
+static void job_run(job *j, job_pool *p)
+{
+	int shared = j->count > 256;
 	size_t k;
 
-	for (unsigned int t = 1; t < threads && j->count > 256; t++)
-		if (pthread_create(&tids[started], NULL, job_worker, j) == 0)
-			started++;
+	if (shared && p->started + 1 < p->threads)
+		pool_start(p);
+	shared = shared && p->started;
+	if (shared) {
+		pthread_mutex_lock(&p->lock);
+		p->job = j;
+		p->done = 0;
+		p->posts++;
+		pthread_cond_broadcast(&p->posted);
+		pthread_mutex_unlock(&p->lock);
+	}
 	while ((k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->count) {
 		j->work(j->state, j->first + k);
 		if ((__atomic_add_fetch(&j->completed, 1, __ATOMIC_RELAXED) & 1023) == 0 &&
@@ -79,8 +179,13 @@ static void job_run(job *j, unsigned int threads)
 			j->progress(j->progress_base + __atomic_load_n(&j->completed, __ATOMIC_RELAXED),
 			            j->progress_total, j->progress_payload);
 	}
-	for (unsigned int t = 0; t < started; t++)
-		pthread_join(tids[t], NULL);
+	if (shared) {
+		/* Every thread has taken the job and let go of it: the next may reuse j. */
+		pthread_mutex_lock(&p->lock);
+		while (p->done < p->started)
+			pthread_cond_wait(&p->finished, &p->lock);
+		pthread_mutex_unlock(&p->lock);
+	}
 	if (j->progress)
 		j->progress(j->progress_base + j->count, j->progress_total, j->progress_payload);
 }
@@ -288,9 +393,10 @@ int state_reserve_entries(ledger_state *st, size_t capacity)
  * Sharing: the reader fills entries [st->count, gathered) while the checker
  * works on entries below st->count, which it alone reads and writes (with
  * the keys, g->checked, g->error and the job).  st->count and the array's
- * size only change while no checker runs (gather_wait joins it), so each
- * side's writes are seen by the other through pthread_create and
- * pthread_join.
+ * size only change while the checker has no chunk (gather_wait waits for
+ * it to be done), so each side's writes are seen by the other through
+ * g->lock, taken to hand a chunk over and to say it is checked.  The
+ * checker thread lives from the first chunk handed over to gather_end.
  */
 #define GATHER_CHUNK 4096
 /*
@@ -308,17 +414,23 @@ int state_reserve_entries(ledger_state *st, size_t capacity)
 typedef struct {
 	ledger_state *state;
 	job *job;
-	unsigned int threads;
+	job_pool *pool;
 	size_t gathered;  /* the reader's count of entries, st->count once published */
 	size_t checked;   /* entries [0, checked) have had their content checked */
 	size_t sign_from; /* the store's files start here; their signatures are checked per chunk */
 	size_t signed_early;
 	size_t keys_upto; /* entries [0, keys_upto) have had their keys collected */
 	int error;        /* of collecting keys */
-	int checking;     /* the checker thread runs */
+	int checking;     /* the checker thread has a chunk, for all the reader knows */
 	int checked_all;  /* atomic: the checker thread has done its chunk */
 	int early;        /* hand chunks of GATHER_EARLY to an idle checker */
 	int sized;        /* the store said how many files are to come: the array holds them */
+	/* The checker thread and, under lock, what it is told. */
+	int checker_started, ready;
+	int chunk; /* a chunk is handed over and not checked yet */
+	int stop;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
 	pthread_t checker;
 	/* The raw bytes of the chunk being checked and of the one being read. */
 	slab raw[2];
@@ -335,7 +447,7 @@ static void gather_run(gatherer *g, size_t first, int (*work)(ledger_state *, si
 	j->count = g->state->count - first;
 	j->work = work;
 	j->progress_base = first;
-	job_run(j, g->threads);
+	job_run(j, g->pool);
 }
 
 /* Check the entries gathered since the last check: content, then the signatures it can. */
@@ -370,16 +482,51 @@ static void *gather_checker(void *arg)
 {
 	gatherer *g = arg;
 
-	gather_check(g);
-	__atomic_store_n(&g->checked_all, 1, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&g->lock);
+	for (;;) {
+		while (!g->chunk && !g->stop)
+			pthread_cond_wait(&g->changed, &g->lock);
+		if (!g->chunk)
+			break;
+		pthread_mutex_unlock(&g->lock);
+		gather_check(g);
+		__atomic_store_n(&g->checked_all, 1, __ATOMIC_RELEASE);
+		pthread_mutex_lock(&g->lock);
+		g->chunk = 0;
+		pthread_cond_broadcast(&g->changed);
+	}
+	pthread_mutex_unlock(&g->lock);
 	return NULL;
 }
 
-/* Wait for the checker: the array may move. */
+/* The checker thread, once: 0, or -1 when chunks are to be checked on the reader's. */
+static int gather_start_checker(gatherer *g)
+{
+	if (g->checker_started)
+		return 0;
+	if (!g->ready) {
+		if (pthread_mutex_init(&g->lock, NULL) != 0)
+			return -1;
+		if (pthread_cond_init(&g->changed, NULL) != 0) {
+			pthread_mutex_destroy(&g->lock);
+			return -1;
+		}
+		g->ready = 1;
+	}
+	if (pthread_create(&g->checker, NULL, gather_checker, g) != 0)
+		return -1;
+	g->checker_started = 1;
+	return 0;
+}
+
+/* Wait for the checker to be done with its chunk: the array may move. */
 static void gather_join(gatherer *g)
 {
 	if (g->checking) {
-		pthread_join(g->checker, NULL);
+		pthread_mutex_lock(&g->lock);
+		while (g->chunk)
+			pthread_cond_wait(&g->changed, &g->lock);
+		pthread_mutex_unlock(&g->lock);
 		g->checking = 0;
 	}
 }
@@ -399,10 +546,15 @@ static void gather_flush(gatherer *g, int in_background)
 	g->filling = !g->filling;
 	slab_empty(&g->raw[g->filling]);
 	g->checked_all = 0;
-	if (in_background && pthread_create(&g->checker, NULL, gather_checker, g) == 0)
+	if (in_background && gather_start_checker(g) == 0) {
+		pthread_mutex_lock(&g->lock);
+		g->chunk = 1;
+		pthread_cond_broadcast(&g->changed);
+		pthread_mutex_unlock(&g->lock);
 		g->checking = 1;
-	else
+	} else {
 		gather_check(g);
+	}
 }
 
 static int gather_ranked(size_t rank, const char *path, const char *data, size_t len,
@@ -487,6 +639,19 @@ static void gather_drop_raw(gatherer *g)
 static void gather_end(gatherer *g)
 {
 	gather_wait(g);
+	if (g->checker_started) {
+		pthread_mutex_lock(&g->lock);
+		g->stop = 1;
+		pthread_cond_broadcast(&g->changed);
+		pthread_mutex_unlock(&g->lock);
+		pthread_join(g->checker, NULL);
+		g->checker_started = 0;
+	}
+	if (g->ready) {
+		pthread_cond_destroy(&g->changed);
+		pthread_mutex_destroy(&g->lock);
+		g->ready = 0;
+	}
 	gather_drop_raw(g);
 	slab_release(&g->raw[0]);
 	slab_release(&g->raw[1]);
@@ -995,7 +1160,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	ledger_state *st;
 	size_t first_unchecked, first_new, unchecked_before = 0, unchecked_after = 0;
 	size_t unchecked_first = 0, unchecked_end = 0; /* the span of entries still unchecked */
-	unsigned int threads;
+	job_pool pool;
 	int moved;
 	gatherer gather;
 	store_check_read_cbs cbs;
@@ -1012,7 +1177,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	memset(&gather, 0, sizeof(gather));
 	if (!opts)
 		opts = &defaults;
-	threads = thread_count(opts->threads);
+	pool_init(&pool, thread_count(opts->threads));
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -1069,7 +1234,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	j.progress_total = 0; /* unknown until every file is gathered */
 	gather.state = st;
 	gather.job = &j;
-	gather.threads = threads;
+	gather.pool = &pool;
 	gather.gathered = gather.checked = first_unchecked = st->count;
 	gather.sign_from = SIZE_MAX;
 	if (!from && since[0] &&
@@ -1155,7 +1320,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	j.work = check_signature;
 	j.progress_base = st->count - j.count;
 	j.progress_total = st->count;
-	job_run(&j, threads);
+	job_run(&j, &pool);
 	for (size_t i = 0; i < st->count; i++)
 		unchecked_after += st->entries[i].sig == SIG_UNCHECKED;
 	st->report->stats.checked = gather.signed_early + unchecked_before - unchecked_after;
@@ -1185,9 +1350,12 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	st = NULL; /* transferred */
 	r = 0;
 done:
-	/* What an early error left: every entry it gathered is checked. */
+	/* What an error between gathering --since and the history left: its entries are checked. */
+	if (gather.checker_started)
+		gather_end(&gather);
 	slab_release(&gather.raw[0]);
 	slab_release(&gather.raw[1]);
+	pool_stop(&pool);
 	commit_check_release(&commits);
 	if (schemas.started)
 		ledger_schemas_free(schemas_wait(&schemas));
