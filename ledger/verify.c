@@ -395,8 +395,11 @@ int state_reserve_entries(ledger_state *st, size_t capacity)
  * the keys, g->checked, g->error and the job).  st->count and the array's
  * size only change while the checker has no chunk (gather_wait waits for
  * it to be done), so each side's writes are seen by the other through
- * g->lock, taken to hand a chunk over and to say it is checked.  The
- * checker thread lives from the first chunk handed over to gather_end.
+ * g->lock, taken to hand a chunk over, to take it and to say it is
+ * checked.  The checker thread lives from the first chunk handed over to
+ * gather_end, and takes a chunk handed over as soon as it is done with the
+ * one before, which the reader waits for before it reads on into that
+ * chunk's slab: the reader, woken later, no longer holds the checker up.
  */
 #define GATHER_CHUNK 4096
 /*
@@ -421,13 +424,14 @@ typedef struct {
 	size_t signed_early;
 	size_t keys_upto; /* entries [0, keys_upto) have had their keys collected */
 	int error;        /* of collecting keys */
-	int checking;     /* the checker thread has a chunk, for all the reader knows */
-	int checked_all;  /* atomic: the checker thread has done its chunk */
+	int checked_all;  /* atomic: the checker thread has done every chunk handed over */
 	int early;        /* hand chunks of GATHER_EARLY to an idle checker */
 	int sized;        /* the store said how many files are to come: the array holds them */
 	/* The checker thread and, under lock, what it is told. */
 	int checker_started, ready;
-	int chunk; /* a chunk is handed over and not checked yet */
+	size_t handed; /* entries [0, handed) are handed over: published when taken */
+	int pending;   /* a chunk is handed over and not taken yet */
+	int chunk;     /* the checker has taken a chunk and not checked it yet */
 	int stop;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -484,15 +488,20 @@ static void *gather_checker(void *arg)
 
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
-		while (!g->chunk && !g->stop)
+		while (!g->pending && !g->stop)
 			pthread_cond_wait(&g->changed, &g->lock);
-		if (!g->chunk)
+		if (!g->pending)
 			break;
+		g->state->count = g->handed;
+		g->pending = 0;
+		g->chunk = 1;
+		pthread_cond_broadcast(&g->changed);
 		pthread_mutex_unlock(&g->lock);
 		gather_check(g);
-		__atomic_store_n(&g->checked_all, 1, __ATOMIC_RELEASE);
 		pthread_mutex_lock(&g->lock);
 		g->chunk = 0;
+		if (!g->pending)
+			__atomic_store_n(&g->checked_all, 1, __ATOMIC_RELEASE);
 		pthread_cond_broadcast(&g->changed);
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -519,15 +528,14 @@ static int gather_start_checker(gatherer *g)
 	return 0;
 }
 
-/* Wait for the checker to be done with its chunk: the array may move. */
+/* Wait for the checker to be done with every chunk handed over: the array may move. */
 static void gather_join(gatherer *g)
 {
-	if (g->checking) {
+	if (g->checker_started) {
 		pthread_mutex_lock(&g->lock);
-		while (g->chunk)
+		while (g->pending || g->chunk)
 			pthread_cond_wait(&g->changed, &g->lock);
 		pthread_mutex_unlock(&g->lock);
-		g->checking = 0;
 	}
 }
 
@@ -538,23 +546,34 @@ static void gather_wait(gatherer *g)
 	g->state->count = g->gathered;
 }
 
-/* Check what is gathered: on the checker thread while the reader goes on, or here. */
-static void gather_flush(gatherer *g, int in_background)
+/*
+ * Check what is gathered: on the checker thread while the reader goes on,
+ * or here.  0, or the error of a chunk checked before.
+ */
+static int gather_flush(gatherer *g, int in_background)
 {
-	gather_wait(g);
+	int error;
+
+	if (!in_background || gather_start_checker(g) < 0) {
+		gather_wait(g);
+		g->filling = !g->filling;
+		slab_empty(&g->raw[g->filling]);
+		gather_check(g);
+		return g->error;
+	}
+	pthread_mutex_lock(&g->lock);
+	g->handed = g->gathered;
+	g->pending = 1;
+	__atomic_store_n(&g->checked_all, 0, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&g->changed);
+	while (g->pending)
+		pthread_cond_wait(&g->changed, &g->lock);
+	error = g->error; /* of the chunks before: the checker has taken this one */
+	pthread_mutex_unlock(&g->lock);
 	/* The chunk before is checked: its raw bytes are dropped, its slab takes the next. */
 	g->filling = !g->filling;
 	slab_empty(&g->raw[g->filling]);
-	g->checked_all = 0;
-	if (in_background && gather_start_checker(g) == 0) {
-		pthread_mutex_lock(&g->lock);
-		g->chunk = 1;
-		pthread_cond_broadcast(&g->changed);
-		pthread_mutex_unlock(&g->lock);
-		g->checking = 1;
-	} else {
-		gather_check(g);
-	}
+	return error;
 }
 
 static int gather_ranked(size_t rank, const char *path, const char *data, size_t len,
@@ -600,23 +619,23 @@ static int gather_ranked(size_t rank, const char *path, const char *data, size_t
 	waiting = g->gathered - st->count;
 	if (waiting < GATHER_CHUNK &&
 	    !(g->early && waiting >= GATHER_EARLY &&
-	      (!g->checking || __atomic_load_n(&g->checked_all, __ATOMIC_ACQUIRE))))
+	      (!g->checker_started || __atomic_load_n(&g->checked_all, __ATOMIC_ACQUIRE))))
 		return 0;
-	gather_wait(g);
-	if (g->error)
-		return g->error;
 	/*
-	 * Room for the next chunk now, while no checker runs: the array grows
+	 * Room for the next chunk now, once no checker runs: the array grows
 	 * when files come before their count (store_order.h), and growing in
 	 * the middle of a chunk waited for the checker there (0.3-0.5 s each
 	 * time at 100,000 records), the reader idle.
 	 */
-	if (!g->sized && st->capacity < g->gathered + GATHER_CHUNK &&
-	    (r = state_reserve_entries(st, st->capacity * 2 > g->gathered + GATHER_CHUNK ?
-	                                   st->capacity * 2 : g->gathered + GATHER_CHUNK)) < 0)
-		return r;
-	gather_flush(g, 1);
-	return 0;
+	if (!g->sized && st->capacity < g->gathered + GATHER_CHUNK) {
+		gather_wait(g);
+		if (g->error)
+			return g->error;
+		if ((r = state_reserve_entries(st, st->capacity * 2 > g->gathered + GATHER_CHUNK ?
+		                                   st->capacity * 2 : g->gathered + GATHER_CHUNK)) < 0)
+			return r;
+	}
+	return gather_flush(g, 1);
 }
 
 static int gather_file(const char *path, const char *data, size_t len, void *payload)
