@@ -156,15 +156,22 @@ static void teardown(void)
 	free(fx.dir);
 }
 
-static ledger_state *load(int use_cache)
+/* A verification on `threads` threads (0: one per core). */
+static ledger_state *load_on(int use_cache, unsigned int threads)
 {
 	ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
 	ledger_state *st = NULL;
 
 	opts.use_cache = use_cache;
+	opts.threads = threads;
 	if (ledger_state_load(&st, fx.repo, &opts) < 0)
 		ck_abort_msg("verify: %s", ledger_error_last()->message);
 	return st;
+}
+
+static ledger_state *load(int use_cache)
+{
+	return load_on(use_cache, 0);
 }
 
 /* The finding with this code about this record, or NULL. */
@@ -1175,13 +1182,8 @@ START_TEST(foreign_and_executable_files_in_a_full_run)
 	                       git_dir, git_dir, executable);
 	append_many(1 + MANY_FILES, MANY_FILES);
 	for (int run = 0; run < 2; run++) {
-		ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
-		ledger_state *st = NULL;
+		ledger_state *st = load_on(0, run ? 1 : 0);
 
-		opts.use_cache = 0;
-		opts.threads = run ? 1 : 0;
-		if (ledger_state_load(&st, fx.repo, &opts) < 0)
-			ck_abort_msg("verify: %s", ledger_error_last()->message);
 		ck_assert_uint_eq(count_findings(st, "foreign-file", "junk.txt", commit), 1);
 		ck_assert_uint_eq(count_findings(st, "bad-mode", executable, commit), 1);
 		ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->records,
@@ -1213,13 +1215,8 @@ START_TEST(file_added_on_both_sides_of_a_merge_counts_once)
 	                       "git update-ref refs/heads/main $m && git repack -q -a -d && echo $m",
 	                       git_dir, git_dir, path);
 	for (int run = 0; run < 2; run++) {
-		ledger_verify_options opts = LEDGER_VERIFY_OPTIONS_INIT;
-		ledger_state *st = NULL;
+		ledger_state *st = load_on(0, run ? 1 : 0);
 
-		opts.use_cache = 0;
-		opts.threads = run ? 1 : 0;
-		if (ledger_state_load(&st, fx.repo, &opts) < 0)
-			ck_abort_msg("verify: %s", ledger_error_last()->message);
 		ck_assert_ptr_null(finding(st, "merge-not-union", NULL));
 		ck_assert_uint_eq(ledger_report_stats_of(ledger_state_report(st))->records, 4 + 1);
 		ledger_state_free(st);
