@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cache_io.h"
+#include "huge_pages.h"
 
 void cache_put(FILE *f, int *ok, const void *data, size_t len)
 {
@@ -70,21 +70,6 @@ char *cache_copy_str(cache_reader *rd, uint32_t n)
 	return s;
 }
 
-void cache_advise_huge(void *block, size_t len)
-{
-#ifdef MADV_HUGEPAGE
-	const uintptr_t huge = 2 * 1024 * 1024;
-	uintptr_t from = ((uintptr_t)block + huge - 1) & ~(huge - 1);
-	uintptr_t to = ((uintptr_t)block + len) & ~(huge - 1);
-
-	if (to > from)
-		madvise((void *)from, to - from, MADV_HUGEPAGE);
-#else
-	(void)block;
-	(void)len;
-#endif
-}
-
 size_t cache_read_at(int fd, uint8_t *buf, size_t len, off_t offset)
 {
 	size_t got = 0;
@@ -104,7 +89,7 @@ size_t cache_read_at(int fd, uint8_t *buf, size_t len, off_t offset)
 size_t cache_read_all(int fd, uint8_t *buf, size_t len)
 {
 	/* A policy cache's buffer in 4 KiB pages was a tenth of an append's time. */
-	cache_advise_huge(buf, len);
+	huge_pages_advise(buf, len);
 	return cache_read_at(fd, buf, len, 0);
 }
 
@@ -131,7 +116,7 @@ size_t cache_read_all_split(int fd, uint8_t *buf, size_t len)
 
 	if (len < CACHE_SPLIT_READ_MIN || pthread_create(&tid, NULL, read_part_run, &second) != 0)
 		return cache_read_all(fd, buf, len);
-	cache_advise_huge(buf, len);
+	huge_pages_advise(buf, len);
 	got = cache_read_at(fd, buf, half, 0);
 	pthread_join(tid, NULL);
 	/* A short first half is all there is (a file cut short since, or an error: 0). */

@@ -90,14 +90,6 @@ static inline char *cache_get_str(cache_reader *rd)
 }
 
 /*
- * Back the 2 MiB pages wholly inside a large block that is filled once (a
- * cache read whole, what is built from one) by huge pages: a few page
- * faults instead of one per 4 KiB, each dear under a hypervisor.  Advice:
- * nothing fails.
- */
-void cache_advise_huge(void *block, size_t len);
-
-/*
  * Up to len bytes of fd from its start, with pread into huge pages: how
  * many there were (fewer when the file is shorter now), or 0 on an error.
  * The cache files are read, not mapped: a mapped file that another process

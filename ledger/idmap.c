@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "ledger/error.h"
-#include "cache_io.h"
+#include "huge_pages.h"
 #include "idmap.h"
 
 void idmap_init(idmap *map)
@@ -85,8 +85,8 @@ static int rehash(idmap *map, size_t capacity)
 	 * The slots are written all over at once: at 100,000 ids, 2,500 page
 	 * faults of 4 KiB, half of indexing a verification's entries.
 	 */
-	cache_advise_huge(bigger.keys, bigger.capacity * sizeof(*bigger.keys));
-	cache_advise_huge(bigger.values, bigger.capacity * sizeof(*bigger.values));
+	huge_pages_advise(bigger.keys, bigger.capacity * sizeof(*bigger.keys));
+	huge_pages_advise(bigger.values, bigger.capacity * sizeof(*bigger.values));
 	for (i = 0; i < map->capacity; i++)
 		if (map->used[i])
 			idmap_put(&bigger, map->keys[i], map->values[i]);

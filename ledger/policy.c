@@ -19,6 +19,7 @@
 #include "ledger/error.h"
 #include "ledger/policy.h"
 #include "cache_io.h"
+#include "huge_pages.h"
 #include "policy_internal.h"
 #include "store_internal.h"
 
@@ -1380,7 +1381,7 @@ static int run(ledger_policy **out, const ledger_state *state, ledger_repo *repo
 		r = ledger_error_set(LEDGER_ENOMEM, "out of memory");
 		goto done;
 	}
-	cache_advise_huge(pol->recs, pol->capacity * sizeof(*pol->recs));
+	huge_pages_advise(pol->recs, pol->capacity * sizeof(*pol->recs));
 	if (pol->use_cache && (r = policy_cache_load(pol, repo)) < 0)
 		goto done;
 	if (r == 0 && (r = collect_fed(pol)) == 0)

@@ -20,175 +20,14 @@
 #include "ledger/json.h"
 #include "ledger/sshsig.h"
 #include "cache_io.h"
+#include "huge_pages.h"
+#include "job_pool.h"
+#include "slab.h"
 #include "state_internal.h"
 #include "store_order.h"
 
-/* --- running a job on every core ---------------------------------------- */
-
-typedef struct {
-	ledger_state *state;
-	size_t first, count; /* entries [first, first + count) */
-	size_t next;         /* atomic work counter */
-	size_t completed;    /* atomic */
-	int (*work)(ledger_state *st, size_t i);
-	ledger_progress_cb progress;
-	void *progress_payload;
-	size_t progress_base, progress_total;
-} job;
-
-static void *job_worker(void *arg)
-{
-	job *j = arg;
-	size_t k;
-
-	while ((k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->count) {
-		j->work(j->state, j->first + k);
-		__atomic_fetch_add(&j->completed, 1, __ATOMIC_RELAXED);
-	}
-	return NULL;
-}
-
-/* A job pool keeps its threads in an array of this size. */
-#define JOB_MAX_THREADS 64
 /* Files read by a run after which its freed memory is handed back (malloc_trim). */
 #define VERIFY_TRIM_AFTER 10000
-
-static unsigned int thread_count(unsigned int wanted)
-{
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (!wanted)
-		wanted = cores > 0 ? (unsigned int)cores : 1;
-	return wanted < JOB_MAX_THREADS ? wanted : JOB_MAX_THREADS;
-}
-
-/*
- * The threads that run jobs with the caller's thread, started for the
- * first job of more than 256 entries and kept until the run ends.  Made
- * afresh for each job, they were two per chunk of 4096 files: each new
- * thread started late and with an empty malloc cache, and one thread
- * often checked most of a chunk's content alone.  One thread posts jobs
- * at a time (the checker, or the caller once no checker runs).
- */
-typedef struct {
-	unsigned int threads; /* wanted, the caller's included */
-	unsigned int started; /* threads in tids, waiting for jobs */
-	unsigned int done;    /* of them, those done with the job posted last */
-	unsigned long posts;  /* how many jobs were posted */
-	job *job;             /* the job posted last */
-	int stop;
-	int ready;            /* lock and conditions initialised */
-	pthread_mutex_t lock;
-	pthread_cond_t posted, finished;
-	pthread_t tids[JOB_MAX_THREADS];
-} job_pool;
-
-static void *pool_worker(void *arg)
-{
-	job_pool *p = arg;
-	unsigned long seen = 0;
-	job *j;
-
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		while (p->posts == seen && !p->stop)
-			pthread_cond_wait(&p->posted, &p->lock);
-		if (p->stop)
-			break;
-		seen = p->posts;
-		j = p->job;
-		pthread_mutex_unlock(&p->lock);
-		job_worker(j);
-		pthread_mutex_lock(&p->lock);
-		if (++p->done == p->started)
-			pthread_cond_signal(&p->finished);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
-}
-
-static void pool_init(job_pool *p, unsigned int threads)
-{
-	memset(p, 0, sizeof(*p));
-	p->threads = threads;
-}
-
-/* The pool's threads, once; a pool that cannot start them runs jobs on the caller's alone. */
-static void pool_start(job_pool *p)
-{
-	if (!p->ready) {
-		int locked = pthread_mutex_init(&p->lock, NULL) == 0;
-		int posted = locked && pthread_cond_init(&p->posted, NULL) == 0;
-
-		if (!posted || pthread_cond_init(&p->finished, NULL) != 0) {
-			if (posted)
-				pthread_cond_destroy(&p->posted);
-			if (locked)
-				pthread_mutex_destroy(&p->lock);
-			p->threads = 1;
-			return;
-		}
-		p->ready = 1;
-	}
-	pthread_mutex_lock(&p->lock);
-	while (p->started + 1 < p->threads &&
-	       pthread_create(&p->tids[p->started], NULL, pool_worker, p) == 0)
-		p->started++;
-	p->threads = p->started + 1; /* not again */
-	pthread_mutex_unlock(&p->lock);
-}
-
-static void pool_stop(job_pool *p)
-{
-	if (!p->ready)
-		return;
-	pthread_mutex_lock(&p->lock);
-	p->stop = 1;
-	pthread_cond_broadcast(&p->posted);
-	pthread_mutex_unlock(&p->lock);
-	for (unsigned int t = 0; t < p->started; t++)
-		pthread_join(p->tids[t], NULL);
-	pthread_cond_destroy(&p->posted);
-	pthread_cond_destroy(&p->finished);
-	pthread_mutex_destroy(&p->lock);
-	p->ready = 0;
-	p->started = 0;
-}
-
-/* Run j->work over the entries on the pool's threads and this one, which reports progress. */
-static void job_run(job *j, job_pool *p)
-{
-	int shared = j->count > 256;
-	size_t k;
-
-	if (shared && p->started + 1 < p->threads)
-		pool_start(p);
-	shared = shared && p->started;
-	if (shared) {
-		pthread_mutex_lock(&p->lock);
-		p->job = j;
-		p->done = 0;
-		p->posts++;
-		pthread_cond_broadcast(&p->posted);
-		pthread_mutex_unlock(&p->lock);
-	}
-	while ((k = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->count) {
-		j->work(j->state, j->first + k);
-		if ((__atomic_add_fetch(&j->completed, 1, __ATOMIC_RELAXED) & 1023) == 0 &&
-		    j->progress)
-			j->progress(j->progress_base + __atomic_load_n(&j->completed, __ATOMIC_RELAXED),
-			            j->progress_total, j->progress_payload);
-	}
-	if (shared) {
-		/* Every thread has taken the job and let go of it: the next may reuse j. */
-		pthread_mutex_lock(&p->lock);
-		while (p->done < p->started)
-			pthread_cond_wait(&p->finished, &p->lock);
-		pthread_mutex_unlock(&p->lock);
-	}
-	if (j->progress)
-		j->progress(j->progress_base + j->count, j->progress_total, j->progress_payload);
-}
 
 /* --- content checks (pure functions of a file's bytes) -------------------- */
 
@@ -294,73 +133,6 @@ static int check_signature(ledger_state *st, size_t i)
 	return 0;
 }
 
-/* --- raw file bytes, a chunk at a time ----------------------------------- */
-
-/*
- * The raw bytes of a chunk's files, handed out in turn from blocks that are
- * kept for a later chunk.  One malloc and free per file had the checking
- * threads free the reader's memory: each free took the lock of the reader's
- * arena, and the two checking threads waited on it and on each other.
- */
-#define SLAB_BLOCK (1u << 20)
-
-typedef struct slab_block {
-	struct slab_block *next;
-	size_t size, used;
-	char data[];
-} slab_block;
-
-typedef struct {
-	slab_block *first, *current; /* blocks before current are full */
-} slab;
-
-/* `n` bytes that stay until the slab is emptied, or NULL. */
-static char *slab_alloc(slab *s, size_t n)
-{
-	slab_block *b = s->current;
-
-	while (b && b->size - b->used < n)
-		b = b->next;
-	if (!b) {
-		size_t size = n > SLAB_BLOCK ? n : SLAB_BLOCK;
-
-		if (!(b = malloc(sizeof(*b) + size)))
-			return NULL;
-		b->size = size;
-		b->used = 0;
-		/* After the current block: the blocks that follow it are still free to fill. */
-		if (s->current) {
-			b->next = s->current->next;
-			s->current->next = b;
-		} else {
-			b->next = NULL;
-			s->first = b;
-		}
-	}
-	s->current = b;
-	b->used += n;
-	return b->data + b->used - n;
-}
-
-/* Every byte handed out is free again; the blocks stay. */
-static void slab_empty(slab *s)
-{
-	for (slab_block *b = s->first; b; b = b->next)
-		b->used = 0;
-	s->current = s->first;
-}
-
-static void slab_release(slab *s)
-{
-	slab_block *b = s->first, *next;
-
-	for (; b; b = next) {
-		next = b->next;
-		free(b);
-	}
-	s->first = s->current = NULL;
-}
-
 /* --- gathering files and history -------------------------------------- */
 
 int state_reserve_entries(ledger_state *st, size_t capacity)
@@ -377,7 +149,7 @@ int state_reserve_entries(ledger_state *st, size_t capacity)
 	 * 40 MB at 100,000 records, touched once per entry: in huge pages
 	 * its page faults no longer weigh on a cached run (0.7 -> 0.4 CPU-s).
 	 */
-	cache_advise_huge(bigger, capacity * sizeof(*bigger));
+	huge_pages_advise(bigger, capacity * sizeof(*bigger));
 	return 0;
 }
 
@@ -1196,7 +968,7 @@ int ledger_state_load(ledger_state **out, ledger_repo *repo, const ledger_verify
 	memset(&gather, 0, sizeof(gather));
 	if (!opts)
 		opts = &defaults;
-	pool_init(&pool, thread_count(opts->threads));
+	job_pool_init(&pool, job_thread_count(opts->threads));
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return ledger_error_set(LEDGER_ENOMEM, "out of memory");
@@ -1374,7 +1146,7 @@ done:
 		gather_end(&gather);
 	slab_release(&gather.raw[0]);
 	slab_release(&gather.raw[1]);
-	pool_stop(&pool);
+	job_pool_stop(&pool);
 	commit_check_release(&commits);
 	if (schemas.started)
 		ledger_schemas_free(schemas_wait(&schemas));

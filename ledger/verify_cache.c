@@ -39,6 +39,7 @@
 #include "ledger/crypto.h"
 #include "ledger/error.h"
 #include "cache_io.h"
+#include "huge_pages.h"
 #include "state_internal.h"
 
 #define CACHE_MAGIC "CYMATVC7"
@@ -356,7 +357,7 @@ static void *borrow(struct cache_block **arena, size_t len)
 
 		if (!(b = malloc(sizeof(*b) + size)))
 			return NULL;
-		cache_advise_huge(b->data, size);
+		huge_pages_advise(b->data, size);
 		b->next = *arena;
 		b->used = 0;
 		b->size = size;
